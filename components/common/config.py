@@ -1,0 +1,186 @@
+"""The typed scenario config: what the data columns mean, labeling horizon, model size and quality gate.
+
+One YAML file per plant describes its data, so no step is hard-wired to a column layout. Loading reports the
+first problem as one line naming the file and the dotted field, with a suggestion for a misspelt key.
+"""
+
+from __future__ import annotations
+
+import difflib
+import os
+from pathlib import Path
+from typing import Literal
+
+import pydantic
+import yaml
+from pydantic import BaseModel, ConfigDict, Field
+
+from components.common.errors import ConfigError
+from components.common.storage import is_s3_uri, join_uri, read_bytes
+
+__all__ = [
+    "DataConfig",
+    "EventColumns",
+    "GateConfig",
+    "LabelingConfig",
+    "ModelConfig",
+    "PredictiveMaintenanceConfig",
+    "SensorColumns",
+    "load_config",
+    "parse_config",
+    "validated",
+]
+
+
+class _Strict(BaseModel):
+    """Base for config sections: unknown keys are errors, so a typo never silently falls back to a default."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class SensorColumns(_Strict):
+    """Which columns of the sensor table hold the time, the asset, the site and the sensor features."""
+
+    timestamp: str = "timestamp"
+    asset_id: str = "asset_id"
+    site: str | None = "site"
+    features: list[str] = Field(default_factory=list, description="empty: every numeric column but the ids")
+
+
+class EventColumns(_Strict):
+    """Which columns of the maintenance-event table hold the time, the asset and the event type."""
+
+    timestamp: str = "timestamp"
+    asset_id: str = "asset_id"
+    event_type: str | None = Field("event_type", description="null: every row is a failure")
+
+
+class DataConfig(_Strict):
+    """Where the sensor readings and failure events are, and how to read them."""
+
+    sensors: str = "sensors.csv"
+    events: str = "events.csv"
+    sensor_columns: SensorColumns = Field(default_factory=SensorColumns)
+    event_columns: EventColumns = Field(default_factory=EventColumns)
+    failure_values: list[str] = Field(default_factory=lambda: ["failure"], min_length=1)
+
+
+class LabelingConfig(_Strict):
+    """How readings become labelled windows: the failure horizon, window length and the asset split."""
+
+    horizon_hours: float = Field(48.0, gt=0)
+    window: int = Field(24, ge=2, le=1024, description="readings per window")
+    stride: int = Field(2, ge=1, description="readings between window starts")
+    rul_cap_hours: float = Field(240.0, gt=0, description="remaining useful life is clipped here")
+    test_fraction: float = Field(0.25, gt=0, lt=1, description="share of assets held out for evaluation")
+    validation_fraction: float = Field(0.2, gt=0, lt=1, description="share of training assets for early stopping")
+    seed: int = 7
+
+
+class ModelConfig(_Strict):
+    """Size and training schedule of the Keras model."""
+
+    hidden_units: list[int] = Field(default_factory=lambda: [64, 32], min_length=1)
+    conv_filters: int = Field(32, ge=0, description="0: no temporal convolution")
+    dropout: float = Field(0.1, ge=0, lt=1)
+    learning_rate: float = Field(1e-3, gt=0)
+    epochs: int = Field(15, ge=1)
+    patience: int = Field(4, ge=1, description="epochs without validation improvement before stopping")
+    batch_size: int = Field(256, ge=1)
+    seed: int = 7
+
+
+class GateConfig(_Strict):
+    """The quality gate: a model that misses any threshold is not deployable."""
+
+    decision_threshold: float = Field(0.5, gt=0, lt=1)
+    min_roc_auc: float = Field(0.85, ge=0, le=1)
+    min_pr_auc: float = Field(0.5, ge=0, le=1)
+    max_rul_mae_hours: float = Field(72.0, gt=0)
+
+
+class PredictiveMaintenanceConfig(_Strict):
+    """A predictive-maintenance scenario: data layout, labeling, model and gate."""
+
+    scenario: Literal["predictive-maintenance"] = "predictive-maintenance"
+    model_name: str = Field("predictive-maintenance", pattern=r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$", max_length=63)
+    data: DataConfig = Field(default_factory=DataConfig)
+    labeling: LabelingConfig = Field(default_factory=LabelingConfig)
+    model: ModelConfig = Field(default_factory=ModelConfig)
+    gate: GateConfig = Field(default_factory=GateConfig)
+
+    def resolve_data(self, base: str | os.PathLike) -> PredictiveMaintenanceConfig:
+        """Make relative data paths absolute against ``base`` (the data folder or the config's folder)."""
+
+        def resolve(location: str) -> str:
+            if is_s3_uri(location) or Path(location).is_absolute():
+                return location
+            return join_uri(base if is_s3_uri(base) else Path(base).resolve(), location)
+
+        data = self.data.model_copy(update={"sensors": resolve(self.data.sensors), "events": resolve(self.data.events)})
+        return self.model_copy(update={"data": data})
+
+
+def _field_names(model: type[BaseModel], loc: tuple) -> list[str]:
+    """Names allowed at the parent of ``loc``, for the 'did you mean' hint."""
+    for part in loc[:-1]:
+        annotation = model.model_fields[part].annotation if isinstance(part, str) else None
+        if not (isinstance(annotation, type) and issubclass(annotation, BaseModel)):
+            return []
+        model = annotation
+    return list(model.model_fields)
+
+
+def _describe(error: dict, model: type[BaseModel]) -> tuple[str, str, str | None]:
+    """Field path, problem and expectation for one pydantic error, phrased for a plant engineer."""
+    loc = tuple(error["loc"])
+    field = ".".join(str(p) for p in loc) or "(top level)"
+    if error["type"] == "extra_forbidden":
+        names = _field_names(model, loc)
+        close = difflib.get_close_matches(str(loc[-1]), names, n=1)
+        problem = f"unknown field, did you mean '{close[0]}'?" if close else "unknown field"
+        return field, problem, f"one of: {', '.join(names)}"
+    if error["type"] == "missing":
+        return field, "missing field", "a value"
+    return field, error["msg"].lower(), None
+
+
+def validated(model: type[pydantic.BaseModel], values: dict, source: str) -> pydantic.BaseModel:
+    """Build a config section from plain values, raising a one-line ``ConfigError`` naming ``source``."""
+    try:
+        return model.model_validate(values)
+    except pydantic.ValidationError as exc:
+        errors = exc.errors()
+        field, problem, expected = _describe(errors[0], model)
+        more = f" (+{len(errors) - 1} more)" if len(errors) > 1 else ""
+        raise ConfigError(source, problem + more, field=field, expected=expected) from None
+
+
+def parse_config(text: str, source: str) -> PredictiveMaintenanceConfig:
+    """Parse YAML text into a validated config; ``source`` names the file in errors."""
+    try:
+        document = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f"line {mark.line + 1}" if mark else "unknown line"
+        raise ConfigError(source, f"not valid YAML at {where}") from None
+    if document is None:
+        raise ConfigError(source, "empty config file", expected="a YAML mapping with a 'scenario' key")
+    if not isinstance(document, dict):
+        raise ConfigError(source, "top level is not a mapping", expected="keys such as scenario, data, labeling")
+    return validated(PredictiveMaintenanceConfig, document, source)
+
+
+def load_config(location: str | os.PathLike | None) -> PredictiveMaintenanceConfig:
+    """Load a scenario config from a local path or S3 URI; ``None`` gives the built-in defaults."""
+    if location is None:
+        return PredictiveMaintenanceConfig()
+    try:
+        raw = read_bytes(location)
+    except Exception as exc:
+        raise ConfigError(str(location), "cannot read config file", expected="an existing YAML file") from exc
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError:
+        raise ConfigError(str(location), "not UTF-8 text", expected="a YAML file") from None
+    return parse_config(text, str(location))

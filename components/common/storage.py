@@ -1,0 +1,294 @@
+"""Artifact I/O for local paths and ``s3://bucket/key`` URIs (MinIO or any S3 endpoint), with atomic writes.
+
+Readers never see half an artifact: a local file or folder is written beside its target and renamed into
+place; an S3 object becomes visible only when its upload completes, and a folder ("tree") on S3 is read only
+once its manifest, uploaded last, lists every file. Endpoint and credentials come from the environment
+(``AWS_ENDPOINT_URL`` or ``S3_ENDPOINT`` + ``S3_USE_HTTPS``, ``AWS_ACCESS_KEY_ID``, ``AWS_SECRET_ACCESS_KEY``,
+``AWS_REGION``), as KFP and KServe read them from a Kubernetes Secret: never from code or YAML.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import hashlib
+import io
+import json
+import os
+import shutil
+import tempfile
+import urllib.parse
+from collections.abc import Iterator, Mapping
+from pathlib import Path
+
+from components.common.errors import StorageError
+
+__all__ = [
+    "TREE_MANIFEST",
+    "S3Location",
+    "S3Settings",
+    "atomic_output_dir",
+    "atomic_write_bytes",
+    "exists",
+    "is_s3_uri",
+    "join_uri",
+    "parse_s3_uri",
+    "read_bytes",
+    "read_json",
+    "read_tree",
+    "sha256_hex",
+    "write_bytes",
+    "write_json",
+    "write_tree",
+]
+
+TREE_MANIFEST = "_SHOPFLOOR_TREE.json"
+_S3_PART_SIZE = 16 * 1024 * 1024
+
+
+@dataclasses.dataclass(frozen=True)
+class S3Location:
+    """A parsed ``s3://bucket/key`` URI."""
+
+    bucket: str
+    key: str
+
+
+@dataclasses.dataclass(frozen=True)
+class S3Settings:
+    """Where the S3 endpoint is and how to authenticate; the secret is kept out of ``repr`` and errors."""
+
+    endpoint: str
+    secure: bool
+    access_key: str | None
+    secret_key: str | None = dataclasses.field(repr=False)
+    region: str | None
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> S3Settings:
+        """Read the endpoint and credentials from environment variables (AWS names, as KServe uses)."""
+        env = os.environ if environ is None else environ
+        url = env.get("AWS_ENDPOINT_URL") or env.get("S3_ENDPOINT") or "https://s3.amazonaws.com"
+        if "://" not in url:
+            url = ("https" if env.get("S3_USE_HTTPS", "1") not in ("0", "false", "False") else "http") + "://" + url
+        parsed = urllib.parse.urlparse(url)
+        if parsed.scheme not in ("http", "https") or not parsed.netloc:
+            raise StorageError("AWS_ENDPOINT_URL", f"invalid S3 endpoint {url!r}", expected="http(s)://host[:port]")
+        return cls(
+            endpoint=parsed.netloc,
+            secure=parsed.scheme == "https",
+            access_key=env.get("AWS_ACCESS_KEY_ID"),
+            secret_key=env.get("AWS_SECRET_ACCESS_KEY"),
+            region=env.get("AWS_REGION") or env.get("AWS_DEFAULT_REGION"),
+        )
+
+    def client(self):  # noqa: ANN201 - minio is imported lazily so local-only use never needs it
+        """A ``minio.Minio`` client for these settings."""
+        from minio import Minio
+
+        return Minio(
+            self.endpoint,
+            access_key=self.access_key,
+            secret_key=self.secret_key,
+            secure=self.secure,
+            region=self.region,
+        )
+
+
+def is_s3_uri(uri: str | os.PathLike) -> bool:
+    """Whether ``uri`` names an S3 object or prefix rather than a local path."""
+    return str(uri).startswith("s3://")
+
+
+def parse_s3_uri(uri: str) -> S3Location:
+    """Split ``s3://bucket/key`` into bucket and key, rejecting URIs without a bucket."""
+    parsed = urllib.parse.urlparse(uri)
+    if parsed.scheme != "s3" or not parsed.netloc:
+        raise StorageError(uri, "not an S3 URI", expected="s3://bucket/key")
+    return S3Location(bucket=parsed.netloc, key=parsed.path.lstrip("/"))
+
+
+def join_uri(base: str | os.PathLike, *parts: str) -> str:
+    """Join path segments onto a local path or an S3 URI."""
+    if is_s3_uri(base):
+        return "/".join([str(base).rstrip("/"), *(p.strip("/") for p in parts)])
+    return str(Path(base, *parts))
+
+
+def sha256_hex(data: bytes) -> str:
+    """Content hash used to identify data and models in lineage and model cards."""
+    return hashlib.sha256(data).hexdigest()
+
+
+def _s3_error(uri: str, exc: Exception) -> StorageError:
+    """Turn a minio/urllib3 failure into a one-line error without credentials in it."""
+    code = getattr(exc, "code", None) or type(exc).__name__
+    if code in ("NoSuchKey", "NoSuchBucket"):
+        return StorageError(uri, "no such object" if code == "NoSuchKey" else "no such bucket")
+    return StorageError(uri, f"S3 request failed ({code})")
+
+
+def read_bytes(uri: str | os.PathLike) -> bytes:
+    """Read a whole file or S3 object."""
+    if not is_s3_uri(uri):
+        path = Path(uri)
+        if not path.is_file():
+            raise StorageError(str(path), "file not found")
+        return path.read_bytes()
+    location = parse_s3_uri(str(uri))
+    try:
+        response = S3Settings.from_env().client().get_object(bucket_name=location.bucket, object_name=location.key)
+        try:
+            return response.read()
+        finally:
+            response.close()
+            response.release_conn()
+    except StorageError:
+        raise
+    except Exception as exc:  # minio raises S3Error, urllib3 raises connection errors
+        raise _s3_error(str(uri), exc) from None
+
+
+def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:
+    """Write a local file so that readers see the old content or the new, never a part."""
+    target = Path(path)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".partial")
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, target)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+        raise
+
+
+def _put_object(client, location: S3Location, data: bytes, uri: str) -> None:  # noqa: ANN001
+    """Upload one object; S3 makes it visible only once complete, so this is atomic."""
+    try:
+        client.put_object(
+            bucket_name=location.bucket,
+            object_name=location.key,
+            data=io.BytesIO(data),
+            length=len(data),
+            part_size=_S3_PART_SIZE,
+        )
+    except Exception as exc:
+        raise _s3_error(uri, exc) from None
+
+
+def write_bytes(uri: str | os.PathLike, data: bytes) -> None:
+    """Write a whole file or S3 object atomically."""
+    if not is_s3_uri(uri):
+        atomic_write_bytes(uri, data)
+        return
+    _put_object(S3Settings.from_env().client(), parse_s3_uri(str(uri)), data, str(uri))
+
+
+def read_json(uri: str | os.PathLike) -> dict:
+    """Read a JSON document from a local path or S3."""
+    raw = read_bytes(uri)
+    try:
+        return json.loads(raw)
+    except json.JSONDecodeError as exc:
+        raise StorageError(str(uri), f"not valid JSON (line {exc.lineno})") from None
+
+
+def write_json(uri: str | os.PathLike, document: object) -> None:
+    """Write a JSON document atomically, with sorted keys so equal content gives equal bytes."""
+    write_bytes(uri, (json.dumps(document, indent=2, sort_keys=True, default=str) + "\n").encode())
+
+
+def exists(uri: str | os.PathLike) -> bool:
+    """Whether a local path, an S3 object, or a complete S3 tree exists at ``uri``."""
+    if not is_s3_uri(uri):
+        return Path(uri).exists()
+    location = parse_s3_uri(str(uri))
+    client = S3Settings.from_env().client()
+    for key in (location.key, f"{location.key.rstrip('/')}/{TREE_MANIFEST}"):
+        try:
+            client.stat_object(bucket_name=location.bucket, object_name=key)
+            return True
+        except Exception as exc:
+            if getattr(exc, "code", None) not in ("NoSuchKey", "NoSuchBucket", "NotFound", "ResourceNotFound"):
+                raise _s3_error(str(uri), exc) from None
+    return False
+
+
+@contextlib.contextmanager
+def atomic_output_dir(path: str | os.PathLike) -> Iterator[Path]:
+    """Yield a scratch folder that replaces ``path`` only if the block succeeds; removed otherwise."""
+    target = Path(path)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    scratch = Path(tempfile.mkdtemp(dir=target.parent, prefix=f".{target.name}.", suffix=".partial"))
+    try:
+        yield scratch
+        if target.exists():
+            retired = target.with_name(f".{target.name}.old-{os.getpid()}")
+            os.replace(target, retired)
+            os.replace(scratch, target)
+            shutil.rmtree(retired, ignore_errors=True)
+        else:
+            os.replace(scratch, target)
+    except BaseException:
+        shutil.rmtree(scratch, ignore_errors=True)
+        raise
+
+
+def _tree_files(root: Path) -> list[str]:
+    """Relative POSIX paths of every file under ``root``, sorted for reproducible manifests."""
+    return sorted(p.relative_to(root).as_posix() for p in root.rglob("*") if p.is_file())
+
+
+def write_tree(local_dir: str | os.PathLike, uri: str | os.PathLike) -> None:
+    """Copy a local folder to a local path or S3 prefix; readers see it only once complete."""
+    source = Path(local_dir)
+    files = _tree_files(source)
+    if not is_s3_uri(uri):
+        with atomic_output_dir(uri) as scratch:
+            shutil.copytree(source, scratch, dirs_exist_ok=True)
+        return
+    base = parse_s3_uri(str(uri))
+    prefix = base.key.rstrip("/")
+    client = S3Settings.from_env().client()
+    manifest = S3Location(base.bucket, f"{prefix}/{TREE_MANIFEST}")
+    try:  # an older tree here is incomplete from now until the new manifest lands
+        client.remove_object(bucket_name=manifest.bucket, object_name=manifest.key)
+    except Exception as exc:
+        if getattr(exc, "code", None) not in ("NoSuchKey", "NoSuchBucket"):
+            raise _s3_error(str(uri), exc) from None
+    hashes = {}
+    for name in files:
+        data = (source / name).read_bytes()
+        hashes[name] = sha256_hex(data)
+        _put_object(client, S3Location(base.bucket, f"{prefix}/{name}"), data, join_uri(uri, name))
+    payload = json.dumps({"files": hashes}, indent=2, sort_keys=True).encode()
+    _put_object(client, manifest, payload, join_uri(uri, TREE_MANIFEST))
+
+
+def read_tree(uri: str | os.PathLike, local_dir: str | os.PathLike) -> Path:
+    """Materialize a complete tree (local folder or S3 prefix written by ``write_tree``) at ``local_dir``."""
+    target = Path(local_dir)
+    if not is_s3_uri(uri):
+        source = Path(uri)
+        if not source.is_dir():
+            raise StorageError(str(source), "folder not found")
+        with atomic_output_dir(target) as scratch:
+            shutil.copytree(source, scratch, dirs_exist_ok=True)
+        return target
+    try:
+        manifest = json.loads(read_bytes(join_uri(uri, TREE_MANIFEST)))
+    except StorageError:
+        raise StorageError(
+            str(uri), "incomplete or missing artifact", expected=f"a tree with {TREE_MANIFEST}"
+        ) from None
+    with atomic_output_dir(target) as scratch:
+        for name, digest in manifest["files"].items():
+            data = read_bytes(join_uri(uri, name))
+            if sha256_hex(data) != digest:
+                raise StorageError(join_uri(uri, name), "content hash does not match the tree manifest")
+            atomic_write_bytes(scratch / name, data)
+    return target

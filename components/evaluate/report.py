@@ -1,0 +1,238 @@
+"""The evaluation report (HTML with embedded plots), its Markdown summary, and the model card.
+
+Operators read plots, not numbers: the report shows ROC and PR curves, the confusion matrix, predicted vs. true
+remaining useful life, the training curves and one held-out asset's failure probability over time. The model
+card is the traceability record plants need for every model they run: the data it saw (source URIs, content
+hashes, profile), the code version, hyperparameters, metrics and the quality gate's verdict.
+"""
+
+from __future__ import annotations
+
+import base64
+import datetime as dt
+import html
+import io
+
+import numpy as np
+
+from components.evaluate.evaluator import Evaluation
+
+__all__ = ["render_model_card", "render_report", "render_summary"]
+
+
+def _figure_png(draw) -> str:  # noqa: ANN001
+    """Render a matplotlib drawing function to a base64 PNG for inline HTML."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    figure, axis = plt.subplots(figsize=(5.2, 3.8), dpi=90)
+    draw(axis)
+    figure.tight_layout()
+    buffer = io.BytesIO()
+    figure.savefig(buffer, format="png")
+    plt.close(figure)
+    return base64.b64encode(buffer.getvalue()).decode()
+
+
+def _plots(evaluation: Evaluation, history: dict[str, list[float]], threshold: float) -> dict[str, str]:
+    """Every plot of the report, by title."""
+    from sklearn import metrics as skm
+
+    y, score = evaluation.failure_true, evaluation.failure_score
+
+    def roc(ax):  # noqa: ANN001
+        ax.plot(evaluation.roc["fpr"], evaluation.roc["tpr"], label=f"AUC {evaluation.metrics['roc_auc']:.3f}")
+        ax.plot([0, 1], [0, 1], "--", color="grey")
+        ax.set(xlabel="false positive rate", ylabel="true positive rate", title="ROC curve")
+        ax.legend(loc="lower right")
+
+    def pr(ax):  # noqa: ANN001
+        precision, recall, _ = skm.precision_recall_curve(y, score)
+        ax.plot(recall, precision, label=f"AP {evaluation.metrics['pr_auc']:.3f}")
+        ax.axhline(float(np.mean(y)), ls="--", color="grey", label="base rate")
+        ax.set(xlabel="recall", ylabel="precision", title="Precision-recall")
+        ax.legend(loc="lower left")
+
+    def confusion(ax):  # noqa: ANN001
+        matrix = np.array(evaluation.confusion_matrix)
+        ax.imshow(matrix, cmap="Blues")
+        for (i, j), value in np.ndenumerate(matrix):
+            ax.text(j, i, str(value), ha="center", va="center", color="black")
+        ax.set(
+            xticks=[0, 1],
+            yticks=[0, 1],
+            xticklabels=["ok", "fails"],
+            yticklabels=["ok", "fails"],
+            xlabel="predicted",
+            ylabel="actual",
+            title=f"Confusion matrix at threshold {threshold}",
+        )
+
+    def rul(ax):  # noqa: ANN001
+        known = evaluation.rul_true >= 0
+        ax.scatter(evaluation.rul_true[known], evaluation.rul_pred[known], s=4, alpha=0.3)
+        top = float(max(evaluation.rul_true.max(), 1.0))
+        ax.plot([0, top], [0, top], "--", color="grey")
+        ax.set(xlabel="true RUL (h)", ylabel="predicted RUL (h)", title="Remaining useful life")
+
+    def curves(ax):  # noqa: ANN001
+        for name in ("loss", "val_loss"):
+            if name in history:
+                ax.plot(history[name], label=name)
+        ax.set(xlabel="epoch", ylabel="loss", title="Training")
+        ax.legend()
+
+    def timeline(ax):  # noqa: ANN001
+        positives = {a: int(y[evaluation.asset == a].sum()) for a in np.unique(evaluation.asset)}
+        asset = max(sorted(positives), key=positives.get)
+        mask = evaluation.asset == asset
+        order = np.argsort(evaluation.end_time[mask])
+        times = evaluation.end_time[mask][order].astype("datetime64[ns]")
+        ax.plot(times, score[mask][order], label="P(fail within horizon)")
+        ax.fill_between(times, 0, y[mask][order], color="red", alpha=0.15, step="mid", label="fails within horizon")
+        ax.axhline(threshold, ls="--", color="grey")
+        ax.set(title=f"Held-out asset {asset}", ylim=(0, 1))
+        ax.tick_params(axis="x", labelrotation=30)
+        ax.legend(loc="upper left", fontsize=7)
+
+    draws = {
+        "ROC curve": roc,
+        "Precision-recall": pr,
+        "Confusion matrix": confusion,
+        "Remaining useful life": rul,
+        "Training curves": curves,
+        "Failure probability over time": timeline,
+    }
+    return {title: _figure_png(draw) for title, draw in draws.items()}
+
+
+def _gate_rows(gate: dict) -> list[tuple[str, str, str, str]]:
+    """Gate checks as (metric, value, rule, verdict) rows."""
+    return [
+        (c["metric"], f"{c['value']:.4g}", f"{c['op']} {c['threshold']}", "pass" if c["passed"] else "FAIL")
+        for c in gate["checks"]
+    ]
+
+
+def render_report(evaluation: Evaluation, history: dict[str, list[float]], model_name: str) -> str:
+    """A self-contained HTML report (plots inline) for the KFP dashboard's HTML viewer."""
+    threshold = evaluation.gate["decision_threshold"]
+    verdict = "PASSED - deployable" if evaluation.gate["passed"] else "FAILED - not deployable"
+    metric_rows = "".join(
+        f"<tr><td>{html.escape(k)}</td><td>{v:.4g}</td></tr>" for k, v in sorted(evaluation.metrics.items())
+    )
+    gate_rows = "".join(
+        "<tr>" + "".join(f"<td>{html.escape(cell)}</td>" for cell in row) + "</tr>"
+        for row in _gate_rows(evaluation.gate)
+    )
+    images = "".join(
+        f'<figure><img alt="{html.escape(t)}" src="data:image/png;base64,{png}"/>'
+        f"<figcaption>{html.escape(t)}</figcaption></figure>"
+        for t, png in _plots(evaluation, history, threshold).items()
+    )
+    return f"""<!doctype html>
+<html><head><meta charset="utf-8"><title>{html.escape(model_name)} evaluation</title>
+<style>body{{font-family:sans-serif;margin:1.5em}} table{{border-collapse:collapse}}
+td,th{{border:1px solid #ccc;padding:3px 8px}} figure{{display:inline-block;margin:6px}}
+.pass{{color:#060}} .fail{{color:#b00}}</style></head><body>
+<h1>{html.escape(model_name)}: evaluation on held-out assets</h1>
+<p class="{"pass" if evaluation.gate["passed"] else "fail"}"><b>Quality gate {verdict}</b></p>
+<h2>Quality gate</h2><table><tr><th>metric</th><th>value</th><th>rule</th><th>verdict</th></tr>{gate_rows}</table>
+<h2>Metrics</h2><table><tr><th>metric</th><th>value</th></tr>{metric_rows}</table>
+<h2>Plots</h2>{images}
+</body></html>
+"""
+
+
+def render_summary(evaluation: Evaluation, model_name: str) -> str:
+    """A short Markdown summary for the dashboard's Markdown viewer."""
+    lines = [
+        f"# {model_name}: quality gate {'passed' if evaluation.gate['passed'] else 'FAILED'}",
+        "",
+        "| metric | value | rule | verdict |",
+        "| --- | --- | --- | --- |",
+    ]
+    lines += [f"| {m} | {v} | {r} | {d} |" for m, v, r, d in _gate_rows(evaluation.gate)]
+    lines += [
+        "",
+        f"F1 {evaluation.metrics['f1']:.3f} at threshold {evaluation.gate['decision_threshold']}, "
+        f"RUL RMSE {evaluation.metrics['rul_rmse_hours']:.1f} h.",
+    ]
+    return "\n".join(lines) + "\n"
+
+
+def render_model_card(
+    model_name: str,
+    model_version: str,
+    model_info: dict,
+    profile: dict,
+    labels: dict,
+    evaluation: Evaluation,
+    created: dt.datetime | None = None,
+) -> str:
+    """The model card: data, code, hyperparameters, metrics and gate verdict of one model version."""
+    created = created or dt.datetime.now(dt.UTC)
+    versions = model_info.get("versions", {})
+    sources = profile.get("sources", {})
+    source_rows = [f"| {name} | `{s['uri']}` | `{s['sha256']}` | {s['bytes']} |" for name, s in sorted(sources.items())]
+    feature_rows = []
+    for name in model_info["features"]:
+        column = profile["sensors"]["columns"].get(name, {})
+        feature_rows.append(
+            f"| {name} | {column.get('mean')} | {column.get('std')} | {column.get('min')} | "
+            f"{column.get('max')} | {column.get('missing')} |"
+        )
+    time_column = profile["sensors"]["columns"].get("timestamp", {})
+    hyper = "\n".join(f"| {k} | {v} |" for k, v in sorted(model_info["hyperparameters"].items()))
+    metric_rows = "\n".join(f"| {k} | {v:.4g} |" for k, v in sorted(evaluation.metrics.items()))
+    gate_rows = "\n".join(f"| {m} | {v} | {r} | {d} |" for m, v, r, d in _gate_rows(evaluation.gate))
+    balance = "\n".join(
+        f"| {k} | {v['windows']} | {v['positives']} | {v['positive_rate']} |"
+        for k, v in labels["class_balance"].items()
+    )
+    return f"""# Model card: {model_name} {model_version}
+
+- **Created:** {created.strftime("%Y-%m-%dT%H:%M:%SZ")}
+- **Task:** probability of failure within {model_info["horizon_hours"]} h and remaining useful life
+  (capped at {model_info["rul_cap_hours"]} h) from the last {model_info["window"]} readings of
+  {len(model_info["features"])} sensors
+- **Quality gate:** {"PASSED (deployable)" if evaluation.gate["passed"] else "FAILED (not deployable)"}
+- **Code:** shopfloor {versions.get("shopfloor", "?")} (git {versions.get("git_commit") or "unknown"}),
+  TensorFlow {versions.get("tensorflow", "?")}, Keras {versions.get("keras", "?")}
+
+## Data
+| table | source | sha256 | bytes |
+| --- | --- | --- | --- |
+{chr(10).join(source_rows)}
+
+{profile["sensors"]["rows"]} readings of {profile.get("assets", "?")} assets from {time_column.get("min")} to
+{time_column.get("max")}; events by type: {profile.get("events", {}).get("by_type", {})}.
+
+| feature | mean | std | min | max | missing |
+| --- | --- | --- | --- | --- | --- |
+{chr(10).join(feature_rows)}
+
+## Labels and split (by asset)
+| split | windows | failing within horizon | rate |
+| --- | --- | --- | --- |
+{balance}
+
+Test assets: {", ".join(labels["assets"]["test"])}
+
+## Hyperparameters
+| name | value |
+| --- | --- |
+{hyper}
+
+## Metrics (test split)
+| metric | value |
+| --- | --- |
+{metric_rows}
+
+## Quality gate
+| metric | value | rule | verdict |
+| --- | --- | --- | --- |
+{gate_rows}
+"""

@@ -1,0 +1,51 @@
+"""KFP wrapper for ingest: typed inputs and outputs only; the logic is ``components.ingest.ingest``."""
+
+from kfp import dsl
+from kfp.dsl import Artifact, Dataset, Output
+
+from components._image import IMAGE
+
+__all__ = ["ingest"]
+
+
+@dsl.component(base_image=IMAGE, install_kfp_package=False)
+def ingest(
+    sensors_uri: str,
+    events_uri: str,
+    data_schema: dict,
+    sensors: Output[Dataset],
+    events: Output[Dataset],
+    profile: Output[Artifact],
+):
+    """Read sensor readings and maintenance events (CSV/Parquet, local or s3://), validate, profile.
+
+    Args:
+        sensors_uri: CSV or Parquet table of sensor readings, a path or ``s3://bucket/key``.
+        events_uri: CSV or Parquet table of maintenance events (failures and others).
+        data_schema: what the columns mean: sensor_columns, event_columns, failure_values (``DataConfig``).
+        sensors: validated readings as Parquet with canonical id column names.
+        events: validated events as Parquet.
+        profile: JSON data profile, the reference for drift monitoring and the model card.
+    """
+    from components.common.config import DataConfig, validated
+    from components.common.progress import report_progress
+    from components.ingest.ingest import ingest as run_ingest
+    from components.ingest.ingest import write_outputs
+
+    config = validated(
+        DataConfig, {**data_schema, "sensors": sensors_uri, "events": events_uri}, "pipeline parameter data_schema"
+    )
+    result = run_ingest(sensors_uri, events_uri, config)
+    write_outputs(result, sensors.path, events.path, profile.path)
+    report_progress(
+        f"{len(result.sensors):,} readings of {result.profile['assets']} assets, "
+        f"{len(result.features)} features; {len(result.events):,} events"
+    )
+    sensors.metadata.update(
+        {
+            "rows": len(result.sensors),
+            "features": result.features,
+            "sha256": result.profile["sources"]["sensors"]["sha256"],
+        }
+    )
+    events.metadata.update({"rows": len(result.events)})

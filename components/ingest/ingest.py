@@ -1,0 +1,253 @@
+"""Ingest logic: read CSV/Parquet from a path or ``s3://``, validate against the scenario's column mapping.
+
+Validation happens before anything is written and stops at the first problem with a one-line error naming the
+file, the column and the expected content. Output tables use canonical id column names (``timestamp``,
+``asset_id``, ``site``, ``event_type``) so later steps need no mapping; sensor features keep the plant's names.
+
+Output layout (TFX-style, documented because downstream steps and monitoring read it):
+  sensors  : Parquet, columns timestamp (UTC), asset_id, [site], <features...>, sorted by asset_id, timestamp
+  events   : Parquet, columns timestamp (UTC), asset_id, event_type, sorted by timestamp
+  profile  : JSON, {"features": [...], "sensors": <table profile>, "events": {...}, "sources": {...}}
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import io
+from pathlib import PurePosixPath
+
+import pandas as pd
+
+from components.common.config import DataConfig, EventColumns, SensorColumns
+from components.common.errors import DataValidationError
+from components.common.profile import profile_table
+from components.common.storage import atomic_write_bytes, read_bytes, sha256_hex, write_json
+
+__all__ = ["IngestResult", "ingest", "read_table", "validate_events", "validate_sensors", "write_outputs"]
+
+CANONICAL_TIMESTAMP = "timestamp"
+CANONICAL_ASSET = "asset_id"
+CANONICAL_SITE = "site"
+CANONICAL_EVENT_TYPE = "event_type"
+
+
+@dataclasses.dataclass(frozen=True)
+class IngestResult:
+    """Validated tables, the feature names found, and the profile describing them."""
+
+    sensors: pd.DataFrame
+    events: pd.DataFrame
+    features: list[str]
+    profile: dict
+
+
+def _format_of(uri: str) -> str:
+    """Table format from the file suffix: 'csv' or 'parquet'."""
+    suffix = PurePosixPath(uri.split("?")[0]).suffix.lower()
+    if suffix in (".csv", ".txt"):
+        return "csv"
+    if suffix in (".parquet", ".pq"):
+        return "parquet"
+    raise DataValidationError(uri, f"unsupported file type '{suffix or '(none)'}'", expected=".csv or .parquet")
+
+
+def read_table(uri: str, raw: bytes | None = None) -> pd.DataFrame:
+    """Parse a CSV or Parquet table, turning parser failures into one-line errors naming the file."""
+    raw = read_bytes(uri) if raw is None else raw
+    if not raw.strip():
+        raise DataValidationError(uri, "file is empty", expected="a header row and at least one data row")
+    try:
+        if _format_of(uri) == "parquet":
+            frame = pd.read_parquet(io.BytesIO(raw))
+        else:
+            frame = pd.read_csv(io.BytesIO(raw), skipinitialspace=True, on_bad_lines="error")
+    except DataValidationError:
+        raise
+    except (pd.errors.ParserError, UnicodeDecodeError, ValueError, OSError) as exc:
+        detail = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise DataValidationError(uri, f"malformed table ({detail})", expected="well-formed CSV or Parquet") from None
+    if frame.empty:
+        raise DataValidationError(uri, "no data rows", expected="at least one data row under the header")
+    return frame
+
+
+def _require_columns(frame: pd.DataFrame, required: dict[str, str], uri: str) -> None:
+    """Fail on the first configured column the table does not have, listing the columns it does have."""
+    for field, column in required.items():
+        if column not in frame.columns:
+            available = ", ".join(map(str, frame.columns))
+            raise DataValidationError(
+                uri, f"column '{column}' not found", field=field, expected=f"one of the file's columns: {available}"
+            )
+
+
+def _parse_timestamps(values: pd.Series, uri: str, field: str) -> pd.Series:
+    """Parse timestamps as UTC, naming the first row (1-based data line) that does not parse."""
+    parsed = pd.to_datetime(values, utc=True, errors="coerce", format="mixed")
+    bad = parsed.isna()
+    if bad.any():
+        position = int(bad.to_numpy().argmax())
+        raise DataValidationError(
+            uri,
+            f"row {position + 1}: '{values.iloc[position]}' is not a timestamp",
+            field=f"{field} ({values.name})",
+            expected="ISO 8601 timestamps, e.g. 2026-01-01T00:00:00Z",
+        )
+    return parsed
+
+
+def _parse_ids(values: pd.Series, uri: str, field: str) -> pd.Series:
+    """Asset/site ids as non-empty strings."""
+    text = values.astype("string").str.strip()
+    bad = text.isna() | (text == "")
+    if bad.any():
+        position = int(bad.to_numpy().argmax())
+        raise DataValidationError(
+            uri,
+            f"row {position + 1}: empty id",
+            field=f"{field} ({values.name})",
+            expected="a non-empty id in every row",
+        )
+    return text.astype(str)
+
+
+def _parse_numeric(values: pd.Series, uri: str) -> pd.Series:
+    """A sensor column as float; empty cells are missing readings, any other non-number is an error."""
+    if pd.api.types.is_numeric_dtype(values) and not pd.api.types.is_bool_dtype(values):
+        return values.astype(float)
+    numbers = pd.to_numeric(values, errors="coerce")
+    bad = numbers.isna() & values.notna() & (values.astype("string").str.strip() != "")
+    if bad.any():
+        position = int(bad.to_numpy().argmax())
+        raise DataValidationError(
+            uri,
+            f"row {position + 1}: '{values.iloc[position]}' is not a number",
+            field=f"features ({values.name})",
+            expected="numeric sensor readings",
+        )
+    return numbers.astype(float)
+
+
+def _infer_features(frame: pd.DataFrame, id_columns: set[str]) -> list[str]:
+    """Every numeric column that is not an id, when the config lists no features."""
+    return [
+        c
+        for c in frame.columns
+        if c not in id_columns and pd.api.types.is_numeric_dtype(frame[c]) and not pd.api.types.is_bool_dtype(frame[c])
+    ]
+
+
+def validate_sensors(frame: pd.DataFrame, columns: SensorColumns, uri: str) -> tuple[pd.DataFrame, list[str]]:
+    """Check the sensor table against the mapping; return it with canonical id names and the feature list."""
+    required = {"sensor_columns.timestamp": columns.timestamp, "sensor_columns.asset_id": columns.asset_id}
+    if columns.site:
+        required["sensor_columns.site"] = columns.site
+    required.update({f"sensor_columns.features[{i}]": name for i, name in enumerate(columns.features)})
+    _require_columns(frame, required, uri)
+    id_columns = {columns.timestamp, columns.asset_id, *([columns.site] if columns.site else [])}
+    features = list(columns.features) or _infer_features(frame, id_columns)
+    if not features:
+        raise DataValidationError(
+            uri,
+            "no numeric sensor columns",
+            field="sensor_columns.features",
+            expected="at least one numeric column besides the time and id columns",
+        )
+    out = pd.DataFrame(
+        {
+            CANONICAL_TIMESTAMP: _parse_timestamps(frame[columns.timestamp], uri, "sensor_columns.timestamp"),
+            CANONICAL_ASSET: _parse_ids(frame[columns.asset_id], uri, "sensor_columns.asset_id"),
+        }
+    )
+    if columns.site:
+        out[CANONICAL_SITE] = _parse_ids(frame[columns.site], uri, "sensor_columns.site")
+    for name in features:
+        out[name] = _parse_numeric(frame[name], uri)
+        if out[name].isna().all():
+            raise DataValidationError(
+                uri,
+                f"column '{name}' has no readings",
+                field="sensor_columns.features",
+                expected="at least one numeric value per feature",
+            )
+    duplicated = out.duplicated([CANONICAL_ASSET, CANONICAL_TIMESTAMP])
+    if duplicated.any():
+        row = out[duplicated].iloc[0]
+        raise DataValidationError(
+            uri,
+            f"two readings for asset '{row[CANONICAL_ASSET]}' at {row[CANONICAL_TIMESTAMP].isoformat()}",
+            field="sensor_columns.timestamp",
+            expected="one reading per asset and timestamp",
+        )
+    return out.sort_values([CANONICAL_ASSET, CANONICAL_TIMESTAMP], kind="stable").reset_index(drop=True), features
+
+
+def validate_events(frame: pd.DataFrame, columns: EventColumns, known_assets: set[str], uri: str) -> pd.DataFrame:
+    """Check the event table against the mapping and the sensor table's assets; return canonical columns."""
+    required = {"event_columns.timestamp": columns.timestamp, "event_columns.asset_id": columns.asset_id}
+    if columns.event_type:
+        required["event_columns.event_type"] = columns.event_type
+    _require_columns(frame, required, uri)
+    out = pd.DataFrame(
+        {
+            CANONICAL_TIMESTAMP: _parse_timestamps(frame[columns.timestamp], uri, "event_columns.timestamp"),
+            CANONICAL_ASSET: _parse_ids(frame[columns.asset_id], uri, "event_columns.asset_id"),
+        }
+    )
+    unknown = ~out[CANONICAL_ASSET].isin(known_assets)
+    if unknown.any():
+        position = int(unknown.to_numpy().argmax())
+        raise DataValidationError(
+            uri,
+            f"row {position + 1}: unknown asset id '{out[CANONICAL_ASSET].iloc[position]}'",
+            field=f"event_columns.asset_id ({columns.asset_id})",
+            expected=f"an asset id present in the sensor data ({len(known_assets)} assets)",
+        )
+    if columns.event_type:
+        out[CANONICAL_EVENT_TYPE] = _parse_ids(frame[columns.event_type], uri, "event_columns.event_type")
+    else:
+        out[CANONICAL_EVENT_TYPE] = "failure"
+    return out.sort_values([CANONICAL_TIMESTAMP, CANONICAL_ASSET], kind="stable").reset_index(drop=True)
+
+
+def _source_record(uri: str, raw: bytes) -> dict:
+    """Where a table came from and its content hash, for lineage and the model card."""
+    return {"uri": uri, "sha256": sha256_hex(raw), "bytes": len(raw)}
+
+
+def ingest(sensors_uri: str, events_uri: str, config: DataConfig) -> IngestResult:
+    """Read and validate both tables and profile them; writes nothing, so bad input leaves no artifact."""
+    sensors_raw = read_bytes(sensors_uri)
+    sensors, features = validate_sensors(read_table(sensors_uri, sensors_raw), config.sensor_columns, sensors_uri)
+    events_raw = read_bytes(events_uri)
+    events = validate_events(
+        read_table(events_uri, events_raw), config.event_columns, set(sensors[CANONICAL_ASSET].unique()), events_uri
+    )
+    profile = {
+        "features": features,
+        "sensors": profile_table(sensors, features),
+        "events": {
+            "rows": len(events),
+            "by_type": {str(k): int(v) for k, v in events[CANONICAL_EVENT_TYPE].value_counts().sort_index().items()},
+        },
+        "assets": int(sensors[CANONICAL_ASSET].nunique()),
+        "sources": {
+            "sensors": _source_record(sensors_uri, sensors_raw),
+            "events": _source_record(events_uri, events_raw),
+        },
+    }
+    return IngestResult(sensors=sensors, events=events, features=features, profile=profile)
+
+
+def _parquet_bytes(frame: pd.DataFrame) -> bytes:
+    """Serialize a table to Parquet in memory so it can be written atomically."""
+    buffer = io.BytesIO()
+    frame.to_parquet(buffer, index=False)
+    return buffer.getvalue()
+
+
+def write_outputs(result: IngestResult, sensors_path: str, events_path: str, profile_path: str) -> None:
+    """Write the validated tables and the profile, each atomically."""
+    atomic_write_bytes(sensors_path, _parquet_bytes(result.sensors))
+    atomic_write_bytes(events_path, _parquet_bytes(result.events))
+    write_json(profile_path, result.profile)

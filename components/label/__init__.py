@@ -1,0 +1,1 @@
+"""Label: join sensor readings with failure events into per-asset windows with failure and RUL targets."""

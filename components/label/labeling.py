@@ -1,0 +1,228 @@
+"""Labeling logic: sensor readings + failure events -> windows labelled "fails within H" and remaining useful life.
+
+For each asset, the reading at the end of a window is labelled with the time to the asset's next failure
+(RUL, clipped at ``rul_cap_hours``) and whether that failure lies within ``horizon_hours``. After the last
+failure the future is censored: a window is still negative if the asset ran at least ``horizon_hours`` more
+without failing, and its RUL is known to be at least the observed remaining time (exact if that reaches the
+cap, otherwise unknown and marked -1 so training ignores it). Windows that span a failure mix two lives of the
+asset and are dropped. Assets, not rows, are split into train/validation/test so no asset leaks across.
+
+Output layout of the ``windows`` Dataset (a folder):
+  windows.npz : x float32 [n, window, features] (NaN = missing reading), failure int8 [n], rul float32 [n]
+                (-1 = unknown), split int8 [n] (0 train, 1 validation, 2 test), asset str [n], end_time int64 [n]
+                (ns since epoch, UTC)
+  labels.json : features, window, horizon_hours, rul_cap_hours, failure_values, split assets, class balance
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import io
+import json
+
+import numpy as np
+import pandas as pd
+
+from components.common.config import LabelingConfig
+from components.common.errors import DataValidationError
+from components.common.storage import atomic_output_dir, read_bytes, write_json
+
+__all__ = [
+    "SPLITS",
+    "LabelledWindows",
+    "class_balance",
+    "label_windows",
+    "load_windows",
+    "split_assets",
+    "write_windows",
+]
+
+SPLITS = ("train", "validation", "test")
+_HOUR_NS = 3_600_000_000_000
+
+
+@dataclasses.dataclass(frozen=True)
+class LabelledWindows:
+    """Windows of sensor readings with their targets, split by asset."""
+
+    x: np.ndarray
+    failure: np.ndarray
+    rul: np.ndarray
+    split: np.ndarray
+    asset: np.ndarray
+    end_time: np.ndarray
+    features: list[str]
+    info: dict
+
+    def part(self, name: str) -> LabelledWindows:
+        """The windows of one split ('train', 'validation' or 'test')."""
+        keep = self.split == SPLITS.index(name)
+        return dataclasses.replace(
+            self,
+            x=self.x[keep],
+            failure=self.failure[keep],
+            rul=self.rul[keep],
+            split=self.split[keep],
+            asset=self.asset[keep],
+            end_time=self.end_time[keep],
+        )
+
+
+def _asset_targets(times: np.ndarray, failures: np.ndarray, config: LabelingConfig) -> tuple[np.ndarray, ...]:
+    """Per reading: failure-within-horizon (-1 unknown), RUL in hours (-1 unknown), and the life index."""
+    next_index = np.searchsorted(failures, times, side="left")
+    has_next = next_index < failures.size
+    next_failure = failures[np.minimum(next_index, failures.size - 1)] if failures.size else times
+    hours_to_failure = (next_failure - times) / _HOUR_NS
+    hours_observed = (times[-1] - times) / _HOUR_NS
+    within = np.where(
+        has_next, hours_to_failure <= config.horizon_hours, np.where(hours_observed >= config.horizon_hours, 0, -1)
+    ).astype(np.int8)
+    rul = np.where(
+        has_next,
+        np.minimum(hours_to_failure, config.rul_cap_hours),
+        np.where(hours_observed >= config.rul_cap_hours, config.rul_cap_hours, -1.0),
+    )
+    return within, rul.astype(np.float32), next_index
+
+
+def split_assets(assets: list[str], positives: dict[str, int], config: LabelingConfig) -> dict[str, list[str]]:
+    """Assign assets to train/validation/test at random (seeded), making sure test and train see failures."""
+    if len(assets) < 3:
+        raise DataValidationError(
+            "sensors",
+            f"only {len(assets)} asset(s)",
+            field="asset_id",
+            expected="at least 3 assets, so that train, validation and test differ",
+        )
+    rng = np.random.default_rng(config.seed)
+    order = [assets[i] for i in rng.permutation(len(assets))]
+    failing = [a for a in order if positives.get(a, 0) > 0]
+    others = [a for a in order if positives.get(a, 0) == 0]
+    if len(failing) < 2:
+        raise DataValidationError(
+            "events",
+            f"failures on only {len(failing)} asset(s)",
+            field="event_type",
+            expected="failures on at least 2 assets, so both training and test see some",
+        )
+    n_test = min(max(1, round(config.test_fraction * len(assets))), len(assets) - 2)
+    n_test_failing = min(max(1, round(config.test_fraction * len(failing))), len(failing) - 1)
+    test = failing[:n_test_failing] + others[: max(0, n_test - n_test_failing)]
+    rest = [a for a in order if a not in test]
+    n_validation = min(max(1, round(config.validation_fraction * len(rest))), len(rest) - 1)
+    validation = rest[:n_validation]
+    train = rest[n_validation:]
+    return {"train": sorted(train), "validation": sorted(validation), "test": sorted(test)}
+
+
+def class_balance(failure: np.ndarray, split: np.ndarray) -> dict:
+    """Windows, positives and positive rate per split, so an imbalance is visible before training."""
+    balance = {}
+    for index, name in enumerate(SPLITS):
+        labels = failure[split == index]
+        positives = int(labels.sum())
+        balance[name] = {
+            "windows": int(labels.size),
+            "positives": positives,
+            "positive_rate": round(positives / labels.size, 4) if labels.size else 0.0,
+        }
+    return balance
+
+
+def label_windows(
+    sensors: pd.DataFrame,
+    events: pd.DataFrame,
+    features: list[str],
+    failure_values: list[str],
+    config: LabelingConfig,
+    source: str = "events",
+) -> LabelledWindows:
+    """Build labelled windows from canonical sensor and event tables (as written by ingest)."""
+    failures = events[events["event_type"].isin(failure_values)]
+    if failures.empty:
+        kinds = ", ".join(sorted(events["event_type"].astype(str).unique())) or "none"
+        raise DataValidationError(
+            source,
+            f"no failure events (event types found: {kinds})",
+            field="failure_values",
+            expected=f"events whose type is one of {failure_values}",
+        )
+    fail_times = {
+        a: np.sort(g["timestamp"].to_numpy(dtype="datetime64[ns]").astype(np.int64))
+        for a, g in failures.groupby("asset_id")
+    }
+    parts: dict[str, list[np.ndarray]] = {k: [] for k in ("x", "failure", "rul", "asset", "end_time")}
+    for asset, group in sensors.groupby("asset_id", sort=True):
+        times = group["timestamp"].to_numpy(dtype="datetime64[ns]").astype(np.int64)
+        if times.size < config.window:
+            continue
+        within, rul, life = _asset_targets(times, fail_times.get(asset, np.array([], dtype=np.int64)), config)
+        values = group[features].to_numpy(dtype=np.float32)
+        ends = np.arange(config.window - 1, times.size, config.stride)
+        starts = ends - (config.window - 1)
+        keep = (within[ends] >= 0) & (life[starts] == life[ends])
+        ends, starts = ends[keep], starts[keep]
+        view = np.lib.stride_tricks.sliding_window_view(values, config.window, axis=0)  # [n, features, window]
+        parts["x"].append(np.ascontiguousarray(view[starts].transpose(0, 2, 1)))
+        parts["failure"].append(within[ends])
+        parts["rul"].append(rul[ends])
+        parts["asset"].append(np.full(ends.size, asset, dtype=object))
+        parts["end_time"].append(times[ends])
+    if not parts["x"] or sum(p.shape[0] for p in parts["x"]) == 0:
+        raise DataValidationError(
+            "sensors",
+            "no asset has enough readings for one window",
+            field="labeling.window",
+            expected=f"at least {config.window} readings per asset",
+        )
+    stacked = {k: np.concatenate(v) for k, v in parts.items()}
+    positives = pd.Series(stacked["failure"]).groupby(stacked["asset"]).sum().astype(int).to_dict()
+    assignment = split_assets(sorted(positives), positives, config)
+    split = np.zeros(stacked["failure"].size, dtype=np.int8)
+    for index, name in enumerate(SPLITS):
+        split[np.isin(stacked["asset"], assignment[name])] = index
+    info = {
+        "features": features,
+        "window": config.window,
+        "stride": config.stride,
+        "horizon_hours": config.horizon_hours,
+        "rul_cap_hours": config.rul_cap_hours,
+        "failure_values": failure_values,
+        "assets": assignment,
+        "class_balance": class_balance(stacked["failure"], split),
+        "unknown_rul": int((stacked["rul"] < 0).sum()),
+    }
+    return LabelledWindows(
+        x=stacked["x"],
+        failure=stacked["failure"],
+        rul=stacked["rul"],
+        split=split,
+        asset=stacked["asset"].astype(str),
+        end_time=stacked["end_time"],
+        features=features,
+        info=info,
+    )
+
+
+def write_windows(windows: LabelledWindows, folder: str) -> None:
+    """Write the windows folder (npz + labels.json) atomically."""
+    with atomic_output_dir(folder) as scratch:
+        np.savez_compressed(
+            scratch / "windows.npz",
+            x=windows.x,
+            failure=windows.failure,
+            rul=windows.rul,
+            split=windows.split,
+            asset=windows.asset,
+            end_time=windows.end_time,
+        )
+        write_json(scratch / "labels.json", windows.info)
+
+
+def load_windows(folder: str) -> LabelledWindows:
+    """Read a windows folder written by ``write_windows`` (no pickled objects are loaded)."""
+    info = json.loads(read_bytes(f"{folder}/labels.json"))
+    with np.load(io.BytesIO(read_bytes(f"{folder}/windows.npz")), allow_pickle=False) as data:
+        arrays = {k: data[k] for k in data.files}
+    return LabelledWindows(features=info["features"], info=info, **arrays)

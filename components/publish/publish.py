@@ -1,0 +1,44 @@
+"""Publishing logic: a model that passed the gate goes to ``<store>/<model_name>/<version>/`` with its card.
+
+This is the pusher of TFX: it refuses an unblessed model, writes the version as one complete tree (readers
+never see half of it), and only then moves the ``latest.json`` pointer, so a deploy that reads the pointer
+always finds a whole, gated model.
+
+Store layout:
+  <store>/<model_name>/<version>/model/       the model folder (model.keras, saved_model/, shopfloor_model.json)
+  <store>/<model_name>/<version>/MODEL_CARD.md
+  <store>/<model_name>/<version>/blessing.json
+  <store>/<model_name>/latest.json            {"version": ..., "uri": ...}
+"""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+from pathlib import Path
+
+from components.common.errors import StorageError
+from components.common.storage import join_uri, read_json, write_json, write_tree
+
+__all__ = ["publish_model"]
+
+
+def publish_model(model_dir: str, model_card: str, blessing_path: str, store_uri: str, model_name: str) -> str:
+    """Publish a blessed model and its card; return the URI of the published version."""
+    blessing = read_json(blessing_path)
+    if not blessing.get("blessed"):
+        raise StorageError(
+            blessing_path,
+            "model is not blessed by the quality gate",
+            field="blessed",
+            expected="a model that passed evaluate's gate",
+        )
+    version = blessing["model_version"]
+    target = join_uri(store_uri, model_name, version)
+    with tempfile.TemporaryDirectory() as staging:
+        shutil.copytree(model_dir, Path(staging, "model"))
+        shutil.copyfile(model_card, Path(staging, "MODEL_CARD.md"))
+        shutil.copyfile(blessing_path, Path(staging, "blessing.json"))
+        write_tree(staging, target)
+    write_json(join_uri(store_uri, model_name, "latest.json"), {"version": version, "uri": target})
+    return target

@@ -1,0 +1,1 @@
+"""Train: a Keras model on labelled sensor windows, with normalization inside the model."""

@@ -1,0 +1,181 @@
+"""Training logic: a two-headed Keras model (fails-within-horizon probability and remaining useful life).
+
+The model takes raw windows [window, features] exactly as serving will receive them; standardization with the
+training statistics and missing-value handling are its first layer. A causal 1-D convolution reads the
+temporal pattern; average, max and last-step summaries feed a small dense network with two heads.
+
+Output layout of the ``model`` artifact (a folder):
+  model.keras            Keras v3 archive (load with safe_mode=True, compile=False)
+  saved_model/           TensorFlow SavedModel export (serving signature ``serve``)
+  shopfloor_model.json   features, window, horizon, cap, hyperparameters, versions, training data
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from pathlib import Path
+
+import numpy as np
+
+from components import __version__
+from components.common.config import ModelConfig
+from components.common.progress import report_progress
+from components.common.storage import atomic_output_dir, write_json
+from components.label.labeling import LabelledWindows
+
+__all__ = [
+    "MODEL_FILE",
+    "MODEL_INFO",
+    "SAVED_MODEL_DIR",
+    "TrainResult",
+    "build_model",
+    "feature_statistics",
+    "load_model",
+    "train_model",
+    "write_model",
+]
+
+MODEL_FILE = "model.keras"
+SAVED_MODEL_DIR = "saved_model"
+MODEL_INFO = "shopfloor_model.json"
+
+
+@dataclasses.dataclass
+class TrainResult:
+    """A trained model with its per-epoch history and the description written beside it."""
+
+    model: object
+    history: dict[str, list[float]]
+    info: dict
+
+
+def feature_statistics(x: np.ndarray) -> tuple[list[float], list[float]]:
+    """Per-feature mean and std over every reading of the training windows, ignoring missing ones."""
+    flat = x.reshape(-1, x.shape[-1]).astype(np.float64)
+    present = ~np.isnan(flat)
+    counts = present.sum(axis=0)
+    sums = np.where(present, flat, 0.0).sum(axis=0)
+    mean = np.divide(sums, counts, out=np.zeros_like(sums), where=counts > 0)
+    squares = np.where(present, (flat - mean) ** 2, 0.0).sum(axis=0)
+    std = np.sqrt(np.divide(squares, counts - 1, out=np.ones_like(sums), where=counts > 1))
+    return mean.tolist(), np.where(std > 0, std, 1.0).tolist()
+
+
+def build_model(
+    window: int, features: int, mean: list[float], std: list[float], rul_cap_hours: float, config: ModelConfig
+):
+    """The Keras model for windows [window, features] -> {"failure": probability, "rul": hours}."""
+    import keras
+
+    from components.common.keras_objects import MaskedStandardization, masked_mae
+
+    inputs = keras.Input(shape=(window, features), name="window")
+    x = MaskedStandardization(mean, std, name="standardize")(inputs)
+    if config.conv_filters:
+        x = keras.layers.Conv1D(config.conv_filters, 5, padding="causal", activation="relu", name="conv")(x)
+    last = keras.layers.Flatten(name="last_step")(keras.layers.Cropping1D((window - 1, 0), name="crop_last")(x))
+    summary = keras.layers.Concatenate(name="summary")(
+        [
+            keras.layers.GlobalAveragePooling1D(name="mean_pool")(x),
+            keras.layers.GlobalMaxPooling1D(name="max_pool")(x),
+            last,
+        ]
+    )
+    hidden = summary
+    for index, units in enumerate(config.hidden_units):
+        hidden = keras.layers.Dense(units, activation="relu", name=f"dense_{index}")(hidden)
+        if config.dropout:
+            hidden = keras.layers.Dropout(config.dropout, name=f"dropout_{index}")(hidden)
+    failure = keras.layers.Dense(1, activation="sigmoid", name="failure")(hidden)
+    rul_unit = keras.layers.Dense(1, activation="sigmoid", name="rul_unit")(hidden)
+    rul = keras.layers.Rescaling(rul_cap_hours, name="rul")(rul_unit)
+    model = keras.Model(inputs, {"failure": failure, "rul": rul}, name="predictive_maintenance")
+    model.compile(
+        optimizer=keras.optimizers.Adam(config.learning_rate),
+        loss={"failure": "binary_crossentropy", "rul": masked_mae},
+        loss_weights={"failure": 1.0, "rul": 1.0 / rul_cap_hours},
+        metrics={"failure": [keras.metrics.AUC(name="auc")]},
+    )
+    return model
+
+
+def train_model(windows: LabelledWindows, config: ModelConfig, data_sha256: str = "") -> TrainResult:
+    """Fit the model on the train split with early stopping on the validation split."""
+    import keras
+
+    keras.utils.set_random_seed(config.seed)
+    train, validation = windows.part("train"), windows.part("validation")
+    mean, std = feature_statistics(train.x)
+    cap = float(windows.info["rul_cap_hours"])
+    model = build_model(train.x.shape[1], train.x.shape[2], mean, std, cap, config)
+    fit = model.fit(
+        train.x,
+        {"failure": train.failure.astype("float32"), "rul": train.rul},
+        validation_data=(validation.x, {"failure": validation.failure.astype("float32"), "rul": validation.rul}),
+        epochs=config.epochs,
+        batch_size=config.batch_size,
+        shuffle=True,
+        verbose=0,
+        callbacks=[
+            keras.callbacks.EarlyStopping(monitor="val_loss", patience=config.patience, restore_best_weights=True),
+            keras.callbacks.LambdaCallback(
+                on_epoch_end=lambda epoch, logs: report_progress(
+                    f"epoch {epoch + 1}/{config.epochs}: loss {logs['loss']:.4f}, val_loss {logs['val_loss']:.4f}, "
+                    f"val_auc {logs.get('val_failure_auc', float('nan')):.3f}"
+                )
+            ),
+        ],
+    )
+    history = {k: [float(v) for v in values] for k, values in fit.history.items()}
+    info = {
+        "model_type": "predictive-maintenance",
+        "inputs": {"name": "window", "shape": [None, *train.x.shape[1:]], "dtype": "float32", "missing": "NaN"},
+        "outputs": {
+            "failure": "probability of failure within horizon_hours",
+            "rul": "remaining useful life in hours, clipped at rul_cap_hours",
+        },
+        "features": windows.features,
+        "window": int(windows.info["window"]),
+        "horizon_hours": float(windows.info["horizon_hours"]),
+        "rul_cap_hours": cap,
+        "hyperparameters": config.model_dump(),
+        "normalization": {"mean": mean, "std": std},
+        "training_data": {
+            "windows_sha256": data_sha256,
+            "class_balance": windows.info["class_balance"],
+            "assets": windows.info["assets"],
+        },
+        "epochs_run": len(history.get("loss", [])),
+        "versions": {
+            "shopfloor": __version__,
+            "keras": keras.__version__,
+            "tensorflow": _tf_version(),
+            "git_commit": os.environ.get("SHOPFLOOR_GIT_COMMIT", ""),
+        },
+    }
+    return TrainResult(model=model, history=history, info=info)
+
+
+def _tf_version() -> str:
+    """The TensorFlow version, recorded with the model for reproducibility."""
+    import tensorflow as tf
+
+    return tf.__version__
+
+
+def write_model(result: TrainResult, folder: str) -> None:
+    """Write the .keras archive, the SavedModel export and the model description, atomically as one folder."""
+    with atomic_output_dir(folder) as scratch:
+        result.model.save(scratch / MODEL_FILE)
+        result.model.export(str(scratch / SAVED_MODEL_DIR), format="tf_saved_model", verbose=False)
+        write_json(scratch / MODEL_INFO, result.info)
+
+
+def load_model(folder: str | Path):
+    """Load the Keras model from a model folder, safely (no arbitrary code) and without training state."""
+    import keras
+
+    import components.common.keras_objects  # noqa: F401 - registers the custom objects
+
+    return keras.saving.load_model(Path(folder) / MODEL_FILE, compile=False, safe_mode=True)

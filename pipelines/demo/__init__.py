@@ -1,0 +1,1 @@
+"""Deterministic demo data generators for the shopfloor scenarios."""

@@ -1,0 +1,122 @@
+"""Run a pipeline on KFP's local runner with per-step progress on screen and the full log in a file.
+
+The runner's own output (executor inputs, streamed task logs) goes to ``<work>/logs/<run>.log``; the screen
+shows each step starting and finishing, the progress lines steps report, and on failure the one-line error the
+failing step raised. A failed run's folder is removed, so bad input leaves no half-written artifact behind.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import datetime as dt
+import io
+import re
+import shutil
+import sys
+import time
+import warnings
+from collections.abc import Callable
+from pathlib import Path
+from typing import TextIO
+
+from components.common.errors import ShopfloorError
+from components.common.progress import PROGRESS_PREFIX
+
+__all__ = ["LocalRun", "PipelineFailed", "ProgressStream", "run_locally"]
+
+_ANSI = re.compile(r"\x1b\[[0-9;]*m")
+_STARTED = re.compile(r"Executing task '([^']+)'")
+_FINISHED = re.compile(r"Task '([^']+)' finished with status (\w+)")
+_ERROR = re.compile(r"^\s*(?:[\w.]+\.)?(\w*(?:Error|Exception)): (.+)$")
+
+
+class PipelineFailed(ShopfloorError):
+    """A step of a local run failed; carries the step's own one-line error."""
+
+
+@dataclasses.dataclass(frozen=True)
+class LocalRun:
+    """Where a finished local run left its outputs."""
+
+    name: str
+    folder: Path
+    outputs: dict[str, str]
+    log: Path
+    seconds: float
+
+
+class ProgressStream(io.TextIOBase):
+    """A stdout replacement: every line goes to the log; step starts/ends and progress lines to the console."""
+
+    def __init__(self, log: TextIO, console: TextIO):
+        self._log, self._console = log, console
+        self._pending = ""
+        self._started: dict[str, float] = {}
+        self.failed_step: str | None = None
+        self.last_error: str | None = None
+
+    def writable(self) -> bool:  # noqa: D102
+        return True
+
+    def write(self, text: str) -> int:  # noqa: D102
+        self._log.write(text)
+        self._pending += text
+        *lines, self._pending = self._pending.split("\n")
+        for line in lines:
+            self._show(_ANSI.sub("", line))
+        return len(text)
+
+    def flush(self) -> None:  # noqa: D102
+        self._log.flush()
+        self._console.flush()
+
+    def _show(self, line: str) -> None:
+        """Translate one runner log line into a console line, if it is worth showing."""
+        if started := _STARTED.search(line):
+            self._started[started[1]] = time.monotonic()
+            self._console.write(f"  > {started[1]} ...\n")
+        elif finished := _FINISHED.search(line):
+            step, status = finished[1], finished[2]
+            seconds = time.monotonic() - self._started.get(step, time.monotonic())
+            mark = "ok" if status == "SUCCESS" else status
+            self._console.write(f"  < {step}: {mark} ({seconds:.1f} s)\n")
+            if status != "SUCCESS":
+                self.failed_step = step
+        elif PROGRESS_PREFIX in line:
+            self._console.write(f"      {line.split(PROGRESS_PREFIX, 1)[1]}\n")
+        elif error := _ERROR.match(line):
+            self.last_error = error[2].strip()
+        self._console.flush()
+
+
+def run_locally(pipeline: Callable, arguments: dict, work_dir: Path, console: TextIO = sys.stderr) -> LocalRun:
+    """Run ``pipeline`` on ``kfp.local`` (subprocesses, this environment) under ``work_dir``."""
+    from kfp import local
+
+    root = work_dir / "pipeline-root"
+    logs = work_dir / "logs"
+    root.mkdir(parents=True, exist_ok=True)
+    logs.mkdir(parents=True, exist_ok=True)
+    before = set(root.iterdir())
+    log_path = logs / f"run-{dt.datetime.now(dt.UTC).strftime('%Y%m%dT%H%M%S%fZ')}.log"
+    started = time.monotonic()
+    with log_path.open("w") as log:
+        stream = ProgressStream(log, console)
+        local.init(runner=local.SubprocessRunner(use_venv=False), pipeline_root=str(root), raise_on_error=True)
+        try:
+            with contextlib.redirect_stdout(stream), warnings.catch_warnings():
+                # the runner warns that our image and resource limits do not apply locally: expected here
+                warnings.filterwarnings("ignore", module=r"kfp\.local\..*")
+                task = pipeline(**arguments)
+        except Exception as exc:
+            for folder in set(root.iterdir()) - before:  # no half-written artifacts of a failed run
+                shutil.rmtree(folder, ignore_errors=True)
+            step = stream.failed_step or "pipeline"
+            raise PipelineFailed(
+                f"step '{step}'", stream.last_error or str(exc).splitlines()[0], expected=f"see {log_path}"
+            ) from None
+    created = sorted(set(root.iterdir()) - before)
+    folder = created[-1] if created else root
+    outputs = {name: artifact.path for name, artifact in task.outputs.items()}
+    return LocalRun(name=folder.name, folder=folder, outputs=outputs, log=log_path, seconds=time.monotonic() - started)

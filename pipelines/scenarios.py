@@ -1,0 +1,40 @@
+"""The scenarios ``shopfloor`` knows: each pairs a pipeline with its config schema, arguments and demo data."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable
+from pathlib import Path
+
+from components.common.config import PredictiveMaintenanceConfig
+from pipelines.demo.plant import write_plant_data
+from pipelines.predictive_maintenance import pipeline_arguments, predictive_maintenance
+
+__all__ = ["SCENARIOS", "Scenario"]
+
+
+@dataclasses.dataclass(frozen=True)
+class Scenario:
+    """A pipeline, the config model that feeds it, and how to make demo data for it."""
+
+    name: str
+    pipeline: Callable
+    config_model: type[PredictiveMaintenanceConfig]
+    arguments: Callable[..., dict]
+    write_demo_data: Callable[[Path], dict[str, Path]]
+
+    @property
+    def compiled_file(self) -> str:
+        """File name of the compiled YAML under ``pipelines/compiled/``."""
+        return self.name.replace("-", "_") + ".yaml"
+
+
+SCENARIOS: dict[str, Scenario] = {
+    "predictive-maintenance": Scenario(
+        name="predictive-maintenance",
+        pipeline=predictive_maintenance,
+        config_model=PredictiveMaintenanceConfig,
+        arguments=pipeline_arguments,
+        write_demo_data=write_plant_data,
+    ),
+}
