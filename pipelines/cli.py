@@ -14,7 +14,7 @@ from pathlib import Path
 
 from components.common.config import load_config
 from components.common.errors import ShopfloorError
-from components.common.storage import read_json
+from components.common.storage import join_uri, read_json
 
 __all__ = ["main"]
 
@@ -67,7 +67,7 @@ def _command_run(args: argparse.Namespace) -> int:
     work_dir = Path(args.work_dir).resolve()
     config = load_config(args.config).resolve_data(_data_base(args, scenario, work_dir))
     os.environ.setdefault("SHOPFLOOR_GIT_COMMIT", _git_commit())
-    store = str(work_dir / "model-store")
+    store = args.model_store or str(work_dir / "model-store")
     print(f"Running {scenario.name} on the KFP local runner (work dir {work_dir})", file=sys.stderr)
     run = run_locally(scenario.pipeline, scenario.arguments(config, model_store_uri=store), work_dir)
     evaluate_dir = Path(run.outputs["report"]).parent
@@ -83,7 +83,7 @@ def _command_run(args: argparse.Namespace) -> int:
     if not blessing["blessed"]:
         print("Quality gate FAILED: the model was not published.")
         return EXIT_GATE_FAILED
-    latest = read_json(Path(store, config.model_name, "latest.json"))
+    latest = read_json(join_uri(store, config.model_name, "latest.json"))
     print(f"  published:     {latest['uri']}")
     return 0
 
@@ -151,6 +151,10 @@ def _parser() -> argparse.ArgumentParser:
 
     run = commands.add_parser("run", help="run a scenario pipeline on the KFP local runner")
     data_options(run)
+    run.add_argument(
+        "--model-store",
+        help="where blessed models are published, a folder or s3:// prefix (default: <work-dir>/model-store)",
+    )
     run.set_defaults(handler=_command_run)
 
     validate = commands.add_parser("validate", help="check a config and its data, run nothing")

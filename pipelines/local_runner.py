@@ -32,7 +32,14 @@ _ERROR = re.compile(r"^\s*(?:[\w.]+\.)?(\w*(?:Error|Exception)): (.+)$")
 
 
 class PipelineFailed(ShopfloorError):
-    """A step of a local run failed; carries the step's own one-line error."""
+    """A step of a local run failed; carries the step's own one-line error and where the full log is."""
+
+    def __init__(self, step: str, problem: str, log: Path):
+        self.log = log
+        super().__init__(f"step '{step}'", problem)
+
+    def __str__(self) -> str:
+        return f"{self.problem} [{self.source} failed; full log: {self.log}]"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -44,6 +51,7 @@ class LocalRun:
     outputs: dict[str, str]
     log: Path
     seconds: float
+    step_seconds: dict[str, float]
 
 
 class ProgressStream(io.TextIOBase):
@@ -53,6 +61,7 @@ class ProgressStream(io.TextIOBase):
         self._log, self._console = log, console
         self._pending = ""
         self._started: dict[str, float] = {}
+        self.step_seconds: dict[str, float] = {}
         self.failed_step: str | None = None
         self.last_error: str | None = None
 
@@ -79,6 +88,7 @@ class ProgressStream(io.TextIOBase):
         elif finished := _FINISHED.search(line):
             step, status = finished[1], finished[2]
             seconds = time.monotonic() - self._started.get(step, time.monotonic())
+            self.step_seconds[step] = seconds
             mark = "ok" if status == "SUCCESS" else status
             self._console.write(f"  < {step}: {mark} ({seconds:.1f} s)\n")
             if status != "SUCCESS":
@@ -112,11 +122,16 @@ def run_locally(pipeline: Callable, arguments: dict, work_dir: Path, console: Te
         except Exception as exc:
             for folder in set(root.iterdir()) - before:  # no half-written artifacts of a failed run
                 shutil.rmtree(folder, ignore_errors=True)
-            step = stream.failed_step or "pipeline"
-            raise PipelineFailed(
-                f"step '{step}'", stream.last_error or str(exc).splitlines()[0], expected=f"see {log_path}"
-            ) from None
+            problem = stream.last_error or str(exc).splitlines()[0]
+            raise PipelineFailed(stream.failed_step or "pipeline", problem, log_path) from None
     created = sorted(set(root.iterdir()) - before)
     folder = created[-1] if created else root
     outputs = {name: artifact.path for name, artifact in task.outputs.items()}
-    return LocalRun(name=folder.name, folder=folder, outputs=outputs, log=log_path, seconds=time.monotonic() - started)
+    return LocalRun(
+        name=folder.name,
+        folder=folder,
+        outputs=outputs,
+        log=log_path,
+        seconds=time.monotonic() - started,
+        step_seconds=dict(stream.step_seconds),
+    )

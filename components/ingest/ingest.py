@@ -128,13 +128,24 @@ def _parse_numeric(values: pd.Series, uri: str) -> pd.Series:
     return numbers.astype(float)
 
 
+def _looks_numeric(values: pd.Series) -> bool:
+    """Whether a column is a sensor: numeric, or text whose non-empty cells are at least 90% numbers.
+
+    The second case is a sensor column with a few corrupt cells; it must fail validation naming the bad cell,
+    not silently drop out of the feature set.
+    """
+    if pd.api.types.is_bool_dtype(values):
+        return False
+    if pd.api.types.is_numeric_dtype(values):
+        return True
+    text = values.dropna().astype("string").str.strip()
+    text = text[text != ""]
+    return bool(text.size) and pd.to_numeric(text, errors="coerce").notna().mean() >= 0.9
+
+
 def _infer_features(frame: pd.DataFrame, id_columns: set[str]) -> list[str]:
     """Every numeric column that is not an id, when the config lists no features."""
-    return [
-        c
-        for c in frame.columns
-        if c not in id_columns and pd.api.types.is_numeric_dtype(frame[c]) and not pd.api.types.is_bool_dtype(frame[c])
-    ]
+    return [c for c in frame.columns if c not in id_columns and _looks_numeric(frame[c])]
 
 
 def validate_sensors(frame: pd.DataFrame, columns: SensorColumns, uri: str) -> tuple[pd.DataFrame, list[str]]:

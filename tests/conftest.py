@@ -1,0 +1,62 @@
+"""Shared fixtures: demo data sets and a real S3-protocol server (moto) on localhost."""
+
+from __future__ import annotations
+
+import os
+import socket
+from pathlib import Path
+
+import pytest
+
+from pipelines.demo.plant import PlantDataSpec, write_plant_data
+
+S3_ACCESS_KEY = "shopfloor-test-access"
+S3_SECRET_KEY = "shopfloor-test-secret-do-not-log"
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.fixture(scope="session")
+def demo_data(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The default predictive-maintenance demo data set (what `shopfloor run` generates)."""
+    folder = tmp_path_factory.mktemp("demo-data")
+    write_plant_data(folder)
+    return folder
+
+
+@pytest.fixture(scope="session")
+def small_demo_data(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A small plant (2 sites x 3 assets, 40 days) for fast tests of the steps."""
+    folder = tmp_path_factory.mktemp("small-demo-data")
+    write_plant_data(folder, PlantDataSpec(sites=2, assets_per_site=3, days=40))
+    return folder
+
+
+@pytest.fixture(scope="session")
+def s3_endpoint() -> str:
+    """A moto S3 server in this process, speaking the real S3 HTTP protocol on a free localhost port."""
+    from moto.server import ThreadedMotoServer
+
+    port = _free_port()
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+    server.start()
+    yield f"http://127.0.0.1:{port}"
+    server.stop()
+
+
+@pytest.fixture
+def s3_bucket(s3_endpoint: str, monkeypatch: pytest.MonkeyPatch) -> str:
+    """A fresh bucket, with the S3 environment variables set as a Kubernetes Secret would set them."""
+    monkeypatch.setenv("AWS_ENDPOINT_URL", s3_endpoint)
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", S3_ACCESS_KEY)
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", S3_SECRET_KEY)
+    monkeypatch.setenv("AWS_REGION", "us-east-1")
+    from components.common.storage import S3Settings
+
+    name = f"bucket-{os.urandom(4).hex()}"
+    S3Settings.from_env().client().make_bucket(bucket_name=name)
+    return name

@@ -1,0 +1,239 @@
+"""`shopfloor run` as a user runs it: a subprocess, real KFP local runner, real TensorFlow training."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from components.common.storage import exists, read_json, sha256_hex
+from pipelines.demo.plant import PlantDataSpec, write_plant_data
+
+SHOPFLOOR = str(Path(sys.executable).with_name("shopfloor"))
+
+
+def shopfloor(*args: str, timeout: int = 600) -> subprocess.CompletedProcess:
+    """Run the console script with the current environment (S3 variables included, when a test set them)."""
+    return subprocess.run([SHOPFLOOR, *args], capture_output=True, text=True, timeout=timeout, env=dict(os.environ))
+
+
+def printed_path(stdout: str, label: str) -> Path:
+    """A path the run printed after ``label:``."""
+    match = re.search(rf"^\s*{re.escape(label)}:\s+(\S+)$", stdout, re.MULTILINE)
+    assert match, f"{label!r} not in output:\n{stdout}"
+    return Path(match[1])
+
+
+def gate_values(stdout: str) -> dict[str, float]:
+    """The gate lines of the run summary as {metric: value}."""
+    return {m[1]: float(m[2]) for m in re.finditer(r"gate (\w+): ([0-9.eE+-]+)", stdout)}
+
+
+@pytest.mark.slow
+def test_run_demo_end_to_end(tmp_path: Path) -> None:
+    result = shopfloor("run", "predictive-maintenance", "--work-dir", str(tmp_path))
+    assert result.returncode == 0, result.stderr[-3000:]
+    # per-step progress on screen
+    for step in ("ingest", "label", "train", "evaluate", "publish"):
+        assert f"> {step} ..." in result.stderr and f"< {step}: ok" in result.stderr
+    assert "epoch 1/" in result.stderr
+    assert gate_values(result.stdout)["roc_auc"] >= 0.85
+
+    report = printed_path(result.stdout, "report (HTML)").read_text()
+    assert report.count("data:image/png;base64,") >= 5 and "Quality gate PASSED" in report
+
+    card = printed_path(result.stdout, "model card").read_text()
+    sensors_csv = tmp_path / "demo-data" / "predictive-maintenance" / "sensors.csv"
+    assert sha256_hex(sensors_csv.read_bytes()) in card
+    assert "PASSED (deployable)" in card and "shopfloor 0.1.0" in card and "hidden_units" in card
+
+    published = printed_path(result.stdout, "published")
+    assert (published / "MODEL_CARD.md").read_text() == card
+    latest = read_json(published.parent / "latest.json")
+    assert Path(latest["uri"]) == published
+    assert json.loads((published / "blessing.json").read_text())["blessed"] is True
+
+    # the published model answers on raw windows, missing readings included, in both formats
+    import tensorflow as tf
+
+    from components.train.trainer import load_model
+
+    model = load_model(published / "model")
+    info = json.loads((published / "model" / "shopfloor_model.json").read_text())
+    window = np.random.default_rng(0).normal(50, 10, (2, info["window"], len(info["features"]))).astype("float32")
+    window[0, 3, 1] = np.nan
+    keras_out = model.predict(window, verbose=0)
+    assert np.all((keras_out["failure"] >= 0) & (keras_out["failure"] <= 1))
+    saved = tf.saved_model.load(str(published / "model" / "saved_model"))
+    saved_out = saved.serve(tf.constant(window))
+    np.testing.assert_allclose(saved_out["failure"].numpy(), keras_out["failure"], rtol=1e-5)
+
+
+def _write_renamed_plant(folder: Path) -> Path:
+    """A plant the pipeline never saw: other seed, other column names, other event vocabulary, Parquet events."""
+    folder.mkdir()
+    data = __import__("pipelines.demo.plant", fromlist=["generate_plant_data"]).generate_plant_data(
+        PlantDataSpec(seed=11, sites=2, assets_per_site=6, days=120)
+    )
+    sensors = data.sensors.rename(
+        columns={"timestamp": "ts", "asset_id": "equipment", "site": "plant", "vibration_mm_s": "vib_rms"}
+    ).drop(columns=["asset_type"])
+    sensors["ts"] = pd.to_datetime(sensors["ts"]).dt.strftime("%Y-%m-%d %H:%M:%S")
+    sensors.to_csv(folder / "readings.csv", index=False)
+    events = data.events.rename(columns={"timestamp": "when", "asset_id": "equipment", "event_type": "kind"})
+    events["kind"] = events["kind"].map({"failure": "breakdown", "maintenance": "pm"})
+    events.to_parquet(folder / "work_orders.parquet", index=False)
+    config = folder / "plant.yaml"
+    config.write_text("""
+scenario: predictive-maintenance
+model_name: north-plant-pumps
+data:
+  sensors: readings.csv
+  events: work_orders.parquet
+  sensor_columns: {timestamp: ts, asset_id: equipment, site: plant}
+  event_columns: {timestamp: when, asset_id: equipment, event_type: kind}
+  failure_values: [breakdown]
+labeling: {horizon_hours: 36, window: 16}
+model: {epochs: 8}
+""")
+    return config
+
+
+@pytest.mark.slow
+def test_run_unseen_plant_through_data_and_config_alone(tmp_path: Path) -> None:
+    config = _write_renamed_plant(tmp_path / "plant")
+    data_dir = tmp_path / "elsewhere"
+    (tmp_path / "plant").rename(data_dir)
+    result = shopfloor(
+        "run",
+        "predictive-maintenance",
+        "--data",
+        str(data_dir),
+        "--config",
+        str(data_dir / config.name),
+        "--work-dir",
+        str(tmp_path / "work"),
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "north-plant-pumps" in str(printed_path(result.stdout, "published"))
+    card = printed_path(result.stdout, "model card").read_text()
+    assert "vib_rms" in card and "work_orders.parquet" in card and "36.0 h" in card
+
+
+@pytest.mark.slow
+def test_run_reads_data_from_and_publishes_to_s3(tmp_path: Path, small_demo_data: Path, s3_bucket: str) -> None:
+    from components.common.storage import write_bytes
+
+    for name in ("sensors.csv", "events.csv"):
+        write_bytes(f"s3://{s3_bucket}/plant/{name}", (small_demo_data / name).read_bytes())
+    config = tmp_path / "small.yaml"
+    config.write_text(
+        "labeling: {test_fraction: 0.34}\nmodel: {epochs: 4}\n"
+        "gate: {min_roc_auc: 0.0, min_pr_auc: 0.0, max_rul_mae_hours: 10000}\n"
+    )
+    result = shopfloor(
+        "run",
+        "predictive-maintenance",
+        "--config",
+        str(config),
+        "--data",
+        f"s3://{s3_bucket}/plant",
+        "--model-store",
+        f"s3://{s3_bucket}/models",
+        "--work-dir",
+        str(tmp_path / "work"),
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    latest = read_json(f"s3://{s3_bucket}/models/predictive-maintenance/latest.json")
+    assert latest["uri"].startswith(f"s3://{s3_bucket}/models/predictive-maintenance/v-")
+    assert exists(latest["uri"]) and exists(latest["uri"] + "/model/model.keras")
+    assert f"s3://{s3_bucket}/plant/sensors.csv" in printed_path(result.stdout, "model card").read_text()
+    assert os.environ["AWS_SECRET_ACCESS_KEY"] not in result.stdout + result.stderr
+
+
+def _demo_copy(source: Path, target: Path) -> Path:
+    target.mkdir()
+    for name in ("sensors.csv", "events.csv"):
+        (target / name).write_bytes((source / name).read_bytes())
+    return target
+
+
+def _break_malformed(folder: Path) -> None:
+    with (folder / "sensors.csv").open("a") as handle:
+        handle.write("2026-03-01T00:00:00Z,site-a,A-PMP-01,pump,1,2,3,4,5,6,7,8,9\n")
+
+
+def _break_missing_column(folder: Path) -> None:
+    frame = pd.read_csv(folder / "sensors.csv")
+    frame.drop(columns=["asset_id"]).to_csv(folder / "sensors.csv", index=False)
+
+
+def _break_mistyped_column(folder: Path) -> None:
+    frame = pd.read_csv(folder / "sensors.csv", dtype=str)
+    frame.loc[100, "vibration_mm_s"] = "n/a-broken"
+    frame.to_csv(folder / "sensors.csv", index=False)
+
+
+def _break_empty_file(folder: Path) -> None:
+    (folder / "events.csv").write_text("")
+
+
+def _break_unknown_asset(folder: Path) -> None:
+    with (folder / "events.csv").open("a") as handle:
+        handle.write("2026-02-01T00:00:00Z,Z-PMP-99,failure,seal leak\n")
+
+
+def _break_no_failures(folder: Path) -> None:
+    frame = pd.read_csv(folder / "events.csv")
+    frame[frame["event_type"] != "failure"].to_csv(folder / "events.csv", index=False)
+
+
+BAD_INPUTS = {
+    "malformed-csv": (_break_malformed, ["sensors.csv", "malformed"]),
+    "missing-column": (_break_missing_column, ["sensors.csv", "sensor_columns.asset_id", "'asset_id' not found"]),
+    "mistyped-column": (_break_mistyped_column, ["sensors.csv", "vibration_mm_s", "n/a-broken", "not a number"]),
+    "empty-file": (_break_empty_file, ["events.csv", "file is empty"]),
+    "unknown-asset": (_break_unknown_asset, ["events.csv", "event_columns.asset_id", "Z-PMP-99"]),
+    "no-failures": (_break_no_failures, ["failure_values", "no failure events", "maintenance"]),
+}
+
+
+@pytest.mark.parametrize("case", sorted(BAD_INPUTS))
+def test_bad_input_gives_one_line_error_and_no_artifacts(case: str, tmp_path: Path, small_demo_data: Path) -> None:
+    breaker, expected = BAD_INPUTS[case]
+    data = _demo_copy(small_demo_data, tmp_path / "data")
+    breaker(data)
+    work = tmp_path / "work"
+    result = shopfloor("run", "predictive-maintenance", "--data", str(data), "--work-dir", str(work))
+    assert result.returncode == 1
+    error = result.stderr.strip().splitlines()[-1]
+    assert error.startswith("error: ")
+    for fragment in expected:
+        assert fragment in error, (fragment, error)
+    assert list((work / "pipeline-root").iterdir()) == []
+    assert not (work / "model-store").exists()
+
+
+def test_config_typo_is_reported_before_anything_runs(tmp_path: Path) -> None:
+    config = tmp_path / "plant.yaml"
+    config.write_text("labeling:\n  horizon_hour: 24\n")
+    result = shopfloor("run", "predictive-maintenance", "--config", str(config), "--work-dir", str(tmp_path / "w"))
+    assert result.returncode == 1
+    error = result.stderr.strip().splitlines()[-1]
+    assert error.startswith(f"error: {config}: labeling.horizon_hour: unknown field, did you mean 'horizon_hours'?")
+    assert not (tmp_path / "w").exists()
+
+
+def test_missing_data_folder_is_reported(tmp_path: Path) -> None:
+    result = shopfloor(
+        "run", "predictive-maintenance", "--data", str(tmp_path / "nope"), "--work-dir", str(tmp_path / "w")
+    )
+    assert result.returncode == 1
+    assert "--data: data folder not found" in result.stderr
