@@ -14,7 +14,7 @@ import pandas as pd
 import pytest
 
 from components.common.storage import exists, read_json, sha256_hex
-from pipelines.demo.plant import PlantDataSpec, write_plant_data
+from pipelines.demo.plant import PlantDataSpec, generate_plant_data
 
 SHOPFLOOR = str(Path(sys.executable).with_name("shopfloor"))
 
@@ -79,9 +79,7 @@ def test_run_demo_end_to_end(tmp_path: Path) -> None:
 def _write_renamed_plant(folder: Path) -> Path:
     """A plant the pipeline never saw: other seed, other column names, other event vocabulary, Parquet events."""
     folder.mkdir()
-    data = __import__("pipelines.demo.plant", fromlist=["generate_plant_data"]).generate_plant_data(
-        PlantDataSpec(seed=11, sites=2, assets_per_site=6, days=120)
-    )
+    data = generate_plant_data(PlantDataSpec(seed=11, sites=2, assets_per_site=6, days=120))
     sensors = data.sensors.rename(
         columns={"timestamp": "ts", "asset_id": "equipment", "site": "plant", "vibration_mm_s": "vib_rms"}
     ).drop(columns=["asset_type"])
