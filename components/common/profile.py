@@ -26,8 +26,14 @@ def _number(value: float) -> float | None:
 
 def numeric_profile(values: pd.Series) -> dict:
     """Count, missing share, moments, quantiles and a fixed-bin histogram of one numeric column."""
-    present = values.dropna().to_numpy(dtype=float)
-    summary: dict = {"count": int(present.size), "missing": int(values.isna().sum()), "kind": "numeric"}
+    numbers = values.dropna().to_numpy(dtype=float)
+    present = numbers[np.isfinite(numbers)]
+    summary: dict = {
+        "count": int(present.size),
+        "missing": int(values.isna().sum()),
+        "kind": "numeric",
+        "non_finite": int(numbers.size - present.size),
+    }
     if present.size == 0:
         return summary
     edges = np.histogram_bin_edges(present, bins=HISTOGRAM_BINS)

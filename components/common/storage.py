@@ -19,7 +19,7 @@ import shutil
 import tempfile
 import urllib.parse
 from collections.abc import Iterator, Mapping
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 
 from components.common.errors import StorageError
 
@@ -208,6 +208,11 @@ def exists(uri: str | os.PathLike) -> bool:
         return Path(uri).exists()
     location = parse_s3_uri(str(uri))
     client = S3Settings.from_env().client()
+    if not location.key.strip("/"):
+        try:
+            return client.bucket_exists(bucket_name=location.bucket)
+        except Exception as exc:
+            raise _s3_error(str(uri), exc) from None
     for key in (location.key, f"{location.key.rstrip('/')}/{TREE_MANIFEST}"):
         try:
             client.stat_object(bucket_name=location.bucket, object_name=key)
@@ -227,7 +232,8 @@ def atomic_output_dir(path: str | os.PathLike) -> Iterator[Path]:
     try:
         yield scratch
         if target.exists():
-            retired = target.with_name(f".{target.name}.old-{os.getpid()}")
+            # a fresh, empty name to move the old folder to: rename(2) may replace an empty folder
+            retired = Path(tempfile.mkdtemp(dir=target.parent, prefix=f".{target.name}.", suffix=".old"))
             os.replace(target, retired)
             os.replace(scratch, target)
             shutil.rmtree(retired, ignore_errors=True)
@@ -269,6 +275,26 @@ def write_tree(local_dir: str | os.PathLike, uri: str | os.PathLike) -> None:
     _put_object(client, manifest, payload, join_uri(uri, TREE_MANIFEST))
 
 
+def _read_manifest(uri: str) -> dict[str, str]:
+    """The {relative name: sha256} map of a complete S3 tree; a missing manifest means an incomplete tree."""
+    location = join_uri(uri, TREE_MANIFEST)
+    try:
+        raw = read_bytes(location)
+    except StorageError as exc:
+        if exc.problem in ("no such object", "no such bucket"):
+            raise StorageError(uri, "incomplete or missing artifact", expected=f"a tree with {TREE_MANIFEST}") from None
+        raise
+    try:
+        files = json.loads(raw)["files"]
+    except (json.JSONDecodeError, KeyError, TypeError):
+        raise StorageError(location, "corrupt tree manifest", expected='JSON {"files": {name: sha256}}') from None
+    for name in files:
+        parts = PurePosixPath(name).parts
+        if not parts or PurePosixPath(name).is_absolute() or ".." in parts:
+            raise StorageError(location, f"unsafe file name {name!r} in tree manifest", expected="relative names")
+    return files
+
+
 def read_tree(uri: str | os.PathLike, local_dir: str | os.PathLike) -> Path:
     """Materialize a complete tree (local folder or S3 prefix written by ``write_tree``) at ``local_dir``."""
     target = Path(local_dir)
@@ -279,14 +305,9 @@ def read_tree(uri: str | os.PathLike, local_dir: str | os.PathLike) -> Path:
         with atomic_output_dir(target) as scratch:
             shutil.copytree(source, scratch, dirs_exist_ok=True)
         return target
-    try:
-        manifest = json.loads(read_bytes(join_uri(uri, TREE_MANIFEST)))
-    except StorageError:
-        raise StorageError(
-            str(uri), "incomplete or missing artifact", expected=f"a tree with {TREE_MANIFEST}"
-        ) from None
+    files = _read_manifest(str(uri))
     with atomic_output_dir(target) as scratch:
-        for name, digest in manifest["files"].items():
+        for name, digest in files.items():
             data = read_bytes(join_uri(uri, name))
             if sha256_hex(data) != digest:
                 raise StorageError(join_uri(uri, name), "content hash does not match the tree manifest")

@@ -16,6 +16,7 @@ import dataclasses
 import io
 from pathlib import PurePosixPath
 
+import numpy as np
 import pandas as pd
 
 from components.common.config import DataConfig, EventColumns, SensorColumns
@@ -112,24 +113,27 @@ def _parse_ids(values: pd.Series, uri: str, field: str) -> pd.Series:
 
 
 def _parse_numeric(values: pd.Series, uri: str) -> pd.Series:
-    """A sensor column as float; empty cells are missing readings, any other non-number is an error."""
+    """A sensor column as float; empty cells are missing readings, any other non-number (inf too) is an error."""
     if pd.api.types.is_numeric_dtype(values) and not pd.api.types.is_bool_dtype(values):
-        return values.astype(float)
-    numbers = pd.to_numeric(values, errors="coerce")
-    bad = numbers.isna() & values.notna() & (values.astype("string").str.strip() != "")
+        numbers = values.astype(float)
+        bad = pd.Series(np.isinf(numbers.to_numpy()), index=values.index)
+    else:
+        numbers = pd.to_numeric(values, errors="coerce").astype(float)
+        text = values.astype("string").str.strip()
+        bad = (numbers.isna() & values.notna() & (text != "")) | np.isinf(numbers)
     if bad.any():
         position = int(bad.to_numpy().argmax())
         raise DataValidationError(
             uri,
             f"row {position + 1}: '{values.iloc[position]}' is not a number",
             field=f"features ({values.name})",
-            expected="numeric sensor readings",
+            expected="finite numeric sensor readings (empty cell = missing)",
         )
-    return numbers.astype(float)
+    return numbers
 
 
 def _looks_numeric(values: pd.Series) -> bool:
-    """Whether a column is a sensor: numeric, or text whose non-empty cells are at least 90% numbers.
+    """Whether a column is a sensor: numeric, or text whose non-empty cells are mostly numbers.
 
     The second case is a sensor column with a few corrupt cells; it must fail validation naming the bad cell,
     not silently drop out of the feature set.
@@ -140,7 +144,7 @@ def _looks_numeric(values: pd.Series) -> bool:
         return True
     text = values.dropna().astype("string").str.strip()
     text = text[text != ""]
-    return bool(text.size) and pd.to_numeric(text, errors="coerce").notna().mean() >= 0.9
+    return bool(text.size) and pd.to_numeric(text, errors="coerce").notna().mean() > 0.5
 
 
 def _infer_features(frame: pd.DataFrame, id_columns: set[str]) -> list[str]:

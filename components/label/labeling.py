@@ -107,12 +107,13 @@ def split_assets(assets: list[str], positives: dict[str, int], config: LabelingC
             expected="failures on at least 2 assets, so both training and test see some",
         )
     n_test = min(max(1, round(config.test_fraction * len(assets))), len(assets) - 2)
-    n_test_failing = min(max(1, round(config.test_fraction * len(failing))), len(failing) - 1)
-    test = failing[:n_test_failing] + others[: max(0, n_test - n_test_failing)]
-    rest = [a for a in order if a not in test]
-    n_validation = min(max(1, round(config.validation_fraction * len(rest))), len(rest) - 1)
-    validation = rest[:n_validation]
-    train = rest[n_validation:]
+    n_test_failing = min(max(1, round(config.test_fraction * len(failing))), n_test, len(failing) - 1)
+    test = failing[:n_test_failing] + others[: n_test - n_test_failing]
+    kept_for_train = failing[n_test_failing]  # train must see failures too
+    candidates = [a for a in order if a not in test and a != kept_for_train]
+    n_validation = min(max(1, round(config.validation_fraction * (len(candidates) + 1))), len(candidates))
+    validation = candidates[:n_validation]
+    train = [kept_for_train, *candidates[n_validation:]]
     return {"train": sorted(train), "validation": sorted(validation), "test": sorted(test)}
 
 

@@ -26,7 +26,7 @@ __all__ = ["publish_model"]
 def publish_model(model_dir: str, model_card: str, blessing_path: str, store_uri: str, model_name: str) -> str:
     """Publish a blessed model and its card; return the URI of the published version."""
     blessing = read_json(blessing_path)
-    if not blessing.get("blessed"):
+    if blessing.get("blessed") is not True:
         raise StorageError(
             blessing_path,
             "model is not blessed by the quality gate",
