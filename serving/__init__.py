@@ -1,0 +1,1 @@
+"""Serving: KServe predictors, explainers and payload logging for shopfloor models."""
