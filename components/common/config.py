@@ -85,7 +85,7 @@ class ModelConfig(_Strict):
     dropout: float = Field(0.1, ge=0, lt=1)
     learning_rate: float = Field(1e-3, gt=0)
     epochs: int = Field(15, ge=1)
-    patience: int = Field(4, ge=1, description="epochs without validation improvement before stopping")
+    patience: int = Field(4, ge=1, description="epochs without validation PR-AUC improvement before stopping")
     batch_size: int = Field(256, ge=1)
     seed: int = 7
 

@@ -95,13 +95,17 @@ def build_model(
         optimizer=keras.optimizers.Adam(config.learning_rate),
         loss={"failure": "binary_crossentropy", "rul": masked_mae},
         loss_weights={"failure": 1.0, "rul": 1.0 / rul_cap_hours},
-        metrics={"failure": [keras.metrics.AUC(name="auc")]},
+        metrics={"failure": [keras.metrics.AUC(name="auc"), keras.metrics.AUC(curve="PR", name="pr_auc")]},
     )
     return model
 
 
 def train_model(windows: LabelledWindows, config: ModelConfig, data_sha256: str = "") -> TrainResult:
-    """Fit the model on the train split with early stopping on the validation split."""
+    """Fit the model on the train split, stopping early on the validation split's PR-AUC.
+
+    PR-AUC, not the summed loss, picks the epoch: the RUL term can overfit while failure ranking still improves,
+    and failures are the rare class a plant cares about.
+    """
     import keras
 
     keras.utils.set_random_seed(config.seed)
@@ -118,11 +122,14 @@ def train_model(windows: LabelledWindows, config: ModelConfig, data_sha256: str 
         shuffle=True,
         verbose=0,
         callbacks=[
-            keras.callbacks.EarlyStopping(monitor="val_loss", patience=config.patience, restore_best_weights=True),
+            keras.callbacks.EarlyStopping(
+                monitor="val_failure_pr_auc", mode="max", patience=config.patience, restore_best_weights=True
+            ),
             keras.callbacks.LambdaCallback(
                 on_epoch_end=lambda epoch, logs: report_progress(
                     f"epoch {epoch + 1}/{config.epochs}: loss {logs['loss']:.4f}, val_loss {logs['val_loss']:.4f}, "
-                    f"val_auc {logs.get('val_failure_auc', float('nan')):.3f}"
+                    f"val ROC-AUC {logs.get('val_failure_auc', float('nan')):.3f}, "
+                    f"val PR-AUC {logs.get('val_failure_pr_auc', float('nan')):.3f}"
                 )
             ),
         ],

@@ -153,7 +153,9 @@ def test_run_reads_data_from_and_publishes_to_s3(tmp_path: Path, small_demo_data
     assert latest["uri"].startswith(f"s3://{s3_bucket}/models/predictive-maintenance/v-")
     assert exists(latest["uri"]) and exists(latest["uri"] + "/model/model.keras")
     assert f"s3://{s3_bucket}/plant/sensors.csv" in printed_path(result.stdout, "model card").read_text()
-    assert os.environ["AWS_SECRET_ACCESS_KEY"] not in result.stdout + result.stderr
+    secret = os.environ["AWS_SECRET_ACCESS_KEY"]
+    assert secret not in result.stdout + result.stderr
+    assert secret not in printed_path(result.stdout, "log").read_text()
 
 
 def _demo_copy(source: Path, target: Path) -> Path:
