@@ -35,12 +35,13 @@ def noop_chain():
 def in_process_seconds(data: Path, work: Path) -> dict[str, float]:
     """Each step's logic called directly, with warm imports: the step's own compute time."""
     from components.common.config import PredictiveMaintenanceConfig
+    from components.common.model_artifact import load_keras_model
     from components.evaluate.evaluator import evaluate_model
     from components.evaluate.report import render_model_card, render_report
     from components.ingest.ingest import ingest, write_outputs
     from components.label.labeling import label_windows, load_windows, write_windows
     from components.publish.publish import publish_model
-    from components.train.trainer import load_model, train_model, write_model
+    from components.train.trainer import train_model, write_model
 
     config = PredictiveMaintenanceConfig().resolve_data(data)
     seconds = {}
@@ -60,7 +61,7 @@ def in_process_seconds(data: Path, work: Path) -> dict[str, float]:
     seconds["train"] = time.perf_counter() - start
 
     start = time.perf_counter()
-    evaluation = evaluate_model(load_model(work / "model"), load_windows(str(work / "windows")), config.gate)
+    evaluation = evaluate_model(load_keras_model(work / "model"), load_windows(str(work / "windows")), config.gate)
     (work / "report.html").write_text(render_report(evaluation, trained.history, "bench"))
     (work / "card.md").write_text(
         render_model_card("bench", "v-bench", trained.info, result.profile, windows.info, evaluation)

@@ -32,6 +32,7 @@ __all__ = [
     "exists",
     "is_s3_uri",
     "join_uri",
+    "list_files",
     "parse_s3_uri",
     "read_bytes",
     "read_json",
@@ -221,6 +222,22 @@ def exists(uri: str | os.PathLike) -> bool:
             if getattr(exc, "code", None) not in ("NoSuchKey", "NoSuchBucket", "NotFound", "ResourceNotFound"):
                 raise _s3_error(str(uri), exc) from None
     return False
+
+
+def list_files(uri: str | os.PathLike) -> list[str]:
+    """Every file (S3 object) under a local folder or S3 prefix, as sorted full URIs; empty if none."""
+    if not is_s3_uri(uri):
+        root = Path(uri)
+        return [str(root / name) for name in _tree_files(root)] if root.is_dir() else []
+    location = parse_s3_uri(str(uri))
+    prefix = location.key.rstrip("/") + "/" if location.key.strip("/") else ""
+    try:
+        objects = (
+            S3Settings.from_env().client().list_objects(bucket_name=location.bucket, prefix=prefix, recursive=True)
+        )
+        return sorted(f"s3://{location.bucket}/{o.object_name}" for o in objects if not o.is_dir)
+    except Exception as exc:
+        raise _s3_error(str(uri), exc) from None
 
 
 @contextlib.contextmanager

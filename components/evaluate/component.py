@@ -49,16 +49,16 @@ def evaluate(
     from pathlib import Path
 
     from components.common.config import GateConfig, validated
+    from components.common.model_artifact import MODEL_FILE, MODEL_INFO, load_keras_model
     from components.common.progress import report_progress
     from components.common.storage import atomic_write_bytes, write_json
     from components.evaluate.evaluator import evaluate_model
     from components.evaluate.report import render_model_card, render_report, render_summary
     from components.label.labeling import load_windows
-    from components.train.trainer import MODEL_FILE, MODEL_INFO, load_model
 
     thresholds = validated(GateConfig, gate, "pipeline parameter gate")
     labelled = load_windows(windows.path)
-    result = evaluate_model(load_model(model.path), labelled, thresholds)
+    result = evaluate_model(load_keras_model(model.path), labelled, thresholds)
     model_info = json.loads(Path(model.path, MODEL_INFO).read_text())
     version = "v-" + hashlib.sha256(Path(model.path, MODEL_FILE).read_bytes()).hexdigest()[:12]
     train_history = json.loads(Path(history.path).read_text())

@@ -14,31 +14,17 @@ from __future__ import annotations
 
 import dataclasses
 import os
-from pathlib import Path
 
 import numpy as np
 
 from components import __version__
 from components.common.config import ModelConfig
+from components.common.model_artifact import MODEL_FILE, MODEL_INFO, SAVED_MODEL_DIR
 from components.common.progress import report_progress
 from components.common.storage import atomic_output_dir, write_json
 from components.label.labeling import LabelledWindows
 
-__all__ = [
-    "MODEL_FILE",
-    "MODEL_INFO",
-    "SAVED_MODEL_DIR",
-    "TrainResult",
-    "build_model",
-    "feature_statistics",
-    "load_model",
-    "train_model",
-    "write_model",
-]
-
-MODEL_FILE = "model.keras"
-SAVED_MODEL_DIR = "saved_model"
-MODEL_INFO = "shopfloor_model.json"
+__all__ = ["TrainResult", "build_model", "feature_statistics", "train_model", "write_model"]
 
 
 @dataclasses.dataclass
@@ -177,12 +163,3 @@ def write_model(result: TrainResult, folder: str) -> None:
         result.model.save(scratch / MODEL_FILE)
         result.model.export(str(scratch / SAVED_MODEL_DIR), format="tf_saved_model", verbose=False)
         write_json(scratch / MODEL_INFO, result.info)
-
-
-def load_model(folder: str | Path):
-    """Load the Keras model from a model folder, safely (no arbitrary code) and without training state."""
-    import keras
-
-    import components.common.keras_objects  # noqa: F401 - registers the custom objects
-
-    return keras.saving.load_model(Path(folder) / MODEL_FILE, compile=False, safe_mode=True)

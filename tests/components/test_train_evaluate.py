@@ -9,19 +9,12 @@ import numpy as np
 import pytest
 
 from components.common.config import GateConfig, LabelingConfig, ModelConfig, PredictiveMaintenanceConfig
+from components.common.model_artifact import MODEL_FILE, MODEL_INFO, SAVED_MODEL_DIR, load_keras_model
 from components.evaluate.evaluator import classification_metrics, evaluate_model, quality_gate, regression_metrics
 from components.evaluate.report import render_model_card, render_report, render_summary
 from components.ingest.ingest import ingest
 from components.label.labeling import label_windows
-from components.train.trainer import (
-    MODEL_FILE,
-    MODEL_INFO,
-    SAVED_MODEL_DIR,
-    feature_statistics,
-    load_model,
-    train_model,
-    write_model,
-)
+from components.train.trainer import feature_statistics, train_model, write_model
 
 
 @pytest.fixture(scope="module")
@@ -73,7 +66,7 @@ def test_saved_model_folder_round_trips(trained, windows, tmp_path: Path) -> Non
     assert info["features"] == windows.features and info["training_data"]["windows_sha256"] == "abc"
     x = windows.part("test").x[:16]
     expected = trained.model.predict(x, verbose=0)
-    reloaded = load_model(folder).predict(x, verbose=0)
+    reloaded = load_keras_model(folder).predict(x, verbose=0)
     np.testing.assert_allclose(reloaded["failure"], expected["failure"], rtol=1e-5, atol=1e-6)
     saved = tf.saved_model.load(str(folder / SAVED_MODEL_DIR))  # keep a reference: it owns the variables
     served = saved.serve(tf.constant(x))

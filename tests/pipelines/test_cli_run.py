@@ -63,9 +63,9 @@ def test_run_demo_end_to_end(tmp_path: Path) -> None:
     # the published model answers on raw windows, missing readings included, in both formats
     import tensorflow as tf
 
-    from components.train.trainer import load_model
+    from components.common.model_artifact import load_keras_model
 
-    model = load_model(published / "model")
+    model = load_keras_model(published)
     info = json.loads((published / "model" / "shopfloor_model.json").read_text())
     window = np.random.default_rng(0).normal(50, 10, (2, info["window"], len(info["features"]))).astype("float32")
     window[0, 3, 1] = np.nan
