@@ -6,7 +6,9 @@ moves only when the package version does, as in google-cloud-pipeline-components
 
 from components import __version__
 
-__all__ = ["IMAGE", "IMAGE_REPOSITORY"]
+__all__ = ["IMAGE", "IMAGE_REPOSITORY", "SERVING_IMAGE"]
 
 IMAGE_REPOSITORY = "ghcr.io/shopfloor-ml/shopfloor"
 IMAGE = f"{IMAGE_REPOSITORY}:{__version__}"
+# The KServe predictor and explainer run the same image (serving/ is installed in it); one tag to move.
+SERVING_IMAGE = IMAGE

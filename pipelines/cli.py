@@ -68,6 +68,13 @@ def _command_run(args: argparse.Namespace) -> int:
     config = load_config(args.config).resolve_data(_data_base(args, scenario, work_dir))
     os.environ.setdefault("SHOPFLOOR_GIT_COMMIT", _git_commit())
     store = args.model_store or str(work_dir / "model-store")
+    serving_dir = work_dir / "serving"
+    local_deploy = {
+        "target": "local",
+        "local_state_dir": str(serving_dir),
+        "payload_log_uri": config.deploy.payload_log_uri or str(work_dir / "payload-logs"),
+    }
+    config = config.model_copy(update={"deploy": config.deploy.model_copy(update=local_deploy)})
     print(f"Running {scenario.name} on the KFP local runner (work dir {work_dir})", file=sys.stderr)
     run = run_locally(scenario.pipeline, scenario.arguments(config, model_store_uri=store), work_dir)
     evaluate_dir = Path(run.outputs["report"]).parent
@@ -78,6 +85,7 @@ def _command_run(args: argparse.Namespace) -> int:
         print(f"  gate {check['metric']}: {check['value']:.4g} {check['op']} {check['threshold']}  {verdict}")
     print(f"  report (HTML): {run.outputs['report']}")
     print(f"  model card:    {run.outputs['model_card']}")
+    print(f"  explanations:  {run.outputs['explanation']}")
     print(f"  model:         {run.outputs['model']}")
     print(f"  log:           {run.log}")
     if not blessing["blessed"]:
@@ -85,7 +93,26 @@ def _command_run(args: argparse.Namespace) -> int:
         return EXIT_GATE_FAILED
     latest = read_json(join_uri(store, config.model_name, "latest.json"))
     print(f"  published:     {latest['uri']}")
+    _print_endpoint(serving_dir, config.model_name, Path(run.outputs["model"]).parents[1] / "label" / "windows")
     return 0
+
+
+def _print_endpoint(serving_dir: Path, model_name: str, windows_dir: Path) -> None:
+    """Say where the model is served, with ready-to-paste curl commands on a real held-out window."""
+    from components.deploy.local_target import running_server
+    from components.label.labeling import load_windows
+    from serving.examples import write_example_requests
+
+    state = running_server(serving_dir, model_name)
+    if state is None:
+        return
+    requests = write_example_requests(load_windows(str(windows_dir)), serving_dir / "requests" / model_name)
+    url = state["url"]
+    print(f"\nServing {model_name} {state['model_version']} at {url} (stop: shopfloor stop {model_name})")
+    json_header = "-H 'content-type: application/json'"
+    print(f"  V1: curl -s {json_header} -d @{requests['v1']} {url}/v1/models/{model_name}:predict")
+    print(f"  V2: curl -s {json_header} -d @{requests['v2']} {url}/v2/models/{model_name}/infer")
+    print(f"  explain: curl -s {json_header} -d @{requests['v1']} {url}/v1/models/{model_name}:explain")
 
 
 def _command_compile(args: argparse.Namespace) -> int:
@@ -131,6 +158,34 @@ def _command_validate(args: argparse.Namespace) -> int:
     return 0
 
 
+def _command_serve(args: argparse.Namespace) -> int:
+    """Serve a published model (path or s3://) in the foreground until Ctrl-C."""
+    from serving.server import main as serve
+
+    argv = [
+        "--model-uri",
+        args.model_uri,
+        "--model-name",
+        args.name,
+        "--host",
+        args.host,
+        "--http-port",
+        str(args.port),
+    ]
+    if args.payload_log:
+        argv += ["--payload-log-uri", args.payload_log]
+    return serve(argv)
+
+
+def _command_stop(args: argparse.Namespace) -> int:
+    """Stop the model server a local run started."""
+    from components.deploy.local_target import stop_server
+
+    stopped = stop_server(Path(args.work_dir).resolve() / "serving", args.name)
+    print(f"stopped {args.name}" if stopped else f"{args.name} was not running", file=sys.stderr)
+    return 0
+
+
 def _parser() -> argparse.ArgumentParser:
     """The argument parser with every subcommand."""
     from pipelines.compile import COMPILED_DIR
@@ -160,6 +215,19 @@ def _parser() -> argparse.ArgumentParser:
     validate = commands.add_parser("validate", help="check a config and its data, run nothing")
     data_options(validate)
     validate.set_defaults(handler=_command_validate)
+
+    serve = commands.add_parser("serve", help="serve a published model on this machine (KServe V1 and V2)")
+    serve.add_argument("model_uri", help="published model version (or model folder), a path or s3:// URI")
+    serve.add_argument("--name", default="predictive-maintenance", help="model name in the URLs")
+    serve.add_argument("--host", default="127.0.0.1", help="address to bind (default: this machine only)")
+    serve.add_argument("--port", type=int, default=8080)
+    serve.add_argument("--payload-log", help="folder or s3:// prefix for request/response logs")
+    serve.set_defaults(handler=_command_serve)
+
+    stop = commands.add_parser("stop", help="stop the model server a local run started")
+    stop.add_argument("name", nargs="?", default="predictive-maintenance")
+    stop.add_argument("--work-dir", default="shopfloor-runs")
+    stop.set_defaults(handler=_command_stop)
 
     compile_ = commands.add_parser("compile", help="compile every scenario pipeline to YAML")
     compile_.add_argument("--output-dir", default=str(COMPILED_DIR))

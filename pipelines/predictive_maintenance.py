@@ -1,4 +1,4 @@
-"""The predictive-maintenance pipeline: ingest -> label -> train -> evaluate -> (if blessed) publish.
+"""The predictive-maintenance pipeline: ingest, label, train, evaluate + explain, then if blessed publish + deploy.
 
 Every parameter has the default of ``PredictiveMaintenanceConfig``, so the dashboard, a notebook and
 ``shopfloor run`` start from the same values; ``pipeline_arguments`` turns a config file into arguments.
@@ -10,7 +10,9 @@ from kfp import dsl
 from kfp.dsl import HTML, Markdown, Model
 
 from components.common.config import PredictiveMaintenanceConfig
+from components.deploy.component import deploy
 from components.evaluate.component import evaluate
+from components.explain.component import explain
 from components.ingest.component import ingest
 from components.label.component import label
 from components.publish.component import publish
@@ -32,14 +34,16 @@ _DEFAULT_DATA_SCHEMA = _data_schema(_DEFAULTS)
 _DEFAULT_LABELING = _DEFAULTS.labeling.model_dump()
 _DEFAULT_HYPERPARAMETERS = _DEFAULTS.model.model_dump()
 _DEFAULT_GATE = _DEFAULTS.gate.model_dump()
+_DEFAULT_DEPLOYMENT = _DEFAULTS.deploy.model_dump()
 
 
 class PipelineOutputs(NamedTuple):
-    """What a run returns: the trained model, the evaluation report and the model card."""
+    """What a run returns: the trained model, the evaluation report, the model card and the explanations."""
 
     model: Model
     report: HTML
     model_card: Markdown
+    explanation: HTML
 
 
 @dsl.pipeline(
@@ -56,6 +60,7 @@ def predictive_maintenance(
     gate: dict = _DEFAULT_GATE,
     model_name: str = _DEFAULTS.model_name,
     model_store_uri: str = DEFAULT_MODEL_STORE,
+    deployment: dict = _DEFAULT_DEPLOYMENT,
 ) -> PipelineOutputs:
     """Train and gate a failure-within-horizon + remaining-useful-life model on plant sensor data.
 
@@ -72,6 +77,8 @@ def predictive_maintenance(
         gate: decision_threshold and the quality gate: min_roc_auc, min_pr_auc, max_rul_mae_hours.
         model_name: model name in the store and reports.
         model_store_uri: where blessed models are published (s3:// on a cluster).
+        deployment: where a blessed model is served: target (kserve|local), namespace, service_account,
+            canary_traffic_percent, ready_timeout_s, explainer, payload_log_uri, local_state_dir.
     """
     ingested = ingest(sensors_uri=sensors_uri, events_uri=events_uri, data_schema=data_schema)
     ingested.set_display_name("ingest")
@@ -91,16 +98,23 @@ def predictive_maintenance(
         model_name=model_name,
         gate=gate,
     ).set_display_name("evaluate")
+    explained = explain(
+        windows=labelled.outputs["windows"], model=trained.outputs["model"], model_name=model_name, gate=gate
+    ).set_display_name("explain")
     with dsl.If(evaluated.outputs["Output"] == True, name="quality-gate-passed"):  # noqa: E712 - KFP condition
-        publish(
+        published = publish(
             model=trained.outputs["model"],
             model_card=evaluated.outputs["model_card"],
             blessing=evaluated.outputs["blessing"],
             model_store_uri=model_store_uri,
             model_name=model_name,
         ).set_display_name("publish")
+        deploy(model_uri=published.output, model_name=model_name, deployment=deployment).set_display_name("deploy")
     return PipelineOutputs(
-        model=trained.outputs["model"], report=evaluated.outputs["report"], model_card=evaluated.outputs["model_card"]
+        model=trained.outputs["model"],
+        report=evaluated.outputs["report"],
+        model_card=evaluated.outputs["model_card"],
+        explanation=explained.outputs["report"],
     )
 
 
@@ -114,6 +128,7 @@ def pipeline_arguments(config: PredictiveMaintenanceConfig, model_store_uri: str
         "hyperparameters": config.model.model_dump(),
         "gate": config.gate.model_dump(),
         "model_name": config.model_name,
+        "deployment": config.deploy.model_dump(),
     }
     if model_store_uri is not None:
         arguments["model_store_uri"] = model_store_uri

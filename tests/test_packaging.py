@@ -19,7 +19,7 @@ COMPONENT_DIRS = sorted(p.parent for p in (ROOT / "components").glob("*/componen
 
 
 def test_every_component_folder_is_found() -> None:
-    assert {p.name for p in COMPONENT_DIRS} == {"ingest", "label", "train", "evaluate", "publish"}
+    assert {p.name for p in COMPONENT_DIRS} == {"ingest", "label", "train", "evaluate", "explain", "publish", "deploy"}
 
 
 @pytest.mark.parametrize("folder", COMPONENT_DIRS, ids=lambda p: p.name)

@@ -20,6 +20,7 @@ from components.common.storage import is_s3_uri, join_uri, read_bytes
 
 __all__ = [
     "DataConfig",
+    "DeployConfig",
     "EventColumns",
     "GateConfig",
     "LabelingConfig",
@@ -99,6 +100,19 @@ class GateConfig(_Strict):
     max_rul_mae_hours: float = Field(72.0, gt=0)
 
 
+class DeployConfig(_Strict):
+    """Where a blessed model is served: KServe on a cluster, or our model server on this machine."""
+
+    target: Literal["kserve", "local"] = "kserve"
+    namespace: str = "kubeflow-user-example-com"
+    service_account: str = Field("shopfloor-s3", description="its Secret holds the S3 credentials")
+    canary_traffic_percent: int = Field(10, gt=0, le=100, description="traffic to a new version; 100 = all")
+    ready_timeout_s: float = Field(600.0, gt=0)
+    explainer: bool = True
+    payload_log_uri: str = Field("", description="folder or s3:// prefix for request/response logs; '' = off")
+    local_state_dir: str = Field("", description="local target: where server state and logs go (set by the CLI)")
+
+
 class PredictiveMaintenanceConfig(_Strict):
     """A predictive-maintenance scenario: data layout, labeling, model and gate."""
 
@@ -108,6 +122,7 @@ class PredictiveMaintenanceConfig(_Strict):
     labeling: LabelingConfig = Field(default_factory=LabelingConfig)
     model: ModelConfig = Field(default_factory=ModelConfig)
     gate: GateConfig = Field(default_factory=GateConfig)
+    deploy: DeployConfig = Field(default_factory=DeployConfig)
 
     def resolve_data(self, base: str | os.PathLike) -> PredictiveMaintenanceConfig:
         """Make relative data paths absolute against ``base`` (the data folder or the config's folder)."""

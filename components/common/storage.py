@@ -85,14 +85,26 @@ class S3Settings:
 
     def client(self):  # noqa: ANN201 - minio is imported lazily so local-only use never needs it
         """A ``minio.Minio`` client for these settings."""
+        import certifi
+        import urllib3
         from minio import Minio
 
+        # bounded waits: a store that silently drops packets must not stall a step or a server's shutdown for
+        # minio's default 5 minutes per call
+        http = urllib3.PoolManager(
+            timeout=urllib3.Timeout(connect=5.0, read=60.0),
+            retries=urllib3.Retry(total=3, backoff_factor=0.2, status_forcelist=[500, 502, 503, 504]),
+            maxsize=10,
+            cert_reqs="CERT_REQUIRED",
+            ca_certs=os.environ.get("SSL_CERT_FILE") or certifi.where(),
+        )
         return Minio(
             self.endpoint,
             access_key=self.access_key,
             secret_key=self.secret_key,
             secure=self.secure,
             region=self.region,
+            http_client=http,
         )
 
 

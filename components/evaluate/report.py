@@ -8,32 +8,15 @@ hashes, profile), the code version, hyperparameters, metrics and the quality gat
 
 from __future__ import annotations
 
-import base64
 import datetime as dt
 import html
-import io
 
 import numpy as np
 
+from components.common.plots import figure_png
 from components.evaluate.evaluator import Evaluation
 
 __all__ = ["render_model_card", "render_report", "render_summary"]
-
-
-def _figure_png(draw) -> str:  # noqa: ANN001
-    """Render a matplotlib drawing function to a base64 PNG for inline HTML."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    figure, axis = plt.subplots(figsize=(5.2, 3.8), dpi=90)
-    draw(axis)
-    figure.tight_layout()
-    buffer = io.BytesIO()
-    figure.savefig(buffer, format="png")
-    plt.close(figure)
-    return base64.b64encode(buffer.getvalue()).decode()
 
 
 def _plots(evaluation: Evaluation, history: dict[str, list[float]], threshold: float) -> dict[str, str]:
@@ -105,7 +88,7 @@ def _plots(evaluation: Evaluation, history: dict[str, list[float]], threshold: f
         "Training curves": curves,
         "Failure probability over time": timeline,
     }
-    return {title: _figure_png(draw) for title, draw in draws.items()}
+    return {title: figure_png(draw) for title, draw in draws.items()}
 
 
 def _gate_rows(gate: dict) -> list[tuple[str, str, str, str]]:

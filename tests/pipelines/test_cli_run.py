@@ -7,6 +7,9 @@ import os
 import re
 import subprocess
 import sys
+import time
+import urllib.error
+import urllib.request
 from pathlib import Path
 
 import numpy as np
@@ -31,17 +34,41 @@ def printed_path(stdout: str, label: str) -> Path:
     return Path(match[1])
 
 
+@pytest.fixture
+def work_dirs():
+    """Work folders of `shopfloor run`; the model servers those runs started are stopped afterwards."""
+    from components.deploy.local_target import running_server, stop_server
+
+    folders: list[Path] = []
+    yield folders
+    for folder in folders:
+        for state in (folder / "serving").glob("*.json"):
+            if running_server(folder / "serving", state.stem) is not None:
+                stop_server(folder / "serving", state.stem)
+
+
+def post_json(url: str, body: bytes) -> tuple[int, dict]:
+    """POST a JSON body, return status and decoded answer (errors included)."""
+    request = urllib.request.Request(url, data=body, headers={"content-type": "application/json"})
+    try:
+        with urllib.request.urlopen(request, timeout=30) as response:
+            return response.status, json.loads(response.read())
+    except urllib.error.HTTPError as error:
+        return error.code, json.loads(error.read())
+
+
 def gate_values(stdout: str) -> dict[str, float]:
     """The gate lines of the run summary as {metric: value}."""
     return {m[1]: float(m[2]) for m in re.finditer(r"gate (\w+): ([0-9.eE+-]+)", stdout)}
 
 
 @pytest.mark.slow
-def test_run_demo_end_to_end(tmp_path: Path) -> None:
+def test_run_demo_end_to_end(tmp_path: Path, work_dirs: list[Path]) -> None:
+    work_dirs.append(tmp_path)
     result = shopfloor("run", "predictive-maintenance", "--work-dir", str(tmp_path))
     assert result.returncode == 0, result.stderr[-3000:]
     # per-step progress on screen
-    for step in ("ingest", "label", "train", "evaluate", "publish"):
+    for step in ("ingest", "label", "train", "evaluate", "explain", "publish", "deploy"):
         assert f"> {step} ..." in result.stderr and f"< {step}: ok" in result.stderr
     assert "epoch 1/" in result.stderr
     assert gate_values(result.stdout)["roc_auc"] >= 0.85
@@ -75,6 +102,28 @@ def test_run_demo_end_to_end(tmp_path: Path) -> None:
     saved_out = saved.serve(tf.constant(window))
     np.testing.assert_allclose(saved_out["failure"].numpy(), keras_out["failure"], rtol=1e-5)
 
+    explanation = printed_path(result.stdout, "explanations").read_text()
+    assert "why the model raises failure risk" in explanation and explanation.count("data:image/png") >= 3
+
+    # the run ends with a served model and ready-to-paste curl commands that work
+    found = re.findall(r"^\s+(V1|V2|explain): curl .* -d @(\S+) (\S+)$", result.stdout, re.MULTILINE)
+    commands = {name: (body, url) for name, body, url in found}
+    assert set(commands) == {"V1", "V2", "explain"}
+    status, answer = post_json(commands["V1"][1], Path(commands["V1"][0]).read_bytes())
+    assert status == 200 and answer["predictions"][0]["fails_within_horizon"] in (True, False)
+    status, answer = post_json(commands["V2"][1], Path(commands["V2"][0]).read_bytes())
+    assert status == 200 and {o["name"] for o in answer["outputs"]} >= {"failure_probability", "rul_hours"}
+    status, answer = post_json(commands["explain"][1], Path(commands["explain"][0]).read_bytes())
+    assert status == 200 and len(answer["explanations"]) == 2
+
+    from serving.payload_log import read_payload_logs
+
+    deadline = time.monotonic() + 15
+    while not (logged := read_payload_logs(str(tmp_path / "payload-logs"), "predictive-maintenance")):
+        assert time.monotonic() < deadline, "payload log never written"
+        time.sleep(0.5)
+    assert {r.protocol for r in logged} <= {"v1", "v2"} and logged[0].model_version == published.name
+
 
 def _write_renamed_plant(folder: Path) -> Path:
     """A plant the pipeline never saw: other seed, other column names, other event vocabulary, Parquet events."""
@@ -105,7 +154,8 @@ model: {epochs: 8}
 
 
 @pytest.mark.slow
-def test_run_unseen_plant_through_data_and_config_alone(tmp_path: Path) -> None:
+def test_run_unseen_plant_through_data_and_config_alone(tmp_path: Path, work_dirs: list[Path]) -> None:
+    work_dirs.append(tmp_path / "work")
     config = _write_renamed_plant(tmp_path / "plant")
     data_dir = tmp_path / "elsewhere"
     (tmp_path / "plant").rename(data_dir)
@@ -126,7 +176,10 @@ def test_run_unseen_plant_through_data_and_config_alone(tmp_path: Path) -> None:
 
 
 @pytest.mark.slow
-def test_run_reads_data_from_and_publishes_to_s3(tmp_path: Path, small_demo_data: Path, s3_bucket: str) -> None:
+def test_run_reads_data_from_and_publishes_to_s3(
+    tmp_path: Path, small_demo_data: Path, s3_bucket: str, work_dirs: list[Path]
+) -> None:
+    work_dirs.append(tmp_path / "work")
     from components.common.storage import write_bytes
 
     for name in ("sensors.csv", "events.csv"):

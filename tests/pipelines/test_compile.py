@@ -50,13 +50,14 @@ def test_compiled_pipeline_shape() -> None:
         "gate",
         "model_name",
         "model_store_uri",
+        "deployment",
     } <= set(inputs)
     assert inputs["gate"]["defaultValue"]["min_roc_auc"] == 0.85
     tasks = spec["root"]["dag"]["tasks"]
-    assert {"ingest", "label", "train", "evaluate", "condition-1"} <= set(tasks)
+    assert {"ingest", "label", "train", "evaluate", "explain", "condition-1"} <= set(tasks)
     assert "Output" in tasks["condition-1"]["triggerPolicy"]["condition"]
     executors = spec["deploymentSpec"]["executors"]
-    assert len(executors) == 5
+    assert len(executors) == 7
     for executor in executors.values():
         container = executor["container"]
         assert container["image"] == IMAGE

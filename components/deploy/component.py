@@ -1,0 +1,35 @@
+"""KFP wrapper for deploy: typed inputs and outputs only; the logic is ``components.deploy.deploy``."""
+
+from kfp import dsl
+from kfp.dsl import Artifact, Output
+
+from components._image import IMAGE
+
+__all__ = ["deploy"]
+
+
+@dsl.component(base_image=IMAGE, install_kfp_package=False)
+def deploy(model_uri: str, model_name: str, deployment: dict, endpoint: Output[Artifact]) -> str:
+    """Serve a published, blessed model version: a KServe InferenceService, or a local model server.
+
+    Args:
+        model_uri: the published version (publish's output), a path or s3:// URI.
+        model_name: the model name in the serving URLs.
+        deployment: target (kserve|local), namespace, service_account, canary_traffic_percent, ready_timeout_s,
+            explainer, payload_log_uri, local_state_dir (``DeployConfig``).
+        endpoint: JSON with the base URL and the V1/V2 predict and explain URLs.
+
+    Returns:
+        The base URL the model answers at.
+    """
+    from components.common.config import DeployConfig, validated
+    from components.common.progress import report_progress
+    from components.common.storage import write_json
+    from components.deploy.deploy import deploy_model
+
+    config = validated(DeployConfig, deployment, "pipeline parameter deployment")
+    served = deploy_model(model_uri, model_name, config)
+    write_json(endpoint.path, served.to_dict())
+    endpoint.metadata.update(served.to_dict())
+    report_progress(f"{served.model_name} {served.model_version} serving at {served.url} ({served.target})")
+    return served.url

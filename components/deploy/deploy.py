@@ -1,0 +1,53 @@
+"""Deploy logic: pick the target the config names and hand it one ``DeploymentRequest``.
+
+This is the only place the runtime matters: ``kserve`` creates or patches an InferenceService through the
+Kubernetes API (in-cluster credentials), ``local`` starts our model server on this machine.
+"""
+
+from __future__ import annotations
+
+from pathlib import PurePosixPath
+
+from components.common.config import DeployConfig
+from components.common.errors import ShopfloorError
+from components.deploy.target import DeploymentRequest, DeployTarget, Endpoint
+
+__all__ = ["deploy_model", "deployment_request", "make_target"]
+
+
+def make_target(config: DeployConfig) -> DeployTarget:
+    """The deploy target the config names."""
+    if config.target == "local":
+        from components.deploy.local_target import LocalServerTarget
+
+        if not config.local_state_dir:
+            raise ShopfloorError(
+                "deploy config",
+                "local target needs a state folder",
+                field="local_state_dir",
+                expected="a folder for server state and logs",
+            )
+        return LocalServerTarget(config.local_state_dir)
+    from components.deploy.kserve_target import KServeTarget
+
+    return KServeTarget.from_cluster()
+
+
+def deployment_request(model_uri: str, model_name: str, config: DeployConfig) -> DeploymentRequest:
+    """The request for a published model version (``<store>/<model>/<version>``)."""
+    return DeploymentRequest(
+        model_name=model_name,
+        model_uri=model_uri,
+        model_version=PurePosixPath(model_uri.rstrip("/")).name,
+        namespace=config.namespace,
+        service_account=config.service_account,
+        canary_traffic_percent=config.canary_traffic_percent,
+        payload_log_uri=config.payload_log_uri,
+        ready_timeout_s=config.ready_timeout_s,
+        explainer=config.explainer,
+    )
+
+
+def deploy_model(model_uri: str, model_name: str, config: DeployConfig) -> Endpoint:
+    """Deploy a published model version to the configured target and return where it answers."""
+    return make_target(config).deploy(deployment_request(model_uri, model_name, config))

@@ -1,0 +1,152 @@
+"""The one-machine deploy target: our model server as a background process on a free localhost port.
+
+A new version starts beside the old one and takes over only once it answers ready; if it fails to start, the
+old server keeps serving (the local counterpart of KServe's rollback). State per model lives in
+``<state_dir>/<model_name>.json`` (pid, URL, version, log file) so a later deploy or ``shopfloor stop``
+finds the running server.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+from components.common.storage import atomic_write_bytes
+from components.deploy.target import DeploymentFailed, DeploymentRequest, Endpoint
+
+__all__ = ["LocalServerTarget", "free_port", "running_server", "stop_server"]
+
+
+def free_port(host: str = "127.0.0.1") -> int:
+    """A TCP port nothing listens on right now."""
+    with socket.socket() as sock:
+        sock.bind((host, 0))
+        return sock.getsockname()[1]
+
+
+def _alive(pid: int) -> bool:
+    """Whether a process with this pid exists (and is not a zombie we could reap)."""
+    try:
+        os.kill(pid, 0)
+    except OSError:
+        return False
+    with contextlib.suppress(ChildProcessError, OSError):
+        if os.waitpid(pid, os.WNOHANG)[0] == pid:
+            return False
+    return True
+
+
+def running_server(state_dir: Path, model_name: str) -> dict | None:
+    """The state of the model's server if it is still running, else None."""
+    path = state_dir / f"{model_name}.json"
+    if not path.is_file():
+        return None
+    state = json.loads(path.read_text())
+    return state if _alive(state["pid"]) else None
+
+
+def stop_server(state_dir: Path, model_name: str, timeout_s: float = 10.0) -> bool:
+    """Stop the model's server (SIGTERM, then SIGKILL); True if one was running."""
+    state = running_server(state_dir, model_name)
+    (state_dir / f"{model_name}.json").unlink(missing_ok=True)
+    if state is None:
+        return False
+    _terminate(state["pid"], timeout_s)
+    return True
+
+
+def _terminate(pid: int, timeout_s: float) -> None:
+    """Ask a server's process group to stop; kill it if it does not within the timeout."""
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(pid, signal.SIGTERM)
+    deadline = time.monotonic() + timeout_s
+    while _alive(pid) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(pid, signal.SIGKILL)
+
+
+def _ready(url: str) -> bool:
+    """Whether the server answers its V2 readiness route with 200."""
+    try:
+        with urllib.request.urlopen(url, timeout=2) as response:
+            return response.status == 200
+    except (urllib.error.URLError, OSError):
+        return False
+
+
+class LocalServerTarget:
+    """Deploy by starting ``python -m serving.server`` on this machine, bound to ``host``."""
+
+    def __init__(self, state_dir: str | Path, host: str = "127.0.0.1", poll_interval_s: float = 0.25):
+        self.state_dir = Path(state_dir)
+        self.host = host
+        self.poll_interval_s = poll_interval_s
+
+    def _start(self, request: DeploymentRequest, port: int, log_path: Path) -> subprocess.Popen:
+        """Start the server detached (own session), so it outlives the pipeline step that started it."""
+        command = [
+            sys.executable,
+            "-m",
+            "serving.server",
+            "--model-uri",
+            request.model_uri,
+            "--model-name",
+            request.model_name,
+            "--host",
+            self.host,
+            "--http-port",
+            str(port),
+        ]
+        if request.payload_log_uri:
+            command += ["--payload-log-uri", request.payload_log_uri]
+        with log_path.open("ab") as log:
+            return subprocess.Popen(
+                command, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True
+            )
+
+    def deploy(self, request: DeploymentRequest) -> Endpoint:
+        """Start the new version, wait until it is ready, then retire the previous one."""
+        self.state_dir.mkdir(parents=True, exist_ok=True)
+        previous = running_server(self.state_dir, request.model_name)
+        port = free_port(self.host)
+        url = f"http://{self.host}:{port}"
+        log_path = self.state_dir / f"{request.model_name}-{port}.log"
+        process = self._start(request, port, log_path)
+        deadline = time.monotonic() + request.ready_timeout_s
+        while not _ready(f"{url}/v2/models/{request.model_name}/ready"):
+            if process.poll() is not None or time.monotonic() > deadline:
+                _terminate(process.pid, 5.0)
+                kept = (
+                    f"version {previous['model_version']} keeps serving at {previous['url']}"
+                    if previous
+                    else "nothing was serving before"
+                )
+                last = (log_path.read_text(errors="replace").strip().splitlines() or ["(no output)"])[-1]
+                raise DeploymentFailed(
+                    f"local deploy of {request.model_name} {request.model_version}",
+                    f"server did not become ready ({last}); {kept}",
+                    expected=f"see {log_path}",
+                )
+            time.sleep(self.poll_interval_s)
+        state = {
+            "pid": process.pid,
+            "url": url,
+            "model_name": request.model_name,
+            "model_version": request.model_version,
+            "model_uri": request.model_uri,
+            "log": str(log_path),
+        }
+        atomic_write_bytes(self.state_dir / f"{request.model_name}.json", json.dumps(state, indent=2).encode())
+        if previous is not None and previous["pid"] != process.pid:
+            _terminate(previous["pid"], 10.0)
+        return Endpoint(target="local", url=url, model_name=request.model_name, model_version=request.model_version)

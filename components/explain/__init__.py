@@ -1,0 +1,1 @@
+"""Explain: global and per-window attributions of the failure risk, as HTML plots and a Markdown summary."""

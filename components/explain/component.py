@@ -1,0 +1,54 @@
+"""KFP wrapper for explain: typed inputs and outputs only; the logic is ``components.explain.explanations``."""
+
+from kfp import dsl
+from kfp.dsl import HTML, Dataset, Input, Markdown, Metrics, Model, Output
+
+from components._image import IMAGE
+
+__all__ = ["explain"]
+
+
+@dsl.component(base_image=IMAGE, install_kfp_package=False)
+def explain(
+    windows: Input[Dataset],
+    model: Input[Model],
+    model_name: str,
+    gate: dict,
+    report: Output[HTML],
+    summary: Output[Markdown],
+    importance: Output[Metrics],
+    sample_size: int = 256,
+):
+    """Explain the model's failure risk on held-out windows: sensor importance and per-window heatmaps.
+
+    Args:
+        windows: labelled windows (a sample of the test split is explained).
+        model: the trained model folder.
+        model_name: name shown in the report.
+        gate: the quality gate section; its decision_threshold separates alarms from quiet windows.
+        report: HTML with the importance chart and time x sensor heatmaps of showcase windows.
+        summary: Markdown table of sensors ranked by importance.
+        importance: mean absolute attribution per sensor.
+        sample_size: how many test windows to explain.
+    """
+    from components.common.config import GateConfig, validated
+    from components.common.model_artifact import load_keras_model, load_model_info
+    from components.common.progress import report_progress
+    from components.common.storage import atomic_write_bytes
+    from components.explain.explanations import explain_windows, render_explain_report, render_explain_summary
+    from components.label.labeling import load_windows
+
+    threshold = validated(GateConfig, gate, "pipeline parameter gate").decision_threshold
+    found = explain_windows(
+        load_keras_model(model.path),
+        load_windows(windows.path),
+        load_model_info(model.path),
+        sample_size=int(sample_size),
+        threshold=threshold,
+    )
+    atomic_write_bytes(report.path, render_explain_report(found, model_name).encode())
+    atomic_write_bytes(summary.path, render_explain_summary(found, model_name).encode())
+    for feature, value in found.importance.items():
+        importance.log_metric(feature, value)
+    top = sorted(found.importance, key=found.importance.get, reverse=True)[:3]
+    report_progress(f"explained {found.attributions.values.shape[0]} windows; top sensors: {', '.join(top)}")

@@ -1,0 +1,139 @@
+"""Request decoding and validation for the window models, for the V1 and Open Inference (V2) protocols.
+
+Every problem becomes ``InvalidInput`` (HTTP 400) or ``PayloadTooLarge`` (HTTP 413) with a message that names
+the field and what was expected, never a 500. Windows are float32 [n, window, features]; ``null`` (JSON) or NaN
+marks a missing reading, which the model handles like training did.
+
+V1 body: ``{"instances": [instance, ...]}``, an instance being either ``[[r_1 ... r_F] x window]`` (rows of
+readings in feature order) or ``{feature: [window values], ...}``.
+V2 body: one input (named ``window`` by convention) of datatype FP32/FP64, shape ``[n, window, features]``.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from serving._kserve import InferRequest, InvalidInput
+
+__all__ = ["PayloadTooLarge", "WindowSpec", "decode_v1", "decode_v2", "finite_or_none"]
+
+
+class PayloadTooLarge(Exception):
+    """More instances (or bytes) than the server accepts in one request; answered with HTTP 413."""
+
+    def __init__(self, reason: str):
+        self.reason = reason
+        super().__init__(reason)
+
+
+class WindowSpec:
+    """The input a model expects: window length, feature names, and the largest batch it accepts."""
+
+    def __init__(self, window: int, features: list[str], max_batch: int):
+        self.window = window
+        self.features = list(features)
+        self.max_batch = max_batch
+
+    @property
+    def shape_text(self) -> str:
+        """The expected shape in words, for error messages."""
+        return f"[n <= {self.max_batch}, {self.window} readings, {len(self.features)} features]"
+
+
+def _check_batch(n: int, spec: WindowSpec, field: str) -> None:
+    """Refuse empty and oversized batches."""
+    if n == 0:
+        raise InvalidInput(f"{field}: empty, expected at least one window of shape {spec.shape_text}")
+    if n > spec.max_batch:
+        raise PayloadTooLarge(f"{field}: {n} windows in one request, the limit is {spec.max_batch}")
+
+
+def _reading(value: object, where: str) -> float:
+    """One reading as float; None is a missing reading (NaN)."""
+    if value is None:
+        return math.nan
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise InvalidInput(f"{where}: {value!r} is not a number (expected a number or null for a missing reading)")
+    return float(value)
+
+
+def _instance_rows(instance: object, spec: WindowSpec, where: str) -> list[list[float]]:
+    """One V1 instance as window rows of readings."""
+    if isinstance(instance, dict):
+        unknown = sorted(set(instance) - set(spec.features))
+        if unknown:
+            raise InvalidInput(f"{where}: unknown feature {unknown[0]!r} (expected features {spec.features})")
+        missing = [f for f in spec.features if f not in instance]
+        if missing:
+            raise InvalidInput(
+                f"{where}: missing feature {missing[0]!r} (expected all of {spec.features}; "
+                "use null for a missing reading)"
+            )
+        columns = []
+        for feature in spec.features:
+            values = instance[feature]
+            if not isinstance(values, list) or len(values) != spec.window:
+                raise InvalidInput(f"{where}.{feature}: expected a list of {spec.window} readings")
+            columns.append([_reading(v, f"{where}.{feature}[{t}]") for t, v in enumerate(values)])
+        return [list(row) for row in zip(*columns, strict=True)]
+    if not isinstance(instance, list) or len(instance) != spec.window:
+        got = f"{len(instance)} rows" if isinstance(instance, list) else type(instance).__name__
+        raise InvalidInput(
+            f"{where}: {got}, expected {spec.window} rows of {len(spec.features)} readings "
+            f"({', '.join(spec.features)}) or an object of feature lists"
+        )
+    rows = []
+    for t, row in enumerate(instance):
+        if not isinstance(row, list) or len(row) != len(spec.features):
+            raise InvalidInput(f"{where}[{t}]: expected {len(spec.features)} readings ({', '.join(spec.features)})")
+        rows.append([_reading(v, f"{where}[{t}][{f}]") for f, v in enumerate(row)])
+    return rows
+
+
+def decode_v1(payload: object, spec: WindowSpec) -> np.ndarray:
+    """Windows from a V1 ``{"instances": [...]}`` body."""
+    if not isinstance(payload, dict) or "instances" not in payload:
+        raise InvalidInput(
+            'request body: missing field "instances" (expected {"instances": [window, ...]} with '
+            f"each window {spec.window} rows of {len(spec.features)} readings)"
+        )
+    instances = payload["instances"]
+    if not isinstance(instances, list):
+        raise InvalidInput("instances: expected a list of windows")
+    _check_batch(len(instances), spec, "instances")
+    return np.asarray(
+        [_instance_rows(inst, spec, f"instances[{i}]") for i, inst in enumerate(instances)], dtype=np.float32
+    )
+
+
+def decode_v2(request: InferRequest, spec: WindowSpec) -> np.ndarray:
+    """Windows from a V2 inference request with one FP32/FP64 input of shape [n, window, features]."""
+    if len(request.inputs) != 1:
+        names = [i.name for i in request.inputs]
+        raise InvalidInput(
+            f"inputs: {len(request.inputs)} inputs {names}, expected one input 'window' of shape {spec.shape_text}"
+        )
+    tensor = request.inputs[0]
+    if tensor.datatype not in ("FP32", "FP64"):
+        raise InvalidInput(f"inputs[0] ({tensor.name}): datatype {tensor.datatype}, expected FP32 or FP64")
+    shape = list(tensor.shape)
+    if len(shape) != 3 or shape[1:] != [spec.window, len(spec.features)]:
+        raise InvalidInput(f"inputs[0] ({tensor.name}): shape {shape}, expected {spec.shape_text}")
+    _check_batch(shape[0], spec, f"inputs[0] ({tensor.name})")
+    try:
+        flat = np.asarray(tensor.data, dtype=object).ravel()
+        values = np.array([math.nan if v is None else v for v in flat], dtype=np.float32)
+    except (TypeError, ValueError):
+        raise InvalidInput(
+            f"inputs[0] ({tensor.name}): data holds a non-number (use NaN or null for missing)"
+        ) from None
+    if values.size != int(np.prod(shape)):
+        raise InvalidInput(f"inputs[0] ({tensor.name}): {values.size} values for shape {shape}")
+    return values.reshape(shape)
+
+
+def finite_or_none(values: np.ndarray) -> list:
+    """A JSON-safe nested list: NaN/inf become None."""
+    return [finite_or_none(v) for v in values] if np.ndim(values) else (float(values) if np.isfinite(values) else None)

@@ -1,0 +1,192 @@
+"""The KServe model for shopfloor window models: V1 and V2 prediction, explanations, payload logging.
+
+One ``kserve.Model`` subclass serves both roles of an InferenceService (predictor and explainer): KServe
+upstream dropped its Alibi explainers, so ``explain`` is ours (integrated gradients, shared with the
+``explain`` step). Every answered request is handed to the payload logger, which never slows or fails it.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from pathlib import Path
+
+import numpy as np
+
+from components.common.attributions import integrated_gradients, mean_baseline
+from components.common.model_artifact import BLESSING_FILE, load_keras_model, load_model_info, resolve_model_dir
+from serving._kserve import InferOutput, InferRequest, InferResponse, Model
+from serving.codec import WindowSpec, decode_v1, decode_v2, finite_or_none
+
+__all__ = ["DEFAULT_MAX_BATCH", "WindowModel"]
+
+DEFAULT_MAX_BATCH = 1024
+
+
+def _decision_threshold(folder: Path) -> float:
+    """The gate's decision threshold from a published version's blessing, else 0.5."""
+    for candidate in (folder / BLESSING_FILE, folder.parent / BLESSING_FILE):
+        if candidate.is_file():
+            return float(json.loads(candidate.read_text())["gate"]["decision_threshold"])
+    return 0.5
+
+
+class WindowModel(Model):
+    """A predictive-maintenance model over sensor windows, served by ``kserve.ModelServer`` or our app."""
+
+    def __init__(
+        self,
+        name: str,
+        model_dir: str | Path,
+        *,
+        model_version: str = "",
+        payload_logger=None,  # noqa: ANN001
+        max_batch: int = DEFAULT_MAX_BATCH,
+        explain_steps: int = 32,
+    ):
+        super().__init__(name)
+        self.model_dir = Path(model_dir)
+        self.model_version = model_version
+        self.payload_logger = payload_logger
+        self.max_batch = max_batch
+        self.explain_steps = explain_steps
+        self.keras_model = None
+        self.info: dict = {}
+        self.spec: WindowSpec | None = None
+        self.threshold = 0.5
+
+    def load(self) -> bool:
+        """Load the Keras model and its description; the model is ready once this returns."""
+        folder = resolve_model_dir(self.model_dir)
+        self.info = load_model_info(folder)
+        self.keras_model = load_keras_model(folder)
+        self.spec = WindowSpec(self.info["window"], self.info["features"], self.max_batch)
+        self.threshold = _decision_threshold(self.model_dir)
+        self.model_version = self.model_version or self.model_dir.name
+        self._score(np.zeros((1, self.spec.window, len(self.spec.features)), np.float32))  # warm the graph
+        self.ready = True
+        return self.ready
+
+    def get_input_types(self) -> list[dict]:
+        """V2 metadata: one FP32 window tensor."""
+        return [{"name": "window", "datatype": "FP32", "shape": [-1, self.spec.window, len(self.spec.features)]}]
+
+    def get_output_types(self) -> list[dict]:
+        """V2 metadata: failure probability, the alarm at the gate's threshold, remaining useful life."""
+        return [
+            {"name": "failure_probability", "datatype": "FP32", "shape": [-1]},
+            {"name": "fails_within_horizon", "datatype": "BOOL", "shape": [-1]},
+            {"name": "rul_hours", "datatype": "FP32", "shape": [-1]},
+        ]
+
+    def _score(self, windows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Failure probabilities and RUL hours; a direct call, not ``predict()``, for low per-request latency."""
+        outputs = self.keras_model(windows, training=False)
+        return np.asarray(outputs["failure"]).reshape(-1), np.asarray(outputs["rul"]).reshape(-1)
+
+    def _decode(self, payload: dict | InferRequest) -> np.ndarray:
+        """Windows from either protocol."""
+        return decode_v2(payload, self.spec) if isinstance(payload, InferRequest) else decode_v1(payload, self.spec)
+
+    def _log(self, payload: dict | InferRequest, headers: dict | None, windows: np.ndarray, outputs: dict) -> None:
+        """Hand the pair to the payload logger (non-blocking; it never raises)."""
+        if self.payload_logger is None:
+            return
+        request_id = (headers or {}).get("x-request-id") or getattr(payload, "id", None) or uuid.uuid4().hex
+        protocol = "v2" if isinstance(payload, InferRequest) else "v1"
+        self.payload_logger.record(request_id, protocol, finite_or_none(windows), outputs)
+
+    def predict(self, payload: dict | InferRequest, headers: dict[str, str] | None = None) -> dict | InferResponse:
+        """Score a batch of windows; V1 answers ``predictions``, V2 three output tensors."""
+        windows = self._decode(payload)
+        probability, rul = self._score(windows)
+        alarm = probability >= self.threshold
+        outputs = {
+            "failure_probability": probability.round(6).tolist(),
+            "fails_within_horizon": alarm.tolist(),
+            "rul_hours": rul.round(3).tolist(),
+        }
+        self._log(payload, headers, windows, outputs)
+        if not isinstance(payload, InferRequest):
+            return {
+                "predictions": [
+                    dict(zip(outputs, values, strict=True)) for values in zip(*outputs.values(), strict=True)
+                ]
+            }
+        return InferResponse(
+            model_name=self.name,
+            model_version=self.model_version,
+            response_id=payload.id or uuid.uuid4().hex,
+            infer_outputs=[
+                InferOutput("failure_probability", [len(probability)], "FP32", data=probability.astype(np.float32)),
+                InferOutput("fails_within_horizon", [len(alarm)], "BOOL", data=alarm),
+                InferOutput("rul_hours", [len(rul)], "FP32", data=rul.astype(np.float32)),
+            ],
+        )
+
+    def explanation(self, windows: np.ndarray) -> dict:
+        """Integrated-gradients attributions of the failure probability, per reading and per feature."""
+        baseline = mean_baseline(self.info["normalization"]["mean"], self.spec.window)
+        result = integrated_gradients(self.keras_model, windows, baseline, steps=self.explain_steps)
+        return {
+            "attributions": result.values,
+            "feature_attributions": result.per_feature,
+            "failure_probability": result.score,
+            "baseline_probability": result.baseline_score,
+        }
+
+    def explain(self, payload: dict | InferRequest, headers: dict[str, str] | None = None) -> dict | InferResponse:
+        """Explain a batch: V1 answers ``explanations`` with features ranked, V2 output tensors."""
+        windows = self._decode(payload)
+        found = self.explanation(windows)
+        features = self.spec.features
+        if isinstance(payload, InferRequest):
+            n = len(windows)
+            return InferResponse(
+                model_name=self.name,
+                model_version=self.model_version,
+                response_id=payload.id or uuid.uuid4().hex,
+                parameters={
+                    "method": "integrated-gradients",
+                    "baseline": "training mean",
+                    "features": json.dumps(features),
+                },
+                infer_outputs=[
+                    InferOutput(
+                        "attributions",
+                        [n, self.spec.window, len(features)],
+                        "FP32",
+                        data=found["attributions"].astype(np.float32),
+                    ),
+                    InferOutput(
+                        "feature_attributions",
+                        [n, len(features)],
+                        "FP32",
+                        data=found["feature_attributions"].astype(np.float32),
+                    ),
+                    InferOutput(
+                        "failure_probability", [n], "FP32", data=found["failure_probability"].astype(np.float32)
+                    ),
+                    InferOutput(
+                        "baseline_probability", [n], "FP32", data=found["baseline_probability"].astype(np.float32)
+                    ),
+                ],
+            )
+        explanations = []
+        for i in range(len(windows)):
+            per_feature = dict(zip(features, found["feature_attributions"][i].round(6).tolist(), strict=True))
+            explanations.append(
+                {
+                    "failure_probability": round(float(found["failure_probability"][i]), 6),
+                    "baseline_probability": round(float(found["baseline_probability"][i]), 6),
+                    "feature_attributions": per_feature,
+                    "top_features": sorted(per_feature, key=lambda f: abs(per_feature[f]), reverse=True)[:3],
+                    "attributions": found["attributions"][i].round(6).tolist(),
+                }
+            )
+        return {
+            "method": "integrated-gradients",
+            "baseline": "training mean",
+            "features": features,
+            "explanations": explanations,
+        }

@@ -1,0 +1,222 @@
+"""The model server: kserve's V1/V2 data plane on a FastAPI app we build, bound where the user says.
+
+kserve 0.21's ``ModelServer`` binds HTTP to 0.0.0.0 (and gRPC to [::]) unconditionally; a laptop or an edge PC
+must not expose a model to the whole network by default. So we assemble the same app from kserve's public
+pieces (model repository, data plane, V1 and V2 routes, error handlers) and run it with uvicorn on
+127.0.0.1 unless ``--host`` says otherwise (the InferenceService passes ``--host 0.0.0.0`` in its pod). Added
+routes: ``POST /v2/models/{name}/explain`` (explanations for V2 users) and ``GET /v1/payload-log`` (what the
+payload logger wrote, holds and dropped). Oversized bodies and batches get HTTP 413.
+
+    python -m serving.server --model-uri PATH_OR_S3 --model-name NAME [--host 127.0.0.1] [--http-port 8080]
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+import tempfile
+from pathlib import Path
+
+from fastapi import Request
+
+__all__ = ["DEFAULT_MAX_BODY_BYTES", "build_app", "load_window_model", "main", "materialize_model"]
+
+DEFAULT_MAX_BODY_BYTES = 8 * 1024 * 1024
+_LOGGER = logging.getLogger("shopfloor.serving")
+
+
+class _BodySizeLimit:
+    """ASGI middleware: answer 413 before reading a body larger than the limit (declared or streamed)."""
+
+    def __init__(self, app, max_bytes: int):  # noqa: ANN001
+        self.app = app
+        self.max_bytes = max_bytes
+
+    async def __call__(self, scope, receive, send):  # noqa: ANN001, D102
+        if scope["type"] != "http":
+            return await self.app(scope, receive, send)
+        declared = dict(scope.get("headers") or []).get(b"content-length")
+        if declared is not None and declared.isdigit() and int(declared) > self.max_bytes:
+            return await self._reject(send)
+        seen = 0
+
+        async def counted_receive():  # noqa: ANN202
+            nonlocal seen
+            message = await receive()
+            seen += len(message.get("body", b""))
+            if seen > self.max_bytes:
+                raise _TooLarge
+            return message
+
+        try:
+            return await self.app(scope, counted_receive, send)
+        except _TooLarge:
+            return await self._reject(send)
+
+    async def _reject(self, send) -> None:  # noqa: ANN001
+        body = f'{{"error": "request body larger than {self.max_bytes} bytes"}}'.encode()
+        await send(
+            {
+                "type": "http.response.start",
+                "status": 413,
+                "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())],
+            }
+        )
+        await send({"type": "http.response.body", "body": body})
+
+
+class _TooLarge(Exception):
+    """Raised inside the ASGI receive wrapper when a streamed body passes the limit."""
+
+
+def build_app(model, *, payload_logger=None, max_body_bytes: int = DEFAULT_MAX_BODY_BYTES):  # noqa: ANN001, ANN201
+    """A FastAPI app serving ``model`` over kserve's V1 and V2 routes plus our explain/payload-log routes."""
+    from fastapi import FastAPI
+    from fastapi.responses import ORJSONResponse
+
+    from serving._kserve import (
+        DataPlane,
+        InferenceRequest,
+        InferRequest,
+        ModelRepository,
+        ModelRepositoryExtension,
+        errors,
+        register_v1_endpoints,
+        register_v2_endpoints,
+    )
+    from serving.codec import PayloadTooLarge
+
+    repository = ModelRepository()
+    repository.update(model)
+    dataplane = DataPlane(model_registry=repository)
+    app = FastAPI(title="shopfloor model server", default_response_class=ORJSONResponse, docs_url=None, redoc_url=None)
+    app.add_api_route("/", dataplane.live)
+    register_v1_endpoints(app, dataplane, ModelRepositoryExtension(model_registry=repository))
+    register_v2_endpoints(app, dataplane, ModelRepositoryExtension(model_registry=repository))
+
+    async def v2_explain(model_name: str, request: Request) -> dict:
+        """Explanations for a V2 inference request body, answered in the V2 response shape."""
+        if not await dataplane.model_ready(model_name, True):
+            raise errors.ModelNotReady(model_name)
+        try:
+            body = InferenceRequest.model_validate_json(await request.body())
+        except ValueError as exc:
+            raise errors.InvalidInput(f"request body: not a V2 inference request ({exc.errors()[0]['msg']})") from None
+        served = dataplane.get_model_from_registry(model_name)
+        response = served.explain(InferRequest.from_inference_request(body, model_name), dict(request.headers))
+        return response.to_rest()[0]
+
+    async def payload_log_stats() -> dict:
+        """Counts of payload records recorded, written, pending and dropped (monitoring reads the logs)."""
+        return payload_logger.stats if payload_logger is not None else {"enabled": False}
+
+    async def too_large(_, exc: PayloadTooLarge) -> ORJSONResponse:
+        return ORJSONResponse(status_code=413, content={"error": exc.reason})
+
+    async def invalid_input(_, exc: errors.InvalidInput) -> ORJSONResponse:
+        # a client's mistake: one log line, not kserve's traceback per bad request
+        _LOGGER.warning("400 %s", exc.reason)
+        return ORJSONResponse(status_code=400, content={"error": exc.reason})
+
+    app.add_api_route("/v2/models/{model_name}/explain", v2_explain, methods=["POST"])
+    app.add_api_route("/v1/payload-log", payload_log_stats, methods=["GET"])
+    app.add_exception_handler(PayloadTooLarge, too_large)
+    for exception, handler in [
+        (errors.InvalidInput, invalid_input),
+        (errors.InferenceError, errors.inference_error_handler),
+        (errors.ModelNotFound, errors.model_not_found_handler),
+        (errors.ModelNotReady, errors.model_not_ready_handler),
+        (NotImplementedError, errors.not_implemented_error_handler),
+        (errors.UnsupportedProtocol, errors.unsupported_protocol_error_handler),
+        (errors.ServerNotLive, errors.server_not_live_handler),
+        (errors.ServerNotReady, errors.server_not_ready_handler),
+        (Exception, errors.generic_exception_handler),
+    ]:
+        app.add_exception_handler(exception, handler)
+    app.add_middleware(_BodySizeLimit, max_bytes=max_body_bytes)
+    return app
+
+
+def materialize_model(model_uri: str, cache_dir: Path) -> Path:
+    """A local folder holding the model: the path itself, or a download of an ``s3://`` tree."""
+    from components.common.storage import is_s3_uri, read_tree
+
+    if not is_s3_uri(model_uri):
+        return Path(model_uri)
+    return read_tree(model_uri, cache_dir / "model")
+
+
+def load_window_model(
+    model_uri: str, name: str, *, payload_log_uri: str = "", cache_dir: Path | None = None, max_batch: int | None = None
+):  # noqa: ANN201
+    """Load a published model (local or s3://) into a ready ``WindowModel``, with payload logging if asked."""
+    from components.common.model_artifact import BLESSING_FILE
+    from components.common.storage import read_json
+    from serving.payload_log import PayloadLogger
+    from serving.predictor import DEFAULT_MAX_BATCH, WindowModel
+
+    folder = materialize_model(model_uri, cache_dir or Path(tempfile.mkdtemp(prefix="shopfloor-model-")))
+    blessing = folder / BLESSING_FILE
+    if blessing.is_file():
+        version = read_json(blessing)["model_version"]
+    else:  # an InferenceService names the version in the pod's environment; KServe's /mnt/models does not
+        version = os.environ.get("SHOPFLOOR_MODEL_VERSION") or folder.name
+    logger = PayloadLogger(payload_log_uri, name, version).start() if payload_log_uri else None
+    model = WindowModel(
+        name, folder, model_version=version, payload_logger=logger, max_batch=max_batch or DEFAULT_MAX_BATCH
+    )
+    model.load()
+    return model
+
+
+def _parser() -> argparse.ArgumentParser:
+    """Command-line options of the server (also used by the InferenceService container)."""
+    parser = argparse.ArgumentParser(prog="python -m serving.server", description=__doc__.splitlines()[0])
+    source = parser.add_mutually_exclusive_group(required=True)
+    source.add_argument("--model-uri", help="published model version or model folder, a path or s3:// URI")
+    source.add_argument("--model-dir", help="local model folder (KServe's storage initializer: /mnt/models)")
+    parser.add_argument("--model-name", required=True, help="name in /v1/models/NAME and /v2/models/NAME")
+    parser.add_argument("--host", default="127.0.0.1", help="address to bind (default: this machine only)")
+    parser.add_argument("--http-port", type=int, default=8080)
+    parser.add_argument(
+        "--payload-log-uri",
+        default=os.environ.get("SHOPFLOOR_PAYLOAD_LOG_URI", ""),
+        help="where to write payload logs, a folder or s3:// prefix (default: off)",
+    )
+    parser.add_argument("--max-batch", type=int, default=None, help="most windows per request (413 above)")
+    parser.add_argument("--explainer", action="store_true", help="this replica is the InferenceService's explainer")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Load the model and serve it until interrupted."""
+    # KServe appends --model_name/--predictor_host/--http_port to an explainer container's args: not ours
+    args, ignored = _parser().parse_known_args(argv)
+    if ignored:
+        _LOGGER.info("ignoring arguments meant for kserve's own server: %s", " ".join(ignored))
+    import uvicorn
+
+    model = load_window_model(
+        args.model_uri or args.model_dir,
+        args.model_name,
+        payload_log_uri=args.payload_log_uri,
+        max_batch=args.max_batch,
+    )
+    role = "explainer" if args.explainer else "predictor"
+    print(
+        f"serving {args.model_name} ({model.model_version}) as {role} on http://{args.host}:{args.http_port}",
+        flush=True,
+    )
+    app = build_app(model, payload_logger=model.payload_logger)
+    try:
+        uvicorn.run(app, host=args.host, port=args.http_port, log_level="warning", access_log=False)
+    finally:
+        if model.payload_logger is not None:
+            model.payload_logger.close()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
