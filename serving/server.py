@@ -13,6 +13,7 @@ payload logger wrote, holds and dropped). Oversized bodies and batches get HTTP 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import logging
 import os
 import sys
@@ -74,7 +75,7 @@ class _TooLarge(Exception):
 def build_app(model, *, payload_logger=None, max_body_bytes: int = DEFAULT_MAX_BODY_BYTES):  # noqa: ANN001, ANN201
     """A FastAPI app serving ``model`` over kserve's V1 and V2 routes plus our explain/payload-log routes."""
     from fastapi import FastAPI
-    from fastapi.responses import ORJSONResponse
+    from fastapi.responses import JSONResponse
 
     from serving._kserve import (
         DataPlane,
@@ -91,7 +92,14 @@ def build_app(model, *, payload_logger=None, max_body_bytes: int = DEFAULT_MAX_B
     repository = ModelRepository()
     repository.update(model)
     dataplane = DataPlane(model_registry=repository)
-    app = FastAPI(title="shopfloor model server", default_response_class=ORJSONResponse, docs_url=None, redoc_url=None)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(_):  # noqa: ANN001, ANN202
+        yield
+        if payload_logger is not None:  # uvicorn re-raises SIGTERM after shutdown: flush here, not after run()
+            payload_logger.close()
+
+    app = FastAPI(title="shopfloor model server", docs_url=None, redoc_url=None, lifespan=lifespan)
     app.add_api_route("/", dataplane.live)
     register_v1_endpoints(app, dataplane, ModelRepositoryExtension(model_registry=repository))
     register_v2_endpoints(app, dataplane, ModelRepositoryExtension(model_registry=repository))
@@ -112,13 +120,13 @@ def build_app(model, *, payload_logger=None, max_body_bytes: int = DEFAULT_MAX_B
         """Counts of payload records recorded, written, pending and dropped (monitoring reads the logs)."""
         return payload_logger.stats if payload_logger is not None else {"enabled": False}
 
-    async def too_large(_, exc: PayloadTooLarge) -> ORJSONResponse:
-        return ORJSONResponse(status_code=413, content={"error": exc.reason})
+    async def too_large(_, exc: PayloadTooLarge) -> JSONResponse:
+        return JSONResponse(status_code=413, content={"error": exc.reason})
 
-    async def invalid_input(_, exc: errors.InvalidInput) -> ORJSONResponse:
+    async def invalid_input(_, exc: errors.InvalidInput) -> JSONResponse:
         # a client's mistake: one log line, not kserve's traceback per bad request
         _LOGGER.warning("400 %s", exc.reason)
-        return ORJSONResponse(status_code=400, content={"error": exc.reason})
+        return JSONResponse(status_code=400, content={"error": exc.reason})
 
     app.add_api_route("/v2/models/{model_name}/explain", v2_explain, methods=["POST"])
     app.add_api_route("/v1/payload-log", payload_log_stats, methods=["GET"])
@@ -210,11 +218,7 @@ def main(argv: list[str] | None = None) -> int:
         flush=True,
     )
     app = build_app(model, payload_logger=model.payload_logger)
-    try:
-        uvicorn.run(app, host=args.host, port=args.http_port, log_level="warning", access_log=False)
-    finally:
-        if model.payload_logger is not None:
-            model.payload_logger.close()
+    uvicorn.run(app, host=args.host, port=args.http_port, log_level="warning", access_log=False)
     return 0
 
 

@@ -1,13 +1,19 @@
-"""Shared fixtures: demo data sets and a real S3-protocol server (moto) on localhost."""
+"""Shared fixtures: demo data sets, a small trained model in the published layout, and a real S3 server (moto)."""
 
 from __future__ import annotations
 
+import json
 import os
+import shutil
 import socket
 from pathlib import Path
 
 import pytest
 
+from components.common.config import LabelingConfig, ModelConfig, PredictiveMaintenanceConfig
+from components.ingest.ingest import ingest
+from components.label.labeling import label_windows
+from components.train.trainer import train_model, write_model
 from pipelines.demo.plant import PlantDataSpec, write_plant_data
 
 S3_ACCESS_KEY = "shopfloor-test-access"
@@ -60,3 +66,32 @@ def s3_bucket(s3_endpoint: str, monkeypatch: pytest.MonkeyPatch) -> str:
     name = f"bucket-{os.urandom(4).hex()}"
     S3Settings.from_env().client().make_bucket(bucket_name=name)
     return name
+
+
+@pytest.fixture(scope="session")
+def trained_windows(small_demo_data: Path):
+    config = PredictiveMaintenanceConfig().resolve_data(small_demo_data)
+    result = ingest(config.data.sensors, config.data.events, config.data)
+    return label_windows(
+        result.sensors, result.events, result.features, ["failure"], LabelingConfig(test_fraction=0.34)
+    )
+
+
+@pytest.fixture(scope="session")
+def published_model(tmp_path_factory: pytest.TempPathFactory, trained_windows) -> Path:
+    """``<store>/pm/v-test/`` with model/, blessing.json (decision threshold 0.3) and a model card."""
+    trained = train_model(trained_windows, ModelConfig(epochs=2, hidden_units=[16], conv_filters=8))
+    version = tmp_path_factory.mktemp("store") / "pm" / "v-test0000001"
+    write_model(trained, str(version / "model"))
+    blessing = {"blessed": True, "model_version": "v-test0000001", "gate": {"decision_threshold": 0.3}}
+    (version / "blessing.json").write_text(json.dumps(blessing))
+    (version / "MODEL_CARD.md").write_text("# card\n")
+    return version
+
+
+@pytest.fixture
+def model_copy(published_model: Path, tmp_path: Path) -> Path:
+    """A private copy of the published model, for tests that change or break it."""
+    target = tmp_path / published_model.name
+    shutil.copytree(published_model, target)
+    return target
