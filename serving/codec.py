@@ -103,9 +103,28 @@ def decode_v1(payload: object, spec: WindowSpec) -> np.ndarray:
     if not isinstance(instances, list):
         raise InvalidInput("instances: expected a list of windows")
     _check_batch(len(instances), spec, "instances")
+    fast = _rectangular_numbers(instances, spec)
+    if fast is not None:
+        return fast
     return np.asarray(
         [_instance_rows(inst, spec, f"instances[{i}]") for i, inst in enumerate(instances)], dtype=np.float32
     )
+
+
+def _rectangular_numbers(instances: list, spec: WindowSpec) -> np.ndarray | None:
+    """The common case in one vectorized step: row-form windows of numbers and nulls.
+
+    None sends the request through the per-reading checks, which name the first bad field.
+    """
+    try:
+        cells = np.array(instances, dtype=object)
+    except ValueError:  # ragged lists
+        return None
+    if cells.shape != (len(instances), spec.window, len(spec.features)):
+        return None
+    if not set(map(type, cells.ravel())) <= {float, int, type(None)}:
+        return None
+    return np.where(cells == None, np.nan, cells).astype(np.float32)  # noqa: E711 - elementwise on an array
 
 
 def decode_v2(request: InferRequest, spec: WindowSpec) -> np.ndarray:
@@ -136,4 +155,5 @@ def decode_v2(request: InferRequest, spec: WindowSpec) -> np.ndarray:
 
 def finite_or_none(values: np.ndarray) -> list:
     """A JSON-safe nested list: NaN/inf become None."""
-    return [finite_or_none(v) for v in values] if np.ndim(values) else (float(values) if np.isfinite(values) else None)
+    array = np.asarray(values, dtype=np.float64)
+    return np.where(np.isfinite(array), array, None).tolist()

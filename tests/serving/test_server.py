@@ -158,3 +158,14 @@ def test_malformed_and_oversized_bodies(client: TestClient) -> None:
     huge = client.post(f"/v1/models/{NAME}:predict", content=b"[" + b"1," * 1_500_000 + b"1]", headers=headers)
     assert huge.status_code == 413 and "larger than 2000000 bytes" in huge.json()["error"]
     assert client.post("/v1/models/nope:predict", json={"instances": [WINDOW]}).status_code == 404
+
+
+def test_model_loads_from_s3(published_model, s3_bucket, tmp_path, windows) -> None:
+    from components.common.storage import write_tree
+
+    uri = f"s3://{s3_bucket}/models/pm/v-test0000001"
+    write_tree(published_model, uri)
+    model = load_window_model(uri, NAME, cache_dir=tmp_path)
+    assert model.model_version == "v-test0000001" and model.threshold == 0.3
+    response = TestClient(build_app(model)).post(f"/v1/models/{NAME}:predict", json={"instances": as_json(windows)})
+    assert response.status_code == 200 and len(response.json()["predictions"]) == len(windows)
