@@ -74,7 +74,17 @@ def _command_run(args: argparse.Namespace) -> int:
         "local_state_dir": str(serving_dir),
         "payload_log_uri": config.deploy.payload_log_uri or str(work_dir / "payload-logs"),
     }
-    config = config.model_copy(update={"deploy": config.deploy.model_copy(update=local_deploy)})
+    (work_dir / "hpo").mkdir(parents=True, exist_ok=True)
+    local_hpo = {
+        "storage": config.hpo.storage
+        or os.environ.get("SHOPFLOOR_OPTUNA_STORAGE")
+        or f"sqlite:///{work_dir / 'hpo' / 'studies.db'}"
+    }
+    if args.no_hpo:
+        local_hpo["enabled"] = False
+    config = config.model_copy(
+        update={"deploy": config.deploy.model_copy(update=local_deploy), "hpo": config.hpo.model_copy(update=local_hpo)}
+    )
     print(f"Running {scenario.name} on the KFP local runner (work dir {work_dir})", file=sys.stderr)
     run = run_locally(scenario.pipeline, scenario.arguments(config, model_store_uri=store), work_dir)
     evaluate_dir = Path(run.outputs["report"]).parent
@@ -86,6 +96,7 @@ def _command_run(args: argparse.Namespace) -> int:
     print(f"  report (HTML): {run.outputs['report']}")
     print(f"  model card:    {run.outputs['model_card']}")
     print(f"  explanations:  {run.outputs['explanation']}")
+    print(f"  search report: {run.outputs['search_report']}")
     print(f"  model:         {run.outputs['model']}")
     print(f"  log:           {run.log}")
     if not blessing["blessed"]:
@@ -210,6 +221,7 @@ def _parser() -> argparse.ArgumentParser:
         "--model-store",
         help="where blessed models are published, a folder or s3:// prefix (default: <work-dir>/model-store)",
     )
+    run.add_argument("--no-hpo", action="store_true", help="skip the hyperparameter search (quick runs)")
     run.set_defaults(handler=_command_run)
 
     validate = commands.add_parser("validate", help="check a config and its data, run nothing")

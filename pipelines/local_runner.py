@@ -7,6 +7,7 @@ failing step raised. A failed run's folder is removed, so bad input leaves no ha
 
 from __future__ import annotations
 
+import builtins
 import contextlib
 import dataclasses
 import datetime as dt
@@ -111,6 +112,7 @@ def run_locally(pipeline: Callable, arguments: dict, work_dir: Path, console: Te
     before = set(root.iterdir())
     log_path = logs / f"run-{dt.datetime.now(dt.UTC).strftime('%Y%m%dT%H%M%S%fZ')}.log"
     started = time.monotonic()
+    original_print = builtins.print
     with log_path.open("w") as log:
         stream = ProgressStream(log, console)
         local.init(runner=local.SubprocessRunner(use_venv=False), pipeline_root=str(root), raise_on_error=True)
@@ -124,6 +126,9 @@ def run_locally(pipeline: Callable, arguments: dict, work_dir: Path, console: Te
                 shutil.rmtree(folder, ignore_errors=True)
             problem = stream.last_error or str(exc).splitlines()[0]
             raise PipelineFailed(stream.failed_step or "pipeline", problem, log_path) from None
+        finally:
+            # kfp's indented_print swaps builtins.print per task; parallel loop iterations can leave it swapped
+            builtins.print = original_print
     created = sorted(set(root.iterdir()) - before)
     folder = created[-1] if created else root
     outputs = {name: artifact.path for name, artifact in task.outputs.items()}

@@ -6,13 +6,14 @@ Every parameter has the default of ``PredictiveMaintenanceConfig``, so the dashb
 
 from typing import NamedTuple
 
-from kfp import dsl
+from kfp import dsl, kubernetes
 from kfp.dsl import HTML, Markdown, Model
 
 from components.common.config import PredictiveMaintenanceConfig
 from components.deploy.component import deploy
 from components.evaluate.component import evaluate
 from components.explain.component import explain
+from components.hpo.component import hpo_select, hpo_setup, hpo_worker
 from components.ingest.component import ingest
 from components.label.component import label
 from components.publish.component import publish
@@ -34,16 +35,20 @@ _DEFAULT_DATA_SCHEMA = _data_schema(_DEFAULTS)
 _DEFAULT_LABELING = _DEFAULTS.labeling.model_dump()
 _DEFAULT_HYPERPARAMETERS = _DEFAULTS.model.model_dump()
 _DEFAULT_GATE = _DEFAULTS.gate.model_dump()
+_DEFAULT_HPO = _DEFAULTS.hpo.model_dump(exclude={"workers"})
+_DEFAULT_HPO_WORKERS = list(range(_DEFAULTS.hpo.workers))
+OPTUNA_SECRET = "shopfloor-optuna"
 _DEFAULT_DEPLOYMENT = _DEFAULTS.deploy.model_dump()
 
 
 class PipelineOutputs(NamedTuple):
-    """What a run returns: the trained model, the evaluation report, the model card and the explanations."""
+    """What a run returns: the model, evaluation report, model card, explanations and search report."""
 
     model: Model
     report: HTML
     model_card: Markdown
     explanation: HTML
+    search_report: HTML
 
 
 @dsl.pipeline(
@@ -57,6 +62,8 @@ def predictive_maintenance(
     data_schema: dict = _DEFAULT_DATA_SCHEMA,
     labeling: dict = _DEFAULT_LABELING,
     hyperparameters: dict = _DEFAULT_HYPERPARAMETERS,
+    hpo: dict = _DEFAULT_HPO,
+    hpo_workers: list = _DEFAULT_HPO_WORKERS,
     gate: dict = _DEFAULT_GATE,
     model_name: str = _DEFAULTS.model_name,
     model_store_uri: str = DEFAULT_MODEL_STORE,
@@ -73,7 +80,12 @@ def predictive_maintenance(
         data_schema: what the columns mean: sensor_columns (timestamp, asset_id, site, features), event_columns
             (timestamp, asset_id, event_type) and failure_values.
         labeling: horizon_hours, window, stride, rul_cap_hours, test_fraction, validation_fraction, seed.
-        hyperparameters: hidden_units, conv_filters, dropout, learning_rate, epochs, patience, batch_size, seed.
+        hyperparameters: hidden_units, conv_filters, kernel_size, dropout, learning_rate, epochs, patience,
+            batch_size, seed; the search's best values override them.
+        hpo: the hyperparameter search: enabled (false for quick runs), builder, trials, timeout_s, workers,
+            max_epochs, storage ('' = the study URL from the Secret shopfloor-optuna), seed.
+        hpo_workers: one entry per parallel search worker, e.g. [0, 1, 2, 3] for four (a list, because KFP's
+            ParallelFor iterates a list; `hpo.workers` in a config file becomes this).
         gate: decision_threshold and the quality gate: min_roc_auc, min_pr_auc, max_rul_mae_hours.
         model_name: model name in the store and reports.
         model_store_uri: where blessed models are published (s3:// on a cluster).
@@ -88,7 +100,31 @@ def predictive_maintenance(
         data_schema=data_schema,
         labeling=labeling,
     ).set_display_name("label")
-    trained = train(windows=labelled.outputs["windows"], hyperparameters=hyperparameters).set_display_name("train")
+    setup = hpo_setup(windows=labelled.outputs["windows"], hpo=hpo, hyperparameters=hyperparameters)
+    setup.set_display_name("hpo-setup")
+    with dsl.ParallelFor(hpo_workers, name="hpo-workers") as worker:
+        searching = hpo_worker(
+            windows=labelled.outputs["windows"],
+            hpo=hpo,
+            hyperparameters=hyperparameters,
+            study=setup.outputs["study"],
+            worker=worker,
+        ).set_display_name("hpo-worker")
+        searching.set_retry(2).set_cpu_limit("2").set_memory_limit("4G")
+    selected = hpo_select(
+        windows=labelled.outputs["windows"],
+        hpo=hpo,
+        hyperparameters=hyperparameters,
+        study=setup.outputs["study"],
+        model_name=model_name,
+    ).after(searching)
+    selected.set_display_name("hpo-select")
+    for task in (setup, searching, selected):  # the shared study's URL, never in the YAML itself
+        kubernetes.use_secret_as_env(
+            task, secret_name=OPTUNA_SECRET, secret_key_to_env={"url": "SHOPFLOOR_OPTUNA_STORAGE"}, optional=True
+        )
+    trained = train(windows=labelled.outputs["windows"], hyperparameters=selected.outputs["best_hyperparameters"])
+    trained.set_display_name("train")
     trained.set_cpu_limit("4").set_memory_limit("8G")
     evaluated = evaluate(
         windows=labelled.outputs["windows"],
@@ -115,6 +151,7 @@ def predictive_maintenance(
         report=evaluated.outputs["report"],
         model_card=evaluated.outputs["model_card"],
         explanation=explained.outputs["report"],
+        search_report=selected.outputs["report"],
     )
 
 
@@ -126,6 +163,8 @@ def pipeline_arguments(config: PredictiveMaintenanceConfig, model_store_uri: str
         "data_schema": _data_schema(config),
         "labeling": config.labeling.model_dump(),
         "hyperparameters": config.model.model_dump(),
+        "hpo": config.hpo.model_dump(exclude={"workers"}),
+        "hpo_workers": list(range(config.hpo.workers)),
         "gate": config.gate.model_dump(),
         "model_name": config.model_name,
         "deployment": config.deploy.model_dump(),

@@ -19,7 +19,16 @@ COMPONENT_DIRS = sorted(p.parent for p in (ROOT / "components").glob("*/componen
 
 
 def test_every_component_folder_is_found() -> None:
-    assert {p.name for p in COMPONENT_DIRS} == {"ingest", "label", "train", "evaluate", "explain", "publish", "deploy"}
+    assert {p.name for p in COMPONENT_DIRS} == {
+        "ingest",
+        "label",
+        "hpo",
+        "train",
+        "evaluate",
+        "explain",
+        "publish",
+        "deploy",
+    }
 
 
 @pytest.mark.parametrize("folder", COMPONENT_DIRS, ids=lambda p: p.name)
@@ -30,13 +39,15 @@ def test_component_metadata_and_standalone_compile(folder: Path, tmp_path: Path)
     floor = metadata["dependencies"]["kubeflow"][0]["version"].removeprefix(">=")
     assert Version(kfp.__version__) >= Version(floor)
     module = importlib.import_module(f"components.{folder.name}.component")
-    component = getattr(module, folder.name)
-    target = tmp_path / "component.yaml"
-    compiler.Compiler().compile(component, str(target))
-    spec = yaml.safe_load(target.read_text())
-    (executor,) = spec["deploymentSpec"]["executors"].values()
-    assert executor["container"]["image"] == IMAGE
-    assert component.description, "the docstring is what the dashboard shows"
+    assert module.__all__, "a component module exports its components"
+    for name in module.__all__:
+        component = getattr(module, name)
+        target = tmp_path / f"{name}.yaml"
+        compiler.Compiler().compile(component, str(target))
+        spec = yaml.safe_load(target.read_text())
+        (executor,) = spec["deploymentSpec"]["executors"].values()
+        assert executor["container"]["image"] == IMAGE
+        assert component.description, "the docstring is what the dashboard shows"
 
 
 def test_image_tag_follows_package_version() -> None:

@@ -23,6 +23,7 @@ __all__ = [
     "DeployConfig",
     "EventColumns",
     "GateConfig",
+    "HpoConfig",
     "LabelingConfig",
     "ModelConfig",
     "PredictiveMaintenanceConfig",
@@ -83,11 +84,25 @@ class ModelConfig(_Strict):
 
     hidden_units: list[int] = Field(default_factory=lambda: [64, 32], min_length=1)
     conv_filters: int = Field(32, ge=0, description="0: no temporal convolution")
+    kernel_size: int = Field(5, ge=1, description="readings the convolution looks at")
     dropout: float = Field(0.1, ge=0, lt=1)
     learning_rate: float = Field(1e-3, gt=0)
     epochs: int = Field(15, ge=1)
     patience: int = Field(4, ge=1, description="epochs without validation PR-AUC improvement before stopping")
     batch_size: int = Field(256, ge=1)
+    seed: int = 7
+
+
+class HpoConfig(_Strict):
+    """The hyperparameter search: builder, budget, parallel workers and where the shared study lives."""
+
+    enabled: bool = Field(True, description="false: train with the model section as given (quick runs)")
+    builder: str = Field("predictive-maintenance", description="registered model builder whose space is searched")
+    trials: int = Field(8, ge=1, description="trials to complete (pruned ones count)")
+    timeout_s: float = Field(1800.0, gt=0, description="no new trial starts after this many seconds")
+    workers: int = Field(2, ge=1, le=32, description="parallel workers sharing one study")
+    max_epochs: int = Field(8, ge=1, description="epochs per trial; bad trials are pruned earlier")
+    storage: str = Field("", description="Optuna storage URL; '' = env SHOPFLOOR_OPTUNA_STORAGE (from a Secret)")
     seed: int = 7
 
 
@@ -121,6 +136,7 @@ class PredictiveMaintenanceConfig(_Strict):
     data: DataConfig = Field(default_factory=DataConfig)
     labeling: LabelingConfig = Field(default_factory=LabelingConfig)
     model: ModelConfig = Field(default_factory=ModelConfig)
+    hpo: HpoConfig = Field(default_factory=HpoConfig)
     gate: GateConfig = Field(default_factory=GateConfig)
     deploy: DeployConfig = Field(default_factory=DeployConfig)
 

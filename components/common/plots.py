@@ -6,7 +6,7 @@ import base64
 import io
 from collections.abc import Callable
 
-__all__ = ["figure_png"]
+__all__ = ["figure_png", "figure_to_png"]
 
 
 def figure_png(draw: Callable, size: tuple[float, float] = (5.2, 3.8)) -> str:
@@ -21,5 +21,17 @@ def figure_png(draw: Callable, size: tuple[float, float] = (5.2, 3.8)) -> str:
     figure.tight_layout()
     buffer = io.BytesIO()
     figure.savefig(buffer, format="png")
+    plt.close(figure)
+    return base64.b64encode(buffer.getvalue()).decode()
+
+
+def figure_to_png(figure) -> str:  # noqa: ANN001 - a matplotlib Figure drawn by someone else (e.g. Optuna)
+    """Render an existing matplotlib figure to a base64 PNG and close it."""
+    import matplotlib.pyplot as plt
+
+    figure.set_size_inches(6.4, 4.2)
+    figure.tight_layout()
+    buffer = io.BytesIO()
+    figure.savefig(buffer, format="png", dpi=90)
     plt.close(figure)
     return base64.b64encode(buffer.getvalue()).decode()

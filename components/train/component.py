@@ -11,7 +11,7 @@ __all__ = ["train"]
 @dsl.component(base_image=IMAGE, install_kfp_package=False)
 def train(
     windows: Input[Dataset],
-    hyperparameters: dict,
+    hyperparameters: Input[Artifact],
     model: Output[Model],
     history: Output[Artifact],
     training_metrics: Output[Metrics],
@@ -20,8 +20,8 @@ def train(
 
     Args:
         windows: labelled windows from the label step.
-        hyperparameters: model size and schedule: hidden_units, conv_filters, dropout, learning_rate, epochs,
-            patience, batch_size, seed (``ModelConfig``).
+        hyperparameters: JSON of the model config (``ModelConfig``: hidden_units, conv_filters, kernel_size,
+            dropout, learning_rate, epochs, patience, batch_size, seed), as the search step chose it.
         model: folder with model.keras, saved_model/ and shopfloor_model.json.
         history: per-epoch losses and metrics as JSON.
         training_metrics: final training and validation losses.
@@ -30,11 +30,11 @@ def train(
     from pathlib import Path
 
     from components.common.config import ModelConfig, validated
-    from components.common.storage import write_json
+    from components.common.storage import read_json, write_json
     from components.label.labeling import load_windows
     from components.train.trainer import train_model, write_model
 
-    config = validated(ModelConfig, hyperparameters, "pipeline parameter hyperparameters")
+    config = validated(ModelConfig, read_json(hyperparameters.path), "hyperparameters artifact")
     data_sha256 = hashlib.sha256(Path(windows.path, "windows.npz").read_bytes()).hexdigest()
     result = train_model(load_windows(windows.path), config, data_sha256)
     write_model(result, model.path)

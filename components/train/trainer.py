@@ -59,7 +59,9 @@ def build_model(
     inputs = keras.Input(shape=(window, features), name="window")
     x = MaskedStandardization(mean, std, name="standardize")(inputs)
     if config.conv_filters:
-        x = keras.layers.Conv1D(config.conv_filters, 5, padding="causal", activation="relu", name="conv")(x)
+        x = keras.layers.Conv1D(
+            config.conv_filters, config.kernel_size, padding="causal", activation="relu", name="conv"
+        )(x)
     last = keras.layers.Flatten(name="last_step")(keras.layers.Cropping1D((window - 1, 0), name="crop_last")(x))
     summary = keras.layers.Concatenate(name="summary")(
         [

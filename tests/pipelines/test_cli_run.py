@@ -68,9 +68,23 @@ def test_run_demo_end_to_end(tmp_path: Path, work_dirs: list[Path]) -> None:
     result = shopfloor("run", "predictive-maintenance", "--work-dir", str(tmp_path))
     assert result.returncode == 0, result.stderr[-3000:]
     # per-step progress on screen
-    for step in ("ingest", "label", "train", "evaluate", "explain", "publish", "deploy"):
+    for step in (
+        "ingest",
+        "label",
+        "hpo-setup",
+        "hpo-worker",
+        "hpo-select",
+        "train",
+        "evaluate",
+        "explain",
+        "publish",
+        "deploy",
+    ):
         assert f"> {step} ..." in result.stderr and f"< {step}: ok" in result.stderr
     assert "epoch 1/" in result.stderr
+    assert len(re.findall(r"trial \d+/8: ", result.stderr)) == 8, "every search trial shows on screen"
+    search = printed_path(result.stdout, "search report").read_text()
+    assert "hyperparameter search" in search and search.count("data:image/png") >= 2
     assert gate_values(result.stdout)["roc_auc"] >= 0.85
 
     report = printed_path(result.stdout, "report (HTML)").read_text()
@@ -162,6 +176,7 @@ def test_run_unseen_plant_through_data_and_config_alone(tmp_path: Path, work_dir
     result = shopfloor(
         "run",
         "predictive-maintenance",
+        "--no-hpo",
         "--data",
         str(data_dir),
         "--config",
@@ -192,6 +207,7 @@ def test_run_reads_data_from_and_publishes_to_s3(
     result = shopfloor(
         "run",
         "predictive-maintenance",
+        "--no-hpo",
         "--config",
         str(config),
         "--data",

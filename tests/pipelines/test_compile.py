@@ -39,7 +39,7 @@ def test_compile_check_flags_a_stale_file(tmp_path: Path) -> None:
 
 
 def test_compiled_pipeline_shape() -> None:
-    spec = yaml.safe_load(compile_scenario("predictive-maintenance"))
+    spec = next(yaml.safe_load_all(compile_scenario("predictive-maintenance")))
     inputs = spec["root"]["inputDefinitions"]["parameters"]
     assert {
         "sensors_uri",
@@ -51,17 +51,43 @@ def test_compiled_pipeline_shape() -> None:
         "model_name",
         "model_store_uri",
         "deployment",
+        "hpo",
+        "hpo_workers",
     } <= set(inputs)
     assert inputs["gate"]["defaultValue"]["min_roc_auc"] == 0.85
     tasks = spec["root"]["dag"]["tasks"]
-    assert {"ingest", "label", "train", "evaluate", "explain", "condition-1"} <= set(tasks)
-    assert "Output" in tasks["condition-1"]["triggerPolicy"]["condition"]
+    assert {
+        "ingest",
+        "label",
+        "train",
+        "evaluate",
+        "explain",
+        "hpo-setup",
+        "for-loop-1",
+        "hpo-select",
+        "condition-2",
+    } <= set(tasks)
+    assert "Output" in tasks["condition-2"]["triggerPolicy"]["condition"]
     executors = spec["deploymentSpec"]["executors"]
-    assert len(executors) == 7
+    assert len(executors) == 10
     for executor in executors.values():
         container = executor["container"]
         assert container["image"] == IMAGE
         assert "pip install" not in " ".join(container["command"]), "our image already has kfp"
+
+
+def test_compiled_search_runs_parallel_workers_with_the_study_url_from_a_secret() -> None:
+    documents = list(yaml.safe_load_all(compile_scenario("predictive-maintenance")))
+    spec, platform = documents[0], documents[1]
+    loop = spec["root"]["dag"]["tasks"]["for-loop-1"]
+    assert loop["parameterIterator"]["items"]["inputParameter"] == "pipelinechannel--hpo_workers"
+    assert "hpo-worker" in spec["components"][loop["componentRef"]["name"]]["dag"]["tasks"]
+    assert "for-loop-1" in spec["root"]["dag"]["tasks"]["hpo-select"]["dependentTasks"]
+    executors = platform["platforms"]["kubernetes"]["deploymentSpec"]["executors"]
+    for name in ("exec-hpo-setup", "exec-hpo-worker", "exec-hpo-select"):
+        (secret,) = executors[name]["secretAsEnv"]
+        assert secret["secretName"] == "shopfloor-optuna" and secret["optional"] is True
+        assert secret["keyToEnv"] == [{"envVar": "SHOPFLOOR_OPTUNA_STORAGE", "secretKey": "url"}]
 
 
 def test_compiled_yaml_holds_no_credentials() -> None:
@@ -80,5 +106,5 @@ def test_compiled_yaml_reloads_and_composes(tmp_path: Path) -> None:
 
     target = tmp_path / "nightly.yaml"
     compiler.Compiler().compile(nightly, str(target))
-    nested = yaml.safe_load(target.read_text())
+    nested = next(yaml.safe_load_all(target.read_text()))
     assert "comp-predictive-maintenance" in nested["components"]

@@ -1,0 +1,1 @@
+"""HPO: Optuna drives the search; model builders write their space once in keras-tuner's ``hp`` API."""

@@ -1,0 +1,298 @@
+"""The search: one Optuna study shared by parallel workers, with exactly the requested number of trials.
+
+How trials are never lost or duplicated when workers run at once or one dies:
+- The setup step (one process) creates the study and enqueues one *ticket* (a waiting trial) per requested
+  trial. Workers only run tickets: Optuna hands each waiting trial to exactly one worker (its state change is
+  atomic in the storage), and a trial the sampler would create beyond the tickets is recognized and closed as
+  surplus without training.
+- Workers record heartbeats; a trial whose worker died goes stale, is marked failed by the next worker to look,
+  and ``RetryHeartbeatStaleTrialCallback`` enqueues it again with the same parameters, so someone finishes it. Workers
+  keep polling while any trial is still running, so a stale one is always picked up.
+Trials are pruned from the per-epoch validation PR-AUC (TPE sampler with a constant liar for parallel workers,
+median pruner).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import time
+import warnings
+from collections.abc import Callable
+
+import numpy as np
+import optuna
+from optuna.trial import TrialState
+
+from components.common.config import HpoConfig, ModelConfig
+from components.common.errors import ConfigError, DataValidationError
+from components.common.progress import report_progress
+from components.hpo.builders import make_builder
+from components.hpo.search_space import OptunaHyperParameters
+from components.label.labeling import LabelledWindows
+from components.train.trainer import feature_statistics
+
+__all__ = [
+    "MONITOR",
+    "SearchSummary",
+    "best_model_config",
+    "builder_for",
+    "create_study",
+    "is_ticket",
+    "load_study",
+    "make_objective",
+    "open_storage",
+    "run_worker",
+    "storage_url",
+    "summarize",
+]
+
+MONITOR = "val_failure_pr_auc"
+SURPLUS_ATTR = "shopfloor_surplus"
+TICKET_ATTR = "shopfloor_ticket"
+
+
+class _Surplus(Exception):
+    """A trial created beyond the tickets (two workers raced for the last one); closed without training."""
+
+
+def storage_url(config: HpoConfig) -> str:
+    """The storage URL: the config's, else ``SHOPFLOOR_OPTUNA_STORAGE`` (set from a Kubernetes Secret)."""
+    import os
+
+    url = config.storage or os.environ.get("SHOPFLOOR_OPTUNA_STORAGE", "")
+    if not url:
+        raise ConfigError(
+            "hpo config",
+            "no Optuna storage",
+            field="hpo.storage",
+            expected="a storage URL, or SHOPFLOOR_OPTUNA_STORAGE in the environment",
+        )
+    return url
+
+
+def _redacted(url: str) -> str:
+    """The storage URL without its password, for messages."""
+    from sqlalchemy.engine import make_url
+
+    with contextlib.suppress(Exception):
+        return make_url(url).render_as_string(hide_password=True)
+    return "(unparsable URL)"
+
+
+def open_storage(url: str, heartbeat_s: int = 5, grace_s: int = 20) -> optuna.storages.RDBStorage:
+    """An RDB storage (SQLite, PostgreSQL, MySQL/MariaDB) with heartbeats and retry of stale trials."""
+    engine = {"connect_args": {"timeout": 60}} if url.startswith("sqlite") else {"pool_pre_ping": True}
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+            return optuna.storages.RDBStorage(
+                url,
+                engine_kwargs=engine,
+                heartbeat_interval=heartbeat_s,
+                grace_period=grace_s,
+                heartbeat_stale_trial_callback=optuna.storages.RetryHeartbeatStaleTrialCallback(max_retry=3),
+            )
+    except Exception as exc:
+        raise ConfigError(
+            "hpo config",
+            f"cannot open Optuna storage {_redacted(url)} ({type(exc).__name__})",
+            field="hpo.storage",
+            expected="a reachable database URL",
+        ) from None
+
+
+def create_study(storage: optuna.storages.BaseStorage, study_name: str, trials: int) -> None:
+    """Create the study and its tickets: exactly ``trials`` waiting trials for the workers to run."""
+    study = optuna.create_study(storage=storage, study_name=study_name, direction="maximize")
+    study.set_user_attr("requested_trials", trials)
+    for _ in range(trials):
+        study.enqueue_trial({}, user_attrs={TICKET_ATTR: True}, skip_if_exists=False)
+
+
+def load_study(storage: optuna.storages.BaseStorage, study_name: str, seed: int) -> optuna.Study:
+    """The shared study with this worker's sampler and the pruner."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        sampler = optuna.samplers.TPESampler(seed=seed, constant_liar=True, n_startup_trials=4)
+    pruner = optuna.pruners.MedianPruner(n_startup_trials=3, n_warmup_steps=1)
+    return optuna.load_study(study_name=study_name, storage=storage, sampler=sampler, pruner=pruner)
+
+
+def is_ticket(trial: optuna.trial.BaseTrial | optuna.trial.FrozenTrial) -> bool:
+    """Whether a trial is one of the study's tickets (enqueued by setup; a retry keeps its user attributes)."""
+    return trial.user_attrs.get(TICKET_ATTR) is True
+
+
+def builder_for(windows: LabelledWindows, base: ModelConfig, config: HpoConfig, source: str = "hpo config"):  # noqa: ANN201
+    """The configured builder for this data; refuses a space or data that cannot work, before any training."""
+    train, validation = windows.part("train"), windows.part("validation")
+    if train.failure.sum() == 0 or validation.failure.size == 0:
+        raise DataValidationError(
+            "windows",
+            "training split has no failures or validation split is empty",
+            field="labeling",
+            expected="failures in training and a non-empty validation split",
+        )
+    mean, std = feature_statistics(train.x)
+    builder = make_builder(
+        config.builder,
+        window=train.x.shape[1],
+        features=train.x.shape[2],
+        mean=mean,
+        std=std,
+        rul_cap_hours=float(windows.info["rul_cap_hours"]),
+        base=base,
+    )
+    builder.check_fits(source)
+    return builder
+
+
+class PruneOnValidation:
+    """Keras callback factory: report the validation PR-AUC each epoch and stop a trial the pruner rejects."""
+
+    def __new__(cls, trial: optuna.trial.Trial):  # noqa: D102
+        import keras
+
+        class _Callback(keras.callbacks.Callback):
+            pruned = False
+
+            def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
+                trial.report(float((logs or {}).get(MONITOR, 0.0)), epoch)
+                if trial.should_prune():
+                    self.pruned = True
+                    self.model.stop_training = True
+
+        return _Callback()
+
+
+def make_objective(windows: LabelledWindows, builder, max_epochs: int, seed: int) -> Callable:  # noqa: ANN001
+    """The objective: train the builder's model for one trial, return the best validation PR-AUC."""
+    import keras
+
+    train, validation = windows.part("train"), windows.part("validation")
+    targets = {"failure": train.failure.astype("float32"), "rul": train.rul}
+    validation_data = (validation.x, {"failure": validation.failure.astype("float32"), "rul": validation.rul})
+
+    def objective(trial: optuna.trial.Trial) -> float:
+        hp = OptunaHyperParameters(trial)
+        keras.utils.set_random_seed(seed + trial.number)
+        model = builder.build(hp)
+        pruning = PruneOnValidation(trial)
+        history = builder.fit(
+            hp,
+            model,
+            train.x,
+            targets,
+            validation_data=validation_data,
+            epochs=max_epochs,
+            verbose=0,
+            shuffle=True,
+            callbacks=[pruning],
+        )
+        if pruning.pruned:
+            raise optuna.TrialPruned
+        return float(np.max(history.history[MONITOR]))
+
+    return objective
+
+
+def _progress(requested: int) -> Callable:
+    """A study callback that reports each finished ticket on screen (and in the pod log)."""
+
+    def report(study: optuna.Study, trial: optuna.trial.FrozenTrial) -> None:
+        if trial.user_attrs.get(SURPLUS_ATTR):
+            return
+        done = len([t for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE, TrialState.PRUNED))])
+        value = f"PR-AUC {trial.value:.3f}" if trial.value is not None else trial.state.name.lower()
+        best = ""
+        with contextlib.suppress(ValueError):
+            best = f", best {study.best_value:.3f}"
+        report_progress(f"trial {done}/{requested}: {value}{best}")
+
+    return report
+
+
+def _tickets_only(objective: Callable) -> Callable:
+    """Wrap an objective so a trial that is not a ticket (lost race for the last one) closes without running."""
+
+    def guarded(trial: optuna.trial.Trial) -> float:
+        if not is_ticket(trial):
+            trial.set_user_attr(SURPLUS_ATTR, True)
+            raise _Surplus
+        return objective(trial)
+
+    return guarded
+
+
+def run_worker(study: optuna.Study, objective: Callable, deadline: float, poll_s: float = 1.0) -> int:
+    """Run tickets until none is waiting or running (or the time budget ends); returns how many ran here."""
+    requested = int(study.user_attrs.get("requested_trials", 0))
+    objective = _tickets_only(objective)
+    ran = 0
+    while time.time() < deadline:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+            optuna.storages.fail_stale_trials(study)
+        open_trials = study.get_trials(deepcopy=False, states=(TrialState.WAITING, TrialState.RUNNING))
+        if any(t.state == TrialState.WAITING for t in open_trials):
+            study.optimize(
+                objective, n_trials=1, catch=(_Surplus,), callbacks=[_progress(requested)], gc_after_trial=True
+            )
+            ran += 1
+        elif open_trials:  # another worker is busy, or a dead one's trial will turn stale and be retried
+            time.sleep(poll_s)
+        else:
+            break
+    return ran
+
+
+def best_model_config(params: dict, builder) -> ModelConfig:  # noqa: ANN001
+    """The model config a trial's parameters choose (keras-tuner values -> the train step's config)."""
+    import keras_tuner as kt
+
+    hp = kt.HyperParameters()
+    hp.values.update(params)
+    return builder.space(hp)
+
+
+@dataclasses.dataclass(frozen=True)
+class SearchSummary:
+    """What the search did: trials by state, the best value and parameters."""
+
+    requested: int
+    by_state: dict[str, int]
+    retried: int
+    surplus: int
+    best_value: float
+    best_params: dict
+
+
+def _retry_of(trial: optuna.trial.FrozenTrial) -> int | None:
+    """The number of the stale trial this one retries, if it is a retry."""
+    return optuna.storages.RetryHeartbeatStaleTrialCallback.retried_trial_number(trial)
+
+
+def summarize(study: optuna.Study) -> SearchSummary:
+    """Count the study's trials and find the best; an empty search is an error, not a silent default."""
+    tickets = [t for t in study.trials if not t.user_attrs.get(SURPLUS_ATTR)]
+    by_state: dict[str, int] = {}
+    for trial in tickets:
+        by_state[trial.state.name] = by_state.get(trial.state.name, 0) + 1
+    completed = [t for t in tickets if t.state == TrialState.COMPLETE]
+    if not completed:
+        raise DataValidationError(
+            f"study {study.study_name}",
+            "no trial completed within the budget",
+            field="hpo",
+            expected="a larger timeout_s or more max_epochs",
+        )
+    best = max(completed, key=lambda t: t.value)
+    return SearchSummary(
+        requested=int(study.user_attrs.get("requested_trials", 0)),
+        by_state=by_state,
+        retried=len([t for t in tickets if _retry_of(t) is not None]),
+        surplus=len(study.trials) - len(tickets),
+        best_value=float(best.value),
+        best_params=dict(best.params),
+    )

@@ -1,0 +1,153 @@
+"""The keras-tuner <-> Optuna bridge, the builder's space, and the checks that run before any training."""
+
+from __future__ import annotations
+
+import keras_tuner as kt
+import optuna
+import pytest
+from keras_tuner.src.engine.hyperparameters import hp_types
+from optuna.distributions import CategoricalDistribution, FloatDistribution, IntDistribution
+
+from components.common.config import HpoConfig, LabelingConfig, ModelConfig, PredictiveMaintenanceConfig, parse_config
+from components.common.errors import ConfigError
+from components.hpo.search import best_model_config, builder_for, create_study, load_study, open_storage, summarize
+from components.hpo.search_space import (
+    OptunaHyperParameters,
+    UnsupportedSpace,
+    from_distribution,
+    suggest,
+    to_distribution,
+)
+
+KINDS = [
+    (hp_types.Int("a", 1, 9), IntDistribution(1, 9, step=1)),
+    (hp_types.Int("b", 16, 128, step=16), IntDistribution(16, 128, step=16)),
+    (hp_types.Int("c", 1, 1024, sampling="log"), IntDistribution(1, 1024, log=True)),
+    (hp_types.Float("d", 0.0, 0.5), FloatDistribution(0.0, 0.5)),
+    (hp_types.Float("e", 0.0, 0.5, step=0.1), FloatDistribution(0.0, 0.5, step=0.1)),
+    (hp_types.Float("f", 1e-4, 1e-2, sampling="log"), FloatDistribution(1e-4, 1e-2, log=True)),
+    (hp_types.Choice("g", [128, 256, 512]), CategoricalDistribution([128, 256, 512])),
+    (hp_types.Choice("h", ["relu", "gelu"]), CategoricalDistribution(["relu", "gelu"])),
+    (hp_types.Boolean("i"), CategoricalDistribution([False, True])),
+    (hp_types.Fixed("j", 3), CategoricalDistribution([3])),
+]
+
+
+@pytest.mark.parametrize(("hp", "distribution"), KINDS, ids=[hp.name for hp, _ in KINDS])
+def test_every_kind_maps_to_optuna_and_back(hp, distribution) -> None:
+    assert to_distribution(hp) == distribution
+    back = from_distribution(hp.name, distribution)
+    assert type(back) is type(hp)
+    assert to_distribution(back) == distribution
+
+
+def test_spaces_optuna_cannot_express_are_refused_by_name() -> None:
+    with pytest.raises(UnsupportedSpace, match="'r': reverse_log"):
+        to_distribution(hp_types.Float("r", 0.1, 1.0, sampling="reverse_log"))
+    with pytest.raises(UnsupportedSpace, match="'s': a step with log sampling"):
+        to_distribution(hp_types.Float("s", 0.1, 1.0, step=2, sampling="log"))
+
+
+def test_suggest_uses_the_trial_and_respects_bounds() -> None:
+    study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=3))
+    for _ in range(20):
+        trial = study.ask()
+        for hp, _ in KINDS:
+            value = suggest(trial, hp)
+            assert (
+                value in to_distribution(hp).choices
+                if hasattr(to_distribution(hp), "choices")
+                else (hp.min_value <= value <= hp.max_value)
+            )
+        study.tell(trial, 0.0)
+
+
+def space(hp: kt.HyperParameters) -> tuple:
+    kind = hp.Choice("kind", ["dense", "conv"])
+    with hp.conditional_scope("kind", ["conv"]):
+        kernel = hp.Choice("kernel", [3, 5])
+    return kind, kernel, hp.Int("units", 8, 64, step=8)
+
+
+def test_conditional_values_are_suggested_only_when_active() -> None:
+    study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=0))
+    seen = set()
+    for _ in range(30):
+        trial = study.ask()
+        kind, kernel, units = space(OptunaHyperParameters(trial))
+        assert ("kernel" in trial.params) == (kind == "conv")
+        assert (kernel is None) == (kind == "dense")
+        assert trial.params["units"] == units
+        seen.add(kind)
+        study.tell(trial, float(units))
+    assert seen == {"dense", "conv"}
+    # the same builder code runs under keras-tuner unchanged
+    assert space(kt.HyperParameters()) == ("dense", None, 8)
+
+
+def test_fixed_trial_values_flow_through_the_builder(trained_windows) -> None:
+    builder = builder_for(trained_windows, ModelConfig(), HpoConfig())
+    params = {
+        "conv_filters": 0,
+        "dense_layers": 2,
+        "units_0": 32,
+        "units_1": 48,
+        "dropout": 0.2,
+        "learning_rate": 0.003,
+        "batch_size": 128,
+    }
+    config = builder.space(OptunaHyperParameters(optuna.trial.FixedTrial(params)))
+    assert config.hidden_units == [32, 48] and config.conv_filters == 0 and config.batch_size == 128
+    assert best_model_config(params, builder) == config, "the way back gives the same config"
+    assert config.kernel_size == ModelConfig().kernel_size, "an inactive kernel size keeps the base value"
+
+
+@pytest.mark.parametrize(
+    ("text", "field"),
+    [
+        ("hpo: {trials: 0}", "hpo.trials"),
+        ("hpo: {timeout_s: -5}", "hpo.timeout_s"),
+        ("hpo: {workers: 0}", "hpo.workers"),
+    ],
+)
+def test_bad_budgets_fail_at_config_load(text: str, field: str) -> None:
+    with pytest.raises(ConfigError, match=field):
+        parse_config(text, "plant.yaml")
+
+
+def test_unknown_builder_and_unfit_space_fail_before_training(small_demo_data) -> None:
+    from components.ingest.ingest import ingest
+    from components.label.labeling import label_windows
+
+    config = PredictiveMaintenanceConfig().resolve_data(small_demo_data)
+    result = ingest(config.data.sensors, config.data.events, config.data)
+    with pytest.raises(ConfigError, match="unknown builder 'transformer'.*one of: predictive-maintenance"):
+        windows = label_windows(
+            result.sensors, result.events, result.features, ["failure"], LabelingConfig(test_fraction=0.34)
+        )
+        builder_for(windows, ModelConfig(), HpoConfig(builder="transformer"))
+    short = label_windows(
+        result.sensors, result.events, result.features, ["failure"], LabelingConfig(window=4, test_fraction=0.34)
+    )
+    with pytest.raises(ConfigError, match=r"labeling.window: kernel sizes \[5, 7\] are longer than the window of 4"):
+        builder_for(short, ModelConfig(), HpoConfig())
+
+
+def test_a_search_with_nothing_completed_is_an_error(tmp_path) -> None:
+    url = f"sqlite:///{tmp_path / 'empty.db'}"
+    create_study(open_storage(url), "empty", trials=2)
+    with pytest.raises(Exception, match="no trial completed within the budget"):
+        summarize(load_study(open_storage(url), "empty", seed=0))
+
+
+def test_real_objective_runs_and_prunes(trained_windows, tmp_path) -> None:
+    from components.hpo.search import make_objective, run_worker
+
+    url = f"sqlite:///{tmp_path / 'real.db'}"
+    create_study(open_storage(url), "real", trials=3)
+    study = load_study(open_storage(url), "real", seed=0)
+    builder = builder_for(trained_windows, ModelConfig(), HpoConfig())
+    assert run_worker(study, make_objective(trained_windows, builder, max_epochs=2, seed=0), deadline=1e12) == 3
+    summary = summarize(study)
+    assert sum(summary.by_state.values()) == 3 and 0.0 <= summary.best_value <= 1.0
+    assert set(summary.best_params) >= {"conv_filters", "dense_layers", "learning_rate", "batch_size"}
