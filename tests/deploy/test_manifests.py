@@ -26,7 +26,7 @@ EXAMPLE_REQUEST = DeploymentRequest(
     model_name="predictive-maintenance",
     model_uri="s3://mlpipeline/shopfloor/models/predictive-maintenance/v-000000000000",
     model_version="v-000000000000",
-    payload_log_uri="s3://mlpipeline/shopfloor/payload-logs/predictive-maintenance",
+    payload_log_uri="s3://mlpipeline/shopfloor/payload-logs",
 )
 MODEL_FOR_KIND = {
     ("serving.kserve.io/v1beta1", "InferenceService"): "V1beta1InferenceService",
