@@ -169,6 +169,98 @@ def _command_validate(args: argparse.Namespace) -> int:
     return 0
 
 
+def _retrain_arguments(args: argparse.Namespace) -> argparse.Namespace:
+    """The `shopfloor run` arguments a retrain uses: the monitor's data, config and folders."""
+    return argparse.Namespace(
+        scenario=args.scenario,
+        data=args.data,
+        config=args.config,
+        work_dir=args.work_dir,
+        model_store=args.model_store,
+        no_hpo=args.no_hpo,
+    )
+
+
+def _monitor_paths(args: argparse.Namespace, model_name: str) -> tuple[str, str, str]:
+    """Model store, payload logs and monitor state of a local setup (the folders `shopfloor run` uses)."""
+    work_dir = Path(args.work_dir).resolve()
+    store = args.model_store or str(work_dir / "model-store")
+    logs = args.payload_log or str(work_dir / "payload-logs")
+    return store, logs, str(work_dir / "monitor")
+
+
+def _command_monitor(args: argparse.Namespace) -> int:
+    """Compare the served model's recent payloads with its training data and act on the retrain policy."""
+    import datetime as dt
+
+    from components.monitor.drift import DriftThresholds
+
+    from components.common.storage import atomic_write_bytes, write_json
+    from components.monitor.monitor import current_window, load_reference, monitor_window, window_dates
+    from components.monitor.policy import RetrainState, decide
+    from components.monitor.report import render_monitor_report
+    from serving.payload_log import read_payload_logs
+
+    config = load_config(args.config)
+    settings = config.monitor
+    store, logs, state_root = _monitor_paths(args, config.model_name)
+    latest = read_json(join_uri(store, config.model_name, "latest.json"))
+    reference = load_reference(latest["uri"])
+    start, end = window_dates(args.days or settings.window_days)
+    current = current_window(read_payload_logs(logs, config.model_name, start, end), reference, logs)
+    thresholds = DriftThresholds(
+        psi_threshold=settings.psi_threshold,
+        alpha=settings.alpha,
+        min_effect=settings.min_effect,
+        min_rows=settings.min_rows,
+    )
+    result = monitor_window(current, reference, thresholds, settings.min_share_drifted)
+    state = RetrainState(state_root, config.model_name)
+    decision = decide(result.drifted, result.drift.enough_data, result.summary, settings.retrain, state)
+    stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%SZ")
+    report = Path(state_root, config.model_name, "reports", f"{stamp}.html")
+    atomic_write_bytes(
+        report,
+        render_monitor_report(
+            result, reference, current, config.model_name, f"{decision.action}: {decision.reason}"
+        ).encode(),
+    )
+    write_json(join_uri(state_root, config.model_name, "retrain-arguments.json"), vars(_retrain_arguments(args)))
+    print(f"{config.model_name} {reference.model_version}: {result.summary}")
+    print(f"decision: {decision.action} - {decision.reason}")
+    print(f"report (HTML): {report}")
+    if decision.action == "request-approval":
+        print(
+            f"approve: shopfloor approve {decision.request_id} --by NAME --note WHY   "
+            f"(or: shopfloor reject {decision.request_id} --by NAME --note WHY)"
+        )
+    if decision.action == "retrain":
+        print("retraining now (policy: auto)")
+        state.record_run()
+        return _command_run(_retrain_arguments(args))
+    return 0
+
+
+def _command_decide(args: argparse.Namespace) -> int:
+    """Approve (and start) or reject a pending retrain request, recording who and why."""
+    from components.monitor.policy import RetrainState, can_start
+
+    config = load_config(args.config)
+    _, _, state_root = _monitor_paths(args, config.model_name)
+    state = RetrainState(state_root, config.model_name)
+    request = state.decide(args.request_id, approve=args.command == "approve", by=args.by, note=args.note)
+    print(f"{request.id}: {request.status} by {request.decided_by} ({request.note})")
+    if args.command == "reject":
+        return 0
+    allowed, why = can_start(config.monitor.retrain, state)
+    if not allowed:
+        print(f"not starting yet: {why}")
+        return 0
+    saved = read_json(join_uri(state_root, config.model_name, "retrain-arguments.json"))
+    state.record_run(request.id)
+    return _command_run(argparse.Namespace(**saved))
+
+
 def _command_serve(args: argparse.Namespace) -> int:
     """Serve a published model (path or s3://) in the foreground until Ctrl-C."""
     from serving.server import main as serve
@@ -240,6 +332,25 @@ def _parser() -> argparse.ArgumentParser:
     stop.add_argument("name", nargs="?", default="predictive-maintenance")
     stop.add_argument("--work-dir", default="shopfloor-runs")
     stop.set_defaults(handler=_command_stop)
+
+    monitor = commands.add_parser("monitor", help="check the served model's payloads for drift; apply the policy")
+    data_options(monitor)
+    monitor.add_argument("--days", type=int, help="days of payload logs (default: the config's monitor.window_days)")
+    monitor.add_argument("--payload-log", help="payload log folder or s3:// prefix (default: <work-dir>/payload-logs)")
+    monitor.add_argument("--model-store", help="model store (default: <work-dir>/model-store)")
+    monitor.add_argument("--no-hpo", action="store_true", help="a retrain skips the hyperparameter search")
+    monitor.set_defaults(handler=_command_monitor)
+
+    for verb in ("approve", "reject"):
+        decision = commands.add_parser(verb, help=f"{verb} a pending retrain request (recorded with who and why)")
+        decision.add_argument("request_id")
+        decision.add_argument("--by", required=True, help="who decides")
+        decision.add_argument("--note", required=True, help="why (kept with the request)")
+        decision.add_argument("--config", help="scenario config (default: built-in defaults)")
+        decision.add_argument("--work-dir", default="shopfloor-runs")
+        decision.add_argument("--model-store", help=argparse.SUPPRESS)
+        decision.add_argument("--payload-log", help=argparse.SUPPRESS)
+        decision.set_defaults(handler=_command_decide)
 
     compile_ = commands.add_parser("compile", help="compile every scenario pipeline to YAML")
     compile_.add_argument("--output-dir", default=str(COMPILED_DIR))

@@ -142,6 +142,7 @@ def predictive_maintenance(
             model=trained.outputs["model"],
             model_card=evaluated.outputs["model_card"],
             blessing=evaluated.outputs["blessing"],
+            profile=ingested.outputs["profile"],
             model_store_uri=model_store_uri,
             model_name=model_name,
         ).set_display_name("publish")

@@ -69,21 +69,35 @@ def s3_bucket(s3_endpoint: str, monkeypatch: pytest.MonkeyPatch) -> str:
 
 
 @pytest.fixture(scope="session")
-def trained_windows(small_demo_data: Path):
+def small_ingested(small_demo_data: Path):
+    """The small plant, ingested (tables, features, profile)."""
     config = PredictiveMaintenanceConfig().resolve_data(small_demo_data)
-    result = ingest(config.data.sensors, config.data.events, config.data)
+    return ingest(config.data.sensors, config.data.events, config.data)
+
+
+@pytest.fixture(scope="session")
+def trained_windows(small_ingested):
+    result = small_ingested
     return label_windows(
         result.sensors, result.events, result.features, ["failure"], LabelingConfig(test_fraction=0.34)
     )
 
 
 @pytest.fixture(scope="session")
-def published_model(tmp_path_factory: pytest.TempPathFactory, trained_windows) -> Path:
-    """``<store>/pm/v-test/`` with model/, blessing.json (decision threshold 0.3) and a model card."""
+def published_model(tmp_path_factory: pytest.TempPathFactory, trained_windows, small_ingested) -> Path:
+    """``<store>/pm/v-test/`` as publish writes it: model/, blessing.json (decision threshold 0.3, reference
+    scores), profile.json and a model card."""
     trained = train_model(trained_windows, ModelConfig(epochs=2, hidden_units=[16], conv_filters=8))
     version = tmp_path_factory.mktemp("store") / "pm" / "v-test0000001"
     write_model(trained, str(version / "model"))
-    blessing = {"blessed": True, "model_version": "v-test0000001", "gate": {"decision_threshold": 0.3}}
+    scores = trained.model.predict(trained_windows.part("test").x, verbose=0)["failure"].ravel()
+    blessing = {
+        "blessed": True,
+        "model_version": "v-test0000001",
+        "gate": {"decision_threshold": 0.3},
+        "reference_scores": [round(float(v), 6) for v in scores],
+    }
+    (version / "profile.json").write_text(json.dumps(small_ingested.profile))
     (version / "blessing.json").write_text(json.dumps(blessing))
     (version / "MODEL_CARD.md").write_text("# card\n")
     return version

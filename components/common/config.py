@@ -26,7 +26,9 @@ __all__ = [
     "HpoConfig",
     "LabelingConfig",
     "ModelConfig",
+    "MonitorConfig",
     "PredictiveMaintenanceConfig",
+    "RetrainPolicy",
     "SensorColumns",
     "load_config",
     "parse_config",
@@ -128,6 +130,31 @@ class DeployConfig(_Strict):
     local_state_dir: str = Field("", description="local target: where server state and logs go (set by the CLI)")
 
 
+class RetrainPolicy(_Strict):
+    """When drift may start a retrain: automatically, after a human approves, never; and how often at most."""
+
+    mode: Literal["auto", "approval", "off"] = Field("approval", description="approval: an operator decides")
+    cooldown_hours: float = Field(
+        24.0, ge=0, le=87840, allow_inf_nan=False, description="no new retrain (or request) this long after one started"
+    )
+    max_runs_per_day: int = Field(2, ge=0, description="retrains started in any rolling 24 h window")
+    request_ttl_hours: float = Field(
+        72.0, gt=0, le=87840, allow_inf_nan=False, description="a pending approval request expires after this"
+    )
+
+
+class MonitorConfig(_Strict):
+    """Drift thresholds of the monitor and the retrain policy it applies."""
+
+    window_days: int = Field(7, ge=1, description="days of payload logs compared with the training data")
+    min_rows: int = Field(200, ge=1, description="fewer readings: 'not enough data', never a retrain")
+    psi_threshold: float = Field(0.2, gt=0, description="a sensor with PSI at or above this has drifted")
+    alpha: float = Field(0.01, gt=0, lt=1, description="KS test level, together with min_effect")
+    min_effect: float = Field(0.1, ge=0, description="Wasserstein distance / training std a KS drift must reach")
+    min_share_drifted: float = Field(0.25, gt=0, le=1, description="share of sensors that must drift to act")
+    retrain: RetrainPolicy = Field(default_factory=RetrainPolicy)
+
+
 class PredictiveMaintenanceConfig(_Strict):
     """A predictive-maintenance scenario: data layout, labeling, model and gate."""
 
@@ -139,6 +166,7 @@ class PredictiveMaintenanceConfig(_Strict):
     hpo: HpoConfig = Field(default_factory=HpoConfig)
     gate: GateConfig = Field(default_factory=GateConfig)
     deploy: DeployConfig = Field(default_factory=DeployConfig)
+    monitor: MonitorConfig = Field(default_factory=MonitorConfig)
 
     def resolve_data(self, base: str | os.PathLike) -> PredictiveMaintenanceConfig:
         """Make relative data paths absolute against ``base`` (the data folder or the config's folder)."""

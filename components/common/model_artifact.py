@@ -2,8 +2,9 @@
 
 A model folder holds ``model.keras`` (Keras v3 archive), ``saved_model/`` (TensorFlow SavedModel export) and
 ``shopfloor_model.json`` (features, window, horizon, normalization, hyperparameters, versions). A published
-version folder (see ``components/publish``) holds that folder as ``model/`` beside ``MODEL_CARD.md`` and
-``blessing.json``; ``resolve_model_dir`` accepts either.
+version folder (see ``components/publish``) holds that folder as ``model/`` beside ``MODEL_CARD.md``,
+``blessing.json`` (the gate's verdict and a sample of test-split scores) and ``profile.json`` (the training data
+profile: the drift monitor's reference); ``resolve_model_dir`` accepts either.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ __all__ = [
     "BLESSING_FILE",
     "MODEL_FILE",
     "MODEL_INFO",
+    "PROFILE_FILE",
     "SAVED_MODEL_DIR",
     "load_keras_model",
     "load_model_info",
@@ -27,6 +29,7 @@ MODEL_FILE = "model.keras"
 SAVED_MODEL_DIR = "saved_model"
 MODEL_INFO = "shopfloor_model.json"
 BLESSING_FILE = "blessing.json"
+PROFILE_FILE = "profile.json"
 
 
 def resolve_model_dir(folder: str | Path) -> Path:

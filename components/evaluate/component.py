@@ -48,6 +48,8 @@ def evaluate(
     import json
     from pathlib import Path
 
+    import numpy as np
+
     from components.common.config import GateConfig, validated
     from components.common.model_artifact import MODEL_FILE, MODEL_INFO, load_keras_model
     from components.common.progress import report_progress
@@ -68,7 +70,17 @@ def evaluate(
         model_name, version, model_info, json.loads(Path(profile.path).read_text()), labelled.info, result
     )
     atomic_write_bytes(model_card.path, card.encode())
-    write_json(blessing.path, {"blessed": result.gate["passed"], "model_version": version, "gate": result.gate})
+    scores = np.sort(result.failure_score)
+    reference_scores = scores[np.linspace(0, len(scores) - 1, min(2000, len(scores))).astype(int)]
+    write_json(
+        blessing.path,
+        {
+            "blessed": result.gate["passed"],
+            "model_version": version,
+            "gate": result.gate,
+            "reference_scores": reference_scores.round(6).tolist(),
+        },
+    )
     blessing.metadata.update({"blessed": result.gate["passed"], "model_version": version})
     for name, value in sorted(result.metrics.items()):
         metrics.log_metric(name, round(value, 6))

@@ -13,6 +13,7 @@ def publish(
     model: Input[Model],
     model_card: Input[Markdown],
     blessing: Input[Artifact],
+    profile: Input[Artifact],
     model_store_uri: str,
     model_name: str,
 ) -> str:
@@ -22,6 +23,7 @@ def publish(
         model: the trained model folder.
         model_card: the model card written by evaluate.
         blessing: evaluate's gate verdict; an unblessed model is refused.
+        profile: the ingest data profile, kept with the model as drift monitoring's reference.
         model_store_uri: root of the model store, a local path or ``s3://bucket/prefix``.
         model_name: folder name of the model in the store.
 
@@ -31,6 +33,6 @@ def publish(
     from components.common.progress import report_progress
     from components.publish.publish import publish_model
 
-    published = publish_model(model.path, model_card.path, blessing.path, model_store_uri, model_name)
+    published = publish_model(model.path, model_card.path, blessing.path, model_store_uri, model_name, profile.path)
     report_progress(f"published {published}")
     return published

@@ -7,7 +7,8 @@ always finds a whole, gated model.
 Store layout:
   <store>/<model_name>/<version>/model/       the model folder (model.keras, saved_model/, shopfloor_model.json)
   <store>/<model_name>/<version>/MODEL_CARD.md
-  <store>/<model_name>/<version>/blessing.json
+  <store>/<model_name>/<version>/blessing.json   the gate's verdict, with a sample of test-split scores
+  <store>/<model_name>/<version>/profile.json    the training data profile (drift monitoring's reference)
   <store>/<model_name>/latest.json            {"version": ..., "uri": ...}
 """
 
@@ -18,13 +19,21 @@ import tempfile
 from pathlib import Path
 
 from components.common.errors import StorageError
+from components.common.model_artifact import BLESSING_FILE, PROFILE_FILE
 from components.common.storage import join_uri, read_json, write_json, write_tree
 
 __all__ = ["publish_model"]
 
 
-def publish_model(model_dir: str, model_card: str, blessing_path: str, store_uri: str, model_name: str) -> str:
-    """Publish a blessed model and its card; return the URI of the published version."""
+def publish_model(
+    model_dir: str,
+    model_card: str,
+    blessing_path: str,
+    store_uri: str,
+    model_name: str,
+    profile_path: str | None = None,
+) -> str:
+    """Publish a blessed model, its card and its training-data profile; return the published version's URI."""
     blessing = read_json(blessing_path)
     if blessing.get("blessed") is not True:
         raise StorageError(
@@ -38,7 +47,9 @@ def publish_model(model_dir: str, model_card: str, blessing_path: str, store_uri
     with tempfile.TemporaryDirectory() as staging:
         shutil.copytree(model_dir, Path(staging, "model"))
         shutil.copyfile(model_card, Path(staging, "MODEL_CARD.md"))
-        shutil.copyfile(blessing_path, Path(staging, "blessing.json"))
+        shutil.copyfile(blessing_path, Path(staging, BLESSING_FILE))
+        if profile_path:
+            shutil.copyfile(profile_path, Path(staging, PROFILE_FILE))
         write_tree(staging, target)
     write_json(join_uri(store_uri, model_name, "latest.json"), {"version": version, "uri": target})
     return target

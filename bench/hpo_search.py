@@ -1,0 +1,219 @@
+"""Our Optuna search against keras-tuner's RandomSearch and Hyperband: best validation PR-AUC and wall time.
+
+On one set of labelled demo windows, with the same builder (search space), trial budget, epochs and seed, runs
+in turn: our search (a fresh SQLite study, ``create_study`` tickets, one in-process ``run_worker``: TPE sampler,
+median pruning), keras-tuner ``RandomSearch`` (``max_trials`` = the budget) and keras-tuner ``Hyperband``
+(``max_epochs``, factor 3, one iteration; it decides its own trial count). Every method is timed from its setup
+(study / tuner creation) to its last trial; each finished trial is timestamped, so a best-so-far curve
+(time -> best score, complete trials only) shows when each score was reached.
+
+The figure is time-to-equal-score: the time our search first reaches RandomSearch's best score, as a ratio of
+RandomSearch's whole wall time (Hyperband likewise, as a second reference). Target: <= 0.50.
+
+    python bench/hpo_search.py [--days 90] [--trials 12] [--max-epochs 6] [--seed 7]
+
+(``TF_CPP_MIN_LOG_LEVEL=3`` in the environment also hides TensorFlow's start-up lines on stderr.)
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import datetime
+import logging
+import tempfile
+import time
+import warnings
+from pathlib import Path
+
+TARGET_RATIO = 0.50
+
+
+@dataclasses.dataclass
+class SearchRun:
+    """One method's result: trials run, wall time (s) and (seconds from start, score) per complete trial."""
+
+    method: str
+    trials: int
+    wall_s: float
+    finished: list[tuple[float, float]]
+
+    @property
+    def best(self) -> float:
+        """The best score of any complete trial (NaN if none completed)."""
+        return max((score for _, score in self.finished), default=float("nan"))
+
+    def curve(self) -> list[tuple[float, float]]:
+        """Best-so-far: (seconds, best score) at each trial that improved on the ones before."""
+        points: list[tuple[float, float]] = []
+        for seconds, score in sorted(self.finished):
+            if not points or score > points[-1][1]:
+                points.append((seconds, score))
+        return points
+
+    def time_to_reach(self, score: float) -> float | None:
+        """Seconds until a complete trial first scored at least ``score``; None if none did."""
+        return next((seconds for seconds, best in self.curve() if best >= score), None)
+
+
+def quiet() -> None:
+    """Silence Keras, Optuna and our progress lines (TF's C++ start-up lines need TF_CPP_MIN_LOG_LEVEL=3 set before)."""
+    warnings.filterwarnings("ignore")
+    import optuna
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    logging.getLogger("shopfloor").setLevel(logging.WARNING)
+    logging.getLogger("tensorflow").setLevel(logging.ERROR)
+    logging.getLogger("absl").setLevel(logging.ERROR)
+
+
+def labelled_windows(root: Path, days: int):  # noqa: ANN201
+    """Demo plant data -> ingest -> labelled windows, as the pipeline makes them."""
+    from components.common.config import PredictiveMaintenanceConfig
+    from components.ingest.ingest import ingest
+    from components.label.labeling import label_windows
+    from pipelines.demo.plant import PlantDataSpec, write_plant_data
+
+    write_plant_data(root / "data", PlantDataSpec(days=days))
+    config = PredictiveMaintenanceConfig().resolve_data(root / "data")
+    result = ingest(config.data.sensors, config.data.events, config.data)
+    return label_windows(result.sensors, result.events, result.features, config.data.failure_values, config.labeling)
+
+
+def optuna_search(windows, builder, trials: int, max_epochs: int, seed: int, work: Path) -> SearchRun:  # noqa: ANN001
+    """Our search: a fresh SQLite study with ``trials`` tickets, run by one in-process worker."""
+    import keras
+    from optuna.trial import TrialState
+
+    from components.hpo.search import create_study, load_study, make_objective, open_storage, run_worker
+
+    keras.utils.set_random_seed(seed)
+    started_at, start = datetime.datetime.now(), time.perf_counter()
+    work.mkdir(parents=True, exist_ok=True)
+    storage = open_storage(f"sqlite:///{work / 'study.db'}")
+    create_study(storage, "bench", trials)
+    study = load_study(storage, "bench", seed)
+    run_worker(study, make_objective(windows, builder, max_epochs, seed), deadline=time.time() + 3600)
+    wall = time.perf_counter() - start
+    done = [t for t in study.trials if t.state in (TrialState.COMPLETE, TrialState.PRUNED)]
+    finished = [
+        ((t.datetime_complete - started_at).total_seconds(), float(t.value))
+        for t in done
+        if t.state == TrialState.COMPLETE
+    ]
+    pruned = len(done) - len(finished)
+    return SearchRun(f"optuna TPE+median ({pruned} pruned)", len(done), wall, finished)
+
+
+def timed(tuner_class: type) -> type:
+    """A keras-tuner tuner class that timestamps each trial's end and keeps its score."""
+
+    class Timed(tuner_class):
+        def __init__(self, *args, **kwargs) -> None:  # noqa: ANN002, ANN003
+            self.start = time.perf_counter()
+            self.finished: list[tuple[float, float]] = []
+            self.ended = 0
+            super().__init__(*args, **kwargs)
+
+        def on_trial_end(self, trial) -> None:  # noqa: ANN001
+            super().on_trial_end(trial)
+            self.ended += 1
+            score = self.oracle.get_trial(trial.trial_id).score
+            if score is not None:
+                self.finished.append((time.perf_counter() - self.start, float(score)))
+
+    return Timed
+
+
+def keras_tuner_search(kind: str, windows, builder, trials: int, max_epochs: int, seed: int, work: Path) -> SearchRun:  # noqa: ANN001
+    """keras-tuner's ``RandomSearch`` or ``Hyperband`` on the same builder, splits, targets and epochs."""
+    import keras
+    import keras_tuner as kt
+
+    from components.hpo.search import MONITOR
+
+    train, validation = windows.part("train"), windows.part("validation")
+    targets = {"failure": train.failure.astype("float32"), "rul": train.rul}
+    validation_data = (validation.x, {"failure": validation.failure.astype("float32"), "rul": validation.rul})
+    common = {
+        "objective": kt.Objective(MONITOR, direction="max"),
+        "seed": seed,
+        "executions_per_trial": 1,
+        "directory": str(work),
+        "project_name": kind,
+        "overwrite": True,
+    }
+    keras.utils.set_random_seed(seed)
+    if kind == "RandomSearch":
+        tuner = timed(kt.RandomSearch)(builder, max_trials=trials, **common)
+    else:
+        tuner = timed(kt.Hyperband)(builder, max_epochs=max_epochs, factor=3, hyperband_iterations=1, **common)
+    tuner.search(train.x, targets, validation_data=validation_data, epochs=max_epochs, verbose=0, shuffle=True)
+    wall = time.perf_counter() - tuner.start
+    return SearchRun(f"keras-tuner {kind}", tuner.ended, wall, tuner.finished)
+
+
+def print_table(runs: list[SearchRun]) -> None:
+    """Method, trials run, best validation PR-AUC and wall time, then each best-so-far curve."""
+    print(f"{'method':<34}{'trials':>8}{'best val PR-AUC':>17}{'wall s':>10}")
+    for run in runs:
+        print(f"{run.method:<34}{run.trials:>8}{run.best:>17.4f}{run.wall_s:>10.1f}")
+    print("\nbest-so-far (s -> best val PR-AUC, complete trials only):")
+    for run in runs:
+        points = ", ".join(f"{seconds:.0f}->{best:.4f}" for seconds, best in run.curve()) or "(no complete trial)"
+        print(f"  {run.method}: {points}")
+
+
+def time_to_equal(ours: SearchRun, reference: SearchRun) -> float | None:
+    """Print the time our search took to reach ``reference``'s best, as a ratio of its wall time; returns it."""
+    reached = ours.time_to_reach(reference.best)
+    name = reference.method
+    if reached is None:
+        gap = ours.best - reference.best
+        print(f"  vs {name}: never reached its best {reference.best:.4f} (ours {ours.best:.4f}, gap {gap:+.4f})")
+        return None
+    ratio = reached / reference.wall_s
+    print(
+        f"  vs {name}: reached {reference.best:.4f} after {reached:.1f} s = {ratio:.2f} of its {reference.wall_s:.1f} s"
+    )
+    return ratio
+
+
+def main() -> None:
+    """Run the three searches and print the table and the figure."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--days", type=int, default=90, help="days of demo plant data")
+    parser.add_argument("--trials", type=int, default=12, help="trial budget (Optuna tickets, RandomSearch max_trials)")
+    parser.add_argument("--max-epochs", type=int, default=6, help="epochs per trial (Hyperband's max_epochs)")
+    parser.add_argument("--seed", type=int, default=7)
+    args = parser.parse_args()
+    quiet()
+
+    from components.common.config import HpoConfig, ModelConfig
+    from components.hpo.search import builder_for
+
+    with tempfile.TemporaryDirectory() as scratch:
+        root = Path(scratch)
+        windows = labelled_windows(root, args.days)
+        builder = builder_for(windows, ModelConfig(), HpoConfig(seed=args.seed), source="bench")
+        train, validation = windows.part("train"), windows.part("validation")
+        print(
+            f"windows: {len(train.x)} train / {len(validation.x)} validation, shape {tuple(train.x.shape[1:])}; "
+            f"budget {args.trials} trials x {args.max_epochs} epochs, seed {args.seed}\n"
+        )
+        budget = (args.trials, args.max_epochs, args.seed)
+        runs = [optuna_search(windows, builder, *budget, root / "optuna")]
+        for kind in ("RandomSearch", "Hyperband"):
+            runs.append(keras_tuner_search(kind, windows, builder, *budget, root / "keras-tuner"))
+
+    print_table(runs)
+    ours, random_search, hyperband = runs
+    print("\ntime-to-equal-score (our time to reach the reference's best / the reference's wall time):")
+    ratio = time_to_equal(ours, random_search)
+    time_to_equal(ours, hyperband)
+    verdict = "met" if ratio is not None and ratio <= TARGET_RATIO else "MISSED"
+    print(f"\ntarget: <= {TARGET_RATIO:.2f} of RandomSearch's wall time: {verdict}")
+
+
+if __name__ == "__main__":
+    main()

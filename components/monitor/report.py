@@ -1,0 +1,73 @@
+"""The drift report: a table per sensor and the reference vs. current distribution of each drifted one."""
+
+from __future__ import annotations
+
+import html
+
+import numpy as np
+
+from components.common.plots import figure_png
+from components.monitor.monitor import CurrentWindow, MonitorResult, Reference
+
+__all__ = ["render_monitor_report"]
+
+
+def _histogram(reference: dict, values: np.ndarray, name: str):  # noqa: ANN202
+    """A drawing of the training histogram against the current readings of one sensor."""
+    edges = np.asarray(reference["histogram"]["edges"], dtype=float)
+    counts = np.asarray(reference["histogram"]["counts"], dtype=float)
+
+    def draw(ax) -> None:  # noqa: ANN001
+        ax.stairs(counts / max(counts.sum(), 1), edges, fill=True, alpha=0.4, label="training")
+        present = values[np.isfinite(values)]
+        if present.size:
+            low, high = min(edges[0], present.min()), max(edges[-1], present.max())
+            current, bins = np.histogram(present, bins=np.linspace(low, high, 30))
+            ax.stairs(current / current.sum() * (len(bins) - 1) / (len(edges) - 1), bins, label="now")
+        ax.set(title=name, xlabel="reading", ylabel="share")
+        ax.legend()
+
+    return draw
+
+
+def render_monitor_report(
+    result: MonitorResult, reference: Reference, current: CurrentWindow, model_name: str, decision: str
+) -> str:
+    """Self-contained HTML for the dashboard and for the operator who approves or rejects a retrain."""
+    rows = []
+    for name in reference.features:
+        feature = result.drift.features[name]
+        rows.append(
+            f'<tr class="{"drift" if feature.drifted else ""}"><td>{html.escape(name)}</td>'
+            f"<td>{feature.psi:.3f}</td><td>{feature.ks_pvalue:.2g}</td>"
+            f"<td>{feature.wasserstein_normalized:.3f}</td><td>{feature.missing_change:+.1%}</td>"
+            f"<td>{'DRIFT' if feature.drifted else 'ok'}</td></tr>"
+        )
+    figures = "".join(
+        f'<figure><img alt="{html.escape(n)}" src="data:image/png;base64,'
+        f'{figure_png(_histogram(reference.profile_columns[n], current.readings[:, i], n))}"/></figure>'
+        for i, n in enumerate(reference.features)
+        if n in result.drift.drifted[:6]
+    )
+    predictions = ""
+    if result.predictions is not None:
+        p = result.predictions
+        predictions = (
+            f"<p>Predicted failure probability: PSI {p.psi:.3f}, KS p {p.ks_pvalue:.2g} "
+            f"({'DRIFT' if p.drifted else 'ok'}).</p>"
+        )
+    others = "".join(f"<li>{html.escape(v)}: {n} requests (not used)</li>" for v, n in current.other_versions.items())
+    return f"""<!doctype html>
+<html><head><meta charset="utf-8"><title>{html.escape(model_name)} drift</title>
+<style>body{{font-family:sans-serif;margin:1.5em}} table{{border-collapse:collapse}}
+td,th{{border:1px solid #ccc;padding:3px 8px}} tr.drift{{background:#fdd}} figure{{display:inline-block}}</style>
+</head><body>
+<h1>{html.escape(model_name)} {html.escape(reference.model_version)}: {html.escape(result.summary)}</h1>
+<p><b>Decision: {html.escape(decision)}</b></p>
+<p>{current.requests} requests; the newest reading of each window is compared with the training data.</p>
+<table><tr><th>sensor</th><th>PSI</th><th>KS p-value</th><th>Wasserstein / std</th><th>missing change</th>
+<th>verdict</th></tr>{"".join(rows)}</table>
+{predictions}<ul>{others}</ul>
+{figures}
+</body></html>
+"""

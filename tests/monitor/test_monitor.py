@@ -1,0 +1,155 @@
+"""The monitor on real payload logs of a real model: no false alarm on the training distribution, drift on an
+ageing plant, clear errors on bad input, and the whole loop through the CLI."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from components.common.errors import DataValidationError
+from components.monitor.drift import DriftThresholds
+from components.monitor.monitor import current_window, load_reference, monitor_window
+from components.monitor.policy import RetrainState, decide
+from serving.payload_log import PayloadLogger, read_payload_logs
+
+SHOPFLOOR = str(Path(sys.executable).with_name("shopfloor"))
+AGEING = {"vibration_mm_s": 1.6, "temperature_c": 1.15, "differential_pressure_bar": 1.8}  # multiplicative
+
+
+def every_window(trained_windows) -> np.ndarray:
+    """Windows from every asset, in time order per asset: what the plant sends the served model."""
+    return trained_windows.x[::2]
+
+
+def aged(windows: np.ndarray, features: list[str]) -> np.ndarray:
+    """The same plant after months of wear: higher vibration, hotter, fouled exchangers."""
+    out = windows.copy()
+    for name, factor in AGEING.items():
+        out[..., features.index(name)] *= factor
+    return out
+
+
+def log_windows(folder: Path, version: str, windows: np.ndarray, batch: int = 3) -> list:
+    logger = PayloadLogger(str(folder), "pm", version, flush_interval_s=60)
+    for start in range(0, len(windows), batch):
+        chunk = windows[start : start + batch]
+        logger.record(f"req-{start}", "v1", chunk, {"failure_probability": [0.1] * len(chunk)})
+    logger.close()
+    return read_payload_logs(str(folder), "pm")
+
+
+def test_no_alarm_on_the_training_distribution(published_model, trained_windows, tmp_path) -> None:
+    reference = load_reference(str(published_model))
+    records = log_windows(tmp_path, reference.model_version, every_window(trained_windows))
+    result = monitor_window(current_window(records, reference), reference, DriftThresholds(), 0.25)
+    assert result.drift.enough_data and not result.drifted, result.summary
+
+
+def test_an_ageing_plant_is_detected(published_model, trained_windows, tmp_path) -> None:
+    reference = load_reference(str(published_model))
+    windows = aged(every_window(trained_windows), reference.features)
+    records = log_windows(tmp_path, reference.model_version, windows)
+    result = monitor_window(current_window(records, reference), reference, DriftThresholds(), 0.25)
+    assert result.drifted
+    assert set(AGEING) <= set(result.drift.drifted)
+    assert "drift in" in result.summary and "vibration_mm_s" in result.summary
+
+
+def test_logs_of_another_version_are_refused(published_model, trained_windows, tmp_path) -> None:
+    reference = load_reference(str(published_model))
+    records = log_windows(tmp_path, "v-someotherone", every_window(trained_windows)[:30])
+    with pytest.raises(DataValidationError, match="no records of model version v-test0000001; found v-someotherone"):
+        current_window(records, reference)
+
+
+def test_a_profile_that_does_not_match_the_features_is_refused(published_model, trained_windows, tmp_path) -> None:
+    reference = load_reference(str(published_model))
+    records = log_windows(tmp_path, reference.model_version, every_window(trained_windows)[:30, :, :6])
+    with pytest.raises(DataValidationError, match=r"inputs of shape \[3, 24, 6\].*temperature_c"):
+        current_window(records, reference)
+
+
+def test_an_empty_window_is_not_enough_data_never_a_retrain(published_model, tmp_path) -> None:
+    reference = load_reference(str(published_model))
+    result = monitor_window(current_window([], reference), reference, DriftThresholds(), 0.25)
+    assert not result.drift.enough_data and not result.drifted
+    from components.common.config import RetrainPolicy
+
+    decision = decide(
+        result.drifted,
+        result.drift.enough_data,
+        result.summary,
+        RetrainPolicy(mode="auto"),
+        RetrainState(str(tmp_path / "state"), "pm"),
+    )
+    assert decision.action == "not-enough-data"
+
+
+@pytest.mark.slow
+def test_drift_requests_approval_and_the_approved_retrain_takes_over(
+    published_model, trained_windows, small_demo_data, tmp_path
+) -> None:
+    from components.deploy.local_target import stop_server
+
+    work = tmp_path / "work"
+    version_dir = work / "model-store" / "pm" / published_model.name
+    shutil.copytree(published_model, version_dir)
+    (work / "model-store" / "pm" / "latest.json").write_text(
+        json.dumps({"version": published_model.name, "uri": str(version_dir)})
+    )
+    reference = load_reference(str(version_dir))
+    log_windows(work / "payload-logs", reference.model_version, aged(every_window(trained_windows), reference.features))
+    config = tmp_path / "plant.yaml"
+    config.write_text(
+        "model_name: pm\nlabeling: {test_fraction: 0.34}\nmodel: {epochs: 3}\n"
+        "gate: {min_roc_auc: 0.0, min_pr_auc: 0.0, max_rul_mae_hours: 10000}\n"
+        "monitor: {retrain: {mode: approval, cooldown_hours: 0}}\n"
+    )
+    common = ["--config", str(config), "--work-dir", str(work)]
+    env = dict(os.environ)
+    try:
+        first = subprocess.run(
+            [SHOPFLOOR, "monitor", "predictive-maintenance", "--data", str(small_demo_data), "--no-hpo", *common],
+            capture_output=True,
+            text=True,
+            env=env,
+            timeout=300,
+        )
+        assert first.returncode == 0, first.stderr[-2000:]
+        assert "decision: request-approval" in first.stdout
+        request_id = re.search(r"approve: shopfloor approve (\S+) --by", first.stdout)[1]
+        report = re.search(r"report \(HTML\): (\S+)", first.stdout)[1]
+        assert "DRIFT" in Path(report).read_text()
+
+        again = subprocess.run(
+            [SHOPFLOOR, "monitor", "predictive-maintenance", "--data", str(small_demo_data), "--no-hpo", *common],
+            capture_output=True,
+            text=True,
+            env=env,
+            timeout=300,
+        )
+        assert "decision: suppressed" in again.stdout and request_id in again.stdout, "no second request"
+
+        approved = subprocess.run(
+            [SHOPFLOOR, "approve", request_id, "--by", "alice", "--note", "bearings worn", *common],
+            capture_output=True,
+            text=True,
+            env=env,
+            timeout=600,
+        )
+        assert approved.returncode == 0, approved.stderr[-3000:]
+        assert f"{request_id}: approved by alice (bearings worn)" in approved.stdout
+        latest = json.loads((work / "model-store" / "pm" / "latest.json").read_text())
+        assert latest["version"] != published_model.name, "the retrained model took over"
+        request = RetrainState(str(work / "monitor"), "pm").get(request_id)
+        assert request.status == "started" and request.decided_by == "alice"
+    finally:
+        stop_server(work / "serving", "pm")
