@@ -114,7 +114,9 @@ def load_study(storage: optuna.storages.BaseStorage, study_name: str, seed: int)
     """The shared study with this worker's sampler and the pruner."""
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-        sampler = optuna.samplers.TPESampler(seed=seed, constant_liar=True, n_startup_trials=4)
+        sampler = optuna.samplers.TPESampler(
+            seed=seed, constant_liar=True, n_startup_trials=4, multivariate=True, group=True
+        )
     pruner = optuna.pruners.MedianPruner(n_startup_trials=3, n_warmup_steps=1)
     return optuna.load_study(study_name=study_name, storage=storage, sampler=sampler, pruner=pruner)
 
