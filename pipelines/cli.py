@@ -193,40 +193,19 @@ def _command_monitor(args: argparse.Namespace) -> int:
     """Compare the served model's recent payloads with its training data and act on the retrain policy."""
     import datetime as dt
 
-    from components.monitor.drift import DriftThresholds
-
     from components.common.storage import atomic_write_bytes, write_json
-    from components.monitor.monitor import current_window, load_reference, monitor_window, window_dates
-    from components.monitor.policy import RetrainState, decide
-    from components.monitor.report import render_monitor_report
-    from serving.payload_log import read_payload_logs
+    from components.monitor.monitor import run_monitoring
+    from components.monitor.policy import RetrainState
 
     config = load_config(args.config)
-    settings = config.monitor
     store, logs, state_root = _monitor_paths(args, config.model_name)
-    latest = read_json(join_uri(store, config.model_name, "latest.json"))
-    reference = load_reference(latest["uri"])
-    start, end = window_dates(args.days or settings.window_days)
-    current = current_window(read_payload_logs(logs, config.model_name, start, end), reference, logs)
-    thresholds = DriftThresholds(
-        psi_threshold=settings.psi_threshold,
-        alpha=settings.alpha,
-        min_effect=settings.min_effect,
-        min_rows=settings.min_rows,
-    )
-    result = monitor_window(current, reference, thresholds, settings.min_share_drifted)
-    state = RetrainState(state_root, config.model_name)
-    decision = decide(result.drifted, result.drift.enough_data, result.summary, settings.retrain, state)
+    run = run_monitoring(store, logs, state_root, config.model_name, config.monitor, args.days)
+    decision = run.decision
     stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%SZ")
     report = Path(state_root, config.model_name, "reports", f"{stamp}.html")
-    atomic_write_bytes(
-        report,
-        render_monitor_report(
-            result, reference, current, config.model_name, f"{decision.action}: {decision.reason}"
-        ).encode(),
-    )
+    atomic_write_bytes(report, run.report_html.encode())
     write_json(join_uri(state_root, config.model_name, "retrain-arguments.json"), vars(_retrain_arguments(args)))
-    print(f"{config.model_name} {reference.model_version}: {result.summary}")
+    print(f"{config.model_name} {run.reference.model_version}: {run.result.summary}")
     print(f"decision: {decision.action} - {decision.reason}")
     print(f"report (HTML): {report}")
     if decision.action == "request-approval":
@@ -236,7 +215,7 @@ def _command_monitor(args: argparse.Namespace) -> int:
         )
     if decision.action == "retrain":
         print("retraining now (policy: auto)")
-        state.record_run()
+        RetrainState(state_root, config.model_name).record_run()
         return _command_run(_retrain_arguments(args))
     return 0
 

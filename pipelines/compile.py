@@ -6,6 +6,7 @@ import ast
 import json
 import re
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 
 from kfp import compiler
@@ -13,7 +14,7 @@ from kfp import compiler
 from components.common.storage import atomic_write_bytes
 from pipelines.scenarios import SCENARIOS
 
-__all__ = ["COMPILED_DIR", "compile_all", "compile_scenario", "stale_files"]
+__all__ = ["COMPILED_DIR", "compile_all", "compile_pipeline", "compile_scenario", "compiled_pipelines", "stale_files"]
 
 COMPILED_DIR = Path(__file__).parent / "compiled"
 
@@ -34,29 +35,40 @@ def _sorted_header_defaults(text: str) -> str:
     return _HEADER_DEFAULT.sub(render, text)
 
 
-def compile_scenario(name: str) -> bytes:
-    """The compiled pipeline spec of one scenario, as bytes."""
+def compiled_pipelines() -> dict[str, Callable]:
+    """Every pipeline kept in ``pipelines/compiled/``, by file name: the scenarios and the monitoring loop."""
+    from pipelines.monitoring import monitoring
+
+    pipelines = {scenario.compiled_file: scenario.pipeline for scenario in SCENARIOS.values()}
+    return {**pipelines, "monitoring.yaml": monitoring}
+
+
+def compile_pipeline(pipeline: Callable) -> bytes:
+    """The compiled pipeline spec (with its Kubernetes platform spec), as deterministic bytes."""
     with tempfile.TemporaryDirectory() as scratch:
         path = Path(scratch, "pipeline.yaml")
-        compiler.Compiler().compile(SCENARIOS[name].pipeline, str(path))
+        compiler.Compiler().compile(pipeline, str(path))
         return _sorted_header_defaults(path.read_text()).encode()
 
 
+def compile_scenario(name: str) -> bytes:
+    """The compiled pipeline spec of one scenario, as bytes."""
+    return compile_pipeline(SCENARIOS[name].pipeline)
+
+
 def compile_all(output_dir: Path = COMPILED_DIR) -> list[Path]:
-    """Write every scenario's YAML into ``output_dir``; returns the files written."""
+    """Write every pipeline's YAML into ``output_dir``; returns the files written."""
     written = []
-    for name, scenario in sorted(SCENARIOS.items()):
-        target = output_dir / scenario.compiled_file
-        atomic_write_bytes(target, compile_scenario(name))
-        written.append(target)
+    for file_name, pipeline in sorted(compiled_pipelines().items()):
+        atomic_write_bytes(output_dir / file_name, compile_pipeline(pipeline))
+        written.append(output_dir / file_name)
     return written
 
 
 def stale_files(output_dir: Path = COMPILED_DIR) -> list[Path]:
     """Compiled files that are missing or differ from a fresh compile (what CI and GitOps check)."""
-    stale = []
-    for name, scenario in sorted(SCENARIOS.items()):
-        target = output_dir / scenario.compiled_file
-        if not target.is_file() or target.read_bytes() != compile_scenario(name):
-            stale.append(target)
-    return stale
+    return [
+        output_dir / file_name
+        for file_name, pipeline in sorted(compiled_pipelines().items())
+        if not (output_dir / file_name).is_file() or (output_dir / file_name).read_bytes() != compile_pipeline(pipeline)
+    ]

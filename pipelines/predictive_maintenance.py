@@ -18,6 +18,7 @@ from components.ingest.component import ingest
 from components.label.component import label
 from components.publish.component import publish
 from components.train.component import train
+from pipelines.cluster import with_s3_access
 
 __all__ = ["DEFAULT_MODEL_STORE", "PIPELINE_NAME", "pipeline_arguments", "predictive_maintenance"]
 
@@ -146,7 +147,10 @@ def predictive_maintenance(
             model_store_uri=model_store_uri,
             model_name=model_name,
         ).set_display_name("publish")
-        deploy(model_uri=published.output, model_name=model_name, deployment=deployment).set_display_name("deploy")
+        served = deploy(model_uri=published.output, model_name=model_name, deployment=deployment)
+        served.set_display_name("deploy")
+    for task in (ingested, labelled, setup, searching, selected, trained, evaluated, explained, published, served):
+        with_s3_access(task)  # data, model store and payload logs on MinIO; the Secret never enters the YAML
     return PipelineOutputs(
         model=trained.outputs["model"],
         report=evaluated.outputs["report"],

@@ -28,6 +28,7 @@ def test_every_component_folder_is_found() -> None:
         "explain",
         "publish",
         "deploy",
+        "monitor",
     }
 
 

@@ -19,6 +19,8 @@ from components.common.storage import join_uri, read_json
 from components.monitor.drift import DriftReport, DriftThresholds, FeatureDrift, detect_drift, prediction_drift
 
 __all__ = [
+    "MonitoringRun",
+    "run_monitoring",
     "CurrentWindow",
     "MonitorResult",
     "Reference",
@@ -143,3 +145,45 @@ def window_dates(days: int, today: dt.date | None = None) -> tuple[dt.date, dt.d
     """The inclusive date range of the last ``days`` days of payload logs."""
     end = today or dt.datetime.now(dt.UTC).date()
     return end - dt.timedelta(days=days - 1), end
+
+
+@dataclasses.dataclass(frozen=True)
+class MonitoringRun:
+    """One monitoring run: what was compared, what was found, what the policy decided, and the HTML report."""
+
+    reference: Reference
+    current: CurrentWindow
+    result: MonitorResult
+    decision: object
+    report_html: str
+
+
+def run_monitoring(
+    model_store_uri: str,
+    payload_log_uri: str,
+    state_uri: str,
+    model_name: str,
+    settings,  # noqa: ANN001
+    days: int | None = None,
+) -> MonitoringRun:
+    """The served version's recent payloads against its reference, then the retrain policy (CLI and pipeline)."""
+    from components.monitor.policy import RetrainState, decide
+    from components.monitor.report import render_monitor_report
+    from serving.payload_log import read_payload_logs
+
+    latest = read_json(join_uri(model_store_uri, model_name, "latest.json"))
+    reference = load_reference(latest["uri"])
+    start, end = window_dates(days or settings.window_days)
+    current = current_window(read_payload_logs(payload_log_uri, model_name, start, end), reference, payload_log_uri)
+    thresholds = DriftThresholds(
+        psi_threshold=settings.psi_threshold,
+        alpha=settings.alpha,
+        min_effect=settings.min_effect,
+        min_rows=settings.min_rows,
+    )
+    result = monitor_window(current, reference, thresholds, settings.min_share_drifted)
+    decision = decide(
+        result.drifted, result.drift.enough_data, result.summary, settings.retrain, RetrainState(state_uri, model_name)
+    )
+    html = render_monitor_report(result, reference, current, model_name, f"{decision.action}: {decision.reason}")
+    return MonitoringRun(reference=reference, current=current, result=result, decision=decision, report_html=html)

@@ -224,7 +224,9 @@ def test_nothing_looks_like_a_real_secret(path: Path) -> None:
 def test_secret_template_holds_only_placeholders() -> None:
     secret = _load(BASE / "secret.yaml")
     assert "data" not in secret, "no base64 data: stringData placeholders only"
-    assert secret["stringData"] == {"AWS_ACCESS_KEY_ID": "REPLACE_ME", "AWS_SECRET_ACCESS_KEY": "REPLACE_ME"}
+    from pipelines.cluster import S3_KEYS
+
+    assert secret["stringData"] == dict.fromkeys(S3_KEYS, "REPLACE_ME"), "every key the pipeline steps mount"
     assert "sealed-secrets" in (BASE / "secret.yaml").read_text().lower()
 
 

@@ -4,6 +4,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 import yaml
 from kfp import compiler, dsl
 from kfp.components import load_component_from_file
@@ -22,7 +23,7 @@ def test_compile_is_byte_identical_across_processes(tmp_path: Path) -> None:
         subprocess.run([SHOPFLOOR, "compile", "--output-dir", str(target)], check=True, capture_output=True)
         outputs.append({p.name: p.read_bytes() for p in sorted(target.iterdir())})
     assert outputs[0] == outputs[1]
-    assert set(outputs[0]) == {s.compiled_file for s in SCENARIOS.values()}
+    assert set(outputs[0]) == {s.compiled_file for s in SCENARIOS.values()} | {"monitoring.yaml"}
 
 
 def test_checked_in_yaml_is_up_to_date() -> None:
@@ -85,15 +86,35 @@ def test_compiled_search_runs_parallel_workers_with_the_study_url_from_a_secret(
     assert "for-loop-1" in spec["root"]["dag"]["tasks"]["hpo-select"]["dependentTasks"]
     executors = platform["platforms"]["kubernetes"]["deploymentSpec"]["executors"]
     for name in ("exec-hpo-setup", "exec-hpo-worker", "exec-hpo-select"):
-        (secret,) = executors[name]["secretAsEnv"]
+        (secret,) = [s for s in executors[name]["secretAsEnv"] if s["secretName"] == "shopfloor-optuna"]
         assert secret["secretName"] == "shopfloor-optuna" and secret["optional"] is True
         assert secret["keyToEnv"] == [{"envVar": "SHOPFLOOR_OPTUNA_STORAGE", "secretKey": "url"}]
 
 
-def test_compiled_yaml_holds_no_credentials() -> None:
-    text = (COMPILED_DIR / "predictive_maintenance.yaml").read_text()
-    for marker in ("AWS_SECRET_ACCESS_KEY", "AWS_ACCESS_KEY_ID", "minio123", "password"):
+@pytest.mark.parametrize("file_name", ["predictive_maintenance.yaml", "monitoring.yaml"])
+def test_compiled_yaml_holds_no_credentials(file_name: str) -> None:
+    """Credentials reach pods only through Secrets: no literal environment values in the YAML at all."""
+    text = (COMPILED_DIR / file_name).read_text()
+    for marker in ("minio123", "REPLACE_ME", "password", "postgresql://", "mysql"):
         assert marker not in text
+    spec, platform = list(yaml.safe_load_all(text))
+    literal_env = {
+        e["name"] for ex in spec["deploymentSpec"]["executors"].values() for e in ex["container"].get("env", [])
+    }
+    assert literal_env == set()
+    for executor in platform["platforms"]["kubernetes"]["deploymentSpec"]["executors"].values():
+        for secret in executor["secretAsEnv"]:
+            assert secret["secretName"] in {"shopfloor-s3", "shopfloor-optuna"}
+
+
+def test_monitoring_pipeline_retrains_only_when_the_policy_says_so() -> None:
+    spec = next(yaml.safe_load_all((COMPILED_DIR / "monitoring.yaml").read_text()))
+    tasks = spec["root"]["dag"]["tasks"]
+    assert {"check-drift", "condition-1"} <= set(tasks)
+    condition = tasks["condition-1"]["triggerPolicy"]["condition"]
+    assert "check-drift" in condition and "'retrain'" in condition
+    inner = spec["components"][tasks["condition-1"]["componentRef"]["name"]]["dag"]["tasks"]
+    assert set(inner) == {"trigger-retraining"}
 
 
 def test_compiled_yaml_reloads_and_composes(tmp_path: Path) -> None:

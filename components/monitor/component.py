@@ -1,0 +1,75 @@
+"""KFP wrappers for the monitoring loop: the drift check with its decision, and the retraining trigger."""
+
+from kfp import dsl
+from kfp.dsl import HTML, Metrics, Output
+
+from components._image import IMAGE
+
+__all__ = ["check_drift", "trigger_retraining"]
+
+
+@dsl.component(base_image=IMAGE, install_kfp_package=False)
+def check_drift(
+    model_name: str,
+    model_store_uri: str,
+    payload_log_uri: str,
+    state_uri: str,
+    monitor: dict,
+    report: Output[HTML],
+    drift_metrics: Output[Metrics],
+) -> str:
+    """Compare the served model's recent payload logs with its training data and apply the retrain policy.
+
+    Args:
+        model_name: the served model (its folder in the model store and the payload logs).
+        model_store_uri: the model store; latest.json names the version in production.
+        payload_log_uri: where the model server writes payload logs.
+        state_uri: where retrain runs and approval requests are kept.
+        monitor: window_days, min_rows, psi_threshold, alpha, min_effect, min_share_drifted, retrain policy
+            (``MonitorConfig``).
+        report: HTML drift report (per-sensor table, histograms of the drifted sensors).
+        drift_metrics: share of sensors drifted, readings compared.
+
+    Returns:
+        The decision: none, retrain, request-approval, not-enough-data or suppressed.
+    """
+    from components.common.config import MonitorConfig, validated
+    from components.common.progress import report_progress
+    from components.common.storage import atomic_write_bytes
+    from components.monitor.monitor import run_monitoring
+
+    settings = validated(MonitorConfig, monitor, "pipeline parameter monitor")
+    run = run_monitoring(model_store_uri, payload_log_uri, state_uri, model_name, settings)
+    atomic_write_bytes(report.path, run.report_html.encode())
+    drift_metrics.log_metric("share_drifted", round(run.result.drift.share_drifted, 4))
+    drift_metrics.log_metric("readings", run.result.drift.rows)
+    report_progress(f"{run.result.summary}; decision: {run.decision.action} ({run.decision.reason})")
+    return run.decision.action
+
+
+@dsl.component(base_image=IMAGE, install_kfp_package=False)
+def trigger_retraining(
+    model_name: str, state_uri: str, pipeline_name: str, experiment: str, namespace: str, arguments: dict
+) -> str:
+    """Start a run of the registered training pipeline and record it against the cooldown and storm limits.
+
+    Args:
+        model_name: the model being retrained.
+        state_uri: where retrain runs are recorded.
+        pipeline_name: the registered training pipeline (e.g. predictive-maintenance).
+        experiment: the KFP experiment the run goes to.
+        namespace: the Kubeflow profile namespace.
+        arguments: the training pipeline's arguments (data location, config sections).
+
+    Returns:
+        The id of the started run.
+    """
+    from components.common.progress import report_progress
+    from components.monitor.policy import RetrainState
+    from components.monitor.trigger import start_retraining_run
+
+    state = RetrainState(state_uri, model_name)
+    run_id = start_retraining_run(pipeline_name, experiment, arguments, f"{model_name}-retrain", namespace=namespace)
+    state.record_run()
+    report_progress(f"started retraining run {run_id}")
+    return run_id
