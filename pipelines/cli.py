@@ -240,6 +240,72 @@ def _command_decide(args: argparse.Namespace) -> int:
     return _command_run(argparse.Namespace(**saved))
 
 
+def _command_demo_drift(args: argparse.Namespace) -> int:
+    """Serve a model, replay an ageing plant against it, detect drift, approve, retrain: on one machine."""
+    import time
+
+    import pandas as pd
+
+    from components.common.model_artifact import load_model_info
+    from components.deploy.local_target import running_server
+    from components.monitor.policy import RetrainState
+    from pipelines.demo.drift import replay_windows, sensor_windows, write_aged_plant
+
+    work_dir = Path(args.work_dir).resolve()
+    base = argparse.Namespace(
+        scenario="predictive-maintenance",
+        data=None,
+        config=None,
+        work_dir=str(work_dir),
+        model_store=None,
+        no_hpo=True,
+        payload_log=None,
+        days=1,
+    )
+    name = load_config(None).model_name
+    if running_server(work_dir / "serving", name) is None:
+        print("1/4 training and serving the model on the plant's first months", flush=True)
+        if _command_run(base) != 0:
+            return EXIT_ERROR
+    state = running_server(work_dir / "serving", name)
+    print(f"2/4 replaying the plant's next months, with wear injected, against {state['url']}", flush=True)
+    aged = write_aged_plant(work_dir / "demo-data" / "aged-plant")
+    info = load_model_info(state["model_uri"])
+    windows = sensor_windows(pd.read_csv(aged["sensors"]), info["features"], info["window"])
+    print(f"    {replay_windows(state['url'], name, windows)} requests answered", flush=True)
+    time.sleep(3)  # the server writes payload logs in the background every 2 s
+    print("3/4 monitoring", flush=True)
+    monitor_args = argparse.Namespace(**{**vars(base), "data": str(aged["sensors"].parent)})
+    monitor_args.config = _demo_policy_config(work_dir)
+    if _command_monitor(monitor_args) != 0:
+        return EXIT_ERROR
+    pending = RetrainState(str(work_dir / "monitor"), name).requests("pending")
+    if not pending:
+        print("no approval request: nothing to approve (see the decision above)")
+        return 0
+    print(f"4/4 an operator approves {pending[-1].id}; the model is retrained on the aged plant", flush=True)
+    decision = argparse.Namespace(
+        command="approve",
+        request_id=pending[-1].id,
+        by="demo-operator",
+        note="wear confirmed on site",
+        config=monitor_args.config,
+        work_dir=str(work_dir),
+        model_store=None,
+        payload_log=None,
+    )
+    return _command_decide(decision)
+
+
+def _demo_policy_config(work_dir: Path) -> str:
+    """A config for the demo: approval mode, no cooldown (the demo model was just trained)."""
+    from components.common.storage import atomic_write_bytes
+
+    path = work_dir / "demo-data" / "drift-demo.yaml"
+    atomic_write_bytes(path, b"monitor:\n  window_days: 1\n  retrain: {mode: approval, cooldown_hours: 0}\n")
+    return str(path)
+
+
 def _command_serve(args: argparse.Namespace) -> int:
     """Serve a published model (path or s3://) in the foreground until Ctrl-C."""
     from serving.server import main as serve
@@ -335,6 +401,10 @@ def _parser() -> argparse.ArgumentParser:
     compile_.add_argument("--output-dir", default=str(COMPILED_DIR))
     compile_.add_argument("--check", action="store_true", help="fail if the YAML on disk is out of date")
     compile_.set_defaults(handler=_command_compile)
+
+    drift = commands.add_parser("demo-drift", help="serve, replay an ageing plant, detect drift, approve, retrain")
+    drift.add_argument("--work-dir", default="shopfloor-runs")
+    drift.set_defaults(handler=_command_demo_drift)
 
     demo = commands.add_parser("demo-data", help="write the predictive-maintenance demo data set")
     demo.add_argument("output", help="folder to write sensors.csv and events.csv into")

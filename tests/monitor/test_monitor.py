@@ -153,3 +153,30 @@ def test_drift_requests_approval_and_the_approved_retrain_takes_over(
         assert request.status == "started" and request.decided_by == "alice"
     finally:
         stop_server(work / "serving", "pm")
+
+
+@pytest.mark.slow
+def test_shopfloor_demo_drift(tmp_path) -> None:
+    """The demo a new user runs: serve, replay an ageing plant, detect, request, approve, retrain, take over."""
+    from components.deploy.local_target import running_server, stop_server
+
+    work = tmp_path / "work"
+    try:
+        result = subprocess.run(
+            [SHOPFLOOR, "demo-drift", "--work-dir", str(work)],
+            capture_output=True,
+            text=True,
+            env=dict(os.environ),
+            timeout=900,
+        )
+        assert result.returncode == 0, result.stderr[-3000:]
+        out = result.stdout
+        for step in ("1/4", "2/4", "3/4", "4/4"):
+            assert step in out
+        drifted = re.search(r"drift in \d+ of 7 sensors \(([^)]*)\)", out)[1].split(", ")
+        assert {"vibration_mm_s", "temperature_c", "differential_pressure_bar"} <= set(drifted)
+        assert "decision: request-approval" in out and "approved by demo-operator" in out
+        first, second = re.findall(r"published:\s+\S+/(v-[0-9a-f]+)", out)
+        assert first != second and running_server(work / "serving", "predictive-maintenance")["model_version"] == second
+    finally:
+        stop_server(work / "serving", "predictive-maintenance")
