@@ -13,7 +13,7 @@ import html
 
 import numpy as np
 
-from components.common.plots import figure_png
+from components.common.plots import figure_png, figures_html, html_page
 from components.evaluate.evaluator import Evaluation
 
 __all__ = ["render_model_card", "render_report", "render_summary"]
@@ -110,23 +110,12 @@ def render_report(evaluation: Evaluation, history: dict[str, list[float]], model
         "<tr>" + "".join(f"<td>{html.escape(cell)}</td>" for cell in row) + "</tr>"
         for row in _gate_rows(evaluation.gate)
     )
-    images = "".join(
-        f'<figure><img alt="{html.escape(t)}" src="data:image/png;base64,{png}"/>'
-        f"<figcaption>{html.escape(t)}</figcaption></figure>"
-        for t, png in _plots(evaluation, history, threshold).items()
-    )
-    return f"""<!doctype html>
-<html><head><meta charset="utf-8"><title>{html.escape(model_name)} evaluation</title>
-<style>body{{font-family:sans-serif;margin:1.5em}} table{{border-collapse:collapse}}
-td,th{{border:1px solid #ccc;padding:3px 8px}} figure{{display:inline-block;margin:6px}}
-.pass{{color:#060}} .fail{{color:#b00}}</style></head><body>
-<h1>{html.escape(model_name)}: evaluation on held-out assets</h1>
+    body = f"""<h1>{html.escape(model_name)}: evaluation on held-out assets</h1>
 <p class="{"pass" if evaluation.gate["passed"] else "fail"}"><b>Quality gate {verdict}</b></p>
 <h2>Quality gate</h2><table><tr><th>metric</th><th>value</th><th>rule</th><th>verdict</th></tr>{gate_rows}</table>
 <h2>Metrics</h2><table><tr><th>metric</th><th>value</th></tr>{metric_rows}</table>
-<h2>Plots</h2>{images}
-</body></html>
-"""
+<h2>Plots</h2>{figures_html(_plots(evaluation, history, threshold))}"""
+    return html_page(f"{model_name} evaluation", body)
 
 
 def render_summary(evaluation: Evaluation, model_name: str) -> str:

@@ -13,7 +13,7 @@ import html
 import numpy as np
 
 from components.common.attributions import Attributions, integrated_gradients, mean_baseline
-from components.common.plots import figure_png
+from components.common.plots import figure_png, figures_html, html_page
 from components.label.labeling import LabelledWindows
 
 __all__ = ["Explanation", "explain_windows", "render_explain_report", "render_explain_summary", "sample_windows"]
@@ -122,27 +122,17 @@ def render_explain_report(explanation: Explanation, model_name: str) -> str:
 
     figures = {"Global importance": figure_png(bars)}
     figures.update({f"{name}": figure_png(heatmap(index, name)) for name, index in explanation.cases.items()})
-    images = "".join(
-        f'<figure><img alt="{html.escape(t)}" src="data:image/png;base64,{png}"/>'
-        f"<figcaption>{html.escape(t)}</figcaption></figure>"
-        for t, png in figures.items()
-    )
     rows = "".join(
         f"<tr><td>{html.escape(f)}</td><td>{explanation.importance[f]:.4g}</td>"
         f"<td>{'raises' if explanation.direction[f] > 0 else 'lowers'}</td></tr>"
         for f in ranked
     )
-    return f"""<!doctype html>
-<html><head><meta charset="utf-8"><title>{html.escape(model_name)} explanations</title>
-<style>body{{font-family:sans-serif;margin:1.5em}} table{{border-collapse:collapse}}
-td,th{{border:1px solid #ccc;padding:3px 8px}} figure{{display:inline-block;margin:6px}}</style></head><body>
-<h1>{html.escape(model_name)}: why the model raises failure risk</h1>
+    body = f"""<h1>{html.escape(model_name)}: why the model raises failure risk</h1>
 <p>Integrated gradients on {explanation.attributions.values.shape[0]} held-out windows, against an "average plant"
 baseline (every sensor at its training mean). Red: pushes the risk up; blue: pushes it down.</p>
 <table><tr><th>sensor</th><th>mean |attribution|</th><th>on average</th></tr>{rows}</table>
-{images}
-</body></html>
-"""
+{figures_html(figures)}"""
+    return html_page(f"{model_name} explanations", body)
 
 
 def render_explain_summary(explanation: Explanation, model_name: str) -> str:

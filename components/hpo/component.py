@@ -105,6 +105,7 @@ def hpo_select(
         report: HTML with optimization history, parameter importances and parallel coordinates.
     """
     from components.common.config import HpoConfig, ModelConfig, validated
+    from components.common.plots import html_page
     from components.common.progress import report_progress
     from components.common.storage import atomic_write_bytes, read_json, write_json
     from components.hpo.report import render_hpo_report
@@ -116,7 +117,8 @@ def hpo_select(
     study_name = read_json(study.path)["name"]
     if not study_name:
         write_json(best_hyperparameters.path, base.model_dump())
-        atomic_write_bytes(report.path, b"<!doctype html><p>Hyperparameter search disabled for this run.</p>\n")
+        disabled = html_page("hyperparameter search", "<p>Hyperparameter search disabled for this run.</p>")
+        atomic_write_bytes(report.path, disabled.encode())
         search_metrics.log_metric("trials", 0)
         return
     shared = load_study(open_storage(storage_url(config)), study_name, config.seed)

@@ -8,7 +8,7 @@ import warnings
 
 import optuna
 
-from components.common.plots import figure_to_png
+from components.common.plots import figure_to_png, figures_html, html_page
 from components.hpo.search import SearchSummary
 
 __all__ = ["render_hpo_report"]
@@ -42,23 +42,13 @@ def _plots(study: optuna.Study) -> dict[str, str]:
 def render_hpo_report(study: optuna.Study, summary: SearchSummary, chosen: dict, model_name: str) -> str:
     """A self-contained HTML page: the budget, what each trial did, the best configuration and the plots."""
     states = ", ".join(f"{count} {state.lower()}" for state, count in sorted(summary.by_state.items()))
-    images = "".join(
-        f'<figure><img alt="{html.escape(t)}" src="data:image/png;base64,{png}"/>'
-        f"<figcaption>{html.escape(t)}</figcaption></figure>"
-        for t, png in _plots(study).items()
-    )
     rows = "".join(
         f"<tr><td>{html.escape(k)}</td><td>{html.escape(json.dumps(v))}</td></tr>" for k, v in sorted(chosen.items())
     )
-    return f"""<!doctype html>
-<html><head><meta charset="utf-8"><title>{html.escape(model_name)} hyperparameter search</title>
-<style>body{{font-family:sans-serif;margin:1.5em}} table{{border-collapse:collapse}}
-td,th{{border:1px solid #ccc;padding:3px 8px}} figure{{display:inline-block;margin:6px}}</style></head><body>
-<h1>{html.escape(model_name)}: hyperparameter search</h1>
+    body = f"""<h1>{html.escape(model_name)}: hyperparameter search</h1>
 <p>Study <code>{html.escape(study.study_name)}</code>: {summary.requested} trials requested; {states}
 ({summary.retried} retried after a worker stopped, {summary.surplus} surplus closed unrun).
 Best validation PR-AUC <b>{summary.best_value:.4f}</b>.</p>
 <h2>Configuration handed to training</h2><table><tr><th>hyperparameter</th><th>value</th></tr>{rows}</table>
-<h2>Plots</h2>{images}
-</body></html>
-"""
+<h2>Plots</h2>{figures_html(_plots(study))}"""
+    return html_page(f"{model_name} hyperparameter search", body)

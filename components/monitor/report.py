@@ -6,7 +6,7 @@ import html
 
 import numpy as np
 
-from components.common.plots import figure_png
+from components.common.plots import figure_png, figures_html, html_page
 from components.monitor.monitor import CurrentWindow, MonitorResult, Reference
 
 __all__ = ["render_monitor_report"]
@@ -43,12 +43,11 @@ def render_monitor_report(
             f"<td>{feature.wasserstein_normalized:.3f}</td><td>{feature.missing_change:+.1%}</td>"
             f"<td>{'DRIFT' if feature.drifted else 'ok'}</td></tr>"
         )
-    figures = "".join(
-        f'<figure><img alt="{html.escape(n)}" src="data:image/png;base64,'
-        f'{figure_png(_histogram(reference.profile_columns[n], current.readings[:, i], n))}"/></figure>'
+    figures = {
+        n: figure_png(_histogram(reference.profile_columns[n], current.readings[:, i], n))
         for i, n in enumerate(reference.features)
         if n in result.drift.drifted[:6]
-    )
+    }
     predictions = ""
     if result.predictions is not None:
         p = result.predictions
@@ -57,17 +56,11 @@ def render_monitor_report(
             f"({'DRIFT' if p.drifted else 'ok'}).</p>"
         )
     others = "".join(f"<li>{html.escape(v)}: {n} requests (not used)</li>" for v, n in current.other_versions.items())
-    return f"""<!doctype html>
-<html><head><meta charset="utf-8"><title>{html.escape(model_name)} drift</title>
-<style>body{{font-family:sans-serif;margin:1.5em}} table{{border-collapse:collapse}}
-td,th{{border:1px solid #ccc;padding:3px 8px}} tr.drift{{background:#fdd}} figure{{display:inline-block}}</style>
-</head><body>
-<h1>{html.escape(model_name)} {html.escape(reference.model_version)}: {html.escape(result.summary)}</h1>
+    body = f"""<h1>{html.escape(model_name)} {html.escape(reference.model_version)}: {html.escape(result.summary)}</h1>
 <p><b>Decision: {html.escape(decision)}</b></p>
 <p>{current.requests} requests; the newest reading of each window is compared with the training data.</p>
 <table><tr><th>sensor</th><th>PSI</th><th>KS p-value</th><th>Wasserstein / std</th><th>missing change</th>
 <th>verdict</th></tr>{"".join(rows)}</table>
 {predictions}<ul>{others}</ul>
-{figures}
-</body></html>
-"""
+{figures_html(figures)}"""
+    return html_page(f"{model_name} drift", body)
