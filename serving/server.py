@@ -101,8 +101,9 @@ def build_app(model, *, payload_logger=None, max_body_bytes: int = DEFAULT_MAX_B
 
     app = FastAPI(title="shopfloor model server", docs_url=None, redoc_url=None, lifespan=lifespan)
     app.add_api_route("/", dataplane.live)
-    register_v1_endpoints(app, dataplane, ModelRepositoryExtension(model_registry=repository))
-    register_v2_endpoints(app, dataplane, ModelRepositoryExtension(model_registry=repository))
+    extension = ModelRepositoryExtension(model_registry=repository)
+    register_v1_endpoints(app, dataplane, extension)
+    register_v2_endpoints(app, dataplane, extension)
 
     async def v2_explain(model_name: str, request: Request) -> dict:
         """Explanations for a V2 inference request body, answered in the V2 response shape."""

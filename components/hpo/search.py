@@ -150,22 +150,20 @@ def builder_for(windows: LabelledWindows, base: ModelConfig, config: HpoConfig, 
     return builder
 
 
-class PruneOnValidation:
-    """Keras callback factory: report the validation PR-AUC each epoch and stop a trial the pruner rejects."""
+def pruning_callback(trial: optuna.trial.Trial):  # noqa: ANN201 - a keras Callback
+    """A Keras callback that reports the validation PR-AUC each epoch and stops a trial the pruner rejects."""
+    import keras
 
-    def __new__(cls, trial: optuna.trial.Trial):  # noqa: D102
-        import keras
+    class _Pruning(keras.callbacks.Callback):
+        pruned = False
 
-        class _Callback(keras.callbacks.Callback):
-            pruned = False
+        def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
+            trial.report(float((logs or {}).get(MONITOR, 0.0)), epoch)
+            if trial.should_prune():
+                self.pruned = True
+                self.model.stop_training = True
 
-            def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
-                trial.report(float((logs or {}).get(MONITOR, 0.0)), epoch)
-                if trial.should_prune():
-                    self.pruned = True
-                    self.model.stop_training = True
-
-        return _Callback()
+    return _Pruning()
 
 
 def make_objective(windows: LabelledWindows, builder, max_epochs: int, seed: int) -> Callable:  # noqa: ANN001
@@ -180,7 +178,7 @@ def make_objective(windows: LabelledWindows, builder, max_epochs: int, seed: int
         hp = OptunaHyperParameters(trial)
         keras.utils.set_random_seed(seed + trial.number)
         model = builder.build(hp)
-        pruning = PruneOnValidation(trial)
+        pruning = pruning_callback(trial)
         history = builder.fit(
             hp,
             model,
