@@ -65,7 +65,7 @@ def _command_run(args: argparse.Namespace) -> int:
 
     scenario = SCENARIOS[args.scenario]
     work_dir = Path(args.work_dir).resolve()
-    config = load_config(args.config).resolve_data(_data_base(args, scenario, work_dir))
+    config = load_config(args.config, scenario.name).resolve_data(_data_base(args, scenario, work_dir))
     os.environ.setdefault("SHOPFLOOR_GIT_COMMIT", _git_commit())
     store = args.model_store or str(work_dir / "model-store")
     serving_dir = work_dir / "serving"
@@ -74,17 +74,17 @@ def _command_run(args: argparse.Namespace) -> int:
         "local_state_dir": str(serving_dir),
         "payload_log_uri": config.deploy.payload_log_uri or str(work_dir / "payload-logs"),
     }
-    (work_dir / "hpo").mkdir(parents=True, exist_ok=True)
-    local_hpo = {
-        "storage": config.hpo.storage
-        or os.environ.get("SHOPFLOOR_OPTUNA_STORAGE")
-        or f"sqlite:///{work_dir / 'hpo' / 'studies.db'}"
-    }
-    if args.no_hpo:
-        local_hpo["enabled"] = False
-    config = config.model_copy(
-        update={"deploy": config.deploy.model_copy(update=local_deploy), "hpo": config.hpo.model_copy(update=local_hpo)}
-    )
+    config = config.model_copy(update={"deploy": config.deploy.model_copy(update=local_deploy)})
+    if hasattr(config, "hpo"):  # scenarios with a hyperparameter search keep its study on this machine
+        (work_dir / "hpo").mkdir(parents=True, exist_ok=True)
+        local_hpo = {
+            "storage": config.hpo.storage
+            or os.environ.get("SHOPFLOOR_OPTUNA_STORAGE")
+            or f"sqlite:///{work_dir / 'hpo' / 'studies.db'}"
+        }
+        if args.no_hpo:
+            local_hpo["enabled"] = False
+        config = config.model_copy(update={"hpo": config.hpo.model_copy(update=local_hpo)})
     print(f"Running {scenario.name} on the KFP local runner (work dir {work_dir})", file=sys.stderr)
     run = run_locally(scenario.pipeline, scenario.arguments(config, model_store_uri=store), work_dir)
     evaluate_dir = Path(run.outputs["report"]).parent
@@ -93,18 +93,24 @@ def _command_run(args: argparse.Namespace) -> int:
     for check in blessing["gate"]["checks"]:
         verdict = "pass" if check["passed"] else "FAIL"
         print(f"  gate {check['metric']}: {check['value']:.4g} {check['op']} {check['threshold']}  {verdict}")
-    print(f"  report (HTML): {run.outputs['report']}")
-    print(f"  model card:    {run.outputs['model_card']}")
-    print(f"  explanations:  {run.outputs['explanation']}")
-    print(f"  search report: {run.outputs['search_report']}")
-    print(f"  model:         {run.outputs['model']}")
+    titles = {
+        "report": "report (HTML)",
+        "model_card": "model card",
+        "explanation": "explanations",
+        "search_report": "search report",
+        "model": "model",
+    }
+    for output, title in titles.items():
+        if output in run.outputs:
+            print(f"  {title + ':':<15}{run.outputs[output]}")
     print(f"  log:           {run.log}")
     if not blessing["blessed"]:
         print("Quality gate FAILED: the model was not published.")
         return EXIT_GATE_FAILED
     latest = read_json(join_uri(store, config.model_name, "latest.json"))
     print(f"  published:     {latest['uri']}")
-    _print_endpoint(serving_dir, config.model_name, Path(run.outputs["model"]).parents[1] / "label" / "windows")
+    windows_dir = next(Path(run.outputs["model"]).parents[1].glob("label*/windows"))
+    _print_endpoint(serving_dir, config.model_name, windows_dir)
     return 0
 
 
@@ -160,7 +166,9 @@ def _command_validate(args: argparse.Namespace) -> int:
     from pipelines.scenarios import SCENARIOS
 
     scenario = SCENARIOS[args.scenario]
-    config = load_config(args.config).resolve_data(_data_base(args, scenario, Path(args.work_dir).resolve()))
+    config = load_config(args.config, scenario.name).resolve_data(
+        _data_base(args, scenario, Path(args.work_dir).resolve())
+    )
     result = ingest(config.data.sensors, config.data.events, config.data)
     print(
         f"ok: {len(result.sensors)} readings of {result.profile['assets']} assets, features "
@@ -186,7 +194,7 @@ def _monitor_paths(args: argparse.Namespace, model_name: str) -> tuple[str, str,
     work_dir = Path(args.work_dir).resolve()
     store = args.model_store or str(work_dir / "model-store")
     logs = args.payload_log or str(work_dir / "payload-logs")
-    return store, logs, str(work_dir / "monitor")
+    return store, logs, getattr(args, "state_uri", None) or str(work_dir / "monitor")
 
 
 def _command_monitor(args: argparse.Namespace) -> int:
@@ -197,9 +205,11 @@ def _command_monitor(args: argparse.Namespace) -> int:
     from components.monitor.monitor import run_monitoring
     from components.monitor.policy import RetrainState
 
-    config = load_config(args.config)
+    config = load_config(args.config, args.scenario)
     store, logs, state_root = _monitor_paths(args, config.model_name)
-    run = run_monitoring(store, logs, state_root, config.model_name, config.monitor, args.days)
+    run = run_monitoring(
+        store, logs, state_root, config.model_name, config.monitor, args.days, args.labels or "", args.batch or ""
+    )
     decision = run.decision
     stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%SZ")
     report = Path(state_root, config.model_name, "reports", f"{stamp}.html")
@@ -215,7 +225,7 @@ def _command_monitor(args: argparse.Namespace) -> int:
         )
     if decision.action == "retrain":
         print("retraining now (policy: auto)")
-        RetrainState(state_root, config.model_name).record_run()
+        RetrainState(state_root, config.model_name).record_run(decision.request_id)
         return _command_run(_retrain_arguments(args))
     return 0
 
@@ -230,6 +240,9 @@ def _command_decide(args: argparse.Namespace) -> int:
     request = state.decide(args.request_id, approve=args.command == "approve", by=args.by, note=args.note)
     print(f"{request.id}: {request.status} by {request.decided_by} ({request.note})")
     if args.command == "reject":
+        return 0
+    if args.state_uri:  # the cluster's monitor state: its next scheduled run starts the retrain through KFP
+        print("the next monitoring run starts the retrain (cooldown and runs-per-day limits apply)")
         return 0
     allowed, why = can_start(config.monitor.retrain, state)
     if not allowed:
@@ -261,6 +274,8 @@ def _command_demo_drift(args: argparse.Namespace) -> int:
         no_hpo=True,
         payload_log=None,
         days=1,
+        labels=None,
+        batch=None,
     )
     name = load_config(None).model_name
     if running_server(work_dir / "serving", name) is None:
@@ -293,6 +308,7 @@ def _command_demo_drift(args: argparse.Namespace) -> int:
         work_dir=str(work_dir),
         model_store=None,
         payload_log=None,
+        state_uri=None,
     )
     return _command_decide(decision)
 
@@ -383,6 +399,13 @@ def _parser() -> argparse.ArgumentParser:
     monitor.add_argument("--days", type=int, help="days of payload logs (default: the config's monitor.window_days)")
     monitor.add_argument("--payload-log", help="payload log folder or s3:// prefix (default: <work-dir>/payload-logs)")
     monitor.add_argument("--model-store", help="model store (default: <work-dir>/model-store)")
+    monitor.add_argument(
+        "--batch", help="compare a new data batch (sensor table, CSV/Parquet, path or s3://) instead of payload logs"
+    )
+    monitor.add_argument(
+        "--labels",
+        help="what really happened to served windows (CSV/Parquet: request_id, index, label), a path or s3:// URI",
+    )
     monitor.add_argument("--no-hpo", action="store_true", help="a retrain skips the hyperparameter search")
     monitor.set_defaults(handler=_command_monitor)
 
@@ -393,6 +416,11 @@ def _parser() -> argparse.ArgumentParser:
         decision.add_argument("--note", required=True, help="why (kept with the request)")
         decision.add_argument("--config", help="scenario config (default: built-in defaults)")
         decision.add_argument("--work-dir", default="shopfloor-runs")
+        decision.add_argument(
+            "--state-uri",
+            help="the monitor's state on a cluster (the monitoring pipeline's state_uri, e.g. "
+            "s3://mlpipeline/shopfloor/monitor): the decision is recorded there and the next monitoring run acts",
+        )
         decision.add_argument("--model-store", help=argparse.SUPPRESS)
         decision.add_argument("--payload-log", help=argparse.SUPPRESS)
         decision.set_defaults(handler=_command_decide)

@@ -32,6 +32,8 @@ def monitoring(
     training_pipeline: str = "predictive-maintenance",
     experiment: str = "shopfloor-retraining",
     namespace: str = "kubeflow-user-example-com",
+    labels_uri: str = "",
+    batch_uri: str = "",
 ):
     """Check drift and retrain under the policy.
 
@@ -45,6 +47,9 @@ def monitoring(
         training_pipeline: the registered training pipeline to run.
         experiment: the KFP experiment for retraining runs.
         namespace: the Kubeflow profile namespace.
+        labels_uri: what really happened to served windows (request_id, index, label), CSV/Parquet; '' = none
+            yet. Degraded performance on them starts a retrain like drift does.
+        batch_uri: a new data batch (sensor table, CSV/Parquet) to compare instead of the payload logs; '' = logs.
     """
     checked = check_drift(
         model_name=model_name,
@@ -52,6 +57,8 @@ def monitoring(
         payload_log_uri=payload_log_uri,
         state_uri=state_uri,
         monitor=monitor,
+        labels_uri=labels_uri,
+        batch_uri=batch_uri,
     ).set_display_name("check-drift")
     with dsl.If(checked.outputs["Output"] == "retrain", name="policy-says-retrain"):
         started = trigger_retraining(

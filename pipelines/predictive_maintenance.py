@@ -10,15 +10,14 @@ from kfp import dsl, kubernetes
 from kfp.dsl import HTML, Markdown, Model
 
 from components.common.config import PredictiveMaintenanceConfig
-from components.deploy.component import deploy
 from components.evaluate.component import evaluate
 from components.explain.component import explain
 from components.hpo.component import hpo_select, hpo_setup, hpo_worker
 from components.ingest.component import ingest
 from components.label.component import label
-from components.publish.component import publish
 from components.train.component import train
 from pipelines.cluster import with_s3_access
+from pipelines.release import release_if_blessed
 
 __all__ = ["DEFAULT_MODEL_STORE", "PIPELINE_NAME", "pipeline_arguments", "predictive_maintenance"]
 
@@ -28,7 +27,7 @@ DEFAULT_MODEL_STORE = "s3://mlpipeline/shopfloor/models"
 
 def _data_schema(config: PredictiveMaintenanceConfig) -> dict:
     """The data section without its locations, which are pipeline parameters of their own."""
-    return config.data.model_dump(exclude={"sensors", "events"})
+    return config.data.schema_parameter()
 
 
 _DEFAULTS = PredictiveMaintenanceConfig()
@@ -134,21 +133,14 @@ def predictive_maintenance(
         profile=ingested.outputs["profile"],
         model_name=model_name,
         gate=gate,
+        model_store_uri=model_store_uri,
     ).set_display_name("evaluate")
     explained = explain(
         windows=labelled.outputs["windows"], model=trained.outputs["model"], model_name=model_name, gate=gate
     ).set_display_name("explain")
-    with dsl.If(evaluated.outputs["Output"] == True, name="quality-gate-passed"):  # noqa: E712 - KFP condition
-        published = publish(
-            model=trained.outputs["model"],
-            model_card=evaluated.outputs["model_card"],
-            blessing=evaluated.outputs["blessing"],
-            profile=ingested.outputs["profile"],
-            model_store_uri=model_store_uri,
-            model_name=model_name,
-        ).set_display_name("publish")
-        served = deploy(model_uri=published.output, model_name=model_name, deployment=deployment)
-        served.set_display_name("deploy")
+    published, served = release_if_blessed(
+        evaluated, trained.outputs["model"], ingested.outputs["profile"], model_store_uri, model_name, deployment
+    )
     for task in (ingested, labelled, setup, searching, selected, trained, evaluated, explained, published, served):
         with_s3_access(task)  # data, model store and payload logs on MinIO; the Secret never enters the YAML
     return PipelineOutputs(

@@ -6,7 +6,8 @@ import dataclasses
 from collections.abc import Callable
 from pathlib import Path
 
-from components.common.config import PredictiveMaintenanceConfig
+from components.common.config import AnomalyDetectionConfig, PredictiveMaintenanceConfig, ScenarioConfig
+from pipelines import anomaly_detection
 from pipelines.demo.plant import write_plant_data
 from pipelines.predictive_maintenance import pipeline_arguments, predictive_maintenance
 
@@ -19,7 +20,7 @@ class Scenario:
 
     name: str
     pipeline: Callable
-    config_model: type[PredictiveMaintenanceConfig]
+    config_model: type[ScenarioConfig]
     arguments: Callable[..., dict]
     write_demo_data: Callable[[Path], dict[str, Path]]
 
@@ -35,6 +36,13 @@ SCENARIOS: dict[str, Scenario] = {
         pipeline=predictive_maintenance,
         config_model=PredictiveMaintenanceConfig,
         arguments=pipeline_arguments,
+        write_demo_data=write_plant_data,
+    ),
+    "anomaly-detection": Scenario(
+        name="anomaly-detection",
+        pipeline=anomaly_detection.anomaly_detection,
+        config_model=AnomalyDetectionConfig,
+        arguments=anomaly_detection.pipeline_arguments,
         write_demo_data=write_plant_data,
     ),
 }

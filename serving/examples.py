@@ -14,9 +14,14 @@ __all__ = ["example_windows", "write_example_requests"]
 
 
 def example_windows(windows, count: int = 2) -> np.ndarray:  # noqa: ANN001 - LabelledWindows
-    """Test windows for examples: the first failing one and the first quiet one."""
+    """Test windows for examples: a positive one where the signal is clearest, and the first quiet one.
+
+    The positive one ends the first run of positive windows: just before the first failure, or deep in an anomaly.
+    """
     test = windows.part("test")
-    picks = [int(np.argmax(test.failure == 1)), int(np.argmax(test.failure == 0))][:count]
+    positive = test.failure == 1
+    run_ends = np.flatnonzero(positive & ~np.r_[positive[1:], False])
+    picks = [int(run_ends[0]) if run_ends.size else 0, int(np.argmax(~positive))][:count]
     return test.x[picks]
 
 

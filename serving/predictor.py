@@ -18,9 +18,15 @@ from components.common.model_artifact import BLESSING_FILE, load_keras_model, lo
 from serving._kserve import InferOutput, InferRequest, InferResponse, Model
 from serving.codec import WindowSpec, decode_v1, decode_v2
 
-__all__ = ["DEFAULT_MAX_BATCH", "WindowModel"]
+__all__ = ["DEFAULT_MAX_BATCH", "MODEL_CLASSES", "AnomalyWindowModel", "WindowModel", "model_class"]
 
 DEFAULT_MAX_BATCH = 1024
+_V2_DATATYPES = {"f": "FP32", "b": "BOOL"}
+
+
+def _json_values(values: np.ndarray) -> list:
+    """An output array as JSON-ready lists: floats rounded to 6 decimals, booleans as is."""
+    return values.round(6).tolist() if values.dtype.kind == "f" else values.tolist()
 
 
 def _decision_threshold(folder: Path) -> float:
@@ -93,6 +99,15 @@ class WindowModel(Model):
         outputs = self._infer(windows)
         return np.asarray(outputs["failure"]).reshape(-1), np.asarray(outputs["rul"]).reshape(-1)
 
+    def _outputs(self, windows: np.ndarray) -> dict[str, np.ndarray]:
+        """The answer for a batch, one array per output of ``get_output_types`` (float32 or bool)."""
+        probability, rul = self._score(windows)
+        return {
+            "failure_probability": probability.astype(np.float32),
+            "fails_within_horizon": probability >= self.threshold,
+            "rul_hours": rul.astype(np.float32),
+        }
+
     def _decode(self, payload: dict | InferRequest) -> np.ndarray:
         """Windows from either protocol."""
         return decode_v2(payload, self.spec) if isinstance(payload, InferRequest) else decode_v1(payload, self.spec)
@@ -106,15 +121,10 @@ class WindowModel(Model):
         self.payload_logger.record(request_id, protocol, windows, outputs)
 
     def predict(self, payload: dict | InferRequest, headers: dict[str, str] | None = None) -> dict | InferResponse:
-        """Score a batch of windows; V1 answers ``predictions``, V2 three output tensors."""
+        """Score a batch of windows; V1 answers ``predictions`` (one object per window), V2 one tensor per output."""
         windows = self._decode(payload)
-        probability, rul = self._score(windows)
-        alarm = probability >= self.threshold
-        outputs = {
-            "failure_probability": probability.round(6).tolist(),
-            "fails_within_horizon": alarm.tolist(),
-            "rul_hours": rul.round(3).tolist(),
-        }
+        arrays = self._outputs(windows)
+        outputs = {name: _json_values(values) for name, values in arrays.items()}
         self._log(payload, headers, windows, outputs)
         if not isinstance(payload, InferRequest):
             return {
@@ -127,9 +137,8 @@ class WindowModel(Model):
             model_version=self.model_version,
             response_id=payload.id or uuid.uuid4().hex,
             infer_outputs=[
-                InferOutput("failure_probability", [len(probability)], "FP32", data=probability.astype(np.float32)),
-                InferOutput("fails_within_horizon", [len(alarm)], "BOOL", data=alarm),
-                InferOutput("rul_hours", [len(rul)], "FP32", data=rul.astype(np.float32)),
+                InferOutput(name, list(values.shape), _V2_DATATYPES[values.dtype.kind], data=values)
+                for name, values in arrays.items()
             ],
         )
 
@@ -199,3 +208,92 @@ class WindowModel(Model):
             "features": features,
             "explanations": explanations,
         }
+
+
+class AnomalyWindowModel(WindowModel):
+    """An anomaly detector over sensor windows: the score, the alarm, and which sensors the model failed on.
+
+    The autoencoder's output is the score (reconstruction error in standard units), so no gradients are needed
+    to explain it: the explanation is the error per sensor, the sensors the window disagrees with normal
+    operation on.
+    """
+
+    def load(self) -> bool:
+        """Load the detector like any window model; its alarm threshold comes with the model, not the gate."""
+        super().load()
+        self.threshold = float(self.info["threshold"]["value"])
+        return self.ready
+
+    def get_output_types(self) -> list[dict]:
+        """V2 metadata: the anomaly score and the alarm at the trained threshold."""
+        return [
+            {"name": "anomaly_score", "datatype": "FP32", "shape": [-1]},
+            {"name": "anomalous", "datatype": "BOOL", "shape": [-1]},
+        ]
+
+    def _errors(self, windows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Scores [n] and per-sensor errors [n, features] in one forward pass."""
+        outputs = self._infer(windows)
+        return np.asarray(outputs["score"]).reshape(-1), np.asarray(outputs["feature_errors"])
+
+    def _score(self, windows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Scores and per-sensor errors (the warm-up in ``load`` calls this)."""
+        return self._errors(windows)
+
+    def _outputs(self, windows: np.ndarray) -> dict[str, np.ndarray]:
+        """The anomaly score and whether it reaches the threshold, per window."""
+        score, _ = self._errors(windows)
+        return {"anomaly_score": score.astype(np.float32), "anomalous": score >= self.threshold}
+
+    def explanation(self, windows: np.ndarray) -> dict:
+        """Reconstruction error per sensor (the score is their reading-weighted mean)."""
+        score, per_feature = self._errors(windows)
+        return {"anomaly_score": score, "feature_errors": per_feature}
+
+    def explain(self, payload: dict | InferRequest, headers: dict[str, str] | None = None) -> dict | InferResponse:
+        """Explain a batch: V1 answers ``explanations`` with sensors ranked by error, V2 output tensors."""
+        windows = self._decode(payload)
+        found = self.explanation(windows)
+        features = self.spec.features
+        if isinstance(payload, InferRequest):
+            n = len(windows)
+            return InferResponse(
+                model_name=self.name,
+                model_version=self.model_version,
+                response_id=payload.id or uuid.uuid4().hex,
+                parameters={"method": "reconstruction-error", "features": json.dumps(features)},
+                infer_outputs=[
+                    InferOutput("anomaly_score", [n], "FP32", data=found["anomaly_score"].astype(np.float32)),
+                    InferOutput(
+                        "feature_errors", [n, len(features)], "FP32", data=found["feature_errors"].astype(np.float32)
+                    ),
+                ],
+            )
+        explanations = []
+        for score, errors in zip(found["anomaly_score"], found["feature_errors"], strict=True):
+            per_feature = dict(zip(features, errors.round(6).tolist(), strict=True))
+            explanations.append(
+                {
+                    "anomaly_score": round(float(score), 6),
+                    "anomalous": bool(score >= self.threshold),
+                    "feature_errors": per_feature,
+                    "top_features": sorted(per_feature, key=per_feature.get, reverse=True)[:3],
+                }
+            )
+        return {
+            "method": "reconstruction-error",
+            "threshold": self.threshold,
+            "features": features,
+            "explanations": explanations,
+        }
+
+
+MODEL_CLASSES: dict[str, type[WindowModel]] = {
+    "predictive-maintenance": WindowModel,
+    "anomaly-detection": AnomalyWindowModel,
+}
+
+
+def model_class(model_dir: str | Path) -> type[WindowModel]:
+    """The served class for a model folder, by the ``model_type`` its description records."""
+    return MODEL_CLASSES[load_model_info(model_dir).get("model_type", "predictive-maintenance")]

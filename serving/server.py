@@ -160,11 +160,11 @@ def materialize_model(model_uri: str, cache_dir: Path) -> Path:
 def load_window_model(
     model_uri: str, name: str, *, payload_log_uri: str = "", cache_dir: Path | None = None, max_batch: int | None = None
 ):  # noqa: ANN201
-    """Load a published model (local or s3://) into a ready ``WindowModel``, with payload logging if asked."""
+    """Load a published model (local or s3://) into a ready window model of its type, with payload logging if asked."""
     from components.common.model_artifact import BLESSING_FILE
     from components.common.storage import read_json
     from serving.payload_log import PayloadLogger
-    from serving.predictor import DEFAULT_MAX_BATCH, WindowModel
+    from serving.predictor import DEFAULT_MAX_BATCH, model_class
 
     folder = materialize_model(model_uri, cache_dir or Path(tempfile.mkdtemp(prefix="shopfloor-model-")))
     blessing = folder / BLESSING_FILE
@@ -173,7 +173,7 @@ def load_window_model(
     else:  # an InferenceService names the version in the pod's environment; KServe's /mnt/models does not
         version = os.environ.get("SHOPFLOOR_MODEL_VERSION") or folder.name
     logger = PayloadLogger(payload_log_uri, name, version).start() if payload_log_uri else None
-    model = WindowModel(
+    model = model_class(folder)(
         name, folder, model_version=version, payload_logger=logger, max_batch=max_batch or DEFAULT_MAX_BATCH
     )
     model.load()

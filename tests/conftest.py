@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from components.common.config import LabelingConfig, ModelConfig, PredictiveMaintenanceConfig
+from components.evaluate.evaluator import classification_metrics
 from components.ingest.ingest import ingest
 from components.label.labeling import label_windows
 from components.train.trainer import train_model, write_model
@@ -95,6 +96,43 @@ def published_model(tmp_path_factory: pytest.TempPathFactory, trained_windows, s
         "blessed": True,
         "model_version": "v-test0000001",
         "gate": {"decision_threshold": 0.3},
+        "metrics": classification_metrics(trained_windows.part("test").failure, scores, 0.3),
+        "reference_scores": [round(float(v), 6) for v in scores],
+    }
+    (version / "profile.json").write_text(json.dumps(small_ingested.profile))
+    (version / "blessing.json").write_text(json.dumps(blessing))
+    (version / "MODEL_CARD.md").write_text("# card\n")
+    return version
+
+
+@pytest.fixture(scope="session")
+def anomaly_windows(small_ingested):
+    """The small plant as windows marked normal/abnormal (12 h before a failure), split in time order."""
+    from components.common.config import AnomalyLabelingConfig
+    from components.label.anomaly import label_anomaly_windows
+
+    result = small_ingested
+    return label_anomaly_windows(result.sensors, result.events, result.features, ["failure"], AnomalyLabelingConfig())
+
+
+@pytest.fixture(scope="session")
+def published_detector(tmp_path_factory: pytest.TempPathFactory, anomaly_windows, small_ingested) -> Path:
+    """``<store>/ad/v-test/`` as publish writes it for an autoencoder: model/ (with its threshold), blessing.json
+    (reference scores), profile.json and a model card."""
+    from components.common.config import AutoencoderConfig
+    from components.evaluate.anomaly import anomaly_metrics
+    from components.train.autoencoder import anomaly_scores, train_autoencoder
+
+    trained = train_autoencoder(anomaly_windows, AutoencoderConfig(epochs=8))
+    version = tmp_path_factory.mktemp("store") / "ad" / "v-test0000002"
+    write_model(trained, str(version / "model"))
+    scores = anomaly_scores(trained.model, anomaly_windows.part("test").x)
+    threshold = trained.info["threshold"]["value"]
+    blessing = {
+        "blessed": True,
+        "model_version": "v-test0000002",
+        "gate": {"decision_threshold": threshold},
+        "metrics": anomaly_metrics(anomaly_windows.part("test").failure, scores, threshold),
         "reference_scores": [round(float(v), 6) for v in scores],
     }
     (version / "profile.json").write_text(json.dumps(small_ingested.profile))

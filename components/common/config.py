@@ -19,6 +19,10 @@ from components.common.errors import ConfigError
 from components.common.storage import is_s3_uri, join_uri, read_bytes
 
 __all__ = [
+    "AnomalyDetectionConfig",
+    "AnomalyGateConfig",
+    "AnomalyLabelingConfig",
+    "AutoencoderConfig",
     "DataConfig",
     "DeployConfig",
     "EventColumns",
@@ -29,6 +33,8 @@ __all__ = [
     "MonitorConfig",
     "PredictiveMaintenanceConfig",
     "RetrainPolicy",
+    "SCENARIO_CONFIGS",
+    "ScenarioConfig",
     "SensorColumns",
     "load_config",
     "parse_config",
@@ -47,8 +53,10 @@ class SensorColumns(_Strict):
 
     timestamp: str = "timestamp"
     asset_id: str = "asset_id"
-    site: str | None = "site"
+    site: str | None = Field("site", description="null (or ''): the data has no site column")
     features: list[str] = Field(default_factory=list, description="empty: every numeric column but the ids")
+
+    _blank_is_none = pydantic.field_validator("site", mode="before")(lambda value: value or None)
 
 
 class EventColumns(_Strict):
@@ -56,7 +64,9 @@ class EventColumns(_Strict):
 
     timestamp: str = "timestamp"
     asset_id: str = "asset_id"
-    event_type: str | None = Field("event_type", description="null: every row is a failure")
+    event_type: str | None = Field("event_type", description="null (or ''): every row is a failure")
+
+    _blank_is_none = pydantic.field_validator("event_type", mode="before")(lambda value: value or None)
 
 
 class DataConfig(_Strict):
@@ -67,6 +77,16 @@ class DataConfig(_Strict):
     sensor_columns: SensorColumns = Field(default_factory=SensorColumns)
     event_columns: EventColumns = Field(default_factory=EventColumns)
     failure_values: list[str] = Field(default_factory=lambda: ["failure"], min_length=1)
+
+    def schema_parameter(self) -> dict:
+        """The section without its locations (pipeline parameters of their own) as a KFP parameter value.
+
+        KFP parameters cannot hold null, so an absent column is written as '' (which validation reads as null).
+        """
+        schema = self.model_dump(exclude={"sensors", "events"})
+        for columns, key in (("sensor_columns", "site"), ("event_columns", "event_type")):
+            schema[columns][key] = schema[columns][key] or ""
+        return schema
 
 
 class LabelingConfig(_Strict):
@@ -152,10 +172,32 @@ class MonitorConfig(_Strict):
     alpha: float = Field(0.01, gt=0, lt=1, description="KS test level, together with min_effect")
     min_effect: float = Field(0.1, ge=0, description="Wasserstein distance / training std a KS drift must reach")
     min_share_drifted: float = Field(0.25, gt=0, le=1, description="share of sensors that must drift to act")
+    max_alarm_rate: float = Field(
+        0.1, gt=0, le=1, description="anomaly models: a larger share of windows in alarm is a plant alert"
+    )
+    min_labels: int = Field(50, ge=1, description="labelled windows needed before performance is judged")
+    max_performance_drop: float = Field(
+        0.1, gt=0, le=1, description="a test metric (ROC-AUC, PR-AUC, F1, recall) falling more than this: retrain"
+    )
     retrain: RetrainPolicy = Field(default_factory=RetrainPolicy)
 
 
-class PredictiveMaintenanceConfig(_Strict):
+class _DataLocations:
+    """Mixin for scenario configs whose data section names sensor and event tables."""
+
+    def resolve_data(self, base: str | os.PathLike):  # noqa: ANN201 - returns the same config type
+        """Make relative data paths absolute against ``base`` (the data folder or the config's folder)."""
+
+        def resolve(location: str) -> str:
+            if is_s3_uri(location) or Path(location).is_absolute():
+                return location
+            return join_uri(base if is_s3_uri(base) else Path(base).resolve(), location)
+
+        data = self.data.model_copy(update={"sensors": resolve(self.data.sensors), "events": resolve(self.data.events)})
+        return self.model_copy(update={"data": data})
+
+
+class PredictiveMaintenanceConfig(_DataLocations, _Strict):
     """A predictive-maintenance scenario: data layout, labeling, model and gate."""
 
     scenario: Literal["predictive-maintenance"] = "predictive-maintenance"
@@ -168,16 +210,66 @@ class PredictiveMaintenanceConfig(_Strict):
     deploy: DeployConfig = Field(default_factory=DeployConfig)
     monitor: MonitorConfig = Field(default_factory=MonitorConfig)
 
-    def resolve_data(self, base: str | os.PathLike) -> PredictiveMaintenanceConfig:
-        """Make relative data paths absolute against ``base`` (the data folder or the config's folder)."""
 
-        def resolve(location: str) -> str:
-            if is_s3_uri(location) or Path(location).is_absolute():
-                return location
-            return join_uri(base if is_s3_uri(base) else Path(base).resolve(), location)
+class AnomalyLabelingConfig(_Strict):
+    """How readings become windows for anomaly detection: window length and a chronological split per asset.
 
-        data = self.data.model_copy(update={"sensors": resolve(self.data.sensors), "events": resolve(self.data.events)})
-        return self.model_copy(update={"data": data})
+    A reading is abnormal from ``before_hours`` before an anomaly event (``data.failure_values``) until
+    ``after_hours`` after it; a window is abnormal if any of its readings is. Each asset's history is cut in
+    time order (train, then validation, then test), so one machine's data is enough and no future leaks back.
+    """
+
+    window: int = Field(24, ge=2, le=1024, description="readings per window")
+    stride: int = Field(2, ge=1, description="readings between window starts")
+    before_hours: float = Field(12.0, ge=0, description="readings this long before an event are abnormal")
+    after_hours: float = Field(0.0, ge=0, description="readings this long after an event are abnormal")
+    validation_fraction: float = Field(0.2, gt=0, lt=1, description="share of each asset's time for validation")
+    test_fraction: float = Field(0.25, gt=0, lt=1, description="share of each asset's time held out for evaluation")
+
+
+class AutoencoderConfig(_Strict):
+    """Size and training schedule of the window autoencoder, and how its alarm threshold is chosen."""
+
+    conv_filters: int = Field(32, ge=1, description="filters of the encoder's temporal convolutions")
+    kernel_size: int = Field(5, ge=1, description="readings each convolution looks at")
+    latent_units: int = Field(16, ge=1, description="size of the bottleneck a window is squeezed through")
+    learning_rate: float = Field(1e-3, gt=0)
+    epochs: int = Field(30, ge=1)
+    patience: int = Field(4, ge=1, description="epochs without validation-loss improvement before stopping")
+    batch_size: int = Field(128, ge=1)
+    threshold: Literal["auto", "best-f1", "percentile"] = Field(
+        "auto", description="auto: best F1 on validation where it holds abnormal windows, else the percentile"
+    )
+    threshold_percentile: float = Field(99.0, gt=0, lt=100, description="of normal validation windows' errors")
+    seed: int = 7
+
+
+class AnomalyGateConfig(_Strict):
+    """The anomaly detector's quality gate on the test split."""
+
+    min_f1: float = Field(0.5, ge=0, le=1, description="checked where the test split holds abnormal windows")
+    min_recall: float = Field(0.4, ge=0, le=1, description="share of abnormal test windows that raise an alarm")
+    max_false_alarm_rate: float = Field(0.05, gt=0, le=1, description="share of normal test windows flagged")
+
+
+class AnomalyDetectionConfig(_DataLocations, _Strict):
+    """An anomaly-detection scenario: an autoencoder on normal operation, a threshold, a gate."""
+
+    scenario: Literal["anomaly-detection"] = "anomaly-detection"
+    model_name: str = Field("anomaly-detection", pattern=r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$", max_length=63)
+    data: DataConfig = Field(default_factory=DataConfig)
+    labeling: AnomalyLabelingConfig = Field(default_factory=AnomalyLabelingConfig)
+    model: AutoencoderConfig = Field(default_factory=AutoencoderConfig)
+    gate: AnomalyGateConfig = Field(default_factory=AnomalyGateConfig)
+    deploy: DeployConfig = Field(default_factory=DeployConfig)
+    monitor: MonitorConfig = Field(default_factory=MonitorConfig)
+
+
+ScenarioConfig = PredictiveMaintenanceConfig | AnomalyDetectionConfig
+SCENARIO_CONFIGS: dict[str, type[ScenarioConfig]] = {
+    "predictive-maintenance": PredictiveMaintenanceConfig,
+    "anomaly-detection": AnomalyDetectionConfig,
+}
 
 
 def _field_names(model: type[BaseModel], loc: tuple) -> list[str]:
@@ -215,8 +307,8 @@ def validated(model: type[pydantic.BaseModel], values: dict, source: str) -> pyd
         raise ConfigError(source, problem + more, field=field, expected=expected) from None
 
 
-def parse_config(text: str, source: str) -> PredictiveMaintenanceConfig:
-    """Parse YAML text into a validated config; ``source`` names the file in errors."""
+def parse_config(text: str, source: str, scenario: str | None = None) -> ScenarioConfig:
+    """Parse YAML text into a validated config of its ``scenario`` (or the one given); errors name ``source``."""
     try:
         document = yaml.safe_load(text)
     except yaml.YAMLError as exc:
@@ -227,13 +319,18 @@ def parse_config(text: str, source: str) -> PredictiveMaintenanceConfig:
         raise ConfigError(source, "empty config file", expected="a YAML mapping with a 'scenario' key")
     if not isinstance(document, dict):
         raise ConfigError(source, "top level is not a mapping", expected="keys such as scenario, data, labeling")
-    return validated(PredictiveMaintenanceConfig, document, source)
+    named = document.get("scenario", scenario or "predictive-maintenance")
+    if named not in SCENARIO_CONFIGS:
+        raise ConfigError(source, f"unknown scenario {named!r}", field="scenario", expected=", ".join(SCENARIO_CONFIGS))
+    if scenario is not None and named != scenario:
+        raise ConfigError(source, f"a config for {named!r}, not {scenario!r}", field="scenario", expected=scenario)
+    return validated(SCENARIO_CONFIGS[named], document, source)
 
 
-def load_config(location: str | os.PathLike | None) -> PredictiveMaintenanceConfig:
-    """Load a scenario config from a local path or S3 URI; ``None`` gives the built-in defaults."""
+def load_config(location: str | os.PathLike | None, scenario: str | None = None) -> ScenarioConfig:
+    """Load a scenario config from a local path or S3 URI; ``None`` gives the defaults of ``scenario``."""
     if location is None:
-        return PredictiveMaintenanceConfig()
+        return SCENARIO_CONFIGS[scenario or "predictive-maintenance"]()
     try:
         raw = read_bytes(location)
     except Exception as exc:
@@ -242,4 +339,4 @@ def load_config(location: str | os.PathLike | None) -> PredictiveMaintenanceConf
         text = raw.decode("utf-8")
     except UnicodeDecodeError:
         raise ConfigError(str(location), "not UTF-8 text", expected="a YAML file") from None
-    return parse_config(text, str(location))
+    return parse_config(text, str(location), scenario)

@@ -5,7 +5,7 @@ from kfp.dsl import HTML, Artifact, ClassificationMetrics, Dataset, Input, Markd
 
 from components._image import IMAGE
 
-__all__ = ["evaluate"]
+__all__ = ["evaluate", "evaluate_anomaly_detector"]
 
 
 @dsl.component(base_image=IMAGE, install_kfp_package=False)
@@ -16,6 +16,7 @@ def evaluate(
     profile: Input[Artifact],
     model_name: str,
     gate: dict,
+    model_store_uri: str,
     metrics: Output[Metrics],
     classification_metrics: Output[ClassificationMetrics],
     report: Output[HTML],
@@ -23,7 +24,7 @@ def evaluate(
     model_card: Output[Markdown],
     blessing: Output[Artifact],
 ) -> bool:
-    """Score the held-out assets, apply the quality gate, write the report and the model card.
+    """Score the held-out assets, apply the quality gate (and beat production), write the report and model card.
 
     Args:
         windows: labelled windows (the test split is evaluated).
@@ -33,6 +34,7 @@ def evaluate(
         model_name: name of the model in reports and the model store.
         gate: decision_threshold and the quality gate's thresholds: min_roc_auc, min_pr_auc, max_rul_mae_hours
             (``GateConfig``).
+        model_store_uri: the model store; the model in production must not beat this one's PR-AUC on this data.
         metrics: scalar metrics of the test split.
         classification_metrics: ROC curve and confusion matrix for the dashboard.
         report: HTML report with plots.
@@ -44,25 +46,33 @@ def evaluate(
         Whether the model passed the quality gate (deployable). A single output, named ``Output``, because the
         KFP local runner resolves ``dsl.If`` conditions only on that (kfp 2.17).
     """
-    import hashlib
     import json
     from pathlib import Path
 
-    import numpy as np
-
     from components.common.config import GateConfig, validated
-    from components.common.model_artifact import MODEL_FILE, MODEL_INFO, load_keras_model
+    from components.common.model_artifact import MODEL_INFO, load_keras_model
     from components.common.progress import report_progress
     from components.common.storage import atomic_write_bytes, write_json
-    from components.evaluate.evaluator import evaluate_model
+    from components.evaluate.champion import versus_production
+    from components.evaluate.evaluator import blessing_record, evaluate_model, model_version
     from components.evaluate.report import render_model_card, render_report, render_summary
     from components.label.labeling import load_windows
 
     thresholds = validated(GateConfig, gate, "pipeline parameter gate")
     labelled = load_windows(windows.path)
     result = evaluate_model(load_keras_model(model.path), labelled, thresholds)
+    result, compared = versus_production(
+        result,
+        "pr_auc",
+        ">=",
+        model_store_uri,
+        model_name,
+        labelled,
+        lambda champion: evaluate_model(champion.model, labelled, thresholds).metrics,
+    )
+    report_progress(compared)
     model_info = json.loads(Path(model.path, MODEL_INFO).read_text())
-    version = "v-" + hashlib.sha256(Path(model.path, MODEL_FILE).read_bytes()).hexdigest()[:12]
+    version = model_version(model.path)
     train_history = json.loads(Path(history.path).read_text())
     atomic_write_bytes(report.path, render_report(result, train_history, model_name).encode())
     atomic_write_bytes(summary.path, render_summary(result, model_name).encode())
@@ -70,17 +80,7 @@ def evaluate(
         model_name, version, model_info, json.loads(Path(profile.path).read_text()), labelled.info, result
     )
     atomic_write_bytes(model_card.path, card.encode())
-    scores = np.sort(result.failure_score)
-    reference_scores = scores[np.linspace(0, len(scores) - 1, min(2000, len(scores))).astype(int)]
-    write_json(
-        blessing.path,
-        {
-            "blessed": result.gate["passed"],
-            "model_version": version,
-            "gate": result.gate,
-            "reference_scores": reference_scores.round(6).tolist(),
-        },
-    )
+    write_json(blessing.path, blessing_record(result.gate, version, result.failure_score, result.metrics))
     blessing.metadata.update({"blessed": result.gate["passed"], "model_version": version})
     for name, value in sorted(result.metrics.items()):
         metrics.log_metric(name, round(value, 6))
@@ -89,6 +89,94 @@ def evaluate(
     report_progress(
         f"ROC-AUC {result.metrics['roc_auc']:.3f}, PR-AUC {result.metrics['pr_auc']:.3f}, "
         f"F1 {result.metrics['f1']:.3f}, RUL MAE {result.metrics['rul_mae_hours']:.1f} h; quality gate "
+        + ("passed" if result.gate["passed"] else "FAILED")
+    )
+    return bool(result.gate["passed"])
+
+
+@dsl.component(base_image=IMAGE, install_kfp_package=False)
+def evaluate_anomaly_detector(
+    windows: Input[Dataset],
+    model: Input[Model],
+    history: Input[Artifact],
+    profile: Input[Artifact],
+    model_name: str,
+    gate: dict,
+    model_store_uri: str,
+    metrics: Output[Metrics],
+    classification_metrics: Output[ClassificationMetrics],
+    report: Output[HTML],
+    summary: Output[Markdown],
+    model_card: Output[Markdown],
+    blessing: Output[Artifact],
+) -> bool:
+    """Raise alarms on the held-out period at the trained threshold, apply the gate (and beat production).
+
+    Args:
+        windows: windows labelled normal/abnormal (the test part is evaluated).
+        model: the trained autoencoder folder (its threshold is in shopfloor_model.json).
+        history: training history, plotted in the report.
+        profile: the ingest data profile, quoted in the model card.
+        model_name: name of the model in reports and the model store.
+        gate: min_f1, min_recall, max_false_alarm_rate (``AnomalyGateConfig``).
+        model_store_uri: the model store; the detector in production must not beat this one on this data (F1, or
+            the false-alarm rate where the held-out period has no anomalies).
+        metrics: scalar metrics of the test part.
+        classification_metrics: ROC curve (where abnormal windows exist) and confusion matrix.
+        report: HTML report with the reconstruction error over time and the threshold.
+        summary: Markdown summary of the gate.
+        model_card: Markdown model card.
+        blessing: the gate's verdict and reference scores, which gate publishing and feed monitoring.
+
+    Returns:
+        Whether the detector passed the quality gate (a single output named ``Output``, for ``dsl.If``).
+    """
+    import json
+    from pathlib import Path
+
+    from components.common.config import AnomalyGateConfig, validated
+    from components.common.model_artifact import MODEL_INFO, load_keras_model
+    from components.common.progress import report_progress
+    from components.common.storage import atomic_write_bytes, write_json
+    from components.evaluate.anomaly import evaluate_detector, render_anomaly_report, render_anomaly_summary
+    from components.evaluate.champion import versus_production
+    from components.evaluate.evaluator import blessing_record, model_version
+    from components.evaluate.report import render_model_card
+    from components.label.labeling import load_windows
+
+    thresholds = validated(AnomalyGateConfig, gate, "pipeline parameter gate")
+    labelled = load_windows(windows.path)
+    model_info = json.loads(Path(model.path, MODEL_INFO).read_text())
+    result = evaluate_detector(load_keras_model(model.path), labelled, model_info["threshold"]["value"], thresholds)
+    result, compared = versus_production(
+        result,
+        *(("f1", ">=") if "f1" in result.metrics else ("false_alarm_rate", "<=")),
+        model_store_uri,
+        model_name,
+        labelled,
+        lambda champion: (
+            evaluate_detector(champion.model, labelled, champion.info["threshold"]["value"], thresholds).metrics
+        ),
+    )
+    report_progress(compared)
+    version = model_version(model.path)
+    train_history = json.loads(Path(history.path).read_text())
+    atomic_write_bytes(report.path, render_anomaly_report(result, train_history, model_name).encode())
+    atomic_write_bytes(summary.path, render_anomaly_summary(result, model_name).encode())
+    card = render_model_card(
+        model_name, version, model_info, json.loads(Path(profile.path).read_text()), labelled.info, result
+    )
+    atomic_write_bytes(model_card.path, card.encode())
+    write_json(blessing.path, blessing_record(result.gate, version, result.scores, result.metrics))
+    blessing.metadata.update({"blessed": result.gate["passed"], "model_version": version})
+    for name, value in sorted(result.metrics.items()):
+        metrics.log_metric(name, round(value, 6))
+    if result.roc is not None:
+        classification_metrics.log_roc_curve(result.roc["fpr"], result.roc["tpr"], result.roc["thresholds"])
+    classification_metrics.log_confusion_matrix(["normal", "abnormal"], result.confusion_matrix)
+    found = ", ".join(f"{k} {result.metrics[k]:.3f}" for k in ("precision", "recall", "f1") if k in result.metrics)
+    report_progress(
+        f"false alarms {result.metrics['false_alarm_rate']:.1%}{', ' + found if found else ''}; quality gate "
         + ("passed" if result.gate["passed"] else "FAILED")
     )
     return bool(result.gate["passed"])

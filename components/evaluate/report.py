@@ -16,7 +16,7 @@ import numpy as np
 from components.common.plots import figure_png, figures_html, html_page
 from components.evaluate.evaluator import Evaluation
 
-__all__ = ["render_model_card", "render_report", "render_summary"]
+__all__ = ["gate_rows", "gate_summary_lines", "gate_table_html", "render_model_card", "render_report", "render_summary"]
 
 
 def _plots(evaluation: Evaluation, history: dict[str, list[float]], threshold: float) -> dict[str, str]:
@@ -91,7 +91,7 @@ def _plots(evaluation: Evaluation, history: dict[str, list[float]], threshold: f
     return {title: figure_png(draw) for title, draw in draws.items()}
 
 
-def _gate_rows(gate: dict) -> list[tuple[str, str, str, str]]:
+def gate_rows(gate: dict) -> list[tuple[str, str, str, str]]:
     """Gate checks as (metric, value, rule, verdict) rows."""
     return [
         (c["metric"], f"{c['value']:.4g}", f"{c['op']} {c['threshold']}", "pass" if c["passed"] else "FAIL")
@@ -99,34 +99,41 @@ def _gate_rows(gate: dict) -> list[tuple[str, str, str, str]]:
     ]
 
 
+def gate_summary_lines(gate: dict, model_name: str) -> list[str]:
+    """The Markdown summary's heading and gate table."""
+    lines = [
+        f"# {model_name}: quality gate {'passed' if gate['passed'] else 'FAILED'}",
+        "",
+        "| metric | value | rule | verdict |",
+        "| --- | --- | --- | --- |",
+    ]
+    return lines + [f"| {m} | {v} | {r} | {d} |" for m, v, r, d in gate_rows(gate)]
+
+
+def gate_table_html(gate: dict, metrics: dict[str, float]) -> str:
+    """The verdict line and the gate and metric tables every evaluation report starts with."""
+    verdict = "PASSED - deployable" if gate["passed"] else "FAILED - not deployable"
+    metric_rows = "".join(f"<tr><td>{html.escape(k)}</td><td>{v:.4g}</td></tr>" for k, v in sorted(metrics.items()))
+    rows = "".join(
+        "<tr>" + "".join(f"<td>{html.escape(cell)}</td>" for cell in row) + "</tr>" for row in gate_rows(gate)
+    )
+    return f"""<p class="{"pass" if gate["passed"] else "fail"}"><b>Quality gate {verdict}</b></p>
+<h2>Quality gate</h2><table><tr><th>metric</th><th>value</th><th>rule</th><th>verdict</th></tr>{rows}</table>
+<h2>Metrics</h2><table><tr><th>metric</th><th>value</th></tr>{metric_rows}</table>"""
+
+
 def render_report(evaluation: Evaluation, history: dict[str, list[float]], model_name: str) -> str:
     """A self-contained HTML report (plots inline) for the KFP dashboard's HTML viewer."""
     threshold = evaluation.gate["decision_threshold"]
-    verdict = "PASSED - deployable" if evaluation.gate["passed"] else "FAILED - not deployable"
-    metric_rows = "".join(
-        f"<tr><td>{html.escape(k)}</td><td>{v:.4g}</td></tr>" for k, v in sorted(evaluation.metrics.items())
-    )
-    gate_rows = "".join(
-        "<tr>" + "".join(f"<td>{html.escape(cell)}</td>" for cell in row) + "</tr>"
-        for row in _gate_rows(evaluation.gate)
-    )
     body = f"""<h1>{html.escape(model_name)}: evaluation on held-out assets</h1>
-<p class="{"pass" if evaluation.gate["passed"] else "fail"}"><b>Quality gate {verdict}</b></p>
-<h2>Quality gate</h2><table><tr><th>metric</th><th>value</th><th>rule</th><th>verdict</th></tr>{gate_rows}</table>
-<h2>Metrics</h2><table><tr><th>metric</th><th>value</th></tr>{metric_rows}</table>
+{gate_table_html(evaluation.gate, evaluation.metrics)}
 <h2>Plots</h2>{figures_html(_plots(evaluation, history, threshold))}"""
     return html_page(f"{model_name} evaluation", body)
 
 
 def render_summary(evaluation: Evaluation, model_name: str) -> str:
     """A short Markdown summary for the dashboard's Markdown viewer."""
-    lines = [
-        f"# {model_name}: quality gate {'passed' if evaluation.gate['passed'] else 'FAILED'}",
-        "",
-        "| metric | value | rule | verdict |",
-        "| --- | --- | --- | --- |",
-    ]
-    lines += [f"| {m} | {v} | {r} | {d} |" for m, v, r, d in _gate_rows(evaluation.gate)]
+    lines = gate_summary_lines(evaluation.gate, model_name)
     lines += [
         "",
         f"F1 {evaluation.metrics['f1']:.3f} at threshold {evaluation.gate['decision_threshold']}, "
@@ -135,13 +142,28 @@ def render_summary(evaluation: Evaluation, model_name: str) -> str:
     return "\n".join(lines) + "\n"
 
 
+def _task(model_info: dict) -> str:
+    """What the model predicts, in one line of the model card."""
+    inputs = f"the last {model_info['window']} readings of {len(model_info['features'])} sensors"
+    if model_info.get("model_type") == "anomaly-detection":
+        threshold = model_info["threshold"]
+        return (
+            f"anomaly score (autoencoder reconstruction error) of {inputs}; alarm at {threshold['value']:.4g} "
+            f"({threshold['method']} on validation data)"
+        )
+    return (
+        f"probability of failure within {model_info['horizon_hours']} h and remaining useful life "
+        f"(capped at {model_info['rul_cap_hours']} h) from {inputs}"
+    )
+
+
 def render_model_card(
     model_name: str,
     model_version: str,
     model_info: dict,
     profile: dict,
     labels: dict,
-    evaluation: Evaluation,
+    evaluation,  # noqa: ANN001 - any evaluation with .metrics and .gate (predictive maintenance or anomaly)
     created: dt.datetime | None = None,
 ) -> str:
     """The model card: data, code, hyperparameters, metrics and gate verdict of one model version."""
@@ -159,7 +181,7 @@ def render_model_card(
     time_column = profile["sensors"]["columns"].get("timestamp", {})
     hyper = "\n".join(f"| {k} | {v} |" for k, v in sorted(model_info["hyperparameters"].items()))
     metric_rows = "\n".join(f"| {k} | {v:.4g} |" for k, v in sorted(evaluation.metrics.items()))
-    gate_rows = "\n".join(f"| {m} | {v} | {r} | {d} |" for m, v, r, d in _gate_rows(evaluation.gate))
+    checks = "\n".join(f"| {m} | {v} | {r} | {d} |" for m, v, r, d in gate_rows(evaluation.gate))
     balance = "\n".join(
         f"| {k} | {v['windows']} | {v['positives']} | {v['positive_rate']} |"
         for k, v in labels["class_balance"].items()
@@ -167,9 +189,7 @@ def render_model_card(
     return f"""# Model card: {model_name} {model_version}
 
 - **Created:** {created.strftime("%Y-%m-%dT%H:%M:%SZ")}
-- **Task:** probability of failure within {model_info["horizon_hours"]} h and remaining useful life
-  (capped at {model_info["rul_cap_hours"]} h) from the last {model_info["window"]} readings of
-  {len(model_info["features"])} sensors
+- **Task:** {_task(model_info)}
 - **Quality gate:** {"PASSED (deployable)" if evaluation.gate["passed"] else "FAILED (not deployable)"}
 - **Code:** shopfloor {versions.get("shopfloor", "?")} (git {versions.get("git_commit") or "unknown"}),
   TensorFlow {versions.get("tensorflow", "?")}, Keras {versions.get("keras", "?")}
@@ -186,8 +206,8 @@ def render_model_card(
 | --- | --- | --- | --- | --- | --- |
 {chr(10).join(feature_rows)}
 
-## Labels and split (by asset)
-| split | windows | failing within horizon | rate |
+## Labels and split ({labels.get("split", "by asset")})
+| split | windows | {"abnormal" if labels.get("target") == "anomaly" else "failing within horizon"} | rate |
 | --- | --- | --- | --- |
 {balance}
 
@@ -206,5 +226,5 @@ Test assets: {", ".join(labels["assets"]["test"])}
 ## Quality gate
 | metric | value | rule | verdict |
 | --- | --- | --- | --- |
-{gate_rows}
+{checks}
 """

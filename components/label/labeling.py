@@ -33,7 +33,9 @@ __all__ = [
     "class_balance",
     "label_windows",
     "load_windows",
+    "sensor_features",
     "split_assets",
+    "window_stack",
     "write_windows",
 ]
 
@@ -117,6 +119,17 @@ def split_assets(assets: list[str], positives: dict[str, int], config: LabelingC
     return {"train": sorted(train), "validation": sorted(validation), "test": sorted(test)}
 
 
+def window_stack(values: np.ndarray, starts: np.ndarray, window: int) -> np.ndarray:
+    """Windows [n, window, features] of a [readings, features] array, starting at ``starts``, as one copy."""
+    view = np.lib.stride_tricks.sliding_window_view(values, window, axis=0)  # [readings, features, window]
+    return np.ascontiguousarray(view[starts].transpose(0, 2, 1))
+
+
+def sensor_features(table: pd.DataFrame, declared: list[str] | None) -> list[str]:
+    """The feature columns of an ingested sensor table: as ingest declared them, else all but the id columns."""
+    return list(declared) if declared else [c for c in table.columns if c not in ("timestamp", "asset_id", "site")]
+
+
 def class_balance(failure: np.ndarray, split: np.ndarray) -> dict:
     """Windows, positives and positive rate per split, so an imbalance is visible before training."""
     balance = {}
@@ -164,8 +177,7 @@ def label_windows(
         starts = ends - (config.window - 1)
         keep = (within[ends] >= 0) & (life[starts] == life[ends])
         ends, starts = ends[keep], starts[keep]
-        view = np.lib.stride_tricks.sliding_window_view(values, config.window, axis=0)  # [n, features, window]
-        parts["x"].append(np.ascontiguousarray(view[starts].transpose(0, 2, 1)))
+        parts["x"].append(window_stack(values, starts, config.window))
         parts["failure"].append(within[ends])
         parts["rul"].append(rul[ends])
         parts["asset"].append(np.full(ends.size, asset, dtype=object))

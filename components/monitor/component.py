@@ -17,6 +17,8 @@ def check_drift(
     monitor: dict,
     report: Output[HTML],
     drift_metrics: Output[Metrics],
+    labels_uri: str = "",
+    batch_uri: str = "",
 ) -> str:
     """Compare the served model's recent payload logs with its training data and apply the retrain policy.
 
@@ -25,13 +27,15 @@ def check_drift(
         model_store_uri: the model store; latest.json names the version in production.
         payload_log_uri: where the model server writes payload logs.
         state_uri: where retrain runs and approval requests are kept.
-        monitor: window_days, min_rows, psi_threshold, alpha, min_effect, min_share_drifted, retrain policy
-            (``MonitorConfig``).
+        monitor: window_days, min_rows, psi_threshold, alpha, min_effect, min_share_drifted, max_alarm_rate,
+            retrain policy (``MonitorConfig``).
         report: HTML drift report (per-sensor table, histograms of the drifted sensors).
-        drift_metrics: share of sensors drifted, readings compared.
+        drift_metrics: share of sensors drifted, readings compared (and labelled performance, when judged).
+        labels_uri: what really happened to served windows (request_id, index, label), CSV/Parquet; '' = none.
+        batch_uri: a new data batch (sensor table) to compare instead of the payload logs; '' = the logs.
 
     Returns:
-        The decision: none, retrain, request-approval, not-enough-data or suppressed.
+        The decision: none, retrain, request-approval, not-enough-data, suppressed or plant-alert.
     """
     from components.common.config import MonitorConfig, validated
     from components.common.progress import report_progress
@@ -39,10 +43,16 @@ def check_drift(
     from components.monitor.monitor import run_monitoring
 
     settings = validated(MonitorConfig, monitor, "pipeline parameter monitor")
-    run = run_monitoring(model_store_uri, payload_log_uri, state_uri, model_name, settings)
+    run = run_monitoring(
+        model_store_uri, payload_log_uri, state_uri, model_name, settings, labels_uri=labels_uri, batch_uri=batch_uri
+    )
     atomic_write_bytes(report.path, run.report_html.encode())
     drift_metrics.log_metric("share_drifted", round(run.result.drift.share_drifted, 4))
     drift_metrics.log_metric("readings", run.result.drift.rows)
+    if run.result.performance is not None:
+        drift_metrics.log_metric("labelled_windows", run.result.performance.labelled)
+        for name, value in sorted(run.result.performance.metrics.items()):
+            drift_metrics.log_metric(f"labelled_{name}", round(value, 6))
     report_progress(f"{run.result.summary}; decision: {run.decision.action} ({run.decision.reason})")
     return run.decision.action
 
@@ -69,7 +79,10 @@ def trigger_retraining(
     from components.monitor.trigger import start_retraining_run
 
     state = RetrainState(state_uri, model_name)
+    approved = state.approved_pending_start()  # an operator's approval is what this run carries out, if any
     run_id = start_retraining_run(pipeline_name, experiment, arguments, f"{model_name}-retrain", namespace=namespace)
-    state.record_run()
-    report_progress(f"started retraining run {run_id}")
+    state.record_run(approved[0].id if approved else None)
+    report_progress(
+        f"started retraining run {run_id}" + (f" for approved request {approved[0].id}" if approved else "")
+    )
     return run_id

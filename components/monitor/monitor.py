@@ -1,9 +1,11 @@
 """Monitoring logic: served payloads against the model's training reference -> drift report -> retrain decision.
 
 The reference travels with the published model (``profile.json``: per-sensor histograms of the training data;
-``blessing.json``: a sample of test-split failure probabilities). The current window is read from the payload
-logs of that model version: the newest reading of each logged window (consecutive requests overlap, so every
-reading of every window would count the same reading many times), and the predictions the server returned.
+``blessing.json``: a sample of test-split scores). The current window is read from the payload logs of that model
+version: the newest reading of each logged window (consecutive requests overlap, so every reading of every window
+would count the same reading many times), and the scores the server returned (failure probabilities, or anomaly
+scores). For an anomaly model those scores are also a plant-health signal: when more windows are in alarm than
+``max_alarm_rate``, the plant itself looks abnormal, which calls for an inspection, not a retrain.
 """
 
 from __future__ import annotations
@@ -12,18 +14,24 @@ import dataclasses
 import datetime as dt
 
 import numpy as np
+import pandas as pd
 
 from components.common.errors import DataValidationError
 from components.common.model_artifact import BLESSING_FILE, MODEL_INFO, PROFILE_FILE
 from components.common.storage import join_uri, read_json
 from components.monitor.drift import DriftReport, DriftThresholds, FeatureDrift, detect_drift, prediction_drift
+from components.monitor.performance import Performance, labelled_scores, measure_performance, read_labels
 
 __all__ = [
+    "SCORE_OUTPUTS",
     "MonitoringRun",
+    "PlantHealth",
+    "plant_health",
     "run_monitoring",
     "CurrentWindow",
     "MonitorResult",
     "Reference",
+    "batch_window",
     "current_window",
     "load_reference",
     "monitor_window",
@@ -31,15 +39,52 @@ __all__ = [
 ]
 
 
+# the served output each model type answers with, whose distribution the monitor follows
+SCORE_OUTPUTS = {"predictive-maintenance": "failure_probability", "anomaly-detection": "anomaly_score"}
+
+
 @dataclasses.dataclass(frozen=True)
 class Reference:
-    """What a published model version was trained and tested on."""
+    """What a published model version was trained and tested on, and where it raises an alarm."""
 
     model_version: str
     features: list[str]
     window: int
     profile_columns: dict
     reference_scores: np.ndarray
+    model_type: str = "predictive-maintenance"
+    alarm_threshold: float = 0.5
+    test_metrics: dict[str, float] = dataclasses.field(default_factory=dict)
+
+
+@dataclasses.dataclass(frozen=True)
+class PlantHealth:
+    """The anomaly model's view of the plant over the window: how many windows it raised an alarm on."""
+
+    windows: int
+    alarms: int
+    max_alarm_rate: float
+    mean_score: float
+    reference_mean_score: float
+
+    @property
+    def alarm_rate(self) -> float:
+        """Share of windows in alarm."""
+        return self.alarms / self.windows if self.windows else 0.0
+
+    @property
+    def abnormal(self) -> bool:
+        """More windows in alarm than the configured limit."""
+        return self.alarm_rate > self.max_alarm_rate
+
+    @property
+    def summary(self) -> str:
+        """One phrase for reports and decisions."""
+        return (
+            f"plant health: {self.alarms} of {self.windows} windows in alarm ({self.alarm_rate:.1%}, "
+            f"limit {self.max_alarm_rate:.1%}); mean anomaly score {self.mean_score:.3g} "
+            f"(test data {self.reference_mean_score:.3g})"
+        )
 
 
 @dataclasses.dataclass(frozen=True)
@@ -60,6 +105,8 @@ class MonitorResult:
     predictions: FeatureDrift | None
     drifted: bool
     summary: str
+    health: PlantHealth | None = None
+    performance: Performance | None = None
 
 
 def load_reference(version_uri: str) -> Reference:
@@ -75,12 +122,19 @@ def load_reference(version_uri: str) -> Reference:
             field=PROFILE_FILE,
             expected="a version published with its profile (shopfloor >= 0.1 publish)",
         ) from None
+    model_type = info.get("model_type", "predictive-maintenance")
+    threshold = (
+        info["threshold"]["value"] if model_type == "anomaly-detection" else blessing["gate"]["decision_threshold"]
+    )
     return Reference(
         model_version=blessing["model_version"],
         features=list(info["features"]),
         window=info["window"],
         profile_columns=profile["sensors"]["columns"],
         reference_scores=np.asarray(blessing.get("reference_scores", []), dtype=float),
+        model_type=model_type,
+        alarm_threshold=float(threshold),
+        test_metrics=blessing.get("metrics") or {c["metric"]: c["value"] for c in blessing["gate"].get("checks", [])},
     )
 
 
@@ -111,17 +165,53 @@ def current_window(records: list, reference: Reference, source: str = "payload l
                 f"{', '.join(reference.features)} (the reference profile's features)",
             )
         rows.append(windows[:, -1, :])
-        scores.extend(record.outputs.get("failure_probability", []) if isinstance(record.outputs, dict) else [])
+        outputs = record.outputs if isinstance(record.outputs, dict) else {}
+        scores.extend(outputs.get(SCORE_OUTPUTS.get(reference.model_type, "failure_probability"), []))
     readings = np.concatenate(rows) if rows else np.empty((0, len(reference.features)))
     return CurrentWindow(
         readings=readings, scores=np.asarray(scores, dtype=float), requests=len(mine), other_versions=others
     )
 
 
+def plant_health(current: CurrentWindow, reference: Reference, max_alarm_rate: float) -> PlantHealth | None:
+    """The anomaly model's alarms over the window as a plant-health signal; ``None`` for other model types."""
+    if reference.model_type != "anomaly-detection" or current.scores.size == 0:
+        return None
+    reference_mean = float(reference.reference_scores.mean()) if reference.reference_scores.size else float("nan")
+    return PlantHealth(
+        windows=int(current.scores.size),
+        alarms=int((current.scores >= reference.alarm_threshold).sum()),
+        max_alarm_rate=max_alarm_rate,
+        mean_score=float(current.scores.mean()),
+        reference_mean_score=reference_mean,
+    )
+
+
+def batch_window(uri: str, reference: Reference) -> CurrentWindow:
+    """The current window from a new data batch (a sensor table, CSV/Parquet) instead of payload logs."""
+    from components.ingest.ingest import read_table
+
+    table = read_table(uri)
+    missing = [f for f in reference.features if f not in table.columns]
+    if missing:
+        raise DataValidationError(
+            uri,
+            f"no column '{missing[0]}'" + (f" (+{len(missing) - 1} more)" if len(missing) > 1 else ""),
+            field=missing[0],
+            expected=f"the model's sensors: {', '.join(reference.features)}",
+        )
+    readings = table[reference.features].apply(pd.to_numeric, errors="coerce").to_numpy(dtype=float)
+    return CurrentWindow(readings=readings, scores=np.empty(0), requests=0, other_versions={})
+
+
 def monitor_window(
-    current: CurrentWindow, reference: Reference, thresholds: DriftThresholds, min_share_drifted: float
+    current: CurrentWindow,
+    reference: Reference,
+    thresholds: DriftThresholds,
+    min_share_drifted: float,
+    max_alarm_rate: float = 1.0,
 ) -> MonitorResult:
-    """Drift of the sensors and of the predictions; drift overall once enough sensors drifted."""
+    """Drift of the sensors and of the predictions, drift overall once enough sensors drifted, plant health."""
     report = detect_drift(current.readings, reference.features, reference.profile_columns, thresholds)
     predictions = None
     if reference.reference_scores.size and current.scores.size:
@@ -138,7 +228,10 @@ def monitor_window(
         summary = f"no drift in {len(reference.features)} sensors over {report.rows} readings"
     if predictions is not None and predictions.drifted:
         summary += f"; predictions drifted (PSI {predictions.psi:.2f})"
-    return MonitorResult(drift=report, predictions=predictions, drifted=drifted, summary=summary)
+    health = plant_health(current, reference, max_alarm_rate)
+    if health is not None:
+        summary += f"; {health.summary}"
+    return MonitorResult(drift=report, predictions=predictions, drifted=drifted, summary=summary, health=health)
 
 
 def window_dates(days: int, today: dt.date | None = None) -> tuple[dt.date, dt.date]:
@@ -165,8 +258,14 @@ def run_monitoring(
     model_name: str,
     settings,  # noqa: ANN001
     days: int | None = None,
+    labels_uri: str = "",
+    batch_uri: str = "",
 ) -> MonitoringRun:
-    """The served version's recent payloads against its reference, then the retrain policy (CLI and pipeline)."""
+    """The served version's recent payloads (and labels) against its reference, then the retrain policy.
+
+    Used by the CLI and the pipeline. Drift or degraded performance once labels arrived is what a retrain answers.
+    With ``batch_uri``, a new data batch (a sensor table) is compared instead of the payload logs.
+    """
     from components.monitor.policy import RetrainState, decide
     from components.monitor.report import render_monitor_report
     from serving.payload_log import read_payload_logs
@@ -174,16 +273,37 @@ def run_monitoring(
     latest = read_json(join_uri(model_store_uri, model_name, "latest.json"))
     reference = load_reference(latest["uri"])
     start, end = window_dates(days or settings.window_days)
-    current = current_window(read_payload_logs(payload_log_uri, model_name, start, end), reference, payload_log_uri)
+    records = [] if batch_uri else read_payload_logs(payload_log_uri, model_name, start, end)
+    current = batch_window(batch_uri, reference) if batch_uri else current_window(records, reference, payload_log_uri)
     thresholds = DriftThresholds(
         psi_threshold=settings.psi_threshold,
         alpha=settings.alpha,
         min_effect=settings.min_effect,
         min_rows=settings.min_rows,
     )
-    result = monitor_window(current, reference, thresholds, settings.min_share_drifted)
+    result = monitor_window(current, reference, thresholds, settings.min_share_drifted, settings.max_alarm_rate)
+    if labels_uri:
+        mine = [r for r in records if r.model_version == reference.model_version]
+        y, scores, unmatched = labelled_scores(mine, read_labels(labels_uri), SCORE_OUTPUTS[reference.model_type])
+        found = measure_performance(
+            y,
+            scores,
+            reference.alarm_threshold,
+            reference.test_metrics,
+            settings.max_performance_drop,
+            settings.min_labels,
+            unmatched,
+        )
+        result = dataclasses.replace(result, performance=found, summary=f"{result.summary}; {found.summary}")
+    alert = "the anomaly model sees the plant abnormal" if result.health and result.health.abnormal else ""
+    degraded = result.performance is not None and result.performance.degraded
     decision = decide(
-        result.drifted, result.drift.enough_data, result.summary, settings.retrain, RetrainState(state_uri, model_name)
+        result.drifted or degraded,
+        result.drift.enough_data or degraded,  # enough labels to see the model fail is enough to act
+        result.summary,
+        settings.retrain,
+        RetrainState(state_uri, model_name),
+        plant_alert=alert,
     )
     html = render_monitor_report(result, reference, current, model_name, f"{decision.action}: {decision.reason}")
     return MonitoringRun(reference=reference, current=current, result=result, decision=decision, report_html=html)

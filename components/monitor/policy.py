@@ -2,7 +2,12 @@
 
 The monitor computes a drift verdict; this module decides what to do with it. Rules, first match wins:
 
+0. An operator approved a request that has not started yet, and the cooldown and storm limit allow a start:
+   ``retrain`` with that request's id (on a cluster, approval is recorded from the CLI and the next scheduled
+   monitoring run starts it).
 1. Not enough data: ``not-enough-data``; never retrain on too little data.
+1b. The anomaly model sees the plant abnormal (a plant alert): ``plant-alert``, asking a human to inspect the
+   plant; never a retrain, which would teach the model the fault as normal operation.
 2. No drift: ``none``.
 3. Drift, mode ``off``: ``none``, the reason saying retraining is off.
 4. Drift, but a retrain started within ``cooldown_hours``, or ``max_runs_per_day`` retrains started in the last
@@ -13,8 +18,8 @@ The monitor computes a drift verdict; this module decides what to do with it. Ru
    Otherwise a new request is created: ``request-approval`` with its id.
 6. Drift, mode ``auto``: ``retrain``; the caller starts the run, then calls ``RetrainState.record_run()``.
 
-An approved request is started by the caller (``shopfloor approve ID``), never by ``decide``; it checks
-``can_start`` first, so the cooldown and the storm limit hold for approved starts too, then calls
+An approved request is started by ``shopfloor approve ID`` on one machine, or by the next monitoring run (rule 0);
+both check ``can_start`` first, so the cooldown and the storm limit hold for approved starts too, then call
 ``record_run(request_id)``.
 
 State lives under a folder or ``s3://`` prefix: ``<root>/<model>/requests/<id>.json`` (one file per request, so
@@ -63,7 +68,7 @@ def utc_now() -> datetime.datetime:
 class Decision:
     """What one monitoring run decided, with one human sentence saying why."""
 
-    action: Literal["none", "retrain", "request-approval", "not-enough-data", "suppressed"]
+    action: Literal["none", "retrain", "request-approval", "not-enough-data", "suppressed", "plant-alert"]
     reason: str
     request_id: str | None = None
 
@@ -350,13 +355,37 @@ def _sentence(summary: str, outcome: str) -> str:
     return f"{summary}; {outcome}" if summary else outcome
 
 
-def decide(drifted: bool, enough_data: bool, summary: str, policy: RetrainPolicy, state: RetrainState) -> Decision:
+def decide(
+    drifted: bool,
+    enough_data: bool,
+    summary: str,
+    policy: RetrainPolicy,
+    state: RetrainState,
+    plant_alert: str = "",
+) -> Decision:
     """The retrain decision for one monitoring run (rules in the module docstring).
 
-    In mode "approval" this may create a request in ``state``; it never starts a retrain itself.
+    In mode "approval" this may create a request in ``state``; it never starts a retrain itself. ``plant_alert``
+    is the anomaly model's finding in words when it sees the plant abnormal, else empty.
     """
+    approved = state.approved_pending_start()
+    if approved and policy.mode != "off" and can_start(policy, state)[0]:
+        request = approved[0]
+        return Decision(
+            "retrain",
+            _sentence(summary, f"starting {request.id}, approved by {request.decided_by} ({request.note})"),
+            request_id=request.id,
+        )
     if not enough_data:
         return Decision("not-enough-data", _sentence(summary, "not enough data to judge drift, so no retrain"))
+    if plant_alert:
+        return Decision(
+            "plant-alert",
+            _sentence(
+                summary,
+                f"{plant_alert}: inspect the plant; no retrain, a model retrained now would learn the fault as normal",
+            ),
+        )
     if not drifted:
         return Decision("none", _sentence(summary, "no drift, no retrain needed"))
     if policy.mode == "off":

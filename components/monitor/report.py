@@ -55,6 +55,11 @@ def render_monitor_report(
             f"<p>Predicted failure probability: PSI {p.psi:.3f}, KS p {p.ks_pvalue:.2g} "
             f"({'DRIFT' if p.drifted else 'ok'}).</p>"
         )
+    if result.performance is not None:
+        predictions += f"<p><b>{html.escape(result.performance.summary)}</b></p>"
+    if result.health is not None:
+        verdict = "ABNORMAL - inspect the plant" if result.health.abnormal else "ok"
+        predictions += f"<p><b>{html.escape(result.health.summary)}: {verdict}</b></p>"
     others = "".join(f"<li>{html.escape(v)}: {n} requests (not used)</li>" for v, n in current.other_versions.items())
     body = f"""<h1>{html.escape(model_name)} {html.escape(reference.model_version)}: {html.escape(result.summary)}</h1>
 <p><b>Decision: {html.escape(decision)}</b></p>

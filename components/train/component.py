@@ -5,7 +5,7 @@ from kfp.dsl import Artifact, Dataset, Input, Metrics, Model, Output
 
 from components._image import IMAGE
 
-__all__ = ["train"]
+__all__ = ["train", "train_anomaly_detector"]
 
 
 @dsl.component(base_image=IMAGE, install_kfp_package=False)
@@ -49,3 +49,49 @@ def train(
     )
     for name, values in sorted(result.history.items()):
         training_metrics.log_metric(f"final_{name}", round(values[-1], 6))
+
+
+@dsl.component(base_image=IMAGE, install_kfp_package=False)
+def train_anomaly_detector(
+    windows: Input[Dataset],
+    hyperparameters: dict,
+    model: Output[Model],
+    history: Output[Artifact],
+    training_metrics: Output[Metrics],
+):
+    """Train the window autoencoder on normal operation and choose its alarm threshold on validation data.
+
+    Args:
+        windows: windows labelled normal/abnormal from label-anomalies.
+        hyperparameters: the autoencoder config (``AutoencoderConfig``: conv_filters, kernel_size, latent_units,
+            learning_rate, epochs, patience, batch_size, threshold, threshold_percentile, seed).
+        model: folder with model.keras, saved_model/ and shopfloor_model.json (with the threshold).
+        history: per-epoch reconstruction errors as JSON.
+        training_metrics: final errors and the threshold.
+    """
+    import hashlib
+    from pathlib import Path
+
+    from components.common.config import AutoencoderConfig, validated
+    from components.common.storage import write_json
+    from components.label.labeling import load_windows
+    from components.train.autoencoder import train_autoencoder
+    from components.train.trainer import write_model
+
+    config = validated(AutoencoderConfig, hyperparameters, "pipeline parameter hyperparameters")
+    data_sha256 = hashlib.sha256(Path(windows.path, "windows.npz").read_bytes()).hexdigest()
+    result = train_autoencoder(load_windows(windows.path), config, data_sha256)
+    write_model(result, model.path)
+    write_json(history.path, result.history)
+    model.metadata.update(
+        {
+            "framework": "keras",
+            "model_type": "anomaly-detection",
+            "threshold": result.info["threshold"]["value"],
+            "features": result.info["features"],
+            "window": result.info["window"],
+        }
+    )
+    for name, values in sorted(result.history.items()):
+        training_metrics.log_metric(f"final_{name}", round(values[-1], 6))
+    training_metrics.log_metric("threshold", round(result.info["threshold"]["value"], 6))

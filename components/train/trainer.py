@@ -24,7 +24,7 @@ from components.common.progress import report_progress
 from components.common.storage import atomic_output_dir, write_json
 from components.label.labeling import LabelledWindows
 
-__all__ = ["TrainResult", "build_model", "feature_statistics", "train_model", "write_model"]
+__all__ = ["TrainResult", "build_model", "feature_statistics", "runtime_versions", "train_model", "write_model"]
 
 
 @dataclasses.dataclass
@@ -142,21 +142,22 @@ def train_model(windows: LabelledWindows, config: ModelConfig, data_sha256: str 
             "assets": windows.info["assets"],
         },
         "epochs_run": len(history.get("loss", [])),
-        "versions": {
-            "shopfloor": __version__,
-            "keras": keras.__version__,
-            "tensorflow": _tf_version(),
-            "git_commit": os.environ.get("SHOPFLOOR_GIT_COMMIT", ""),
-        },
+        "versions": runtime_versions(),
     }
     return TrainResult(model=model, history=history, info=info)
 
 
-def _tf_version() -> str:
-    """The TensorFlow version, recorded with the model for reproducibility."""
+def runtime_versions() -> dict[str, str]:
+    """Versions of shopfloor, Keras and TensorFlow and the source commit, recorded with a model to reproduce it."""
+    import keras
     import tensorflow as tf
 
-    return tf.__version__
+    return {
+        "shopfloor": __version__,
+        "keras": keras.__version__,
+        "tensorflow": tf.__version__,
+        "git_commit": os.environ.get("SHOPFLOOR_GIT_COMMIT", ""),
+    }
 
 
 def write_model(result: TrainResult, folder: str) -> None:

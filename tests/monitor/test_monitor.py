@@ -93,6 +93,33 @@ def test_an_empty_window_is_not_enough_data_never_a_retrain(published_model, tmp
     assert decision.action == "not-enough-data"
 
 
+def test_anomaly_scores_are_a_plant_health_signal(published_detector, anomaly_windows, tmp_path) -> None:
+    reference = load_reference(str(published_detector))
+    assert reference.model_type == "anomaly-detection"
+    info = json.loads((published_detector / "model" / "shopfloor_model.json").read_text())
+    assert reference.alarm_threshold == info["threshold"]["value"]
+    test = anomaly_windows.part("test")
+
+    def served(windows: np.ndarray, folder: Path):
+        from serving.server import load_window_model
+
+        model = load_window_model(str(published_detector), "ad", payload_log_uri=str(folder))
+        for start in range(0, len(windows), 4):
+            model.predict(
+                {"instances": np.where(np.isnan(windows[start : start + 4]), None, windows[start : start + 4]).tolist()}
+            )
+        model.payload_logger.close()
+        return current_window(read_payload_logs(str(folder), "ad"), reference)
+
+    quiet = served(test.x[test.failure == 0][:240], tmp_path / "quiet")
+    healthy = monitor_window(quiet, reference, DriftThresholds(min_rows=50), 0.25, max_alarm_rate=0.1)
+    assert healthy.health is not None and not healthy.health.abnormal, healthy.summary
+    abnormal = served(test.x[test.failure == 1][:120], tmp_path / "abnormal")
+    sick = monitor_window(abnormal, reference, DriftThresholds(min_rows=50), 0.25, max_alarm_rate=0.1)
+    assert sick.health.abnormal and sick.health.alarm_rate > 0.3, sick.summary
+    assert "plant health:" in sick.summary and sick.health.mean_score > healthy.health.mean_score
+
+
 @pytest.mark.slow
 def test_drift_requests_approval_and_the_approved_retrain_takes_over(
     published_model, trained_windows, small_demo_data, tmp_path
@@ -109,7 +136,7 @@ def test_drift_requests_approval_and_the_approved_retrain_takes_over(
     log_windows(work / "payload-logs", reference.model_version, aged(every_window(trained_windows), reference.features))
     config = tmp_path / "plant.yaml"
     config.write_text(
-        "model_name: pm\nlabeling: {test_fraction: 0.34}\nmodel: {epochs: 3}\n"
+        "model_name: pm\nlabeling: {test_fraction: 0.34}\nmodel: {epochs: 12}\n"
         "gate: {min_roc_auc: 0.0, min_pr_auc: 0.0, max_rul_mae_hours: 10000}\n"
         "monitor: {retrain: {mode: approval, cooldown_hours: 0}}\n"
     )
@@ -147,6 +174,7 @@ def test_drift_requests_approval_and_the_approved_retrain_takes_over(
         )
         assert approved.returncode == 0, approved.stderr[-3000:]
         assert f"{request_id}: approved by alice (bearings worn)" in approved.stdout
+        assert f"beats or ties production {published_model.name}" in approved.stderr, "champion/challenger ran"
         latest = json.loads((work / "model-store" / "pm" / "latest.json").read_text())
         assert latest["version"] != published_model.name, "the retrained model took over"
         request = RetrainState(str(work / "monitor"), "pm").get(request_id)
@@ -180,3 +208,104 @@ def test_shopfloor_demo_drift(tmp_path) -> None:
         assert first != second and running_server(work / "serving", "predictive-maintenance")["model_version"] == second
     finally:
         stop_server(work / "serving", "predictive-maintenance")
+
+
+def test_cluster_approval_from_the_cli_is_started_by_the_next_monitoring_run(s3_bucket, tmp_path) -> None:
+    """The operator approves against the cluster's state on S3; the scheduled monitor then says retrain."""
+    from components.common.config import RetrainPolicy
+
+    state_uri = f"s3://{s3_bucket}/shopfloor/monitor"
+    state = RetrainState(state_uri, "predictive-maintenance")
+    request_id = decide(True, True, "drift in 3 of 7 sensors", RetrainPolicy(), state).request_id
+    result = subprocess.run(
+        [SHOPFLOOR, "approve", request_id, "--state-uri", state_uri, "--by", "alice", "--note", "new pumps"],
+        capture_output=True, text=True, timeout=120, env=dict(os.environ), cwd=tmp_path,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    assert f"{request_id}: approved by alice (new pumps)" in result.stdout
+    assert "the next monitoring run starts the retrain" in result.stdout
+    assert not (tmp_path / "shopfloor-runs").exists(), "nothing ran on this machine"
+    decision = decide(False, True, "no drift", RetrainPolicy(), state)
+    assert decision.action == "retrain" and decision.request_id == request_id
+    state.record_run(decision.request_id)
+    assert state.get(request_id).status == "started"
+
+
+def _served_with_labels(published_detector, anomaly_windows, folder: Path, flip: bool) -> Path:
+    """Serve test windows through the real model (payload logged), then write what really happened to them."""
+    import pandas as pd
+
+    from serving.server import load_window_model
+
+    test = anomaly_windows.part("test")
+    model = load_window_model(str(published_detector), "ad", payload_log_uri=str(folder / "logs"))
+    rows = []
+    for start in range(0, len(test.x), 8):
+        batch = test.x[start : start + 8]
+        model.predict({"instances": np.where(np.isnan(batch), None, batch).tolist()}, {"x-request-id": f"r{start}"})
+        truth = test.failure[start : start + 8]
+        rows += [{"request_id": f"r{start}", "index": i, "label": int(v != flip)} for i, v in enumerate(truth)]
+    model.payload_logger.close()
+    rows.append({"request_id": "never-served", "index": 0, "label": 1})
+    pd.DataFrame(rows).to_csv(folder / "labels.csv", index=False)
+    return folder / "labels.csv"
+
+
+@pytest.mark.parametrize("flip", [False, True], ids=["labels-agree", "world-changed"])
+def test_performance_once_labels_arrive(published_detector, anomaly_windows, tmp_path, flip: bool) -> None:
+    from components.common.config import MonitorConfig, RetrainPolicy
+    from components.monitor.monitor import run_monitoring
+
+    labels = _served_with_labels(published_detector, anomaly_windows, tmp_path, flip)
+    store = tmp_path / "store"
+    shutil.copytree(published_detector, store / "ad" / published_detector.name)
+    (store / "ad" / "latest.json").write_text(json.dumps({"uri": str(store / "ad" / published_detector.name)}))
+    settings = MonitorConfig(min_rows=10**6, retrain=RetrainPolicy(mode="auto"))  # too few rows to judge drift
+    run = run_monitoring(str(store), str(tmp_path / "logs"), str(tmp_path / "state"), "ad", settings, 1, str(labels))
+    found = run.result.performance
+    assert found.labelled == len(anomaly_windows.part("test").x) and found.unmatched == 1
+    assert set(found.drops) == {"roc_auc", "pr_auc", "f1", "recall"}
+    if flip:  # faults where the model saw none and the reverse: the model no longer fits the plant
+        assert found.degraded and found.metrics["roc_auc"] < 0.5
+        assert run.decision.action == "retrain" and "performance DEGRADED" in run.decision.reason
+    else:
+        assert not found.degraded, found.summary
+        assert run.decision.action == "not-enough-data"
+    assert "performance" in run.report_html
+
+
+def test_bad_labels_are_errors_naming_the_column(tmp_path) -> None:
+    from components.monitor.performance import read_labels
+
+    (tmp_path / "a.csv").write_text("request_id,outcome\nr1,1\n")
+    with pytest.raises(DataValidationError, match="no column 'label'"):
+        read_labels(str(tmp_path / "a.csv"))
+    (tmp_path / "b.csv").write_text("request_id,label\nr1,1\nr2,maybe\n")
+    with pytest.raises(DataValidationError, match=r"row 2: label 'maybe'.*expected 0 or 1"):
+        read_labels(str(tmp_path / "b.csv"))
+    (tmp_path / "c.csv").write_text("request_id,label\nr1,1\n")
+    assert read_labels(str(tmp_path / "c.csv"))["index"].tolist() == [0]
+
+
+def test_a_new_data_batch_is_compared_instead_of_the_logs(published_model, small_demo_data, tmp_path) -> None:
+    import pandas as pd
+
+    from components.monitor.monitor import batch_window
+
+    reference = load_reference(str(published_model))
+    sensors = pd.read_csv(small_demo_data / "sensors.csv")
+    fresh = monitor_window(
+        batch_window(str(small_demo_data / "sensors.csv"), reference), reference, DriftThresholds(), 0.25
+    )
+    assert fresh.drift.enough_data and not fresh.drifted, fresh.summary
+    worn = sensors.copy()
+    for name, factor in AGEING.items():
+        worn[name] *= factor
+    worn.to_parquet(tmp_path / "batch.parquet")
+    aged_result = monitor_window(
+        batch_window(str(tmp_path / "batch.parquet"), reference), reference, DriftThresholds(), 0.25
+    )
+    assert aged_result.drifted and set(AGEING) <= set(aged_result.drift.drifted)
+    sensors.drop(columns=["vibration_mm_s"]).to_csv(tmp_path / "short.csv", index=False)
+    with pytest.raises(DataValidationError, match="no column 'vibration_mm_s'.*the model's sensors"):
+        batch_window(str(tmp_path / "short.csv"), reference)

@@ -254,10 +254,11 @@ def test_approve_records_who_and_why_and_the_start(state, clock):
     assert approved.note == "new pump model on line 3, reference is stale"
     assert state.get(request_id) == approved
     assert state.approved_pending_start() == [approved]
-    clock.advance(minutes=10)  # monitoring keeps running before the operator's CLI starts the retrain
-    waiting = decide(True, True, SUMMARY, APPROVAL, state)
-    assert waiting.action == "suppressed" and waiting.request_id == request_id
-    assert "approved and waiting to be started" in waiting.reason
+    clock.advance(minutes=10)  # the next monitoring run (a cluster's schedule) starts what the operator approved
+    for drifted in (True, False):  # whatever the drift is now: a person decided
+        starting = decide(drifted, True, SUMMARY, APPROVAL, state)
+        assert starting.action == "retrain" and starting.request_id == request_id
+        assert f"starting {request_id}, approved by alice (new pump model" in starting.reason
     assert len(state.requests()) == 1
 
     allowed, _ = can_start(APPROVAL, state)
@@ -466,3 +467,27 @@ def test_request_files_are_plain_json(state, tmp_path):
         **dataclasses.asdict(state.get(request_id)),
         "status": "pending",
     }
+
+
+def test_an_approved_request_waits_for_the_storm_limit_then_starts(state, clock):
+    policy = RetrainPolicy(mode="approval", cooldown_hours=0, max_runs_per_day=1)
+    request_id = decide(True, True, SUMMARY, policy, state).request_id
+    state.record_run()  # a manual retrain meanwhile
+    state.decide(request_id, True, by="alice", note="go")
+    held = decide(True, True, SUMMARY, policy, state)
+    assert held.action == "suppressed" and "max_runs_per_day (1) reached" in held.reason
+    clock.advance(hours=25)
+    assert decide(True, True, SUMMARY, policy, state).action == "retrain"
+    assert decide(True, True, SUMMARY, RetrainPolicy(mode="off"), state).action == "none", "off means off"
+
+
+def test_a_plant_alert_asks_a_human_and_never_retrains(state):
+    alert = "the anomaly model sees the plant abnormal"
+    for drifted in (True, False):
+        decision = decide(drifted, True, SUMMARY, RetrainPolicy(mode="auto"), state, plant_alert=alert)
+        assert decision.action == "plant-alert"
+        assert "inspect the plant; no retrain" in decision.reason and alert in decision.reason
+    assert state.requests() == [] and state.runs() == []
+    assert decide(True, False, SUMMARY, RetrainPolicy(mode="auto"), state, plant_alert=alert).action == (
+        "not-enough-data"
+    )

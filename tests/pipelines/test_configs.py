@@ -1,23 +1,29 @@
-"""The example config shipped with the package documents exactly the built-in defaults."""
+"""The example configs shipped with the package document exactly the built-in defaults of their scenario."""
 
 from pathlib import Path
 
+import pytest
+
 import pipelines
-from components.common.config import PredictiveMaintenanceConfig, load_config
-from pipelines.predictive_maintenance import pipeline_arguments, predictive_maintenance
+from components.common.config import load_config
+from pipelines.scenarios import SCENARIOS
 
 
-def test_example_config_equals_defaults() -> None:
-    path = Path(pipelines.__file__).parent / "configs" / "predictive_maintenance.yaml"
-    assert load_config(path) == PredictiveMaintenanceConfig()
+@pytest.mark.parametrize("name", sorted(SCENARIOS))
+def test_example_config_equals_defaults(name: str) -> None:
+    scenario = SCENARIOS[name]
+    path = Path(pipelines.__file__).parent / "configs" / scenario.compiled_file
+    assert load_config(path, name) == scenario.config_model()
 
 
-def test_pipeline_defaults_match_config_defaults() -> None:
+@pytest.mark.parametrize("name", sorted(SCENARIOS))
+def test_pipeline_defaults_match_config_defaults(name: str) -> None:
     """The dashboard's defaults and `shopfloor run`'s defaults are the same values."""
-    arguments = pipeline_arguments(PredictiveMaintenanceConfig())
-    inputs = predictive_maintenance.component_spec.inputs
-    for name, value in arguments.items():
-        if name in ("sensors_uri", "events_uri"):
-            assert inputs[name].default is None
+    scenario = SCENARIOS[name]
+    arguments = scenario.arguments(scenario.config_model())
+    inputs = scenario.pipeline.component_spec.inputs
+    for argument, value in arguments.items():
+        if argument in ("sensors_uri", "events_uri"):
+            assert inputs[argument].default is None
         else:
-            assert inputs[name].default == value, name
+            assert inputs[argument].default == value, argument

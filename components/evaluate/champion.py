@@ -1,0 +1,87 @@
+"""Champion/challenger: a retrained model replaces the one in production only if it does better on the same data.
+
+Passing the absolute quality gate is not enough after a retrain: the model in production (the champion, named
+by ``latest.json`` in the model store) is scored on the new run's held-out windows, and the challenger must
+reach at least its score on the scenario's primary metric. A champion that cannot read the new data (other
+sensors or window length, e.g. after a deliberate plant change) is not compared, and the report says so.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
+
+from components.common.model_artifact import load_keras_model, load_model_info
+from components.common.storage import exists, is_s3_uri, join_uri, read_json, read_tree
+
+__all__ = ["Champion", "challenge", "load_champion", "versus_production"]
+
+
+@dataclasses.dataclass
+class Champion:
+    """The model in production: its version, Keras model and description."""
+
+    version: str
+    uri: str
+    model: object
+    info: dict
+
+
+def load_champion(model_store_uri: str, model_name: str, features: list[str], window: int) -> Champion | str:
+    """The production model if it can score windows of ``features`` x ``window``; otherwise why not, in words."""
+    latest_uri = join_uri(model_store_uri, model_name, "latest.json")
+    if not exists(latest_uri):
+        return "no model in production yet"
+    latest = read_json(latest_uri)
+    uri = latest["uri"]
+    folder = read_tree(uri, tempfile.mkdtemp(prefix="shopfloor-champion-")) if is_s3_uri(uri) else Path(uri)
+    info = load_model_info(folder)
+    if info["features"] != features or info["window"] != window:
+        return (
+            f"production model {latest['version']} reads {len(info['features'])} sensors x {info['window']} readings, "
+            f"this data {len(features)} x {window}: not comparable"
+        )
+    return Champion(version=latest["version"], uri=latest["uri"], model=load_keras_model(folder), info=info)
+
+
+def challenge(gate: dict, metric: str, op: str, challenger: float, champion: float, champion_version: str) -> dict:
+    """The gate with one more check: the challenger's ``metric`` at least as good as production's (``op``)."""
+    passed = challenger >= champion if op == ">=" else challenger <= champion
+    check = {
+        "metric": f"{metric}_vs_production",
+        "value": round(challenger, 6),
+        "op": op,
+        "threshold": round(champion, 6),
+        "passed": passed,
+        "production_version": champion_version,
+    }
+    checks = [*gate["checks"], check]
+    return {**gate, "checks": checks, "passed": all(c["passed"] for c in checks)}
+
+
+def versus_production(
+    evaluation,  # noqa: ANN001 - an Evaluation or AnomalyEvaluation (frozen dataclasses with .metrics, .gate)
+    metric: str,
+    op: str,
+    model_store_uri: str,
+    model_name: str,
+    windows,  # noqa: ANN001 - LabelledWindows
+    champion_metrics: Callable[[Champion], dict[str, float]],
+) -> tuple[object, str]:
+    """The evaluation with the production comparison added to its gate, and a sentence saying what was compared.
+
+    Without a comparable champion the evaluation comes back unchanged and the sentence says why.
+    """
+    champion = load_champion(model_store_uri, model_name, windows.features, int(windows.info["window"]))
+    if isinstance(champion, str):
+        return evaluation, champion
+    production = champion_metrics(champion)[metric]
+    gate = challenge(evaluation.gate, metric, op, evaluation.metrics[metric], production, champion.version)
+    verdict = "beats or ties" if gate["checks"][-1]["passed"] else "does NOT beat"
+    sentence = (
+        f"{verdict} production {champion.version} on this run's held-out data: {metric} "
+        f"{evaluation.metrics[metric]:.4g} vs {production:.4g}"
+    )
+    return dataclasses.replace(evaluation, gate=gate), sentence
