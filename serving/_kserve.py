@@ -13,7 +13,7 @@ try:
     from kserve.errors import InvalidInput
     from kserve.model_repository import ModelRepository
     from kserve.protocol.dataplane import DataPlane
-    from kserve.protocol.infer_type import InferOutput, InferRequest, InferResponse
+    from kserve.protocol.infer_type import InferInput, InferOutput, InferRequest, InferResponse
     from kserve.protocol.model_repository_extension import ModelRepositoryExtension
     from kserve.protocol.rest.v1_endpoints import register_v1_endpoints
     from kserve.protocol.rest.v2_datamodels import InferenceRequest
@@ -23,6 +23,7 @@ finally:
 
 __all__ = [
     "DataPlane",
+    "InferInput",
     "InferOutput",
     "InferRequest",
     "InferResponse",
