@@ -15,7 +15,7 @@ The plant's own labels (the ingest manifest) enter as events of the annotator ``
 
 Output layout:
   history   : Parquet, columns sha256, path, label, annotator, annotated_at (UTC), source, kind
-              (manifest|label-studio|csv), recorded_at (UTC); append-only, in the order recorded
+              (manifest|label-studio|csv|feedback), recorded_at (UTC); append-only, in the order recorded
   labels    : Parquet, one row per image with history: sha256, path, label (null = excluded), status
               (agreed|majority|excluded), annotators (panel size), corrected (an older label was overridden),
               decided_at (UTC)
