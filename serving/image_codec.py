@@ -16,10 +16,10 @@ from __future__ import annotations
 
 import base64
 import binascii
-import io
 
 import numpy as np
 
+from components.common.images import ImageDecodeError, decode_pixels
 from serving._kserve import InferRequest, InvalidInput
 from serving.codec import PayloadTooLarge
 
@@ -58,8 +58,6 @@ def _check_count(n: int, spec: ImageSpec, field: str) -> None:
 
 def decode_image(data: bytes | str, spec: ImageSpec, where: str) -> np.ndarray:
     """One encoded image (raw or base64 bytes) as float32 pixels [height, width, channels]."""
-    from PIL import Image, UnidentifiedImageError
-
     raw = data.encode("ascii", "ignore") if isinstance(data, str) else data
     if not raw.startswith((b"\x89PNG", b"\xff\xd8")):  # not PNG/JPEG magic: base64 text
         try:
@@ -67,11 +65,10 @@ def decode_image(data: bytes | str, spec: ImageSpec, where: str) -> np.ndarray:
         except (binascii.Error, ValueError):
             raise InvalidInput(f"{where}: neither a PNG/JPEG image nor base64 of one") from None
     try:
-        with Image.open(io.BytesIO(raw)) as image:
-            image.load()
-            mode, size, pixels = image.mode, image.size, np.asarray(image)
-    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
-        raise InvalidInput(f"{where}: image cannot be decoded ({type(exc).__name__}), expected a PNG or JPEG") from None
+        decoded = decode_pixels(raw)
+    except ImageDecodeError as exc:
+        raise InvalidInput(f"{where}: {exc.problem}, expected a PNG or JPEG") from None
+    mode, size, pixels = decoded.mode, decoded.size, decoded.pixels
     if size != (spec.width, spec.height):
         raise InvalidInput(f"{where}: {size[0]}x{size[1]} pixels, expected {spec.width}x{spec.height}")
     if mode != spec.mode:

@@ -147,3 +147,35 @@ def model_copy(published_model: Path, tmp_path: Path) -> Path:
     target = tmp_path / published_model.name
     shutil.copytree(published_model, target)
     return target
+
+
+class VisionTrained:
+    """A small visual-inspection model trained once per session, with its data and written model folder."""
+
+    def __init__(self, root: Path, images, result, model_dir: Path):
+        self.root, self.images, self.result, self.model_dir = root, images, result, model_dir
+
+    @property
+    def threshold(self) -> float:
+        return float(self.result.info["threshold"]["value"])
+
+
+VISION_TEST_SPEC = {"count": 300, "defect_share": 0.5, "defect_weights": (0.0, 1.0, 0.0, 0.0)}
+
+
+@pytest.fixture(scope="session")
+def vision_trained(tmp_path_factory: pytest.TempPathFactory) -> VisionTrained:
+    """300 part images, half with a dent in a known box (defects.csv), ingested, split and trained on (~20 s)."""
+    from components.common.vision_config import CnnConfig, ImageDataConfig, ImageSplitConfig
+    from components.ingest.images import ingest_images
+    from components.train.vision import load_image_set, train_vision_model
+    from pipelines.demo.parts import PartsDataSpec, write_parts_data
+
+    root = tmp_path_factory.mktemp("vision") / "data"
+    write_parts_data(root, PartsDataSpec(**VISION_TEST_SPEC))
+    config = ImageDataConfig()
+    images = load_image_set(ingest_images(str(root), config).manifest, config, ImageSplitConfig(), root=str(root))
+    result = train_vision_model(images, CnnConfig(epochs=25), target_defect_recall=0.95)
+    model_dir = tmp_path_factory.mktemp("vision-model") / "model"
+    write_model(result, str(model_dir))
+    return VisionTrained(root=root, images=images, result=result, model_dir=model_dir)

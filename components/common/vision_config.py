@@ -1,4 +1,4 @@
-"""Typed config of the visual-inspection data layer: which images are expected and how labels are merged.
+"""Typed config of visual inspection: which images are expected, how labels merge, the CNN, its split and gate.
 
 The sections follow :mod:`components.common.config`: unknown keys are errors, and ``validated`` turns a bad value
 into a one-line ``ConfigError`` naming the file and the dotted field. A scenario config embeds them as sections.
@@ -13,7 +13,15 @@ from pydantic import Field, model_validator
 
 from components.common.config import _Strict
 
-__all__ = ["DEFECT_CLASSES", "AnnotationConfig", "ImageDataConfig"]
+__all__ = [
+    "DEFECT_CLASSES",
+    "AnnotationConfig",
+    "CnnConfig",
+    "ImageDataConfig",
+    "ImageSplitConfig",
+    "TfliteConfig",
+    "VisionGateConfig",
+]
 
 DEFECT_CLASSES: tuple[str, ...] = ("ok", "scratch", "dent", "crack", "missing_hole")
 _CLASS_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]*$"
@@ -68,3 +76,80 @@ class AnnotationConfig(_Strict):
         "exclude", description="majority: a strict majority decides (ties stay excluded); exclude: drop the image"
     )
     on_invalid: Literal["error", "skip"] = Field("error", description="skip: drop bad annotations and report why")
+
+
+class ImageSplitConfig(_Strict):
+    """How labelled images are split into train, validation and test: per class, by a salted hash of the content."""
+
+    test_fraction: float = Field(0.2, gt=0, lt=1, description="share of each class held out for evaluation")
+    validation_fraction: float = Field(
+        0.15, gt=0, lt=1, description="share of each class for early stopping and the decision threshold"
+    )
+    seed: int = Field(7, description="salt of the content hash; another seed draws another split")
+
+    @model_validator(mode="after")
+    def _check_fractions(self) -> ImageSplitConfig:
+        """Test and validation together must leave images to train on."""
+        if self.test_fraction + self.validation_fraction >= 0.9:
+            raise ValueError(
+                f"test_fraction + validation_fraction must be below 0.9, got "
+                f"{self.test_fraction} + {self.validation_fraction}"
+            )
+        return self
+
+
+class CnnConfig(_Strict):
+    """Size, augmentation and training schedule of the image classifier (a small CNN trained from scratch)."""
+
+    filters: list[int] = Field(
+        default_factory=lambda: [16, 32, 64], min_length=1, max_length=5, description="filters per conv block"
+    )
+    convs_per_block: int = Field(2, ge=1, le=3, description="convolutions (batch-normalized) before each pooling")
+    kernel_size: int = Field(3, ge=1, le=9, description="pixels each convolution looks at (square)")
+    local_contrast: int = Field(
+        5, ge=0, le=15, description="subtract each pixel's mean over this square first (lighting-free); 0: off"
+    )
+    pooling: Literal["average", "max"] = Field(
+        "average", description="average: evidence averaged over the image (sharper Grad-CAM); max: strongest spot"
+    )
+    dense_units: int = Field(0, ge=0, description="hidden dense layer after pooling; 0: none")
+    dropout: float = Field(0.2, ge=0, lt=1, description="before the class layer")
+    flip: bool = Field(True, description="random horizontal and vertical flips in training")
+    rotation: float = Field(0.0, ge=0, le=0.5, description="random rotation, as a fraction of a full turn either way")
+    translation: float = Field(0.0, ge=0, lt=0.5, description="random shift, as a fraction of the image size")
+    contrast: float = Field(0.1, ge=0, lt=1, description="random contrast change factor in training")
+    brightness: float = Field(0.0, ge=0, lt=1, description="random brightness change, as a fraction of full scale")
+    learning_rate: float = Field(2e-3, gt=0)
+    epochs: int = Field(40, ge=1)
+    patience: int = Field(10, ge=1, description="epochs without validation-loss improvement before stopping")
+    batch_size: int = Field(32, ge=1)
+    class_weight: Literal["balanced", "none"] = Field(
+        "balanced", description="balanced: weight each class by n / (classes * count), so rare defects count"
+    )
+    seed: int = 7
+
+
+class VisionGateConfig(_Strict):
+    """The decision threshold's target and the quality gate of an image classifier, on the test split.
+
+    A missed defect ships a bad part; a false reject costs a second look. So the defect score (1 - P(ok)) gets a
+    threshold chosen on validation images to catch ``target_defect_recall`` of defects, and the gate checks what
+    that threshold does on the test split.
+    """
+
+    target_defect_recall: float = Field(
+        0.95, gt=0, le=1, description="share of validation defects the decision threshold must catch"
+    )
+    min_accuracy: float = Field(0.8, ge=0, le=1, description="share of test images given their true class")
+    min_defect_recall: float = Field(0.9, ge=0, le=1, description="share of defective test parts rejected")
+    max_false_reject_rate: float = Field(0.15, ge=0, le=1, description="share of good test parts rejected")
+    min_roc_auc: float = Field(0.9, ge=0, le=1, description="defect-vs-ok ROC-AUC of the defect score")
+
+
+class TfliteConfig(_Strict):
+    """The edge export: which TFLite variants to write and how far the quantized one may fall behind."""
+
+    quantize: bool = Field(True, description="also write the int8 post-training quantized variant")
+    representative_images: int = Field(100, ge=1, le=10000, description="training images calibrating int8 ranges")
+    max_accuracy_drop: float = Field(0.03, ge=0, le=1, description="quantized vs. Keras accuracy on the test split")
+    seed: int = 7

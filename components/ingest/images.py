@@ -27,9 +27,9 @@ from pathlib import Path, PurePosixPath
 
 import numpy as np
 import pandas as pd
-from PIL import Image
 
 from components.common.errors import DataValidationError, StorageError
+from components.common.images import ImageDecodeError, decode_pixels
 from components.common.profile import numeric_profile
 from components.common.storage import (
     TREE_MANIFEST,
@@ -205,21 +205,11 @@ def inspect_image(data: bytes, path: str, uri: str, config: ImageDataConfig) -> 
     """Decode one image in full and check its format, mode and size; return its statistics or the problem."""
     width, height = config.image_size
     try:
-        with Image.open(io.BytesIO(data)) as image:
-            image.verify()  # checks PNG chunk CRCs; load() below catches truncated pixel data
-        with Image.open(io.BytesIO(data)) as image:
-            image.load()
-            fmt, mode, size = image.format, image.mode, image.size
-            pixels = np.asarray(image)
-    except Image.DecompressionBombError:
-        return ImageProblem(path, "unreadable", "image is too large to decode", uri, "a PNG or JPEG image")
-    except Image.UnidentifiedImageError:
-        return ImageProblem(path, "unreadable", "not an image file (cannot identify it)", uri, "a PNG or JPEG image")
-    except (OSError, SyntaxError, ValueError, EOFError) as exc:
-        detail = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        reason = "truncated" if "truncat" in detail.lower() else "unreadable"
-        problem = "image file is truncated" if reason == "truncated" else "image cannot be decoded"
-        return ImageProblem(path, reason, f"{problem} ({detail})", uri, "a complete PNG or JPEG image")
+        decoded = decode_pixels(data, verify=True)
+    except ImageDecodeError as exc:
+        expected = "a complete PNG or JPEG image" if exc.reason == "truncated" else "a PNG or JPEG image"
+        return ImageProblem(path, exc.reason, exc.problem, uri, expected)
+    fmt, mode, size, pixels = decoded.format, decoded.mode, decoded.size, decoded.pixels
     if fmt not in _FORMATS:
         return ImageProblem(path, "wrong_format", f"{fmt} image", uri, "PNG or JPEG")
     if mode != config.color_mode:

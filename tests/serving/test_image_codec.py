@@ -62,7 +62,7 @@ BAD_V1 = {
     "no instances": ({"inputs": []}, 'missing field "instances"'),
     "empty": ({"instances": []}, "expected at least one image"),
     "not base64": ({"instances": ["***"]}, "instances[0]: neither a PNG/JPEG image nor base64"),
-    "truncated png": ({"instances": [b64(encoded()[:60])]}, "instances[0]: image cannot be decoded"),
+    "truncated png": ({"instances": [b64(encoded()[:60])]}, "instances[0]: image file is truncated"),
     "wrong size": ({"instances": [b64(encoded(PIXELS[:20]))]}, "32x20 pixels, expected 32x24"),
     "wrong mode": ({"instances": [b64(encoded(mode="RGB"))]}, "colour mode RGB, expected L"),
     "bad object": ({"instances": [{"image": "x"}]}, '"image_bytes": {"b64"'),
@@ -88,7 +88,7 @@ def test_bad_v2_requests_name_the_field() -> None:
         decode_images_v2(v2("FP16", [1, 24, 32], [0.0] * 768), SPEC)
     with pytest.raises(InvalidInput, match=r"shape \[768\], expected \[n, 24, 32"):
         decode_images_v2(v2("UINT8", [768], [0] * 768), SPEC)
-    with pytest.raises(InvalidInput, match=r"\(image\)\[0\]: image cannot be decoded"):
+    with pytest.raises(InvalidInput, match=r"\(image\)\[0\]: not an image file .*expected a PNG or JPEG"):
         decode_images_v2(v2("BYTES", [1], [b64(b"\x89PNG not really")]), SPEC)
     with pytest.raises(InvalidInput, match="must be 768 numbers"):
         decode_images_v2(v2("UINT8", [1, 24, 32], [0] * 700), SPEC)

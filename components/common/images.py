@@ -1,0 +1,55 @@
+"""Decoding of part images (PNG/JPEG bytes), shared by ingest, training and the model server.
+
+One decoder, so the three places that read photos agree on what a readable image is; each turns a
+``ImageDecodeError`` into its own kind of error (a reported skip, a data error, an HTTP 400).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import io
+
+import numpy as np
+
+__all__ = ["DecodedImage", "ImageDecodeError", "decode_pixels"]
+
+
+class ImageDecodeError(ValueError):
+    """The bytes are not a complete image: ``reason`` is "unreadable" or "truncated", ``problem`` says more."""
+
+    def __init__(self, reason: str, problem: str):
+        super().__init__(problem)
+        self.reason = reason
+        self.problem = problem
+
+
+@dataclasses.dataclass(frozen=True)
+class DecodedImage:
+    """An image decoded in full: its format (PNG, JPEG, ...), Pillow mode, (width, height) and pixels."""
+
+    format: str
+    mode: str
+    size: tuple[int, int]
+    pixels: np.ndarray  # uint8 [height, width] or [height, width, channels]
+
+
+def decode_pixels(data: bytes, verify: bool = False) -> DecodedImage:
+    """Decode image bytes in full; ``verify`` also checks PNG chunk checksums (slower, for ingest)."""
+    from PIL import Image
+
+    try:
+        if verify:
+            with Image.open(io.BytesIO(data)) as image:
+                image.verify()
+        with Image.open(io.BytesIO(data)) as image:
+            image.load()
+            return DecodedImage(image.format, image.mode, image.size, np.asarray(image))
+    except Image.DecompressionBombError:
+        raise ImageDecodeError("unreadable", "image is too large to decode") from None
+    except Image.UnidentifiedImageError:
+        raise ImageDecodeError("unreadable", "not an image file (cannot identify it)") from None
+    except (OSError, SyntaxError, ValueError, EOFError) as exc:
+        detail = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        if "truncat" in detail.lower():
+            raise ImageDecodeError("truncated", f"image file is truncated ({detail})") from None
+        raise ImageDecodeError("unreadable", f"image cannot be decoded ({detail})") from None

@@ -1,0 +1,169 @@
+"""Edge export of the visual-inspection CNN: TensorFlow Lite, float32 and int8 post-training quantized.
+
+Old edge PCs beside a line run LiteRT (``ai-edge-litert``), not TensorFlow. Both variants take the same raw pixels
+(float32, 0-255) and return the same class probabilities (float32) as the Keras model; the quantized one stores
+weights and computes activations in int8, calibrated on a seeded sample of training images, with float input and
+output so clients need not know its quantization. The augmentation layers are traced in inference mode, so they
+are absent from the edge model. Each variant is measured on the test split against the Keras model: accuracy of
+the decision at the trained threshold, and agreement (same decided class as Keras).
+
+Output layout of the ``edge`` artifact (a folder, written atomically):
+  model_float32.tflite   float32 weights and activations
+  model_int8.tflite      int8 weights and activations, float32 input/output (when ``quantize``)
+  tflite.json            {"variants": {name: {file, bytes, sha256, quantization, accuracy, argmax_accuracy,
+                         agreement, defect_recall, max_abs_probability_error}}, "keras": {accuracy, argmax_accuracy,
+                         defect_recall}, "test_images", "threshold", "max_accuracy_drop", "within_tolerance",
+                         "runtime"}
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+
+from components.common.storage import atomic_output_dir, sha256_hex, write_json
+from components.common.vision_config import TfliteConfig
+from components.train.vision import ImageSet, defect_scores, predict_probabilities
+
+__all__ = [
+    "TFLITE_INFO",
+    "TfliteExport",
+    "convert_tflite",
+    "export_tflite",
+    "representative_sample",
+    "tflite_predict",
+    "write_tflite",
+]
+
+TFLITE_INFO = "tflite.json"
+_FILES = {"float32": "model_float32.tflite", "int8": "model_int8.tflite"}
+_QUANTIZATION = {"float32": "none", "int8": "int8 weights and activations, float32 input and output"}
+
+
+@dataclasses.dataclass(frozen=True)
+class TfliteExport:
+    """The converted flatbuffers by variant name and the record of their sizes and accuracies."""
+
+    models: dict[str, bytes]
+    info: dict
+
+
+def representative_sample(images: np.ndarray, count: int, seed: int) -> np.ndarray:
+    """A seeded sample of at most ``count`` training images, calibrating the int8 activation ranges."""
+    rng = np.random.default_rng(seed)
+    return images[np.sort(rng.permutation(len(images))[: min(count, len(images))])]
+
+
+def _interpreter(content: bytes):  # noqa: ANN202
+    """A TFLite interpreter: LiteRT's where installed (what an edge PC runs), else TensorFlow's."""
+    try:
+        from ai_edge_litert.interpreter import Interpreter
+    except ImportError:
+        import tensorflow as tf
+
+        Interpreter = tf.lite.Interpreter  # noqa: N806 - a class, named as its module names it
+    return Interpreter(model_content=content)
+
+
+def convert_tflite(model, representative: np.ndarray | None = None) -> bytes:  # noqa: ANN001
+    """The model as a TFLite flatbuffer: float32, or int8-quantized when a representative sample is given."""
+    import tensorflow as tf
+
+    signature = tf.TensorSpec([None, *model.input_shape[1:]], tf.float32, name="image")
+    serve = tf.function(lambda image: model(image, training=False), input_signature=[signature])
+    converter = tf.lite.TFLiteConverter.from_concrete_functions([serve.get_concrete_function()], model)
+    if representative is not None:
+        sample = representative.astype(np.float32)
+        converter.optimizations = [tf.lite.Optimize.DEFAULT]
+        converter.representative_dataset = lambda: ([sample[i : i + 1]] for i in range(len(sample)))
+        converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
+    return converter.convert()
+
+
+def tflite_predict(content: bytes, images: np.ndarray, batch_size: int = 64) -> np.ndarray:
+    """Class probabilities [n, classes] from a TFLite model for raw images [n, height, width, channels]."""
+    interpreter = _interpreter(content)
+    source, target = interpreter.get_input_details()[0], interpreter.get_output_details()[0]
+    outputs = []
+    for start in range(0, len(images), batch_size):
+        batch = images[start : start + batch_size].astype(np.float32)
+        interpreter.resize_tensor_input(source["index"], list(batch.shape))
+        interpreter.allocate_tensors()
+        scale, zero = source["quantization"]
+        if source["dtype"] != np.float32:
+            batch = np.round(batch / scale + zero).astype(source["dtype"])
+        interpreter.set_tensor(source["index"], batch)
+        interpreter.invoke()
+        result = interpreter.get_tensor(target["index"])
+        scale, zero = target["quantization"]
+        outputs.append((result.astype(np.float32) - zero) * scale if target["dtype"] != np.float32 else result)
+    return np.concatenate(outputs) if outputs else np.zeros((0, target["shape"][-1]), np.float32)
+
+
+def _measure(probabilities: np.ndarray, reference: np.ndarray, labels: np.ndarray, ok: int, threshold: float) -> dict:
+    """Accuracy of the thresholded decision and of argmax, defect recall, and agreement with the reference."""
+    from components.evaluate.vision import decide
+
+    decided, expected = decide(probabilities, ok, threshold), decide(reference, ok, threshold)
+    defect = labels != ok
+    rejected = defect_scores(probabilities, ok) >= threshold
+    return {
+        "accuracy": float((decided == labels).mean()),
+        "argmax_accuracy": float((probabilities.argmax(axis=1) == labels).mean()),
+        "defect_recall": float(rejected[defect].mean()) if defect.any() else 0.0,
+        "agreement": float((decided == expected).mean()),
+        "max_abs_probability_error": float(np.abs(probabilities - reference).max()),
+    }
+
+
+def export_tflite(model, images: ImageSet, threshold: float, config: TfliteConfig) -> TfliteExport:  # noqa: ANN001
+    """Convert to float32 (and int8) TFLite and measure each against the Keras model on the test split."""
+    import tensorflow as tf
+
+    test = images.part("test")
+    if test.images.shape[0] == 0:
+        raise ValueError("the test split holds no images; add images or raise split.test_fraction")
+    reference = predict_probabilities(model, test.images)
+    ok = images.ok_index
+    models = {"float32": convert_tflite(model)}
+    if config.quantize:
+        calibration = representative_sample(images.part("train").images, config.representative_images, config.seed)
+        models["int8"] = convert_tflite(model, calibration)
+    variants = {}
+    for name, content in models.items():
+        measured = _measure(tflite_predict(content, test.images), reference, test.labels, ok, threshold)
+        variants[name] = {
+            "file": _FILES[name],
+            "bytes": len(content),
+            "sha256": sha256_hex(content),
+            "quantization": _QUANTIZATION[name],
+            **measured,
+        }
+    keras_record = _measure(reference, reference, test.labels, ok, threshold)
+    keras_record = {k: keras_record[k] for k in ("accuracy", "argmax_accuracy", "defect_recall")}
+    worst = min(v["accuracy"] for v in variants.values())
+    try:
+        import ai_edge_litert  # noqa: F401
+
+        runtime = "ai-edge-litert"
+    except ImportError:
+        runtime = f"tf.lite.Interpreter (tensorflow {tf.__version__})"
+    info = {
+        "variants": variants,
+        "keras": keras_record,
+        "test_images": int(test.labels.size),
+        "threshold": float(threshold),
+        "max_accuracy_drop": config.max_accuracy_drop,
+        "within_tolerance": bool(keras_record["accuracy"] - worst <= config.max_accuracy_drop + 1e-12),
+        "runtime": runtime,
+    }
+    return TfliteExport(models=models, info=info)
+
+
+def write_tflite(export: TfliteExport, folder: str) -> None:
+    """Write the TFLite variants and their record, atomically as one folder."""
+    with atomic_output_dir(folder) as scratch:
+        for name, content in export.models.items():
+            (scratch / _FILES[name]).write_bytes(content)
+        write_json(scratch / TFLITE_INFO, export.info)
