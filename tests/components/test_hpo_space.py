@@ -151,3 +151,34 @@ def test_real_objective_runs_and_prunes(trained_windows, tmp_path) -> None:
     summary = summarize(study)
     assert sum(summary.by_state.values()) == 3 and 0.0 <= summary.best_value <= 1.0
     assert set(summary.best_params) >= {"conv_filters", "dense_layers", "learning_rate", "batch_size"}
+
+
+def test_pruning_reports_the_best_score_so_far_per_epoch_trained() -> None:
+    from components.hpo.search import MONITOR, pruning_callback
+
+    study = optuna.create_study(direction="maximize")
+    trial = study.ask()
+    callback = pruning_callback(trial)
+    for epoch, score in enumerate([0.4, 0.6, 0.5]):
+        callback.on_epoch_end(epoch, {MONITOR: score})
+    frozen = study.trials[0]
+    assert frozen.intermediate_values == {1: 0.4, 2: 0.6, 3: 0.6}, "the running best (what the objective returns)"
+    assert not callback.pruned
+
+
+def test_a_worker_leaves_the_garbage_collector_as_it_found_it(tmp_path) -> None:
+    import gc
+
+    from components.hpo.search import run_worker
+
+    url = f"sqlite:///{tmp_path / 'gc.db'}"
+    create_study(open_storage(url), "gc", trials=2)
+    frozen_during: list[int] = []
+
+    def objective(trial: optuna.trial.Trial) -> float:
+        frozen_during.append(gc.get_freeze_count())
+        return trial.suggest_float("x", 0.0, 1.0)
+
+    before = gc.get_freeze_count()
+    assert run_worker(load_study(open_storage(url), "gc", seed=0), objective, deadline=1e12) == 2
+    assert min(frozen_during) > before and gc.get_freeze_count() == before
