@@ -109,27 +109,68 @@ def _command_run(args: argparse.Namespace) -> int:
         return EXIT_GATE_FAILED
     latest = read_json(join_uri(store, config.model_name, "latest.json"))
     print(f"  published:     {latest['uri']}")
-    windows_dir = next(Path(run.outputs["model"]).parents[1].glob("label*/windows"))
-    _print_endpoint(serving_dir, config.model_name, windows_dir)
+    _print_endpoint(serving_dir, config.model_name, Path(run.outputs["model"]).parents[1], config)
     return 0
 
 
-def _print_endpoint(serving_dir: Path, model_name: str, windows_dir: Path) -> None:
-    """Say where the model is served, with ready-to-paste curl commands on a real held-out window."""
-    from components.deploy.local_target import running_server
+def _example_requests(run_root: Path, prefix: Path, config) -> dict[str, Path]:  # noqa: ANN001
+    """Request bodies from the run's own data: a positive and a quiet window, or a defective and a good part."""
+    import pandas as pd
+
+    from components.common.storage import read_bytes
     from components.label.labeling import load_windows
-    from serving.examples import write_example_requests
+    from serving.examples import write_example_requests, write_image_requests
+
+    windows = next(run_root.glob("label*/windows"), None)
+    if windows is not None:
+        return write_example_requests(load_windows(str(windows)), prefix)
+    frame = pd.read_parquet(run_root / "label-images" / "labelled").sort_values("path")
+    labelled = frame[frame["label"].notna()]
+    ok = labelled["label"] == config.data.ok_class
+    picks = [*labelled[~ok]["uri"].head(1), *labelled[ok]["uri"].head(1)]
+    return write_image_requests([read_bytes(uri) for uri in picks], prefix)
+
+
+def _print_endpoint(serving_dir: Path, model_name: str, run_root: Path, config) -> None:  # noqa: ANN001
+    """Say where the model is served, with ready-to-paste curl commands on the run's own held-out data."""
+    from components.deploy.local_target import running_server
 
     state = running_server(serving_dir, model_name)
     if state is None:
         return
-    requests = write_example_requests(load_windows(str(windows_dir)), serving_dir / "requests" / model_name)
+    requests = _example_requests(run_root, serving_dir / "requests" / model_name, config)
     url = state["url"]
     print(f"\nServing {model_name} {state['model_version']} at {url} (stop: shopfloor stop {model_name})")
     json_header = "-H 'content-type: application/json'"
     print(f"  V1: curl -s {json_header} -d @{requests['v1']} {url}/v1/models/{model_name}:predict")
     print(f"  V2: curl -s {json_header} -d @{requests['v2']} {url}/v2/models/{model_name}/infer")
     print(f"  explain: curl -s {json_header} -d @{requests['v1']} {url}/v1/models/{model_name}:explain")
+
+
+def _command_feedback(args: argparse.Namespace) -> int:
+    """Record an operator's verdict on an explained image, in the model store the next run reads."""
+    from components.common.model_artifact import load_model_info
+    from components.common.storage import read_bytes, sha256_hex
+    from components.label.feedback import new_feedback, record_feedback
+
+    store = args.model_store or str(Path(args.work_dir).resolve() / "model-store")
+    latest = read_json(join_uri(store, args.model, "latest.json"))
+    classes = load_model_info(latest["uri"])["classes"]
+    image = read_bytes(args.image)
+    record = new_feedback(
+        args.model,
+        latest["version"],
+        sha256_hex(image),
+        args.verdict,
+        args.by,
+        classes,
+        corrected_label=args.label,
+        note=args.note or "",
+        path=Path(args.image).name,
+    )
+    print(f"{record.id}: {record.verdict}" + (f" -> {record.corrected_label}" if record.corrected_label else ""))
+    print(f"  stored: {record_feedback(store, record)} (the next run's labeling and explain report use it)")
+    return 0
 
 
 def _command_compile(args: argparse.Namespace) -> int:
@@ -169,6 +210,12 @@ def _command_validate(args: argparse.Namespace) -> int:
     config = load_config(args.config, scenario.name).resolve_data(
         _data_base(args, scenario, Path(args.work_dir).resolve())
     )
+    if scenario.name == "visual-inspection":
+        from components.ingest.images import ingest_images
+
+        found = ingest_images(config.data_root, config.data)
+        print(f"ok: {len(found.manifest)} images, {found.profile['class_counts']}; {len(found.skipped)} skipped")
+        return 0
     result = ingest(config.data.sensors, config.data.events, config.data)
     print(
         f"ok: {len(result.sensors)} readings of {result.profile['assets']} assets, features "
@@ -424,6 +471,17 @@ def _parser() -> argparse.ArgumentParser:
         decision.add_argument("--model-store", help=argparse.SUPPRESS)
         decision.add_argument("--payload-log", help=argparse.SUPPRESS)
         decision.set_defaults(handler=_command_decide)
+
+    feedback = commands.add_parser("feedback", help="mark an image model's explanation as right or wrong")
+    feedback.add_argument("image", help="the image file the explanation was about (path or s3://)")
+    feedback.add_argument("--verdict", required=True, choices=["right", "wrong-region", "wrong-label"])
+    feedback.add_argument("--label", help="the right class (required with --verdict wrong-label)")
+    feedback.add_argument("--by", required=True, help="who gives the feedback")
+    feedback.add_argument("--note", help="what was wrong (kept with the feedback)")
+    feedback.add_argument("--model", default="visual-inspection", help="model name in the store")
+    feedback.add_argument("--work-dir", default="shopfloor-runs")
+    feedback.add_argument("--model-store", help="model store (default: <work-dir>/model-store)")
+    feedback.set_defaults(handler=_command_feedback)
 
     compile_ = commands.add_parser("compile", help="compile every scenario pipeline to YAML")
     compile_.add_argument("--output-dir", default=str(COMPILED_DIR))

@@ -7,7 +7,9 @@ from collections.abc import Callable
 from pathlib import Path
 
 from components.common.config import AnomalyDetectionConfig, PredictiveMaintenanceConfig, ScenarioConfig
-from pipelines import anomaly_detection
+from components.common.vision_config import VisualInspectionConfig
+from pipelines import anomaly_detection, visual_inspection
+from pipelines.demo.parts import write_parts_data
 from pipelines.demo.plant import write_plant_data
 from pipelines.predictive_maintenance import pipeline_arguments, predictive_maintenance
 
@@ -44,5 +46,12 @@ SCENARIOS: dict[str, Scenario] = {
         config_model=AnomalyDetectionConfig,
         arguments=anomaly_detection.pipeline_arguments,
         write_demo_data=write_plant_data,
+    ),
+    "visual-inspection": Scenario(
+        name="visual-inspection",
+        pipeline=visual_inspection.visual_inspection,
+        config_model=VisualInspectionConfig,
+        arguments=visual_inspection.pipeline_arguments,
+        write_demo_data=write_parts_data,
     ),
 }

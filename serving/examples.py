@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import json
 from pathlib import Path
 
@@ -10,7 +11,7 @@ import numpy as np
 from components.common.storage import atomic_write_bytes
 from serving.codec import finite_or_none
 
-__all__ = ["example_windows", "write_example_requests"]
+__all__ = ["example_windows", "write_example_requests", "write_image_requests"]
 
 
 def example_windows(windows, count: int = 2) -> np.ndarray:  # noqa: ANN001 - LabelledWindows
@@ -39,7 +40,20 @@ def write_example_requests(windows, prefix: Path) -> dict[str, Path]:  # noqa: A
             }
         ]
     }
+    return _write_bodies(v1, v2, prefix)
+
+
+def _write_bodies(v1: dict, v2: dict, prefix: Path) -> dict[str, Path]:
+    """Write the two request bodies next to each other; return their paths."""
     paths = {"v1": Path(f"{prefix}-v1.json"), "v2": Path(f"{prefix}-v2.json")}
     for name, body in (("v1", v1), ("v2", v2)):
         atomic_write_bytes(paths[name], json.dumps(body).encode())
     return paths
+
+
+def write_image_requests(files: list[bytes], prefix: Path) -> dict[str, Path]:
+    """Write V1 (``image_bytes.b64``) and V2 (``BYTES``) request bodies for encoded image files."""
+    encoded = [base64.b64encode(data).decode() for data in files]
+    v1 = {"instances": [{"image_bytes": {"b64": data}} for data in encoded]}
+    v2 = {"inputs": [{"name": "image", "datatype": "BYTES", "shape": [len(encoded)], "data": encoded}]}
+    return _write_bodies(v1, v2, prefix)

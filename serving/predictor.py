@@ -7,6 +7,8 @@ upstream dropped its Alibi explainers, so ``explain`` is ours (integrated gradie
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import json
 import uuid
 from pathlib import Path
@@ -15,13 +17,20 @@ import numpy as np
 
 from components.common.attributions import integrated_gradients, mean_baseline
 from components.common.model_artifact import BLESSING_FILE, load_keras_model, load_model_info, resolve_model_dir
-from serving._kserve import InferOutput, InferRequest, InferResponse, Model
+from components.common.vision_model import LAST_CONV, TfliteRunner, decide, defect_scores, gradcam, heatmap_png
+from serving._kserve import InferOutput, InferRequest, InferResponse, InvalidInput, Model
 from serving.codec import WindowSpec, decode_v1, decode_v2
+from serving.image_codec import ImageSpec, decode_images_v1, decode_images_v2
 
-__all__ = ["DEFAULT_MAX_BATCH", "MODEL_CLASSES", "AnomalyWindowModel", "WindowModel", "model_class"]
+__all__ = ["DEFAULT_MAX_BATCH", "MODEL_CLASSES", "AnomalyWindowModel", "ImageModel", "WindowModel", "model_class"]
 
 DEFAULT_MAX_BATCH = 1024
-_V2_DATATYPES = {"f": "FP32", "b": "BOOL"}
+_V2_DATATYPES = {"f": "FP32", "b": "BOOL", "U": "BYTES"}
+
+
+def _v2_data(values: np.ndarray) -> np.ndarray:
+    """An output array as kserve's V2 encoder takes it: text (BYTES) as UTF-8 bytes objects."""
+    return np.array([v.encode() for v in values.tolist()], dtype=object) if values.dtype.kind == "U" else values
 
 
 def _json_values(values: np.ndarray) -> list:
@@ -137,7 +146,7 @@ class WindowModel(Model):
             model_version=self.model_version,
             response_id=payload.id or uuid.uuid4().hex,
             infer_outputs=[
-                InferOutput(name, list(values.shape), _V2_DATATYPES[values.dtype.kind], data=values)
+                InferOutput(name, list(values.shape), _V2_DATATYPES[values.dtype.kind], data=_v2_data(values))
                 for name, values in arrays.items()
             ],
         )
@@ -288,9 +297,161 @@ class AnomalyWindowModel(WindowModel):
         }
 
 
+class ImageModel(WindowModel):
+    """A part-inspection CNN: encoded images (or pixels) in; class, defect decision, score and probabilities out.
+
+    Explanations are Grad-CAM heatmaps on the last convolution, the same as the explain step's report, as an
+    array and as a PNG overlay an operator can look at before giving feedback.
+    """
+
+    def load(self) -> bool:
+        """Load the CNN, its classes, image spec and the defect threshold chosen on validation data."""
+        import tensorflow as tf
+
+        folder = resolve_model_dir(self.model_dir)
+        self.info = load_model_info(folder)
+        self.keras_model = load_keras_model(folder)
+        width, height = self.info["image_size"]
+        self.spec = ImageSpec(width, height, self.info["color_mode"], self.max_batch)
+        if self.runtime == "keras":
+            signature = [tf.TensorSpec([None, height, width, self.spec.channels], tf.float32)]
+            forward = tf.function(lambda images: self.keras_model(images, training=False), input_signature=signature)
+            self._infer = forward
+        else:  # what an edge PC runs: the float32 or int8 TFLite export next to the model (explanations stay Keras)
+            variant = self.runtime.removeprefix("tflite-")
+            self._infer = TfliteRunner((folder / "edge" / f"model_{variant}.tflite").read_bytes()).predict
+        self.classes = list(self.info["classes"])
+        self.ok_index = self.classes.index(self.info["ok_class"])
+        self.threshold = float(self.info["threshold"]["value"])
+        self.model_version = self.model_version or self.model_dir.name
+        self._infer(np.zeros((1, height, width, self.spec.channels), np.float32))  # warm the graph
+        self.ready = True
+        return self.ready
+
+    def get_input_types(self) -> list[dict]:
+        """V2 metadata: encoded images (BYTES), or UINT8 pixels [n, height, width, channels]."""
+        return [{"name": "image", "datatype": "BYTES", "shape": [-1]}]
+
+    def get_output_types(self) -> list[dict]:
+        """V2 metadata: decided class, defect decision and score, class probabilities (in ``classes`` order)."""
+        return [
+            {"name": "label", "datatype": "BYTES", "shape": [-1]},
+            {"name": "defective", "datatype": "BOOL", "shape": [-1]},
+            {"name": "defect_score", "datatype": "FP32", "shape": [-1]},
+            {"name": "probabilities", "datatype": "FP32", "shape": [-1, len(self.classes)]},
+        ]
+
+    def _decode(self, payload: dict | InferRequest) -> np.ndarray:
+        """Images from either protocol."""
+        if isinstance(payload, InferRequest):
+            return decode_images_v2(payload, self.spec)
+        return decode_images_v1(payload, self.spec)
+
+    def _outputs(self, images: np.ndarray) -> dict[str, np.ndarray]:
+        """Decide each image at the threshold: ok, or its most probable defect."""
+        probabilities = np.asarray(self._infer(images))
+        decided = decide(probabilities, self.ok_index, self.threshold)
+        score = defect_scores(probabilities, self.ok_index)
+        return {
+            "label": np.array([self.classes[i] for i in decided]),
+            "defective": decided != self.ok_index,
+            "defect_score": score.astype(np.float32),
+            "probabilities": probabilities.astype(np.float32),
+        }
+
+    def _log(self, payload: dict | InferRequest, headers: dict | None, images: np.ndarray, outputs: dict) -> None:
+        """Log a summary of each image (content hash of its pixels, brightness, contrast), not the pixels."""
+        summary = [
+            {
+                "sha256": hashlib.sha256(image.astype(np.uint8).tobytes()).hexdigest(),
+                "brightness": round(float(image.mean()), 3),
+                "contrast": round(float(image.std()), 3),
+            }
+            for image in images
+        ]
+        super()._log(payload, headers, summary, outputs)
+
+    def explanation(self, images: np.ndarray) -> dict:
+        """Grad-CAM heatmaps [n, height, width] in 0-1 for the decided class of each image."""
+        decided = self._outputs(images)
+        index = np.array([self.classes.index(label) for label in decided["label"]])
+        cams = gradcam(self.keras_model, images, class_index=index)
+        return {**decided, "heatmaps": cams.heatmaps}
+
+    feedback_uri: str = ""  # the model store feedback is written to; '' = feedback is refused
+    runtime: str = "keras"  # keras | tflite-float32 | tflite-int8: what answers predict
+
+    def feedback(self, body: dict) -> dict:
+        """Record an operator's verdict on an explanation (right, wrong-region, wrong-label + the right label).
+
+        The image is named by its file (``image_bytes.b64``, hashed as ingest hashes files) or by ``image_sha256``.
+        """
+        from components.common.errors import ShopfloorError
+        from components.label.feedback import new_feedback, record_feedback
+
+        if not isinstance(body, dict):
+            raise InvalidInput("request body: expected a JSON object with verdict, operator and the image")
+        if not self.feedback_uri:
+            raise InvalidInput("feedback is not enabled on this server (start it with --feedback-uri)")
+        encoded = (body.get("image_bytes") or {}).get("b64") if isinstance(body.get("image_bytes"), dict) else None
+        digest = body.get("image_sha256") or ""
+        if encoded:
+            try:
+                digest = hashlib.sha256(base64.b64decode(encoded, validate=True)).hexdigest()
+            except (ValueError, TypeError):
+                raise InvalidInput("image_bytes.b64: not base64") from None
+        try:
+            record = new_feedback(
+                self.name,
+                self.model_version,
+                digest,
+                str(body.get("verdict", "")),
+                str(body.get("operator", "")),
+                self.classes,
+                corrected_label=body.get("corrected_label") or None,
+                note=str(body.get("note", "")),
+                request_id=str(body.get("request_id", "")),
+                path=str(body.get("path", "")),
+            )
+        except ShopfloorError as exc:
+            raise InvalidInput(f"{exc.field or 'feedback'}: {exc.problem} (expected {exc.expected})") from None
+        return {"id": record.id, "uri": record_feedback(self.feedback_uri, record), "image_sha256": digest}
+
+    def explain(self, payload: dict | InferRequest, headers: dict[str, str] | None = None) -> dict | InferResponse:
+        """Explain a batch: V1 answers heatmaps (rows of 0-1 values) and PNG overlays, V2 output tensors."""
+        images = self._decode(payload)
+        found = self.explanation(images)
+        n, (height, width) = len(images), found["heatmaps"].shape[1:]
+        if isinstance(payload, InferRequest):
+            return InferResponse(
+                model_name=self.name,
+                model_version=self.model_version,
+                response_id=payload.id or uuid.uuid4().hex,
+                parameters={"method": "grad-cam", "layer": LAST_CONV},
+                infer_outputs=[
+                    InferOutput("label", [n], "BYTES", data=_v2_data(found["label"])),
+                    InferOutput("heatmaps", [n, height, width], "FP32", data=found["heatmaps"].astype(np.float32)),
+                ],
+            )
+        return {
+            "method": "grad-cam",
+            "layer": LAST_CONV,
+            "explanations": [
+                {
+                    "label": str(found["label"][i]),
+                    "defect_score": round(float(found["defect_score"][i]), 6),
+                    "heatmap": found["heatmaps"][i].round(3).tolist(),
+                    "overlay_png": heatmap_png(images[i], found["heatmaps"][i]),
+                }
+                for i in range(n)
+            ],
+        }
+
+
 MODEL_CLASSES: dict[str, type[WindowModel]] = {
     "predictive-maintenance": WindowModel,
     "anomaly-detection": AnomalyWindowModel,
+    "visual-inspection": ImageModel,
 }
 
 

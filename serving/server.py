@@ -4,8 +4,9 @@ kserve 0.21's ``ModelServer`` binds HTTP to 0.0.0.0 (and gRPC to [::]) unconditi
 must not expose a model to the whole network by default. So we assemble the same app from kserve's public
 pieces (model repository, data plane, V1 and V2 routes, error handlers) and run it with uvicorn on
 127.0.0.1 unless ``--host`` says otherwise (the InferenceService passes ``--host 0.0.0.0`` in its pod). Added
-routes: ``POST /v2/models/{name}/explain`` (explanations for V2 users) and ``GET /v1/payload-log`` (what the
-payload logger wrote, holds and dropped). Oversized bodies and batches get HTTP 413.
+routes: ``POST /v2/models/{name}/explain`` (explanations for V2 users), ``GET /v1/payload-log`` (what the
+payload logger wrote, holds and dropped) and, for image models, ``POST /v1/models/{name}/feedback`` (an
+operator's verdict on an explanation). Oversized bodies and batches get HTTP 413.
 
     python -m serving.server --model-uri PATH_OR_S3 --model-name NAME [--host 127.0.0.1] [--http-port 8080]
 """
@@ -14,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import json
 import logging
 import os
 import sys
@@ -117,6 +119,17 @@ def build_app(model, *, payload_logger=None, max_body_bytes: int = DEFAULT_MAX_B
         response = served.explain(InferRequest.from_inference_request(body, model_name), dict(request.headers))
         return response.to_rest()[0]
 
+    async def feedback(model_name: str, request: Request) -> JSONResponse:
+        """An operator's verdict on an explanation, stored as an artifact for the next labeling and report."""
+        served = dataplane.get_model_from_registry(model_name)
+        if not hasattr(served, "feedback"):
+            raise errors.InvalidInput(f"model {model_name} takes no feedback (only image models explain with heatmaps)")
+        try:
+            body = json.loads(await request.body())
+        except ValueError:
+            raise errors.InvalidInput("request body: not JSON") from None
+        return JSONResponse(status_code=201, content=served.feedback(body))
+
     async def payload_log_stats() -> dict:
         """Counts of payload records recorded, written, pending and dropped (monitoring reads the logs)."""
         return payload_logger.stats if payload_logger is not None else {"enabled": False}
@@ -131,6 +144,7 @@ def build_app(model, *, payload_logger=None, max_body_bytes: int = DEFAULT_MAX_B
 
     app.add_api_route("/v2/models/{model_name}/explain", v2_explain, methods=["POST"])
     app.add_api_route("/v1/payload-log", payload_log_stats, methods=["GET"])
+    app.add_api_route("/v1/models/{model_name}/feedback", feedback, methods=["POST"])
     app.add_exception_handler(PayloadTooLarge, too_large)
     for exception, handler in [
         (errors.InvalidInput, invalid_input),
@@ -158,7 +172,14 @@ def materialize_model(model_uri: str, cache_dir: Path) -> Path:
 
 
 def load_window_model(
-    model_uri: str, name: str, *, payload_log_uri: str = "", cache_dir: Path | None = None, max_batch: int | None = None
+    model_uri: str,
+    name: str,
+    *,
+    payload_log_uri: str = "",
+    cache_dir: Path | None = None,
+    max_batch: int | None = None,
+    feedback_uri: str | None = None,
+    runtime: str = "keras",
 ):  # noqa: ANN201
     """Load a published model (local or s3://) into a ready window model of its type, with payload logging if asked."""
     from components.common.model_artifact import BLESSING_FILE
@@ -176,6 +197,10 @@ def load_window_model(
     model = model_class(folder)(
         name, folder, model_version=version, payload_logger=logger, max_batch=max_batch or DEFAULT_MAX_BATCH
     )
+    if feedback_uri is None and blessing.is_file():  # a published version: feedback goes to its model store
+        feedback_uri = model_uri.rstrip("/").rsplit("/", 2)[0]
+    model.feedback_uri = feedback_uri or ""
+    model.runtime = runtime
     model.load()
     return model
 
@@ -195,6 +220,17 @@ def _parser() -> argparse.ArgumentParser:
         help="where to write payload logs, a folder or s3:// prefix (default: off)",
     )
     parser.add_argument("--max-batch", type=int, default=None, help="most windows per request (413 above)")
+    parser.add_argument(
+        "--runtime",
+        choices=["keras", "tflite-float32", "tflite-int8"],
+        default="keras",
+        help="image models: answer with the Keras model or one of its TFLite edge exports",
+    )
+    parser.add_argument(
+        "--feedback-uri",
+        default=os.environ.get("SHOPFLOOR_FEEDBACK_URI"),
+        help="model store operators' feedback is written to (default: the published version's store)",
+    )
     parser.add_argument("--explainer", action="store_true", help="this replica is the InferenceService's explainer")
     return parser
 
@@ -212,6 +248,8 @@ def main(argv: list[str] | None = None) -> int:
         args.model_name,
         payload_log_uri=args.payload_log_uri,
         max_batch=args.max_batch,
+        feedback_uri=args.feedback_uri,
+        runtime=args.runtime,
     )
     role = "explainer" if args.explainer else "predictor"
     print(

@@ -33,11 +33,13 @@ __all__ = [
     "MonitorConfig",
     "PredictiveMaintenanceConfig",
     "RetrainPolicy",
-    "SCENARIO_CONFIGS",
     "ScenarioConfig",
     "SensorColumns",
+    "as_parameter",
+    "blank_is_none",
     "load_config",
     "parse_config",
+    "scenario_configs",
     "validated",
 ]
 
@@ -48,6 +50,28 @@ class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
+def as_parameter(section: BaseModel, exclude: set[str] | None = None) -> dict:
+    """A config section as a KFP pipeline parameter value: JSON types, and '' for null.
+
+    KFP parameters cannot hold null (the local runner rejects it), so an optional field that is null travels as
+    '' and the section's validators read '' back as null.
+    """
+
+    def blank(value: object) -> object:
+        if isinstance(value, dict):
+            return {k: blank(v) for k, v in value.items()}
+        if isinstance(value, list):
+            return [blank(v) for v in value]
+        return "" if value is None else value
+
+    return blank(section.model_dump(mode="json", exclude=exclude))
+
+
+def blank_is_none(value: object) -> object:
+    """Validator for optional fields: '' (how a KFP parameter carries null) means null."""
+    return value or None
+
+
 class SensorColumns(_Strict):
     """Which columns of the sensor table hold the time, the asset, the site and the sensor features."""
 
@@ -56,7 +80,7 @@ class SensorColumns(_Strict):
     site: str | None = Field("site", description="null (or ''): the data has no site column")
     features: list[str] = Field(default_factory=list, description="empty: every numeric column but the ids")
 
-    _blank_is_none = pydantic.field_validator("site", mode="before")(lambda value: value or None)
+    _blank_is_none = pydantic.field_validator("site", mode="before")(blank_is_none)
 
 
 class EventColumns(_Strict):
@@ -66,7 +90,7 @@ class EventColumns(_Strict):
     asset_id: str = "asset_id"
     event_type: str | None = Field("event_type", description="null (or ''): every row is a failure")
 
-    _blank_is_none = pydantic.field_validator("event_type", mode="before")(lambda value: value or None)
+    _blank_is_none = pydantic.field_validator("event_type", mode="before")(blank_is_none)
 
 
 class DataConfig(_Strict):
@@ -79,14 +103,8 @@ class DataConfig(_Strict):
     failure_values: list[str] = Field(default_factory=lambda: ["failure"], min_length=1)
 
     def schema_parameter(self) -> dict:
-        """The section without its locations (pipeline parameters of their own) as a KFP parameter value.
-
-        KFP parameters cannot hold null, so an absent column is written as '' (which validation reads as null).
-        """
-        schema = self.model_dump(exclude={"sensors", "events"})
-        for columns, key in (("sensor_columns", "site"), ("event_columns", "event_type")):
-            schema[columns][key] = schema[columns][key] or ""
-        return schema
+        """The section without its locations (pipeline parameters of their own) as a KFP parameter value."""
+        return as_parameter(self, exclude={"sensors", "events"})
 
 
 class LabelingConfig(_Strict):
@@ -265,11 +283,18 @@ class AnomalyDetectionConfig(_DataLocations, _Strict):
     monitor: MonitorConfig = Field(default_factory=MonitorConfig)
 
 
-ScenarioConfig = PredictiveMaintenanceConfig | AnomalyDetectionConfig
-SCENARIO_CONFIGS: dict[str, type[ScenarioConfig]] = {
-    "predictive-maintenance": PredictiveMaintenanceConfig,
-    "anomaly-detection": AnomalyDetectionConfig,
-}
+ScenarioConfig = BaseModel  # one of the scenario configs below and in vision_config
+
+
+def scenario_configs() -> dict[str, type[ScenarioConfig]]:
+    """Every scenario's config model by name (visual inspection's lives in vision_config, which imports this)."""
+    from components.common.vision_config import VisualInspectionConfig
+
+    return {
+        "predictive-maintenance": PredictiveMaintenanceConfig,
+        "anomaly-detection": AnomalyDetectionConfig,
+        "visual-inspection": VisualInspectionConfig,
+    }
 
 
 def _field_names(model: type[BaseModel], loc: tuple) -> list[str]:
@@ -320,17 +345,18 @@ def parse_config(text: str, source: str, scenario: str | None = None) -> Scenari
     if not isinstance(document, dict):
         raise ConfigError(source, "top level is not a mapping", expected="keys such as scenario, data, labeling")
     named = document.get("scenario", scenario or "predictive-maintenance")
-    if named not in SCENARIO_CONFIGS:
-        raise ConfigError(source, f"unknown scenario {named!r}", field="scenario", expected=", ".join(SCENARIO_CONFIGS))
+    configs = scenario_configs()
+    if named not in configs:
+        raise ConfigError(source, f"unknown scenario {named!r}", field="scenario", expected=", ".join(configs))
     if scenario is not None and named != scenario:
         raise ConfigError(source, f"a config for {named!r}, not {scenario!r}", field="scenario", expected=scenario)
-    return validated(SCENARIO_CONFIGS[named], document, source)
+    return validated(configs[named], document, source)
 
 
 def load_config(location: str | os.PathLike | None, scenario: str | None = None) -> ScenarioConfig:
     """Load a scenario config from a local path or S3 URI; ``None`` gives the defaults of ``scenario``."""
     if location is None:
-        return SCENARIO_CONFIGS[scenario or "predictive-maintenance"]()
+        return scenario_configs()[scenario or "predictive-maintenance"]()
     try:
         raw = read_bytes(location)
     except Exception as exc:

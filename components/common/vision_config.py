@@ -6,12 +6,15 @@ into a one-line ``ConfigError`` naming the file and the dotted field. A scenario
 
 from __future__ import annotations
 
+import os
 import re
+from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, model_validator
+from pydantic import Field, field_validator, model_validator
 
-from components.common.config import _Strict
+from components.common.config import DeployConfig, MonitorConfig, _Strict, blank_is_none
+from components.common.storage import is_s3_uri, join_uri
 
 __all__ = [
     "DEFECT_CLASSES",
@@ -21,6 +24,7 @@ __all__ = [
     "ImageSplitConfig",
     "TfliteConfig",
     "VisionGateConfig",
+    "VisualInspectionConfig",
 ]
 
 DEFECT_CLASSES: tuple[str, ...] = ("ok", "scratch", "dent", "crack", "missing_hole")
@@ -40,6 +44,8 @@ class ImageDataConfig(_Strict):
     color_mode: Literal["L", "RGB"] = Field("L", description="Pillow mode: L (8-bit grayscale) or RGB")
     on_invalid: Literal["error", "skip"] = Field("error", description="skip: drop bad images and report why")
     extensions: list[str] = Field(default_factory=lambda: [".png", ".jpg", ".jpeg"], min_length=1)
+
+    _blank_is_none = field_validator("manifest", mode="before")(blank_is_none)
 
     @model_validator(mode="after")
     def _check_classes(self) -> ImageDataConfig:
@@ -72,6 +78,7 @@ class AnnotationConfig(_Strict):
         allow_inf_nan=False,
         description="labels by different annotators this close to the newest are compared; older ones are corrected",
     )
+    _blank_is_none = field_validator("choices_from_name", mode="before")(blank_is_none)
     on_conflict: Literal["exclude", "majority"] = Field(
         "exclude", description="majority: a strict majority decides (ties stay excluded); exclude: drop the image"
     )
@@ -120,7 +127,7 @@ class CnnConfig(_Strict):
     contrast: float = Field(0.1, ge=0, lt=1, description="random contrast change factor in training")
     brightness: float = Field(0.0, ge=0, lt=1, description="random brightness change, as a fraction of full scale")
     learning_rate: float = Field(2e-3, gt=0)
-    epochs: int = Field(40, ge=1)
+    epochs: int = Field(45, ge=1)
     patience: int = Field(10, ge=1, description="epochs without validation-loss improvement before stopping")
     batch_size: int = Field(32, ge=1)
     class_weight: Literal["balanced", "none"] = Field(
@@ -153,3 +160,28 @@ class TfliteConfig(_Strict):
     representative_images: int = Field(100, ge=1, le=10000, description="training images calibrating int8 ranges")
     max_accuracy_drop: float = Field(0.03, ge=0, le=1, description="quantized vs. Keras accuracy on the test split")
     seed: int = 7
+
+
+class VisualInspectionConfig(_Strict):
+    """A visual-inspection scenario: the images, how labels merge, the split, the CNN, its gate and the edge export."""
+
+    scenario: Literal["visual-inspection"] = "visual-inspection"
+    model_name: str = Field("visual-inspection", pattern=r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$", max_length=63)
+    data_root: str = Field("", description="the folder or s3:// prefix holding the images ('' = set by --data)")
+    data: ImageDataConfig = Field(default_factory=ImageDataConfig)
+    annotations: list[str] = Field(
+        default_factory=list, description="Label Studio JSON or CSV exports (relative to the data folder), merged in"
+    )
+    labeling: AnnotationConfig = Field(default_factory=AnnotationConfig)
+    split: ImageSplitConfig = Field(default_factory=ImageSplitConfig)
+    model: CnnConfig = Field(default_factory=CnnConfig)
+    gate: VisionGateConfig = Field(default_factory=VisionGateConfig)
+    edge: TfliteConfig = Field(default_factory=TfliteConfig)
+    deploy: DeployConfig = Field(default_factory=DeployConfig)
+    monitor: MonitorConfig = Field(default_factory=MonitorConfig)
+
+    def resolve_data(self, base: str | os.PathLike) -> VisualInspectionConfig:
+        """The data folder: ``base`` (the --data folder or the config's folder); annotation paths resolved in it."""
+        root = str(base) if is_s3_uri(base) else str(Path(base).resolve())
+        exports = [a if is_s3_uri(a) or Path(a).is_absolute() else join_uri(root, a) for a in self.annotations]
+        return self.model_copy(update={"annotations": exports, "data_root": root})

@@ -29,8 +29,12 @@ class Champion:
     info: dict
 
 
-def load_champion(model_store_uri: str, model_name: str, features: list[str], window: int) -> Champion | str:
-    """The production model if it can score windows of ``features`` x ``window``; otherwise why not, in words."""
+def load_champion(model_store_uri: str, model_name: str, inputs: dict) -> Champion | str:
+    """The production model if its description matches ``inputs`` (what it reads); otherwise why not, in words.
+
+    ``inputs`` names what must be equal for both models to score the same data: features and window for sensor
+    models, classes, image size and colour mode for image models.
+    """
     latest_uri = join_uri(model_store_uri, model_name, "latest.json")
     if not exists(latest_uri):
         return "no model in production yet"
@@ -38,12 +42,15 @@ def load_champion(model_store_uri: str, model_name: str, features: list[str], wi
     uri = latest["uri"]
     folder = read_tree(uri, tempfile.mkdtemp(prefix="shopfloor-champion-")) if is_s3_uri(uri) else Path(uri)
     info = load_model_info(folder)
-    if info["features"] != features or info["window"] != window:
-        return (
-            f"production model {latest['version']} reads {len(info['features'])} sensors x {info['window']} readings, "
-            f"this data {len(features)} x {window}: not comparable"
-        )
+    differ = [key for key, value in inputs.items() if _plain(info.get(key)) != _plain(value)]
+    if differ:
+        return f"production model {latest['version']} reads other {', '.join(differ)}: not comparable"
     return Champion(version=latest["version"], uri=latest["uri"], model=load_keras_model(folder), info=info)
+
+
+def _plain(value: object) -> object:
+    """Tuples as lists, so a JSON round trip does not make equal inputs differ."""
+    return [_plain(v) for v in value] if isinstance(value, list | tuple) else value
 
 
 def challenge(gate: dict, metric: str, op: str, challenger: float, champion: float, champion_version: str) -> dict:
@@ -67,14 +74,14 @@ def versus_production(
     op: str,
     model_store_uri: str,
     model_name: str,
-    windows,  # noqa: ANN001 - LabelledWindows
+    inputs: dict,
     champion_metrics: Callable[[Champion], dict[str, float]],
 ) -> tuple[object, str]:
     """The evaluation with the production comparison added to its gate, and a sentence saying what was compared.
 
     Without a comparable champion the evaluation comes back unchanged and the sentence says why.
     """
-    champion = load_champion(model_store_uri, model_name, windows.features, int(windows.info["window"]))
+    champion = load_champion(model_store_uri, model_name, inputs)
     if isinstance(champion, str):
         return evaluation, champion
     production = champion_metrics(champion)[metric]

@@ -110,6 +110,28 @@ def gate_summary_lines(gate: dict, model_name: str) -> list[str]:
     return lines + [f"| {m} | {v} | {r} | {d} |" for m, v, r, d in gate_rows(gate)]
 
 
+def card_results(hyperparameters: dict, metrics: dict[str, float], gate: dict) -> str:
+    """The model card's hyperparameter, metric and quality-gate tables (Markdown), the same for every model type."""
+    hyper = "\n".join(f"| {k} | {v} |" for k, v in sorted(hyperparameters.items()))
+    metric_rows = "\n".join(f"| {k} | {v:.4g} |" for k, v in sorted(metrics.items()))
+    checks = "\n".join(f"| {m} | {v} | {r} | {d} |" for m, v, r, d in gate_rows(gate))
+    return f"""## Hyperparameters
+| name | value |
+| --- | --- |
+{hyper}
+
+## Metrics (test split)
+| metric | value |
+| --- | --- |
+{metric_rows}
+
+## Quality gate
+| metric | value | rule | verdict |
+| --- | --- | --- | --- |
+{checks}
+"""
+
+
 def gate_table_html(gate: dict, metrics: dict[str, float]) -> str:
     """The verdict line and the gate and metric tables every evaluation report starts with."""
     verdict = "PASSED - deployable" if gate["passed"] else "FAILED - not deployable"
@@ -179,9 +201,6 @@ def render_model_card(
             f"{column.get('max')} | {column.get('missing')} |"
         )
     time_column = profile["sensors"]["columns"].get("timestamp", {})
-    hyper = "\n".join(f"| {k} | {v} |" for k, v in sorted(model_info["hyperparameters"].items()))
-    metric_rows = "\n".join(f"| {k} | {v:.4g} |" for k, v in sorted(evaluation.metrics.items()))
-    checks = "\n".join(f"| {m} | {v} | {r} | {d} |" for m, v, r, d in gate_rows(evaluation.gate))
     balance = "\n".join(
         f"| {k} | {v['windows']} | {v['positives']} | {v['positive_rate']} |"
         for k, v in labels["class_balance"].items()
@@ -213,18 +232,4 @@ def render_model_card(
 
 Test assets: {", ".join(labels["assets"]["test"])}
 
-## Hyperparameters
-| name | value |
-| --- | --- |
-{hyper}
-
-## Metrics (test split)
-| metric | value |
-| --- | --- |
-{metric_rows}
-
-## Quality gate
-| metric | value | rule | verdict |
-| --- | --- | --- | --- |
-{checks}
-"""
+{card_results(model_info["hyperparameters"], evaluation.metrics, evaluation.gate)}"""

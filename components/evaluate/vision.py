@@ -18,15 +18,16 @@ from sklearn import metrics as skm
 
 from components.common.plots import figure_png, figures_html, html_page
 from components.common.vision_config import VisionGateConfig
+from components.common.vision_model import decide, defect_scores
 from components.evaluate.evaluator import roc_points
-from components.evaluate.report import gate_summary_lines, gate_table_html
-from components.train.vision import ImageSet, choose_defect_threshold, defect_scores, predict_probabilities
+from components.evaluate.report import card_results, gate_summary_lines, gate_table_html
+from components.train.vision import ImageSet, choose_defect_threshold, predict_probabilities
 
 __all__ = [
     "VisionEvaluation",
-    "decide",
     "evaluate_vision",
     "per_class_metrics",
+    "render_vision_model_card",
     "render_vision_report",
     "render_vision_summary",
     "validation_threshold",
@@ -56,14 +57,6 @@ class VisionEvaluation:
     def scores(self) -> np.ndarray:
         """The defect score (1 - P(ok)) of every test image."""
         return defect_scores(self.probabilities, self.classes.index(self.ok_class))
-
-
-def decide(probabilities: np.ndarray, ok_index: int, threshold: float) -> np.ndarray:
-    """The class decided for each image: ok below the defect-score threshold, else the most probable defect."""
-    defects_only = probabilities.copy()
-    defects_only[:, ok_index] = -np.inf
-    rejected = defect_scores(probabilities, ok_index) >= threshold
-    return np.where(rejected, defects_only.argmax(axis=1), ok_index)
 
 
 def per_class_metrics(labels: np.ndarray, predicted: np.ndarray, classes: list[str]) -> dict[str, dict[str, float]]:
@@ -243,3 +236,39 @@ def render_vision_summary(evaluation: VisionEvaluation, model_name: str) -> str:
         f"{evaluation.metrics['defect_recall']:.3f}, false rejects {evaluation.metrics['false_reject_rate']:.3f}.",
     ]
     return "\n".join(lines) + "\n"
+
+
+def render_vision_model_card(
+    model_name: str, model_version: str, model_info: dict, profile: dict, evaluation: VisionEvaluation
+) -> str:
+    """The model card of an inspection model: data, code, hyperparameters, metrics, gate, and each edge variant."""
+    versions = model_info.get("versions", {})
+    edge = model_info.get("edge", {})
+    variant_rows = "\n".join(
+        f"| {name} | {record['bytes']:,} | {record['accuracy']:.4f} | {record['agreement']:.4f} |"
+        for name, record in edge.get("variants", {}).items()
+    )
+    keras_accuracy = edge.get("keras", {}).get("accuracy", evaluation.metrics["accuracy"])
+    counts = "\n".join(f"| {name} | {count} |" for name, count in profile.get("class_counts", {}).items())
+    width, height = model_info["image_size"]
+    return f"""# Model card: {model_name} {model_version}
+
+- **Task:** inspect {width}x{height} {model_info["color_mode"]} photos of parts: {", ".join(model_info["classes"])};
+  reject when the defect score 1 - P({model_info["ok_class"]}) reaches {evaluation.threshold:.4g}
+- **Quality gate:** {"PASSED (deployable)" if evaluation.gate["passed"] else "FAILED (not deployable)"}
+- **Code:** shopfloor {versions.get("shopfloor", "?")} (git {versions.get("git_commit") or "unknown"}),
+  TensorFlow {versions.get("tensorflow", "?")}, Keras {versions.get("keras", "?")}
+
+## Data
+{profile.get("images", "?")} images (sources: {profile.get("sources", {}).get("root", "?")}).
+
+| class | images |
+| --- | --- |
+{counts}
+
+{card_results(model_info["hyperparameters"], evaluation.metrics, evaluation.gate)}
+## Edge variants (TFLite, test split; Keras accuracy {keras_accuracy:.4f})
+| variant | bytes | accuracy | agreement with Keras |
+| --- | --- | --- | --- |
+{variant_rows}
+"""

@@ -5,7 +5,7 @@ from kfp.dsl import HTML, Dataset, Input, Markdown, Metrics, Model, Output
 
 from components._image import IMAGE
 
-__all__ = ["explain"]
+__all__ = ["explain", "explain_inspector"]
 
 
 @dsl.component(base_image=IMAGE, install_kfp_package=False)
@@ -52,3 +52,42 @@ def explain(
         importance.log_metric(feature, value)
     top = sorted(found.importance, key=found.importance.get, reverse=True)[:3]
     report_progress(f"explained {found.attributions.values.shape[0]} windows; top sensors: {', '.join(top)}")
+
+
+@dsl.component(base_image=IMAGE, install_kfp_package=False)
+def explain_inspector(
+    labelled: Input[Dataset],
+    model: Input[Model],
+    model_name: str,
+    image_schema: dict,
+    split: dict,
+    model_store_uri: str,
+    report: Output[HTML],
+):
+    """Show where the inspection model looks (Grad-CAM) and what operators said about earlier explanations.
+
+    The report grids the most confidently wrong and most confident test images with heatmap overlays.
+
+    Args:
+        labelled: the image manifest with resolved labels (the test split is explained).
+        model: the trained CNN folder.
+        model_name: name of the model in the report and the model store.
+        image_schema: the image data config (``ImageDataConfig``).
+        split: the split config (``ImageSplitConfig``).
+        model_store_uri: the model store, whose ``<model_name>/feedback/`` holds operators' verdicts.
+        report: HTML grid of images with heatmap overlays, and the feedback table.
+    """
+    from components.common.config import validated
+    from components.common.model_artifact import load_keras_model
+    from components.common.storage import atomic_write_bytes
+    from components.common.vision_config import ImageDataConfig, ImageSplitConfig
+    from components.explain.gradcam import render_gradcam_report
+    from components.label.feedback import read_feedback
+    from components.train.vision import load_image_set
+
+    data = validated(ImageDataConfig, image_schema, "pipeline parameter image_schema")
+    images = load_image_set(labelled.path, data, validated(ImageSplitConfig, split, "pipeline parameter split"))
+    test = images.part("test")
+    feedback = read_feedback(model_store_uri, model_name)
+    page = render_gradcam_report(load_keras_model(model.path), test, model_name, feedback=feedback)
+    atomic_write_bytes(report.path, page.encode())

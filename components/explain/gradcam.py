@@ -10,7 +10,7 @@ most confident images of a split with their heatmaps overlaid, so an operator se
 from __future__ import annotations
 
 import base64
-import dataclasses
+import collections
 import html
 import io
 
@@ -18,57 +18,12 @@ import numpy as np
 from PIL import Image
 
 from components.common.plots import html_page
-from components.train.vision import LAST_CONV, ImageSet, predict_probabilities
+from components.common.vision_model import LAST_CONV, gradcam, overlay
+from components.train.vision import ImageSet, predict_probabilities
 
-__all__ = ["GradCam", "box_mass", "gradcam", "overlay", "pick_cases", "render_gradcam_report"]
+__all__ = ["box_mass", "pick_cases", "render_gradcam_report"]
 
-_CLASS_LAYER = "probabilities"
 _SHOWN_SIZE = 128
-
-
-@dataclasses.dataclass(frozen=True)
-class GradCam:
-    """Heatmaps [n, height, width] in [0, 1], the class each explains, and the model's probabilities [n, classes]."""
-
-    heatmaps: np.ndarray
-    class_index: np.ndarray
-    probabilities: np.ndarray
-
-
-def gradcam(  # noqa: ANN001
-    model, images: np.ndarray, class_index: int | np.ndarray | None = None, layer: str = LAST_CONV, batch_size: int = 64
-) -> GradCam:
-    """Grad-CAM heatmaps of raw images [n, height, width, channels] for the predicted (or the given) class."""
-    import keras
-    import tensorflow as tf
-
-    head = model.get_layer(_CLASS_LAYER)
-    probe = keras.Model(model.inputs, [model.get_layer(layer).output, head.input, model.output])
-    height, width = images.shape[1:3]
-    heatmaps, chosen, probabilities = [], [], []
-    for start in range(0, len(images), batch_size):
-        batch = tf.convert_to_tensor(images[start : start + batch_size].astype(np.float32))
-        with tf.GradientTape() as tape:
-            features, pooled, probs = probe(batch, training=False)
-            logits = tf.matmul(pooled, head.kernel) + head.bias
-            if class_index is None:
-                wanted = tf.argmax(probs, axis=1, output_type=tf.int32)
-            else:
-                wanted = tf.cast(np.broadcast_to(class_index, (len(batch),))[: len(batch)], tf.int32)
-            target = tf.gather(logits, wanted, axis=1, batch_dims=1)
-        gradients = tape.gradient(target, features)
-        weights = tf.reduce_mean(gradients, axis=(1, 2), keepdims=True)
-        cam = tf.nn.relu(tf.reduce_sum(weights * features, axis=-1, keepdims=True))
-        cam = tf.image.resize(cam, (height, width), method="bilinear")[..., 0].numpy()
-        peak = cam.reshape(len(cam), -1).max(axis=1).reshape(-1, 1, 1)
-        heatmaps.append(np.divide(cam, peak, out=np.zeros_like(cam), where=peak > 0))
-        chosen.append(wanted.numpy())
-        probabilities.append(probs.numpy())
-    return GradCam(
-        heatmaps=np.concatenate(heatmaps) if heatmaps else np.zeros((0, height, width), np.float32),
-        class_index=np.concatenate(chosen) if chosen else np.zeros(0, np.int32),
-        probabilities=np.concatenate(probabilities) if probabilities else np.zeros((0, model.output_shape[-1])),
-    )
 
 
 def box_mass(heatmap: np.ndarray, box: tuple[int, int, int, int]) -> float:
@@ -76,15 +31,6 @@ def box_mass(heatmap: np.ndarray, box: tuple[int, int, int, int]) -> float:
     x_min, y_min, x_max, y_max = box
     total = float(heatmap.sum())
     return float(heatmap[y_min:y_max, x_min:x_max].sum()) / total if total > 0 else 0.0
-
-
-def overlay(image: np.ndarray, heatmap: np.ndarray, alpha: float = 0.45) -> np.ndarray:
-    """The image as RGB uint8 with the heatmap blended over it in the 'jet' colour map."""
-    import matplotlib
-
-    colours = matplotlib.colormaps["jet"](np.clip(heatmap, 0.0, 1.0))[..., :3] * 255.0
-    base = image if image.ndim == 3 and image.shape[-1] == 3 else np.repeat(image.reshape(*image.shape[:2], 1), 3, -1)
-    return np.clip((1 - alpha) * base.astype(np.float64) + alpha * colours, 0, 255).astype(np.uint8)
 
 
 def pick_cases(labels: np.ndarray, probabilities: np.ndarray, count: int = 8) -> dict[str, np.ndarray]:
@@ -116,8 +62,28 @@ def _tile(image: np.ndarray, heatmap: np.ndarray, caption: str) -> str:
     )
 
 
+def _feedback_html(feedback: list) -> str:
+    """Operators' verdicts on earlier explanations: counts and the latest ones, newest first."""
+    if not feedback:
+        return "<h2>Operator feedback</h2><p>none yet</p>"
+    counts = collections.Counter(f.verdict for f in feedback)
+    rows = "".join(
+        f"<tr><td>{html.escape(f.created[:19])}</td><td>{html.escape(f.operator)}</td>"
+        f"<td>{html.escape(f.model_version)}</td><td>{html.escape(f.path or f.image_sha256[:12])}</td>"
+        f"<td>{html.escape(f.verdict)}</td><td>{html.escape(f.corrected_label or '')}</td>"
+        f"<td>{html.escape(f.note)}</td></tr>"
+        for f in sorted(feedback, key=lambda f: f.created, reverse=True)[:20]
+    )
+    summary = ", ".join(f"{verdict}: {n}" for verdict, n in sorted(counts.items()))
+    return (
+        f"<h2>Operator feedback</h2><p>{len(feedback)} verdicts ({html.escape(summary)}); corrected labels join the "
+        "label history and count in the next training run.</p><table><tr><th>when</th><th>operator</th>"
+        f"<th>model</th><th>image</th><th>verdict</th><th>corrected label</th><th>note</th></tr>{rows}</table>"
+    )
+
+
 def render_gradcam_report(  # noqa: ANN001
-    model, images: ImageSet, model_name: str, count: int = 8, layer: str = LAST_CONV
+    model, images: ImageSet, model_name: str, count: int = 8, layer: str = LAST_CONV, feedback: list | None = None
 ) -> str:
     """A self-contained HTML grid of the most confidently wrong and most confident images with their heatmaps."""
     probabilities = predict_probabilities(model, images.images)
@@ -140,5 +106,6 @@ def render_gradcam_report(  # noqa: ANN001
     body = f"""<h1>{html.escape(model_name)}: where the model looks (Grad-CAM)</h1>
 <p>Each case shows the image and the evidence for the predicted class on layer {html.escape(layer)}
 (red: strongest). {len(images.labels)} images considered.</p>
-{"".join(sections)}"""
+{"".join(sections)}
+{_feedback_html(feedback or [])}"""
     return html_page(f"{model_name} Grad-CAM", body)

@@ -5,7 +5,7 @@ from kfp.dsl import Artifact, Dataset, Output
 
 from components._image import IMAGE
 
-__all__ = ["ingest"]
+__all__ = ["ingest", "ingest_images"]
 
 
 @dsl.component(base_image=IMAGE, install_kfp_package=False)
@@ -49,3 +49,38 @@ def ingest(
         }
     )
     events.metadata.update({"rows": len(result.events)})
+
+
+@dsl.component(base_image=IMAGE, install_kfp_package=False)
+def ingest_images(
+    data_root: str,
+    image_schema: dict,
+    manifest: Output[Dataset],
+    skipped: Output[Artifact],
+    profile: Output[Artifact],
+):
+    """Read part images (PNG/JPEG, folder or s3://) and their label manifest; validate every file; profile.
+
+    Args:
+        data_root: the data folder or s3:// prefix holding images/ and labels.csv.
+        image_schema: images, manifest, classes, ok_class, image_size, color_mode, on_invalid, extensions
+            (``ImageDataConfig``).
+        manifest: Parquet image manifest: path, sha256, label, width, height, mode, format, bytes, uri.
+        skipped: JSON report of the files left out and why (``on_invalid: skip``).
+        profile: JSON profile: class counts and pixel statistics (monitoring's reference).
+    """
+    from components.common.config import validated
+    from components.common.progress import report_progress
+    from components.common.vision_config import ImageDataConfig
+    from components.ingest.images import ingest_images as ingest_folder
+    from components.ingest.images import write_outputs
+
+    config = validated(ImageDataConfig, image_schema, "pipeline parameter image_schema")
+    result = ingest_folder(data_root, config)
+    write_outputs(result, manifest.path, skipped.path, profile.path)
+    counts = result.profile["class_counts"]
+    report_progress(
+        f"{len(result.manifest):,} images ({', '.join(f'{k} {v}' for k, v in counts.items())}); "
+        f"{len(result.skipped)} skipped"
+    )
+    manifest.metadata.update({"images": len(result.manifest), "classes": config.classes})

@@ -7,6 +7,8 @@ the labels a training run uses are resolved from the whole history each time:
 1. Each annotator's latest label of an image counts; their earlier ones were corrected.
 2. The newest label of an image and every other annotator's latest label given within ``conflict_window_hours``
    before it form the panel. Labels older than that were superseded: a later label corrects them.
+   The plant's own label (kind ``manifest``) never sits on a panel with a later expert or operator label: it is
+   the default those correct, however soon after delivery they come.
 3. A panel that agrees decides. One that disagrees is a conflict, reported; ``on_conflict: majority`` takes a
    strict majority (a tie stays unresolved), ``exclude`` leaves the image out of training until someone re-labels.
 
@@ -48,8 +50,10 @@ __all__ = [
     "LabelResolution",
     "append_history",
     "apply_labels",
+    "label_manifest",
     "manifest_events",
     "read_annotation_csv",
+    "read_export",
     "read_history",
     "read_label_studio",
     "resolve_labels",
@@ -395,8 +399,16 @@ def resolve_labels(history: pd.DataFrame, config: AnnotationConfig) -> LabelReso
     for sha, events in ordered.groupby("sha256", sort=True):
         opinions = events.drop_duplicates("annotator", keep="last")  # each annotator's latest label
         newest = opinions["annotated_at"].max()
-        panel = opinions[opinions["annotated_at"] >= newest - window]
-        older = opinions[opinions["annotated_at"] < newest - window]
+        delivered = opinions["kind"] == "manifest"
+        experts = opinions[~delivered]
+        if (
+            not experts.empty
+        ):  # the plant's delivered label is a default: any later expert or operator label corrects it
+            superseded = delivered & (opinions["annotated_at"] <= experts["annotated_at"].max())
+        else:
+            superseded = delivered & False
+        panel = opinions[(opinions["annotated_at"] >= newest - window) & ~superseded]
+        older = opinions[(opinions["annotated_at"] < newest - window) | superseded]
         votes = collections.Counter(panel["label"])
         ranked = sorted(votes.items(), key=lambda item: (-item[1], item[0]))
         path = events["path"].iloc[-1]
@@ -498,3 +510,34 @@ def write_resolution(resolution: LabelResolution, labels_uri: str, conflicts_uri
     """Write the resolved labels and the conflict report (Parquet), each atomically."""
     write_bytes(labels_uri, _parquet(resolution.labels))
     write_bytes(conflicts_uri, _parquet(resolution.conflicts))
+
+
+def read_export(uri: str, manifest: pd.DataFrame, classes: list[str], config: AnnotationConfig) -> AnnotationBatch:
+    """An annotation export by its suffix: Label Studio JSON (``.json``) or CSV (anything else)."""
+    if PurePosixPath(uri.split("?")[0]).suffix.lower() == ".json":
+        return read_label_studio(uri, manifest, classes, config)
+    return read_annotation_csv(uri, manifest, classes, config)
+
+
+def label_manifest(
+    manifest: pd.DataFrame,
+    exports: list[str],
+    extra_events: pd.DataFrame,
+    history_uri: str,
+    classes: list[str],
+    config: AnnotationConfig,
+    now: pd.Timestamp,
+) -> tuple[pd.DataFrame, LabelResolution, list[ImageProblem]]:
+    """The labelling step: every label event appended to the history, resolved, applied to the manifest.
+
+    Events are the plant's manifest labels, the expert exports and ``extra_events`` (operator feedback). Returns
+    the labelled manifest, the resolution (labels and conflicts) and the exports' skipped entries.
+    """
+    batches = [read_export(uri, manifest, classes, config) for uri in exports]
+    events = pd.concat(
+        [manifest_events(manifest, now, "image manifest"), *(b.events for b in batches), extra_events],
+        ignore_index=True,
+    )
+    history = update_history(history_uri, events, now)
+    resolution = resolve_labels(history, config)
+    return apply_labels(manifest, resolution), resolution, [p for b in batches for p in b.skipped]

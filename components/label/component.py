@@ -1,11 +1,11 @@
 """KFP wrapper for label: typed inputs and outputs only; the logic is ``components.label.labeling``."""
 
 from kfp import dsl
-from kfp.dsl import Dataset, Input, Metrics, Output
+from kfp.dsl import Artifact, Dataset, Input, Metrics, Output
 
 from components._image import IMAGE
 
-__all__ = ["label", "label_anomalies"]
+__all__ = ["label", "label_anomalies", "label_images"]
 
 
 @dsl.component(base_image=IMAGE, install_kfp_package=False)
@@ -92,3 +92,65 @@ def label_anomalies(
     for split, counts in balance.items():
         class_balance.log_metric(f"{split}_windows", counts["windows"])
         class_balance.log_metric(f"{split}_abnormal_rate", counts["positive_rate"])
+
+
+@dsl.component(base_image=IMAGE, install_kfp_package=False)
+def label_images(
+    manifest: Input[Dataset],
+    image_schema: dict,
+    annotations: list,
+    labeling: dict,
+    model_store_uri: str,
+    model_name: str,
+    labelled: Output[Dataset],
+    conflicts: Output[Artifact],
+    label_metrics: Output[Metrics],
+):
+    """Merge plant labels, expert exports and operator feedback into the label history; resolve each image's label.
+
+    Args:
+        manifest: the ingested image manifest.
+        image_schema: the image data config (its classes).
+        annotations: Label Studio JSON or CSV exports (paths or s3:// URIs) to merge in.
+        labeling: conflict_window_hours, on_conflict, on_invalid, ... (``AnnotationConfig``).
+        model_store_uri: the model store: ``<model_name>/labels/history.parquet`` is the append-only label history,
+            ``<model_name>/feedback/`` holds operators' corrections.
+        model_name: the model whose history and feedback are used.
+        labelled: the manifest with resolved labels and a label_status column (Parquet).
+        conflicts: images whose annotators disagree (Parquet).
+        label_metrics: labelled, excluded and corrected image counts.
+    """
+    import io
+
+    import pandas as pd
+
+    from components.common.config import validated
+    from components.common.progress import report_progress
+    from components.common.storage import atomic_write_bytes, join_uri
+    from components.common.vision_config import AnnotationConfig, ImageDataConfig
+    from components.ingest.images import load_image_manifest
+    from components.label.annotations import label_manifest
+    from components.label.feedback import feedback_events, read_feedback
+
+    data = validated(ImageDataConfig, image_schema, "pipeline parameter image_schema")
+    config = validated(AnnotationConfig, labeling, "pipeline parameter labeling")
+    table = load_image_manifest(manifest.path)
+    feedback = feedback_events(read_feedback(model_store_uri, model_name))
+    history_uri = join_uri(model_store_uri, model_name, "labels", "history.parquet")
+    result, resolution, skipped = label_manifest(
+        table, list(annotations), feedback, history_uri, data.classes, config, pd.Timestamp.now(tz="UTC")
+    )
+    for frame, path in ((result, labelled.path), (resolution.conflicts, conflicts.path)):
+        buffer = io.BytesIO()
+        frame.to_parquet(buffer, index=False)
+        atomic_write_bytes(path, buffer.getvalue())
+    status = result["label_status"].value_counts().to_dict()
+    report_progress(
+        f"{int(result['label'].notna().sum()):,} labelled images; {len(resolution.conflicts)} conflicts; "
+        f"{len(feedback)} operator corrections; {len(skipped)} export entries skipped"
+    )
+    label_metrics.log_metric("labelled_images", int(result["label"].notna().sum()))
+    label_metrics.log_metric("conflicts", len(resolution.conflicts))
+    label_metrics.log_metric("operator_corrections", len(feedback))
+    for name, count in sorted(status.items()):
+        label_metrics.log_metric(f"status_{name}", int(count))

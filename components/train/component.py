@@ -5,7 +5,7 @@ from kfp.dsl import Artifact, Dataset, Input, Metrics, Model, Output
 
 from components._image import IMAGE
 
-__all__ = ["train", "train_anomaly_detector"]
+__all__ = ["train", "train_anomaly_detector", "train_inspector"]
 
 
 @dsl.component(base_image=IMAGE, install_kfp_package=False)
@@ -95,3 +95,64 @@ def train_anomaly_detector(
     for name, values in sorted(result.history.items()):
         training_metrics.log_metric(f"final_{name}", round(values[-1], 6))
     training_metrics.log_metric("threshold", round(result.info["threshold"]["value"], 6))
+
+
+@dsl.component(base_image=IMAGE, install_kfp_package=False)
+def train_inspector(
+    labelled: Input[Dataset],
+    image_schema: dict,
+    split: dict,
+    hyperparameters: dict,
+    gate: dict,
+    edge: dict,
+    model: Output[Model],
+    history: Output[Artifact],
+    training_metrics: Output[Metrics],
+):
+    """Train the part-inspection CNN, choose its defect threshold, and export it for edge PCs (TFLite).
+
+    Args:
+        labelled: the image manifest with resolved labels.
+        image_schema: classes, ok_class, image_size, color_mode (``ImageDataConfig``).
+        split: test_fraction, validation_fraction, seed (``ImageSplitConfig``): stratified by content hash.
+        hyperparameters: the CNN (``CnnConfig``).
+        gate: the gate (``VisionGateConfig``); its target_defect_recall sets the threshold on validation data.
+        edge: quantize, representative_images, max_accuracy_drop (``TfliteConfig``).
+        model: folder with model.keras, saved_model/, shopfloor_model.json and edge/ (float32 and int8 .tflite
+            with tflite.json: size and test accuracy of each next to the Keras model).
+        history: per-epoch losses and accuracies as JSON.
+        training_metrics: final losses, the threshold, and the edge variants' sizes and accuracies.
+    """
+    from components.common.config import validated
+    from components.common.progress import report_progress
+    from components.common.storage import join_uri, write_json
+    from components.common.vision_config import (
+        CnnConfig,
+        ImageDataConfig,
+        ImageSplitConfig,
+        TfliteConfig,
+        VisionGateConfig,
+    )
+    from components.train.tflite import export_tflite, write_tflite
+    from components.train.trainer import write_model
+    from components.train.vision import load_image_set, train_vision_model
+
+    data = validated(ImageDataConfig, image_schema, "pipeline parameter image_schema")
+    images = load_image_set(labelled.path, data, validated(ImageSplitConfig, split, "pipeline parameter split"))
+    target = validated(VisionGateConfig, gate, "pipeline parameter gate").target_defect_recall
+    config = validated(CnnConfig, hyperparameters, "pipeline parameter hyperparameters")
+    result = train_vision_model(images, config, target_defect_recall=target, data_sha256=images.content_sha256)
+    threshold = result.info["threshold"]["value"]
+    exported = export_tflite(result.model, images, threshold, validated(TfliteConfig, edge, "pipeline parameter edge"))
+    result.info["edge"] = exported.info
+    write_model(result, model.path)
+    write_tflite(exported, join_uri(model.path, "edge"))
+    write_json(history.path, result.history)
+    model.metadata.update({"framework": "keras", "model_type": "visual-inspection", "classes": data.classes})
+    for name, values in sorted(result.history.items()):
+        training_metrics.log_metric(f"final_{name}", round(values[-1], 6))
+    training_metrics.log_metric("threshold", round(threshold, 6))
+    for variant, record in exported.info["variants"].items():
+        training_metrics.log_metric(f"{variant}_bytes", record["bytes"])
+        training_metrics.log_metric(f"{variant}_accuracy", round(record["accuracy"], 4))
+        report_progress(f"edge {variant}: {record['bytes']:,} bytes, test accuracy {record['accuracy']:.3f}")

@@ -24,7 +24,8 @@ import numpy as np
 
 from components.common.storage import atomic_output_dir, sha256_hex, write_json
 from components.common.vision_config import TfliteConfig
-from components.train.vision import ImageSet, defect_scores, predict_probabilities
+from components.common.vision_model import TfliteRunner, decide, defect_scores
+from components.train.vision import ImageSet, predict_probabilities
 
 __all__ = [
     "TFLITE_INFO",
@@ -55,17 +56,6 @@ def representative_sample(images: np.ndarray, count: int, seed: int) -> np.ndarr
     return images[np.sort(rng.permutation(len(images))[: min(count, len(images))])]
 
 
-def _interpreter(content: bytes):  # noqa: ANN202
-    """A TFLite interpreter: LiteRT's where installed (what an edge PC runs), else TensorFlow's."""
-    try:
-        from ai_edge_litert.interpreter import Interpreter
-    except ImportError:
-        import tensorflow as tf
-
-        Interpreter = tf.lite.Interpreter  # noqa: N806 - a class, named as its module names it
-    return Interpreter(model_content=content)
-
-
 def convert_tflite(model, representative: np.ndarray | None = None) -> bytes:  # noqa: ANN001
     """The model as a TFLite flatbuffer: float32, or int8-quantized when a representative sample is given."""
     import tensorflow as tf
@@ -82,29 +72,12 @@ def convert_tflite(model, representative: np.ndarray | None = None) -> bytes:  #
 
 
 def tflite_predict(content: bytes, images: np.ndarray, batch_size: int = 64) -> np.ndarray:
-    """Class probabilities [n, classes] from a TFLite model for raw images [n, height, width, channels]."""
-    interpreter = _interpreter(content)
-    source, target = interpreter.get_input_details()[0], interpreter.get_output_details()[0]
-    outputs = []
-    for start in range(0, len(images), batch_size):
-        batch = images[start : start + batch_size].astype(np.float32)
-        interpreter.resize_tensor_input(source["index"], list(batch.shape))
-        interpreter.allocate_tensors()
-        scale, zero = source["quantization"]
-        if source["dtype"] != np.float32:
-            batch = np.round(batch / scale + zero).astype(source["dtype"])
-        interpreter.set_tensor(source["index"], batch)
-        interpreter.invoke()
-        result = interpreter.get_tensor(target["index"])
-        scale, zero = target["quantization"]
-        outputs.append((result.astype(np.float32) - zero) * scale if target["dtype"] != np.float32 else result)
-    return np.concatenate(outputs) if outputs else np.zeros((0, target["shape"][-1]), np.float32)
+    """Class probabilities [n, classes] from a TFLite model (loaded for this call) for raw images."""
+    return TfliteRunner(content).predict(images, batch_size)
 
 
 def _measure(probabilities: np.ndarray, reference: np.ndarray, labels: np.ndarray, ok: int, threshold: float) -> dict:
     """Accuracy of the thresholded decision and of argmax, defect recall, and agreement with the reference."""
-    from components.evaluate.vision import decide
-
     decided, expected = decide(probabilities, ok, threshold), decide(reference, ok, threshold)
     defect = labels != ok
     rejected = defect_scores(probabilities, ok) >= threshold

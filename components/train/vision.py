@@ -33,10 +33,10 @@ from components.common.images import ImageDecodeError, decode_pixels
 from components.common.progress import report_progress
 from components.common.storage import join_uri, read_bytes, sha256_hex
 from components.common.vision_config import CnnConfig, ImageDataConfig, ImageSplitConfig
+from components.common.vision_model import LAST_CONV, defect_scores
 from components.train.trainer import TrainResult, runtime_versions
 
 __all__ = [
-    "LAST_CONV",
     "SPLITS",
     "ImageSet",
     "VisualInspectionHyperModel",
@@ -44,14 +44,12 @@ __all__ = [
     "choose_defect_threshold",
     "class_weights",
     "decode_image",
-    "defect_scores",
     "load_image_set",
     "predict_probabilities",
     "split_by_hash",
     "train_vision_model",
 ]
 
-LAST_CONV = "last_conv"
 SPLITS: tuple[str, ...] = ("train", "validation", "test")
 _READ_THREADS = 8
 
@@ -301,11 +299,6 @@ def predict_probabilities(model, images: np.ndarray, batch_size: int = 256) -> n
     if len(images) == 0:
         return np.zeros((0, model.output_shape[-1]), dtype=np.float32)
     return np.asarray(model.predict(images.astype(np.float32), batch_size=batch_size, verbose=0))
-
-
-def defect_scores(probabilities: np.ndarray, ok_index: int) -> np.ndarray:
-    """The defect score of each image: 1 - P(ok), the probability that the part is defective in any way."""
-    return 1.0 - probabilities[:, ok_index]
 
 
 def choose_defect_threshold(scores: np.ndarray, is_defect: np.ndarray, target_recall: float) -> dict:

@@ -246,9 +246,11 @@ def test_an_annotator_correcting_themselves_is_not_a_conflict(tmp_path, manifest
     resolution = resolve_labels(history, AnnotationConfig(conflict_window_hours=0))
     assert resolution.labels.set_index("path").loc["images/part_00003.png", "label"] == "crack"
     assert resolution.conflicts.empty
-    # within a wide window the plant's older 'scratch' is a second opinion, and it disagrees
+    # even within a wide window the plant's delivered 'scratch' is no second opinion: the expert corrects it
     wide = resolve_labels(history, AnnotationConfig(conflict_window_hours=24 * 30))
-    assert wide.conflicts["path"].tolist() == ["images/part_00003.png"]
+    assert wide.conflicts.empty
+    decided = wide.labels.set_index("path").loc["images/part_00003.png"]
+    assert decided["label"] == "crack" and bool(decided["corrected"])
 
 
 def test_reimporting_an_export_adds_nothing(tmp_path, manifest):

@@ -26,10 +26,11 @@ def store(published_model: Path, tmp_path: Path) -> Path:
 
 
 def test_no_production_model_or_another_layout_is_not_compared(store: Path, trained_windows, tmp_path: Path) -> None:
-    assert load_champion(str(tmp_path / "empty"), "pm", trained_windows.features, 24) == "no model in production yet"
-    other = load_champion(str(store), "pm", trained_windows.features, 16)
-    assert isinstance(other, str) and "not comparable" in other and "24 readings" in other
-    champion = load_champion(str(store), "pm", trained_windows.features, 24)
+    inputs = {"features": trained_windows.features, "window": 24}
+    assert load_champion(str(tmp_path / "empty"), "pm", inputs) == "no model in production yet"
+    other = load_champion(str(store), "pm", {**inputs, "window": 16})
+    assert isinstance(other, str) and "reads other window: not comparable" in other
+    champion = load_champion(str(store), "pm", inputs)
     assert isinstance(champion, Champion) and champion.version == "v-test0000001"
 
 
@@ -43,16 +44,17 @@ def test_challenge_adds_one_check_and_recomputes_the_verdict() -> None:
 
 def test_a_challenger_must_match_production_on_the_same_windows(store: Path, published_model, trained_windows) -> None:
     thresholds = GateConfig(min_roc_auc=0.0, min_pr_auc=0.0, max_rul_mae_hours=1e9)
+    inputs = {"features": trained_windows.features, "window": 24}
     model = load_keras_model(published_model)
     same = evaluate_model(model, trained_windows, thresholds)
 
     def production_metrics(champion: Champion) -> dict[str, float]:
         return evaluate_model(champion.model, trained_windows, thresholds).metrics
 
-    tied, sentence = versus_production(same, "pr_auc", ">=", str(store), "pm", trained_windows, production_metrics)
+    tied, sentence = versus_production(same, "pr_auc", ">=", str(store), "pm", inputs, production_metrics)
     assert tied.gate["passed"] and "beats or ties production v-test0000001" in sentence
     worse = dataclasses.replace(same, metrics={**same.metrics, "pr_auc": same.metrics["pr_auc"] - 0.1})
-    lost, sentence = versus_production(worse, "pr_auc", ">=", str(store), "pm", trained_windows, production_metrics)
+    lost, sentence = versus_production(worse, "pr_auc", ">=", str(store), "pm", inputs, production_metrics)
     assert not lost.gate["passed"] and "does NOT beat production" in sentence
     check = lost.gate["checks"][-1]
     assert check["threshold"] == pytest.approx(same.metrics["pr_auc"], abs=1e-6) and not check["passed"]

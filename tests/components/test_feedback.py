@@ -71,3 +71,21 @@ def test_a_corrected_label_wins_the_next_training_run() -> None:
 def test_bad_feedback_names_the_field(overrides: dict, field: str) -> None:
     with pytest.raises(DataValidationError, match=field):
         feedback(**overrides)
+
+
+def test_the_labeling_step_takes_an_operators_correction_right_after_delivery(tmp_path) -> None:
+    """The pipeline's labeling (label_manifest): a correction minutes after the plant's labels wins, no conflict."""
+    from components.label.annotations import label_manifest
+
+    manifest = pd.DataFrame({"sha256": [SHA_A, SHA_B], "path": ["a.png", "b.png"], "label": ["scratch", "ok"]})
+    history = str(tmp_path / "labels" / "history.parquet")
+    empty = feedback_events([])
+    first, _, _ = label_manifest(manifest, [], empty, history, CLASSES, AnnotationConfig(), pd.Timestamp(NOW))
+    assert first.set_index("sha256").loc[SHA_A, "label"] == "scratch"
+    correction = feedback_events(
+        [feedback(verdict="wrong-label", corrected_label="dent", now=NOW + dt.timedelta(minutes=5))]
+    )
+    later = pd.Timestamp(NOW + dt.timedelta(hours=1))
+    second, resolution, _ = label_manifest(manifest, [], correction, history, CLASSES, AnnotationConfig(), later)
+    assert second.set_index("sha256").loc[SHA_A, "label"] == "dent" and resolution.conflicts.empty
+    assert second.set_index("sha256").loc[SHA_B, "label"] == "ok"

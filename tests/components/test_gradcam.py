@@ -5,7 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from components.explain.gradcam import box_mass, gradcam, overlay, pick_cases, render_gradcam_report
+from components.common.vision_model import gradcam, overlay
+from components.explain.gradcam import box_mass, pick_cases, render_gradcam_report
 from components.train.vision import predict_probabilities
 
 

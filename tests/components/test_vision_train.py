@@ -13,8 +13,8 @@ import pytest
 from components.common.errors import DataValidationError
 from components.common.model_artifact import MODEL_FILE, MODEL_INFO, SAVED_MODEL_DIR, load_keras_model
 from components.common.vision_config import CnnConfig, ImageDataConfig, ImageSplitConfig, VisionGateConfig
+from components.common.vision_model import LAST_CONV, decide
 from components.evaluate.vision import (
-    decide,
     evaluate_vision,
     render_vision_report,
     render_vision_summary,
@@ -22,7 +22,6 @@ from components.evaluate.vision import (
 )
 from components.ingest.images import ingest_images
 from components.train.vision import (
-    LAST_CONV,
     VisualInspectionHyperModel,
     choose_defect_threshold,
     class_weights,

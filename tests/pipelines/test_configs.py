@@ -23,7 +23,7 @@ def test_pipeline_defaults_match_config_defaults(name: str) -> None:
     arguments = scenario.arguments(scenario.config_model())
     inputs = scenario.pipeline.component_spec.inputs
     for argument, value in arguments.items():
-        if argument in ("sensors_uri", "events_uri"):
+        if argument in ("sensors_uri", "events_uri", "data_root"):
             assert inputs[argument].default is None
         else:
             assert inputs[argument].default == value, argument

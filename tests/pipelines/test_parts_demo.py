@@ -53,10 +53,10 @@ def test_layout_is_what_a_plant_delivers(small):
 
 def test_default_set_is_small_and_mostly_ok():
     counts = class_counts(PartsDataSpec())
-    assert sum(counts.values()) == 500
-    assert counts["ok"] == 350
+    assert sum(counts.values()) == 1000
+    assert counts["ok"] == 600
     assert set(counts) == set(CLASSES)
-    assert all(25 <= counts[name] <= 45 for name in CLASSES[1:])
+    assert all(counts[name] == 100 for name in CLASSES[1:])
     assert class_counts(PartsDataSpec(count=100, defect_share=0.1, defect_weights=(3, 1, 0, 0))) == {
         "ok": 90,
         "scratch": 8,

@@ -1,0 +1,147 @@
+"""What an inspection model's outputs mean, shared by training, evaluation, explanation and the model server.
+
+The CNN ends in a softmax layer named ``probabilities`` after a last convolution named ``last_conv``; a part is
+rejected when its defect score 1 - P(ok) reaches the threshold chosen on validation data, and then carries its
+most probable defect class. Grad-CAM reads the last convolution, so the explain step and the served explainer
+show the same heatmap.
+"""
+
+from __future__ import annotations
+
+import base64
+import dataclasses
+import io
+
+import numpy as np
+
+__all__ = [
+    "CLASS_LAYER",
+    "LAST_CONV",
+    "GradCam",
+    "TfliteRunner",
+    "decide",
+    "defect_scores",
+    "gradcam",
+    "heatmap_png",
+    "overlay",
+]
+
+LAST_CONV = "last_conv"
+CLASS_LAYER = "probabilities"
+
+
+def defect_scores(probabilities: np.ndarray, ok_index: int) -> np.ndarray:
+    """The defect score of each image: 1 - P(ok), the probability that the part is defective in any way."""
+    return 1.0 - probabilities[:, ok_index]
+
+
+def decide(probabilities: np.ndarray, ok_index: int, threshold: float) -> np.ndarray:
+    """The class decided for each image: ok below the defect-score threshold, else the most probable defect."""
+    defects_only = probabilities.copy()
+    defects_only[:, ok_index] = -np.inf
+    rejected = defect_scores(probabilities, ok_index) >= threshold
+    return np.where(rejected, defects_only.argmax(axis=1), ok_index)
+
+
+@dataclasses.dataclass(frozen=True)
+class GradCam:
+    """Heatmaps [n, height, width] in [0, 1], the class each explains, and the model's probabilities [n, classes]."""
+
+    heatmaps: np.ndarray
+    class_index: np.ndarray
+    probabilities: np.ndarray
+
+
+def gradcam(  # noqa: ANN001
+    model, images: np.ndarray, class_index: int | np.ndarray | None = None, layer: str = LAST_CONV, batch_size: int = 64
+) -> GradCam:
+    """Grad-CAM heatmaps of raw images [n, height, width, channels] for the predicted (or the given) class."""
+    import keras
+    import tensorflow as tf
+
+    head = model.get_layer(CLASS_LAYER)
+    probe = keras.Model(model.inputs, [model.get_layer(layer).output, head.input, model.output])
+    height, width = images.shape[1:3]
+    heatmaps, chosen, probabilities = [], [], []
+    for start in range(0, len(images), batch_size):
+        batch = tf.convert_to_tensor(images[start : start + batch_size].astype(np.float32))
+        with tf.GradientTape() as tape:
+            features, pooled, probs = probe(batch, training=False)
+            logits = tf.matmul(pooled, head.kernel) + head.bias
+            if class_index is None:
+                wanted = tf.argmax(probs, axis=1, output_type=tf.int32)
+            else:
+                wanted = tf.cast(np.broadcast_to(class_index, (len(batch),))[: len(batch)], tf.int32)
+            target = tf.gather(logits, wanted, axis=1, batch_dims=1)
+        gradients = tape.gradient(target, features)
+        weights = tf.reduce_mean(gradients, axis=(1, 2), keepdims=True)
+        cam = tf.nn.relu(tf.reduce_sum(weights * features, axis=-1, keepdims=True))
+        cam = tf.image.resize(cam, (height, width), method="bilinear")[..., 0].numpy()
+        peak = cam.reshape(len(cam), -1).max(axis=1).reshape(-1, 1, 1)
+        heatmaps.append(np.divide(cam, peak, out=np.zeros_like(cam), where=peak > 0))
+        chosen.append(wanted.numpy())
+        probabilities.append(probs.numpy())
+    return GradCam(
+        heatmaps=np.concatenate(heatmaps) if heatmaps else np.zeros((0, height, width), np.float32),
+        class_index=np.concatenate(chosen) if chosen else np.zeros(0, np.int32),
+        probabilities=np.concatenate(probabilities) if probabilities else np.zeros((0, model.output_shape[-1])),
+    )
+
+
+def overlay(image: np.ndarray, heatmap: np.ndarray, alpha: float = 0.45) -> np.ndarray:
+    """The image as RGB uint8 with the heatmap blended over it in the 'jet' colour map."""
+    import matplotlib
+
+    colours = matplotlib.colormaps["jet"](np.clip(heatmap, 0.0, 1.0))[..., :3] * 255.0
+    base = image if image.ndim == 3 and image.shape[-1] == 3 else np.repeat(image.reshape(*image.shape[:2], 1), 3, -1)
+    return np.clip((1 - alpha) * base.astype(np.float64) + alpha * colours, 0, 255).astype(np.uint8)
+
+
+def heatmap_png(image: np.ndarray, heatmap: np.ndarray) -> str:
+    """The image with its heatmap blended over it, as a base64 PNG (what an operator looks at before feedback)."""
+    from PIL import Image
+
+    buffer = io.BytesIO()
+    Image.fromarray(overlay(image, heatmap)).save(buffer, format="PNG")
+    return base64.b64encode(buffer.getvalue()).decode()
+
+
+def _interpreter(content: bytes):  # noqa: ANN202
+    """A TFLite interpreter: LiteRT's where installed (what an edge PC runs), else TensorFlow's."""
+    try:
+        from ai_edge_litert.interpreter import Interpreter
+    except ImportError:
+        import tensorflow as tf
+
+        Interpreter = tf.lite.Interpreter  # noqa: N806 - a class, named as its module names it
+    return Interpreter(model_content=content)
+
+
+class TfliteRunner:
+    """A loaded TFLite model that scores raw images; the interpreter is built once and reused across calls."""
+
+    def __init__(self, content: bytes):
+        self.interpreter = _interpreter(content)
+        self.source = self.interpreter.get_input_details()[0]
+        self.target = self.interpreter.get_output_details()[0]
+        self._shape: list[int] | None = None
+
+    def predict(self, images: np.ndarray, batch_size: int = 64) -> np.ndarray:
+        """Class probabilities [n, classes] for raw images [n, height, width, channels]."""
+        source, target = self.source, self.target
+        outputs = []
+        for start in range(0, len(images), batch_size):
+            batch = images[start : start + batch_size].astype(np.float32)
+            if list(batch.shape) != self._shape:  # resizing reallocates: only when the batch shape changes
+                self.interpreter.resize_tensor_input(source["index"], list(batch.shape))
+                self.interpreter.allocate_tensors()
+                self._shape = list(batch.shape)
+            scale, zero = source["quantization"]
+            if source["dtype"] != np.float32:
+                batch = np.round(batch / scale + zero).astype(source["dtype"])
+            self.interpreter.set_tensor(source["index"], batch)
+            self.interpreter.invoke()
+            result = self.interpreter.get_tensor(target["index"])
+            scale, zero = target["quantization"]
+            outputs.append((result.astype(np.float32) - zero) * scale if target["dtype"] != np.float32 else result)
+        return np.concatenate(outputs) if outputs else np.zeros((0, target["shape"][-1]), np.float32)

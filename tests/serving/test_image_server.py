@@ -1,0 +1,137 @@
+"""The inspection CNN served: a real PNG from the plant's folder in, class and defect decision out, Grad-CAM back."""
+
+from __future__ import annotations
+
+import base64
+import io
+
+import numpy as np
+import pytest
+from fastapi.testclient import TestClient
+from PIL import Image
+
+from serving.predictor import ImageModel
+from serving.server import build_app, load_window_model
+
+NAME = "vi"
+
+
+@pytest.fixture(scope="module")
+def served(vision_trained):
+    return load_window_model(str(vision_trained.model_dir), NAME, max_batch=8)
+
+
+@pytest.fixture(scope="module")
+def client(served) -> TestClient:
+    return TestClient(build_app(served, max_body_bytes=2_000_000))
+
+
+@pytest.fixture(scope="module")
+def files(vision_trained) -> dict[str, bytes]:
+    """One dented and one good test image, as the PNG files the plant delivered."""
+    test = vision_trained.images.part("test")
+    picks = {}
+    for label in ("dent", "ok"):
+        index = int(np.flatnonzero(test.labels == test.classes.index(label))[0])
+        picks[label] = (vision_trained.root / test.paths[index]).read_bytes()
+    return picks
+
+
+def b64(data: bytes) -> str:
+    return base64.b64encode(data).decode()
+
+
+def test_metadata_names_the_image_input_and_outputs(served, client: TestClient) -> None:
+    assert isinstance(served, ImageModel)
+    metadata = client.get(f"/v2/models/{NAME}").json()
+    assert metadata["inputs"][0]["datatype"] == "BYTES"
+    assert [o["name"] for o in metadata["outputs"]] == ["label", "defective", "defect_score", "probabilities"]
+
+
+def test_v1_and_v2_answer_for_real_image_files(client: TestClient, served, files) -> None:
+    body = {"instances": [{"image_bytes": {"b64": b64(files["dent"])}}, {"image_bytes": {"b64": b64(files["ok"])}}]}
+    v1 = client.post(f"/v1/models/{NAME}:predict", json=body)
+    assert v1.status_code == 200, v1.text
+    dent, good = v1.json()["predictions"]
+    assert dent["defect_score"] > good["defect_score"]
+    assert dent["defective"] is True and dent["label"] == "dent"
+    assert len(dent["probabilities"]) == len(served.classes) and sum(dent["probabilities"]) == pytest.approx(1, 1e-4)
+    v2 = client.post(
+        f"/v2/models/{NAME}/infer",
+        json={
+            "inputs": [
+                {"name": "image", "datatype": "BYTES", "shape": [2], "data": [b64(files["dent"]), b64(files["ok"])]}
+            ]
+        },
+    )
+    assert v2.status_code == 200, v2.text
+    outputs = {o["name"]: o for o in v2.json()["outputs"]}
+    assert outputs["label"]["data"][0] == "dent" and outputs["probabilities"]["shape"] == [2, len(served.classes)]
+    assert outputs["defect_score"]["data"][0] == pytest.approx(dent["defect_score"], rel=1e-4)
+
+
+def test_explanation_is_a_heatmap_and_a_viewable_overlay(client: TestClient, served, files) -> None:
+    response = client.post(f"/v1/models/{NAME}:explain", json={"instances": [b64(files["dent"])]})
+    assert response.status_code == 200, response.text
+    (found,) = response.json()["explanations"]
+    heatmap = np.array(found["heatmap"])
+    assert heatmap.shape == (served.spec.height, served.spec.width) and 0 <= heatmap.min() and heatmap.max() <= 1
+    with Image.open(io.BytesIO(base64.b64decode(found["overlay_png"]))) as image:
+        assert image.size == (served.spec.width, served.spec.height) and image.mode == "RGB"
+
+
+def test_bad_images_are_400_and_413(client: TestClient, files) -> None:
+    small = io.BytesIO()
+    Image.open(io.BytesIO(files["ok"])).resize((32, 32)).save(small, format="PNG")
+    response = client.post(f"/v1/models/{NAME}:predict", json={"instances": [b64(small.getvalue())]})
+    assert response.status_code == 400 and "32x32 pixels, expected 64x64" in response.json()["error"]
+    response = client.post(f"/v1/models/{NAME}:predict", json={"instances": [b64(files["ok"][:100])]})
+    assert response.status_code == 400 and "truncated" in response.json()["error"]
+    response = client.post(f"/v1/models/{NAME}:predict", json={"instances": [b64(files["ok"])] * 9})
+    assert response.status_code == 413
+
+
+def test_feedback_on_an_explanation_is_stored_and_refused_when_wrong(
+    served, client: TestClient, files, tmp_path
+) -> None:
+    from components.label.feedback import read_feedback
+
+    served.feedback_uri = str(tmp_path / "store")
+    body = {
+        "image_bytes": {"b64": b64(files["dent"])},
+        "verdict": "wrong-label",
+        "corrected_label": "scratch",
+        "operator": "olga",
+        "note": "it is a scratch along the turning marks",
+    }
+    response = client.post(f"/v1/models/{NAME}/feedback", json=body)
+    assert response.status_code == 201, response.text
+    (stored,) = read_feedback(str(tmp_path / "store"), NAME)
+    assert stored.id == response.json()["id"] and stored.corrected_label == "scratch" and stored.operator == "olga"
+    import hashlib
+
+    assert stored.image_sha256 == hashlib.sha256(files["dent"]).hexdigest(), "the same hash ingest gives the file"
+    bad = client.post(f"/v1/models/{NAME}/feedback", json={**body, "corrected_label": "smudge"})
+    assert bad.status_code == 400 and "corrected_label: unknown class 'smudge'" in bad.json()["error"]
+    bad = client.post(f"/v1/models/{NAME}/feedback", json={**body, "verdict": "meh"})
+    assert bad.status_code == 400 and "verdict" in bad.json()["error"]
+    assert len(read_feedback(str(tmp_path / "store"), NAME)) == 1, "refused feedback writes nothing"
+
+
+def test_the_server_can_answer_with_the_int8_edge_model(vision_trained, served, files, tmp_path) -> None:
+    import shutil
+
+    from components.common.vision_config import TfliteConfig
+    from components.train.tflite import export_tflite, write_tflite
+
+    folder = tmp_path / "model"
+    shutil.copytree(vision_trained.model_dir, folder)
+    exported = export_tflite(served.keras_model, vision_trained.images, served.threshold, TfliteConfig())
+    write_tflite(exported, str(folder / "edge"))
+    edge = load_window_model(str(folder), NAME, runtime="tflite-int8")
+    body = {"instances": [b64(files["dent"]), b64(files["ok"])]}
+    keras_answer = served.predict(body)["predictions"]
+    edge_answer = edge.predict(body)["predictions"]
+    assert [p["label"] for p in edge_answer] == [p["label"] for p in keras_answer]
+    for mine, theirs in zip(edge_answer, keras_answer, strict=True):
+        assert mine["defect_score"] == pytest.approx(theirs["defect_score"], abs=0.1)
