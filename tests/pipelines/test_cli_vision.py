@@ -56,3 +56,28 @@ def test_run_visual_inspection_then_predict_explain_and_give_feedback(
     stored = sorted((tmp_path / "model-store" / "visual-inspection" / "feedback").glob("fb-*.json"))
     assert len(stored) == 2
     assert {json.loads(p.read_text())["verdict"] for p in stored} == {"wrong-region", "wrong-label"}
+
+
+@pytest.mark.slow
+def test_run_visual_inspection_on_a_real_image_set_through_data_and_config_alone(
+    tmp_path: Path,
+    work_dirs: list[Path],  # noqa: F811
+) -> None:
+    """scikit-learn's scanned digits (1,797 real 8x8 images, class folders): it never saw them, nothing but config."""
+    from pipelines.demo.real_images import write_digits_layout
+
+    work_dirs.append(tmp_path / "work")
+    paths = write_digits_layout(tmp_path / "digits")
+    result = shopfloor(
+        "run", "visual-inspection", "--data", str(tmp_path / "digits"), "--config", str(paths["config"]),
+        "--work-dir", str(tmp_path / "work"),
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "1797 images" in result.stderr.replace(",", "")
+    gate = gate_values(result.stdout)
+    assert gate["accuracy"] >= 0.9 and gate["roc_auc"] >= 0.95
+    assert "digits-inspection" in str(printed_path(result.stdout, "published"))
+    found = dict(re.findall(r"^\s+(V1|V2|explain): curl .* -d @(\S+) \S+$", result.stdout, re.MULTILINE))
+    urls = dict(re.findall(r"^\s+(V1|V2|explain): curl .* (\S+)$", result.stdout, re.MULTILINE))
+    status, answer = post_json(urls["V1"], Path(found["V1"]).read_bytes())
+    assert status == 200 and answer["predictions"][1]["label"] == "0", answer
