@@ -1,10 +1,9 @@
 """Grad-CAM for the visual-inspection CNN: where in the image the evidence for a class lies.
 
-Gradients of the class's logit with respect to the feature maps of the last convolution (``last_conv``), averaged
-over space, weigh those maps; their positive sum, resized bilinearly to the image and scaled to [0, 1], is the
-heatmap. The logit (the softmax's input, recomputed from the class layer's weights) is used rather than the
-probability, whose gradient vanishes on confident predictions. The report shows the most confidently wrong and the
-most confident images of a split with their heatmaps overlaid, so an operator sees what the model looks at.
+The heatmaps come from ``components.common.vision_model.gradcam`` (the served explainer uses the same): gradients
+of the class's log-odds with respect to the feature maps of the last convolution weigh those maps, resized to the
+image and scaled to [0, 1]. The report shows the most confidently wrong and the most confident images of a split
+with their heatmaps overlaid, and operators' feedback so far, so an operator sees what the model looks at.
 """
 
 from __future__ import annotations

@@ -30,14 +30,19 @@ def test_heatmaps_fall_on_the_defect(vision_trained):
     assert cams.heatmaps.min() >= 0 and np.allclose(cams.heatmaps.max(axis=(1, 2)), 1.0)
     assert (cams.class_index == dent).all()
     boxes = pd.read_csv(vision_trained.root / "defects.csv").set_index("path")
-    masses, shares = [], []
-    for heatmap, path in zip(cams.heatmaps, test.paths[found], strict=True):
-        box = tuple(int(v) for v in boxes.loc[path, ["x_min", "y_min", "x_max", "y_max"]])
-        masses.append(box_mass(heatmap, box))
-        shares.append((box[2] - box[0]) * (box[3] - box[1]) / heatmap.size)
-    # the box holds ~4% of the image; a heatmap blind to the dent would put ~4% of its mass there
-    assert np.mean(masses) > 2.5 * np.mean(shares)
-    assert np.median(np.array(masses) / np.array(shares)) > 2.0
+    box_list = [
+        tuple(int(v) for v in boxes.loc[path, ["x_min", "y_min", "x_max", "y_max"]]) for path in test.paths[found]
+    ]
+    masses = np.array([box_mass(heatmap, box) for heatmap, box in zip(cams.heatmaps, box_list, strict=True)])
+    shares = np.array([(box[2] - box[0]) * (box[3] - box[1]) / (64 * 64) for box in box_list])
+    # the box holds ~5% of the image; a heatmap blind to the dent would put ~5% of its mass there. Measured: 39% of
+    # the mass inside the box on average (0.41-0.48 when trained with seeds 1-4), a median of 8x the box's share
+    assert np.mean(masses) > 0.3
+    assert np.median(masses / shares) > 5.0
+    # the raw-logit target (original Grad-CAM) also maps evidence shared by all classes: 25% in the box here
+    logit = gradcam(model, test.images[found], target="logit")
+    logit_masses = [box_mass(heatmap, box) for heatmap, box in zip(logit.heatmaps, box_list, strict=True)]
+    assert np.mean(masses) > np.mean(logit_masses)
 
 
 def test_explaining_another_class_gives_another_map(vision_trained):
