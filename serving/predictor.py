@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from components.common.attributions import integrated_gradients, mean_baseline
+from components.common.images import luminance
 from components.common.model_artifact import BLESSING_FILE, load_keras_model, load_model_info, resolve_model_dir
 from components.common.vision_model import LAST_CONV, TfliteRunner, decide, defect_scores, gradcam, heatmap_png
 from serving._kserve import InferOutput, InferRequest, InferResponse, InvalidInput, Model
@@ -361,14 +362,16 @@ class ImageModel(WindowModel):
 
     def _log(self, payload: dict | InferRequest, headers: dict | None, images: np.ndarray, outputs: dict) -> None:
         """Log a summary of each image (content hash of its pixels, brightness, contrast), not the pixels."""
-        summary = [
-            {
-                "sha256": hashlib.sha256(image.astype(np.uint8).tobytes()).hexdigest(),
-                "brightness": round(float(image.mean()), 3),
-                "contrast": round(float(image.std()), 3),
-            }
-            for image in images
-        ]
+        summary = []
+        for image in images:
+            light = luminance(image)  # as ingest profiles it: the drift monitor compares the two
+            summary.append(
+                {
+                    "sha256": hashlib.sha256(image.astype(np.uint8).tobytes()).hexdigest(),
+                    "brightness": round(float(light.mean()), 3),
+                    "contrast": round(float(light.std()), 3),
+                }
+            )
         super()._log(payload, headers, summary, outputs)
 
     def explanation(self, images: np.ndarray) -> dict:

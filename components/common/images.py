@@ -11,7 +11,7 @@ import io
 
 import numpy as np
 
-__all__ = ["DecodedImage", "ImageDecodeError", "decode_pixels"]
+__all__ = ["LUMA", "DecodedImage", "ImageDecodeError", "decode_pixels", "luminance"]
 
 
 class ImageDecodeError(ValueError):
@@ -53,3 +53,14 @@ def decode_pixels(data: bytes, verify: bool = False) -> DecodedImage:
         if "truncat" in detail.lower():
             raise ImageDecodeError("truncated", f"image file is truncated ({detail})") from None
         raise ImageDecodeError("unreadable", f"image cannot be decoded ({detail})") from None
+
+
+LUMA = np.array([0.299, 0.587, 0.114])  # ITU-R 601 weights of R, G, B
+
+
+def luminance(pixels: np.ndarray) -> np.ndarray:
+    """Per-pixel luminance (0-255) of grayscale [..., 1] or [h, w] pixels, or RGB [..., 3] ones."""
+    values = np.asarray(pixels, dtype=np.float64)
+    if values.ndim >= 3 and values.shape[-1] == 3:
+        return values @ LUMA
+    return values.reshape(values.shape[:2]) if values.ndim == 3 else values

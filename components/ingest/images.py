@@ -29,7 +29,7 @@ import numpy as np
 import pandas as pd
 
 from components.common.errors import DataValidationError, StorageError
-from components.common.images import ImageDecodeError, decode_pixels
+from components.common.images import LUMA, ImageDecodeError, decode_pixels
 from components.common.profile import numeric_profile
 from components.common.storage import (
     TREE_MANIFEST,
@@ -74,7 +74,6 @@ PIXEL_HISTOGRAM_BINS = 32
 _ENTRY_ONLY = frozenset({"duplicate_entry", "bad_path"})  # problems of a manifest row, not of an image
 _FORMATS = ("PNG", "JPEG")
 _MODE_TEXT = {"L": "8-bit grayscale", "RGB": "8-bit RGB"}
-_LUMA = np.array([0.299, 0.587, 0.114])
 
 
 @dataclasses.dataclass(frozen=True)
@@ -221,7 +220,7 @@ def inspect_image(data: bytes, path: str, uri: str, config: ImageDataConfig) -> 
             path, "wrong_size", f"{size[0]}x{size[1]} pixels", uri, f"{width}x{height} pixels (width x height)"
         )
     values = pixels.reshape(-1, 1 if pixels.ndim == 2 else pixels.shape[-1]).astype(np.float64)
-    luminance = values[:, 0] if values.shape[1] == 1 else values @ _LUMA
+    luminance = values[:, 0] if values.shape[1] == 1 else values @ LUMA
     histogram, _ = np.histogram(luminance, bins=PIXEL_HISTOGRAM_BINS, range=(0.0, 256.0))
     record = {
         "path": path,

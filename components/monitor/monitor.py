@@ -23,6 +23,7 @@ from components.monitor.drift import DriftReport, DriftThresholds, FeatureDrift,
 from components.monitor.performance import Performance, labelled_scores, measure_performance, read_labels
 
 __all__ = [
+    "IMAGE_FEATURES",
     "SCORE_OUTPUTS",
     "MonitoringRun",
     "PlantHealth",
@@ -40,7 +41,12 @@ __all__ = [
 
 
 # the served output each model type answers with, whose distribution the monitor follows
-SCORE_OUTPUTS = {"predictive-maintenance": "failure_probability", "anomaly-detection": "anomaly_score"}
+SCORE_OUTPUTS = {
+    "predictive-maintenance": "failure_probability",
+    "anomaly-detection": "anomaly_score",
+    "visual-inspection": "defect_score",
+}
+IMAGE_FEATURES = ["brightness", "contrast"]  # what an image model's payload log keeps of each photo
 
 
 @dataclasses.dataclass(frozen=True)
@@ -123,14 +129,16 @@ def load_reference(version_uri: str) -> Reference:
             expected="a version published with its profile (shopfloor >= 0.1 publish)",
         ) from None
     model_type = info.get("model_type", "predictive-maintenance")
-    threshold = (
-        info["threshold"]["value"] if model_type == "anomaly-detection" else blessing["gate"]["decision_threshold"]
-    )
+    if model_type == "predictive-maintenance":
+        threshold = blessing["gate"]["decision_threshold"]
+    else:
+        threshold = info["threshold"]["value"]
+    images = model_type == "visual-inspection"  # photos drift in lighting and contrast, sensors in their readings
     return Reference(
         model_version=blessing["model_version"],
-        features=list(info["features"]),
-        window=info["window"],
-        profile_columns=profile["sensors"]["columns"],
+        features=IMAGE_FEATURES if images else list(info["features"]),
+        window=1 if images else info["window"],
+        profile_columns={f: profile[f] for f in IMAGE_FEATURES} if images else profile["sensors"]["columns"],
         reference_scores=np.asarray(blessing.get("reference_scores", []), dtype=float),
         model_type=model_type,
         alarm_threshold=float(threshold),
@@ -155,7 +163,11 @@ def current_window(records: list, reference: Reference, source: str = "payload l
         )
     rows, scores = [], []
     for record in mine:
-        windows = np.asarray(record.inputs, dtype=float)
+        if record.inputs and isinstance(record.inputs[0], dict):  # an image model logs a summary per photo
+            record_inputs = [[[photo.get(f, np.nan) for f in reference.features]] for photo in record.inputs]
+        else:
+            record_inputs = record.inputs
+        windows = np.asarray(record_inputs, dtype=float)
         if windows.ndim != 3 or windows.shape[2] != len(reference.features):
             raise DataValidationError(
                 source,

@@ -309,3 +309,35 @@ def test_a_new_data_batch_is_compared_instead_of_the_logs(published_model, small
     sensors.drop(columns=["vibration_mm_s"]).to_csv(tmp_path / "short.csv", index=False)
     with pytest.raises(DataValidationError, match="no column 'vibration_mm_s'.*the model's sensors"):
         batch_window(str(tmp_path / "short.csv"), reference)
+
+
+def test_image_models_are_monitored_on_lighting_and_contrast(vision_trained, tmp_path) -> None:
+    """Served photos' brightness/contrast against the ingest profile: same station fine, a darker lamp drifts."""
+    from components.common.vision_config import ImageDataConfig
+    from components.ingest.images import ingest_images
+    from components.train.vision import predict_probabilities
+    from serving.server import load_window_model
+
+    version = tmp_path / "store" / "vi" / "v-vision000001"
+    shutil.copytree(vision_trained.model_dir, version / "model")
+    test = vision_trained.images.part("test")
+    scores = 1.0 - predict_probabilities(vision_trained.result.model, test.images)[:, test.ok_index]
+    blessing = {"blessed": True, "model_version": version.name, "gate": {}, "reference_scores": scores.tolist()}
+    (version / "blessing.json").write_text(json.dumps(blessing))
+    profile = ingest_images(str(vision_trained.root), ImageDataConfig()).profile
+    (version / "profile.json").write_text(json.dumps(profile))
+    reference = load_reference(str(version))
+    assert reference.features == ["brightness", "contrast"] and reference.model_type == "visual-inspection"
+
+    def served(images: np.ndarray, folder: Path):
+        model = load_window_model(str(version), "vi", payload_log_uri=str(folder))
+        for start in range(0, len(images), 8):
+            model.predict({"instances": images[start : start + 8].tolist()})
+        model.payload_logger.close()
+        return current_window(read_payload_logs(str(folder), "vi"), reference)
+
+    photos = vision_trained.images.images.astype(float)[:120]
+    same = monitor_window(served(photos, tmp_path / "same"), reference, DriftThresholds(min_rows=50), 0.5)
+    assert same.drift.enough_data and not same.drifted, same.summary
+    dimmer = monitor_window(served(photos * 0.6, tmp_path / "dim"), reference, DriftThresholds(min_rows=50), 0.5)
+    assert dimmer.drifted and "brightness" in dimmer.drift.drifted, dimmer.summary
