@@ -30,8 +30,10 @@ _V2_DATATYPES = {"f": "FP32", "b": "BOOL", "U": "BYTES"}
 
 
 def _v2_data(values: np.ndarray) -> np.ndarray:
-    """An output array as kserve's V2 encoder takes it: text (BYTES) as UTF-8 bytes objects."""
-    return np.array([v.encode() for v in values.tolist()], dtype=object) if values.dtype.kind == "U" else values
+    """An output array as kserve's V2 encoder takes it: text (BYTES) as UTF-8 bytes objects, floats as FP32."""
+    if values.dtype.kind == "U":
+        return np.array([v.encode() for v in values.tolist()], dtype=object)
+    return values.astype(np.float32) if values.dtype.kind == "f" else values
 
 
 def _json_values(values: np.ndarray) -> list:
@@ -142,10 +144,17 @@ class WindowModel(Model):
                     dict(zip(outputs, values, strict=True)) for values in zip(*outputs.values(), strict=True)
                 ]
             }
+        return self._v2_response(payload, arrays)
+
+    def _v2_response(
+        self, request: InferRequest, arrays: dict[str, np.ndarray], parameters: dict | None = None
+    ) -> InferResponse:
+        """A V2 response with one output tensor per named array (FP32, BOOL or BYTES by the array's dtype)."""
         return InferResponse(
             model_name=self.name,
             model_version=self.model_version,
-            response_id=payload.id or uuid.uuid4().hex,
+            response_id=request.id or uuid.uuid4().hex,
+            parameters=parameters,
             infer_outputs=[
                 InferOutput(name, list(values.shape), _V2_DATATYPES[values.dtype.kind], data=_v2_data(values))
                 for name, values in arrays.items()
@@ -169,37 +178,12 @@ class WindowModel(Model):
         found = self.explanation(windows)
         features = self.spec.features
         if isinstance(payload, InferRequest):
-            n = len(windows)
-            return InferResponse(
-                model_name=self.name,
-                model_version=self.model_version,
-                response_id=payload.id or uuid.uuid4().hex,
-                parameters={
-                    "method": "integrated-gradients",
-                    "baseline": "training mean",
-                    "features": json.dumps(features),
-                },
-                infer_outputs=[
-                    InferOutput(
-                        "attributions",
-                        [n, self.spec.window, len(features)],
-                        "FP32",
-                        data=found["attributions"].astype(np.float32),
-                    ),
-                    InferOutput(
-                        "feature_attributions",
-                        [n, len(features)],
-                        "FP32",
-                        data=found["feature_attributions"].astype(np.float32),
-                    ),
-                    InferOutput(
-                        "failure_probability", [n], "FP32", data=found["failure_probability"].astype(np.float32)
-                    ),
-                    InferOutput(
-                        "baseline_probability", [n], "FP32", data=found["baseline_probability"].astype(np.float32)
-                    ),
-                ],
-            )
+            parameters = {
+                "method": "integrated-gradients",
+                "baseline": "training mean",
+                "features": json.dumps(features),
+            }
+            return self._v2_response(payload, {k: np.asarray(v, np.float32) for k, v in found.items()}, parameters)
         explanations = []
         for i in range(len(windows)):
             per_feature = dict(zip(features, found["feature_attributions"][i].round(6).tolist(), strict=True))
@@ -266,19 +250,8 @@ class AnomalyWindowModel(WindowModel):
         found = self.explanation(windows)
         features = self.spec.features
         if isinstance(payload, InferRequest):
-            n = len(windows)
-            return InferResponse(
-                model_name=self.name,
-                model_version=self.model_version,
-                response_id=payload.id or uuid.uuid4().hex,
-                parameters={"method": "reconstruction-error", "features": json.dumps(features)},
-                infer_outputs=[
-                    InferOutput("anomaly_score", [n], "FP32", data=found["anomaly_score"].astype(np.float32)),
-                    InferOutput(
-                        "feature_errors", [n, len(features)], "FP32", data=found["feature_errors"].astype(np.float32)
-                    ),
-                ],
-            )
+            parameters = {"method": "reconstruction-error", "features": json.dumps(features)}
+            return self._v2_response(payload, {k: np.asarray(v, np.float32) for k, v in found.items()}, parameters)
         explanations = []
         for score, errors in zip(found["anomaly_score"], found["feature_errors"], strict=True):
             per_feature = dict(zip(features, errors.round(6).tolist(), strict=True))
@@ -424,18 +397,9 @@ class ImageModel(WindowModel):
         """Explain a batch: V1 answers heatmaps (rows of 0-1 values) and PNG overlays, V2 output tensors."""
         images = self._decode(payload)
         found = self.explanation(images)
-        n, (height, width) = len(images), found["heatmaps"].shape[1:]
         if isinstance(payload, InferRequest):
-            return InferResponse(
-                model_name=self.name,
-                model_version=self.model_version,
-                response_id=payload.id or uuid.uuid4().hex,
-                parameters={"method": "grad-cam", "layer": LAST_CONV},
-                infer_outputs=[
-                    InferOutput("label", [n], "BYTES", data=_v2_data(found["label"])),
-                    InferOutput("heatmaps", [n, height, width], "FP32", data=found["heatmaps"].astype(np.float32)),
-                ],
-            )
+            arrays = {"label": found["label"], "heatmaps": found["heatmaps"].astype(np.float32)}
+            return self._v2_response(payload, arrays, {"method": "grad-cam", "layer": LAST_CONV})
         return {
             "method": "grad-cam",
             "layer": LAST_CONV,
@@ -446,7 +410,7 @@ class ImageModel(WindowModel):
                     "heatmap": found["heatmaps"][i].round(3).tolist(),
                     "overlay_png": heatmap_png(images[i], found["heatmaps"][i]),
                 }
-                for i in range(n)
+                for i in range(len(images))
             ],
         }
 
