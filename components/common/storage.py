@@ -32,6 +32,7 @@ __all__ = [
     "exists",
     "is_s3_uri",
     "join_uri",
+    "list_documents",
     "list_files",
     "parse_s3_uri",
     "read_bytes",
@@ -250,6 +251,19 @@ def list_files(uri: str | os.PathLike) -> list[str]:
         return sorted(f"s3://{location.bucket}/{o.object_name}" for o in objects if not o.is_dir)
     except Exception as exc:
         raise _s3_error(str(uri), exc) from None
+
+
+def list_documents(uri: str | os.PathLike, suffix: str = ".json") -> list[str]:
+    """The finished files with ``suffix`` under ``uri``, leaving out a local writer's hidden temporary files.
+
+    Readers of one-file-per-record folders (approval requests, operator feedback) never parse a half-written one.
+    """
+    found = []
+    for item in list_files(uri):
+        name = item.rsplit("/", 1)[-1].rsplit("\\", 1)[-1]
+        if name.endswith(suffix) and not name.startswith("."):
+            found.append(item)
+    return found
 
 
 @contextlib.contextmanager

@@ -19,7 +19,7 @@ import uuid
 import pandas as pd
 
 from components.common.errors import DataValidationError
-from components.common.storage import join_uri, list_files, read_json, write_json
+from components.common.storage import join_uri, list_documents, read_json, write_json
 from components.label.annotations import EVENT_COLUMNS
 
 __all__ = ["VERDICTS", "ExplanationFeedback", "feedback_events", "new_feedback", "read_feedback", "record_feedback"]
@@ -99,11 +99,9 @@ def record_feedback(store_uri: str, feedback: ExplanationFeedback) -> str:
 
 def read_feedback(store_uri: str, model_name: str) -> list[ExplanationFeedback]:
     """Every feedback record of a model, oldest first (none yet: an empty list)."""
-    found = []
-    for uri in list_files(join_uri(store_uri, model_name, "feedback")):
-        name = uri.rsplit("/", 1)[-1].rsplit("\\", 1)[-1]
-        if name.endswith(".json") and not name.startswith("."):  # skip a local writer's temporary file
-            found.append(ExplanationFeedback(**read_json(uri)))
+    found = [
+        ExplanationFeedback(**read_json(uri)) for uri in list_documents(join_uri(store_uri, model_name, "feedback"))
+    ]
     return sorted(found, key=lambda f: (f.created, f.id))
 
 

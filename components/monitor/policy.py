@@ -40,7 +40,7 @@ from typing import Literal
 
 from components.common.config import RetrainPolicy
 from components.common.errors import ShopfloorError, StorageError
-from components.common.storage import join_uri, list_files, read_json, write_json
+from components.common.storage import join_uri, list_documents, read_json, write_json
 
 __all__ = [
     "ApprovalRequest",
@@ -223,10 +223,8 @@ class RetrainState:
             raise ShopfloorError(repr(status), "unknown request status", field="status", expected=", ".join(_STATUSES))
         now = self._now()
         found = []
-        for uri in list_files(self._requests_uri):
-            name = uri.rsplit("/", 1)[-1].rsplit("\\", 1)[-1]
-            if name.endswith(".json") and not name.startswith("."):  # skip a local writer's temporary file
-                found.append(self._effective(self._load(uri), now))
+        for uri in list_documents(self._requests_uri):
+            found.append(self._effective(self._load(uri), now))
         found.sort(key=lambda r: (r.created, r.id))
         return [r for r in found if status is None or r.status == status]
 
