@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from components.common.attributions import integrated_gradients, mean_baseline
+from components.common.errors import ShopfloorError
 from components.common.images import luminance
 from components.common.model_artifact import BLESSING_FILE, load_keras_model, load_model_info, resolve_model_dir
 from components.common.vision_model import LAST_CONV, TfliteRunner, decide, defect_scores, gradcam, heatmap_png
@@ -292,8 +293,11 @@ class ImageModel(WindowModel):
             forward = tf.function(lambda images: self.keras_model(images, training=False), input_signature=signature)
             self._infer = forward
         else:  # what an edge PC runs: the float32 or int8 TFLite export next to the model (explanations stay Keras)
-            variant = self.runtime.removeprefix("tflite-")
-            self._infer = TfliteRunner((folder / "edge" / f"model_{variant}.tflite").read_bytes()).predict
+            export = folder / "edge" / f"model_{self.runtime.removeprefix('tflite-')}.tflite"
+            if not export.is_file():
+                expected = f"the {self.runtime} export that train-inspector writes"
+                raise ShopfloorError(str(export), "missing", field="runtime", expected=expected)
+            self._infer = TfliteRunner(export.read_bytes()).predict
         self.classes = list(self.info["classes"])
         self.ok_index = self.classes.index(self.info["ok_class"])
         self.threshold = float(self.info["threshold"]["value"])
@@ -362,7 +366,6 @@ class ImageModel(WindowModel):
 
         The image is named by its file (``image_bytes.b64``, hashed as ingest hashes files) or by ``image_sha256``.
         """
-        from components.common.errors import ShopfloorError
         from components.label.feedback import new_feedback, record_feedback
 
         if not isinstance(body, dict):

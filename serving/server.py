@@ -182,10 +182,11 @@ def load_window_model(
     runtime: str = "keras",
 ):  # noqa: ANN201
     """Load a published model (local or s3://) into a ready window model of its type, with payload logging if asked."""
+    from components.common.errors import ShopfloorError
     from components.common.model_artifact import BLESSING_FILE
     from components.common.storage import read_json
     from serving.payload_log import PayloadLogger
-    from serving.predictor import DEFAULT_MAX_BATCH, model_class
+    from serving.predictor import DEFAULT_MAX_BATCH, ImageModel, model_class
 
     folder = materialize_model(model_uri, cache_dir or Path(tempfile.mkdtemp(prefix="shopfloor-model-")))
     blessing = folder / BLESSING_FILE
@@ -194,9 +195,12 @@ def load_window_model(
     else:  # an InferenceService names the version in the pod's environment; KServe's /mnt/models does not
         version = os.environ.get("SHOPFLOOR_MODEL_VERSION") or folder.name
     logger = PayloadLogger(payload_log_uri, name, version).start() if payload_log_uri else None
-    model = model_class(folder)(
-        name, folder, model_version=version, payload_logger=logger, max_batch=max_batch or DEFAULT_MAX_BATCH
-    )
+    served = model_class(folder)
+    if runtime != "keras" and not issubclass(served, ImageModel):
+        raise ShopfloorError(
+            model_uri, f"{runtime}: only image models have TFLite exports", field="runtime", expected="keras"
+        )
+    model = served(name, folder, model_version=version, payload_logger=logger, max_batch=max_batch or DEFAULT_MAX_BATCH)
     if feedback_uri is None and blessing.is_file():  # a published version: feedback goes to its model store
         feedback_uri = model_uri.rstrip("/").rsplit("/", 2)[0]
     model.feedback_uri = feedback_uri or ""
@@ -243,17 +247,24 @@ def main(argv: list[str] | None = None) -> int:
         _LOGGER.info("ignoring arguments meant for kserve's own server: %s", " ".join(ignored))
     import uvicorn
 
-    model = load_window_model(
-        args.model_uri or args.model_dir,
-        args.model_name,
-        payload_log_uri=args.payload_log_uri,
-        max_batch=args.max_batch,
-        feedback_uri=args.feedback_uri,
-        runtime=args.runtime,
-    )
+    from components.common.errors import ShopfloorError
+
+    try:
+        model = load_window_model(
+            args.model_uri or args.model_dir,
+            args.model_name,
+            payload_log_uri=args.payload_log_uri,
+            max_batch=args.max_batch,
+            feedback_uri=args.feedback_uri,
+            runtime=args.runtime,
+        )
+    except ShopfloorError as exc:  # one line in the pod log (or the local server's log), not a traceback
+        print(f"error: {exc}", file=sys.stderr, flush=True)
+        return 2
     role = "explainer" if args.explainer else "predictor"
     print(
-        f"serving {args.model_name} ({model.model_version}) as {role} on http://{args.host}:{args.http_port}",
+        f"serving {args.model_name} ({model.model_version}) as {role}, predict by {args.runtime}, "
+        f"on http://{args.host}:{args.http_port}",
         flush=True,
     )
     app = build_app(model, payload_logger=model.payload_logger)

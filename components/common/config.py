@@ -164,6 +164,10 @@ class DeployConfig(_Strict):
     canary_traffic_percent: int = Field(10, gt=0, le=100, description="traffic to a new version; 100 = all")
     ready_timeout_s: float = Field(600.0, gt=0)
     explainer: bool = True
+    runtime: Literal["keras", "tflite-float32", "tflite-int8"] = Field(
+        "keras",
+        description="image models: what answers predict, the Keras model or a TFLite edge export (explain stays Keras)",
+    )
     payload_log_uri: str = Field("", description="folder or s3:// prefix for request/response logs; '' = off")
     local_state_dir: str = Field("", description="local target: where server state and logs go (set by the CLI)")
 

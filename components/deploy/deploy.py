@@ -45,6 +45,7 @@ def deployment_request(model_uri: str, model_name: str, config: DeployConfig) ->
         payload_log_uri=config.payload_log_uri,
         ready_timeout_s=config.ready_timeout_s,
         explainer=config.explainer,
+        runtime=config.runtime,
     )
 
 

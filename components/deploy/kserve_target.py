@@ -101,7 +101,10 @@ def _env(request: DeploymentRequest, *, explainer: bool) -> list[V1EnvVar]:
 
 
 def _container(request: DeploymentRequest, *, explainer: bool) -> V1Container:
-    """The ``kserve-container`` running ``serving.server``; the explainer differs only by ``--explainer``."""
+    """The ``kserve-container`` running ``serving.server``; the explainer differs only by ``--explainer``.
+
+    A TFLite runtime is the predictor's alone: the explainer keeps the Keras model, whose gradients Grad-CAM reads.
+    """
     args = [
         "--model-dir",
         MODEL_MOUNT_PATH,
@@ -114,6 +117,8 @@ def _container(request: DeploymentRequest, *, explainer: bool) -> V1Container:
     ]
     if explainer:
         args.append("--explainer")
+    elif request.runtime != "keras":
+        args += ["--runtime", request.runtime]
     return V1Container(
         name="kserve-container",
         image=request.image,

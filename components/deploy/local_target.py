@@ -109,6 +109,8 @@ class LocalServerTarget:
         ]
         if request.payload_log_uri:
             command += ["--payload-log-uri", request.payload_log_uri]
+        if request.runtime != "keras":
+            command += ["--runtime", request.runtime]
         with log_path.open("ab") as log:
             return subprocess.Popen(
                 command, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True

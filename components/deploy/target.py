@@ -13,7 +13,9 @@ import typing
 from components._image import SERVING_IMAGE
 from components.common.errors import ShopfloorError
 
-__all__ = ["DeployTarget", "DeploymentFailed", "DeploymentRequest", "Endpoint"]
+__all__ = ["RUNTIMES", "DeployTarget", "DeploymentFailed", "DeploymentRequest", "Endpoint"]
+
+RUNTIMES = ("keras", "tflite-float32", "tflite-int8")
 
 # A Kubernetes name that is also a DNS-1035 label (what KServe requires of an InferenceService name).
 _NAME_PATTERN = re.compile(r"[a-z]([-a-z0-9]{0,61}[a-z0-9])?")
@@ -39,6 +41,8 @@ class DeploymentRequest:
         payload_log_uri: where the predictor writes payload logs (env ``SHOPFLOOR_PAYLOAD_LOG_URI``); "" = off.
         ready_timeout_s: how long the new version may take to become ready before it is rolled back.
         explainer: also deploy the explainer component.
+        runtime: what answers predict: ``keras``, or for image models a TFLite edge export (``tflite-float32``,
+            ``tflite-int8``) the train step wrote; the explainer always runs Keras (Grad-CAM needs gradients).
     """
 
     model_name: str
@@ -51,6 +55,7 @@ class DeploymentRequest:
     payload_log_uri: str = ""
     ready_timeout_s: float = 600.0
     explainer: bool = True
+    runtime: str = "keras"
 
     def __post_init__(self) -> None:
         """Refuse a request a target could only fail on later, naming the field."""
@@ -72,6 +77,10 @@ class DeploymentRequest:
         if isinstance(percent, bool) or not isinstance(percent, int) or not 0 < percent <= 100:
             raise ShopfloorError(
                 source, f"{percent!r} is out of range", field="canary_traffic_percent", expected="an int in 1..100"
+            )
+        if self.runtime not in RUNTIMES:
+            raise ShopfloorError(
+                source, f"{self.runtime!r} is not a runtime", field="runtime", expected=f"one of: {', '.join(RUNTIMES)}"
             )
         timeout = self.ready_timeout_s
         if isinstance(timeout, bool) or not isinstance(timeout, int | float) or not timeout > 0:

@@ -75,6 +75,7 @@ def _patches(api: FakeKubernetesApi) -> list:
         ({"canary_traffic_percent": 101}, "canary_traffic_percent"),
         ({"canary_traffic_percent": True}, "canary_traffic_percent"),
         ({"ready_timeout_s": 0}, "ready_timeout_s"),
+        ({"runtime": "onnx"}, "runtime"),
     ],
 )
 def test_request_is_validated_naming_the_field(overrides: dict, field: str) -> None:
@@ -171,6 +172,15 @@ def test_manifest_options_canary_payload_log_and_explainer() -> None:
     assert canary["spec"]["explainer"]["canaryTrafficPercent"] == 25
     full = inference_service_manifest(_request("v-1", canary_traffic_percent=100), canary=True)
     assert "canaryTrafficPercent" not in json.dumps(full)
+
+
+def test_manifest_edge_runtime_is_the_predictors_alone() -> None:
+    manifest = inference_service_manifest(_request("v-1", runtime="tflite-int8"))
+    predictor = manifest["spec"]["predictor"]["containers"][0]["args"]
+    explainer = manifest["spec"]["explainer"]["containers"][0]["args"]
+    assert predictor[-2:] == ["--runtime", "tflite-int8"]
+    assert "--runtime" not in explainer and explainer[-1] == "--explainer", "Grad-CAM needs the Keras model"
+    assert "--runtime" not in json.dumps(inference_service_manifest(_request("v-1"))), "keras is the server's default"
 
 
 def test_merge_patch_between_turns_source_into_target() -> None:

@@ -28,6 +28,16 @@ EXAMPLE_REQUEST = DeploymentRequest(
     model_version="v-000000000000",
     payload_log_uri="s3://mlpipeline/shopfloor/payload-logs",
 )
+# ... and infra/kserve/base/inferenceservice-visual-inspection.yaml: the inspection CNN, predicting with its int8
+# TFLite export (deployment.runtime), explaining with Keras.
+EDGE_EXAMPLE_REQUEST = DeploymentRequest(
+    model_name="visual-inspection",
+    model_uri="s3://mlpipeline/shopfloor/models/visual-inspection/v-000000000000",
+    model_version="v-000000000000",
+    payload_log_uri="s3://mlpipeline/shopfloor/payload-logs",
+    runtime="tflite-int8",
+)
+RENDERED = {"inferenceservice.yaml": EXAMPLE_REQUEST, "inferenceservice-visual-inspection.yaml": EDGE_EXAMPLE_REQUEST}
 MODEL_FOR_KIND = {
     ("serving.kserve.io/v1beta1", "InferenceService"): "V1beta1InferenceService",
     ("v1", "ServiceAccount"): "V1ServiceAccount",
@@ -117,10 +127,11 @@ def _model_for(manifest: dict[str, Any]) -> str:
 # -- the InferenceService stays what the code renders --------------------------------------------------------
 
 
-def test_inferenceservice_yaml_is_what_the_code_renders() -> None:
-    expected = inference_service_manifest(EXAMPLE_REQUEST)
-    assert _load(BASE / "inferenceservice.yaml") == expected, (
-        "infra/kserve/base/inferenceservice.yaml drifted from inference_service_manifest(); paste below its header:\n"
+@pytest.mark.parametrize("name", sorted(RENDERED))
+def test_inferenceservice_yaml_is_what_the_code_renders(name: str) -> None:
+    expected = inference_service_manifest(RENDERED[name])
+    assert _load(BASE / name) == expected, (
+        f"infra/kserve/base/{name} drifted from inference_service_manifest(); paste below its header:\n"
         + yaml.safe_dump(expected, sort_keys=False, width=120)
     )
 

@@ -131,4 +131,4 @@ def test_shopfloor_serve_binds_to_localhost_by_default(published_model, trained_
     finally:
         server.terminate()
         output, _ = server.communicate(timeout=30)
-    assert f"serving {NAME} (v-test0000001) as predictor on http://127.0.0.1:{port}" in output
+    assert f"serving {NAME} (v-test0000001) as predictor, predict by keras, on http://127.0.0.1:{port}" in output

@@ -4,6 +4,10 @@ from __future__ import annotations
 
 import base64
 import io
+import json
+import shutil
+import urllib.request
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -118,20 +122,61 @@ def test_feedback_on_an_explanation_is_stored_and_refused_when_wrong(
     assert len(read_feedback(str(tmp_path / "store"), NAME)) == 1, "refused feedback writes nothing"
 
 
-def test_the_server_can_answer_with_the_int8_edge_model(vision_trained, served, files, tmp_path) -> None:
-    import shutil
-
+@pytest.fixture(scope="module")
+def edge_model_dir(vision_trained, served, tmp_path_factory) -> Path:
+    """The trained model folder with its TFLite exports in edge/, as train-inspector writes it."""
     from components.common.vision_config import TfliteConfig
     from components.train.tflite import export_tflite, write_tflite
 
-    folder = tmp_path / "model"
+    folder = tmp_path_factory.mktemp("edge") / "model"
     shutil.copytree(vision_trained.model_dir, folder)
     exported = export_tflite(served.keras_model, vision_trained.images, served.threshold, TfliteConfig())
     write_tflite(exported, str(folder / "edge"))
-    edge = load_window_model(str(folder), NAME, runtime="tflite-int8")
+    return folder
+
+
+def test_the_server_can_answer_with_the_int8_edge_model(edge_model_dir, served, files) -> None:
+    edge = load_window_model(str(edge_model_dir), NAME, runtime="tflite-int8")
     body = {"instances": [b64(files["dent"]), b64(files["ok"])]}
     keras_answer = served.predict(body)["predictions"]
     edge_answer = edge.predict(body)["predictions"]
     assert [p["label"] for p in edge_answer] == [p["label"] for p in keras_answer]
     for mine, theirs in zip(edge_answer, keras_answer, strict=True):
         assert mine["defect_score"] == pytest.approx(theirs["defect_score"], abs=0.1)
+
+
+def test_a_runtime_the_model_lacks_is_refused_naming_it(vision_trained, published_model) -> None:
+    from components.common.errors import ShopfloorError
+
+    with pytest.raises(ShopfloorError, match=r"edge/model_int8\.tflite: runtime: missing \(expected the tflite-int8"):
+        load_window_model(str(vision_trained.model_dir), NAME, runtime="tflite-int8")
+    with pytest.raises(ShopfloorError, match="runtime: tflite-float32: only image models have TFLite exports"):
+        load_window_model(str(published_model), "pm", runtime="tflite-float32")
+
+
+def test_deployed_locally_with_the_edge_runtime_predict_is_tflite_and_explain_still_grad_cam(
+    edge_model_dir, served, files, tmp_path
+) -> None:
+    """What `deployment.runtime: tflite-int8` does on one machine: the server's own line says what answers."""
+    from components.deploy.local_target import LocalServerTarget, stop_server
+    from components.deploy.target import DeploymentRequest
+
+    state = tmp_path / "state"
+    request = DeploymentRequest(NAME, str(edge_model_dir), "v-edge0000001", runtime="tflite-int8", ready_timeout_s=120)
+    endpoint = LocalServerTarget(state).deploy(request)
+    try:
+        body = json.dumps({"instances": [b64(files["dent"]), b64(files["ok"])]}).encode()
+        answers = {}
+        for kind, url in (("predict", endpoint.v1_predict_url), ("explain", endpoint.v1_explain_url)):
+            post = urllib.request.Request(url, data=body, headers={"content-type": "application/json"})
+            with urllib.request.urlopen(post, timeout=60) as response:
+                answers[kind] = json.loads(response.read())
+    finally:
+        stop_server(state, NAME)
+    keras_labels = [
+        p["label"] for p in served.predict({"instances": [b64(files["dent"]), b64(files["ok"])]})["predictions"]
+    ]
+    assert [p["label"] for p in answers["predict"]["predictions"]] == keras_labels
+    assert len(answers["explain"]["explanations"][0]["heatmap"]) == 64
+    log = "".join(path.read_text() for path in state.glob(f"{NAME}-*.log"))
+    assert "as predictor, predict by tflite-int8, on http://127.0.0.1:" in log
