@@ -160,12 +160,12 @@ class VisionTrained:
         return float(self.result.info["threshold"]["value"])
 
 
-VISION_TEST_SPEC = {"count": 300, "defect_share": 0.5, "defect_weights": (0.0, 1.0, 0.0, 0.0)}
+VISION_TEST_SPEC = {"count": 400, "defect_share": 0.5, "defect_weights": (0.0, 1.0, 0.0, 0.0)}
 
 
 @pytest.fixture(scope="session")
 def vision_trained(tmp_path_factory: pytest.TempPathFactory) -> VisionTrained:
-    """300 part images, half with a dent in a known box (defects.csv), ingested, split and trained on (~20 s)."""
+    """400 part images, half with a dent in a known box (defects.csv), ingested, split and trained on (~25 s)."""
     from components.common.vision_config import CnnConfig, ImageDataConfig, ImageSplitConfig
     from components.ingest.images import ingest_images
     from components.train.vision import load_image_set, train_vision_model

@@ -1,9 +1,10 @@
 """Grad-CAM for the visual-inspection CNN: where in the image the evidence for a class lies.
 
 The heatmaps come from ``components.common.vision_model.gradcam`` (the served explainer uses the same): gradients
-of the class's log-odds with respect to the feature maps of the last convolution weigh those maps, resized to the
-image and scaled to [0, 1]. The report shows the most confidently wrong and the most confident images of a split
-with their heatmaps overlaid, and operators' feedback so far, so an operator sees what the model looks at.
+of the class's log-odds with respect to the feature maps of the last convolution weigh those maps, whose main
+component over the image (eigen smoothing) is resized to the image and scaled to [0, 1]. The report shows the most
+confidently wrong and the most confident images of a split with their heatmaps overlaid, and operators' feedback so
+far, so an operator sees what the model looks at.
 """
 
 from __future__ import annotations
