@@ -65,7 +65,7 @@ def test_class_weights_balance_the_classes():
     assert class_weights(labels, 3, "none") is None
 
 
-def test_threshold_is_the_highest_that_meets_the_target_recall():
+def test_threshold_meets_the_target_recall_and_catches_what_costs_no_false_reject():
     scores = np.array([0.05, 0.1, 0.2, 0.3, 0.35, 0.5, 0.6, 0.7, 0.9, 0.95])
     defect = np.array([0, 0, 0, 0, 1, 0, 1, 1, 1, 1])
     chosen = choose_defect_threshold(scores, defect, 0.8)
@@ -74,6 +74,14 @@ def test_threshold_is_the_highest_that_meets_the_target_recall():
     assert chosen["validation_false_reject_rate"] == 0.0
     every = choose_defect_threshold(scores, defect, 1.0)
     assert every["value"] == pytest.approx((0.35 + 0.3) / 2) and every["validation_defect_recall"] == 1.0
+    # the target needs only 0.8; the defects at 0.3 and 0.4 are caught too, since no good part scores above 0.2
+    gap = np.array([0.05, 0.1, 0.2, 0.3, 0.4, 0.8, 0.9, 0.95])
+    chosen = choose_defect_threshold(gap, np.array([0, 0, 0, 1, 1, 1, 1, 1]), 0.6)
+    assert chosen["value"] == pytest.approx((0.2 + 0.3) / 2)
+    assert chosen["validation_defect_recall"] == 1.0 and chosen["validation_false_reject_rate"] == 0.0
+    # every good part above the defects the target needs: all of them are rejected, so are all defects
+    high = choose_defect_threshold(np.array([0.1, 0.2, 0.6, 0.7]), np.array([1, 1, 0, 0]), 0.5)
+    assert high["value"] == 0.1 and high["validation_false_reject_rate"] == 1.0
     with pytest.raises(DataValidationError, match="both defective and good"):
         choose_defect_threshold(scores[:4], defect[:4], 0.9)
 
