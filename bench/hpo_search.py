@@ -116,6 +116,7 @@ def optuna_search(windows, builder, trials: int, max_epochs: int, seed: int, wor
     import keras
     from optuna.trial import TrialState
 
+    from components.hpo.problems import window_problem
     from components.hpo.search import create_study, load_study, make_objective, open_storage, run_worker
 
     keras.utils.set_random_seed(seed)
@@ -124,7 +125,7 @@ def optuna_search(windows, builder, trials: int, max_epochs: int, seed: int, wor
     storage = open_storage(f"sqlite:///{work / 'study.db'}")
     create_study(storage, "bench", trials)
     study = load_study(storage, "bench", seed)
-    run_worker(study, make_objective(windows, builder, max_epochs, seed), deadline=time.time() + 3600)
+    run_worker(study, make_objective(window_problem(windows, builder), max_epochs, seed), deadline=time.time() + 3600)
     wall = time.perf_counter() - start
     done = [t for t in study.trials if t.state in (TrialState.COMPLETE, TrialState.PRUNED)]
     finished = [
@@ -161,13 +162,13 @@ def keras_tuner_search(kind: str, windows, builder, trials: int, max_epochs: int
     import keras
     import keras_tuner as kt
 
-    from components.hpo.search import MONITOR
+    from components.hpo.problems import PM_MONITOR
 
     train, validation = windows.part("train"), windows.part("validation")
     targets = {"failure": train.failure.astype("float32"), "rul": train.rul}
     validation_data = (validation.x, {"failure": validation.failure.astype("float32"), "rul": validation.rul})
     common = {
-        "objective": kt.Objective(MONITOR, direction="max"),
+        "objective": kt.Objective(PM_MONITOR, direction="max"),
         "seed": seed,
         "executions_per_trial": 1,
         "directory": str(work),
@@ -248,7 +249,7 @@ def main() -> None:
     quiet()
 
     from components.common.config import HpoConfig, ModelConfig
-    from components.hpo.search import builder_for
+    from components.hpo.problems import builder_for
 
     rows = []
     with tempfile.TemporaryDirectory() as scratch:

@@ -6,18 +6,18 @@ Every parameter has the default of ``PredictiveMaintenanceConfig``, so the dashb
 
 from typing import NamedTuple
 
-from kfp import dsl, kubernetes
+from kfp import dsl
 from kfp.dsl import HTML, Markdown, Model
 
 from components.common.config import PredictiveMaintenanceConfig
 from components.evaluate.component import evaluate
 from components.explain.component import explain
-from components.hpo.component import hpo_select, hpo_setup, hpo_worker
 from components.ingest.component import ingest
 from components.label.component import label
 from components.train.component import train
 from pipelines.cluster import with_s3_access
 from pipelines.release import release_if_blessed
+from pipelines.search import search_stage
 
 __all__ = ["DEFAULT_MODEL_STORE", "PIPELINE_NAME", "pipeline_arguments", "predictive_maintenance"]
 
@@ -37,7 +37,6 @@ _DEFAULT_HYPERPARAMETERS = _DEFAULTS.model.model_dump()
 _DEFAULT_GATE = _DEFAULTS.gate.model_dump()
 _DEFAULT_HPO = _DEFAULTS.hpo.model_dump(exclude={"workers"})
 _DEFAULT_HPO_WORKERS = list(range(_DEFAULTS.hpo.workers))
-OPTUNA_SECRET = "shopfloor-optuna"
 _DEFAULT_DEPLOYMENT = _DEFAULTS.deploy.model_dump()
 
 
@@ -100,29 +99,9 @@ def predictive_maintenance(
         data_schema=data_schema,
         labeling=labeling,
     ).set_display_name("label")
-    setup = hpo_setup(windows=labelled.outputs["windows"], hpo=hpo, hyperparameters=hyperparameters)
-    setup.set_display_name("hpo-setup")
-    with dsl.ParallelFor(hpo_workers, name="hpo-workers") as worker:
-        searching = hpo_worker(
-            windows=labelled.outputs["windows"],
-            hpo=hpo,
-            hyperparameters=hyperparameters,
-            study=setup.outputs["study"],
-            worker=worker,
-        ).set_display_name("hpo-worker")
-        searching.set_retry(2).set_cpu_limit("2").set_memory_limit("4G")
-    selected = hpo_select(
-        windows=labelled.outputs["windows"],
-        hpo=hpo,
-        hyperparameters=hyperparameters,
-        study=setup.outputs["study"],
-        model_name=model_name,
-    ).after(searching)
-    selected.set_display_name("hpo-select")
-    for task in (setup, searching, selected):  # the shared study's URL, never in the YAML itself
-        kubernetes.use_secret_as_env(
-            task, secret_name=OPTUNA_SECRET, secret_key_to_env={"url": "SHOPFLOOR_OPTUNA_STORAGE"}, optional=True
-        )
+    setup, searching, selected = search_stage(
+        labelled.outputs["windows"], hpo, hyperparameters, data_schema, {}, hpo_workers, model_name
+    )
     trained = train(windows=labelled.outputs["windows"], hyperparameters=selected.outputs["best_hyperparameters"])
     trained.set_display_name("train")
     trained.set_cpu_limit("4").set_memory_limit("8G")

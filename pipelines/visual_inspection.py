@@ -1,4 +1,4 @@
-"""The visual-inspection pipeline: photos -> labels -> CNN (+ edge export) -> evaluate, Grad-CAM -> publish, deploy.
+"""The visual-inspection pipeline: photos -> labels -> search -> CNN (+ edge) -> evaluate, Grad-CAM -> publish, deploy.
 
 Labels merge the plant's manifest, expert exports and operator feedback; the model is published and deployed only
 if it passes the quality gate.
@@ -22,6 +22,7 @@ from components.train.component import train_inspector
 from pipelines.cluster import with_s3_access
 from pipelines.predictive_maintenance import DEFAULT_MODEL_STORE
 from pipelines.release import release_if_blessed
+from pipelines.search import search_stage
 
 __all__ = ["PIPELINE_NAME", "pipeline_arguments", "visual_inspection"]
 
@@ -32,18 +33,21 @@ _DEFAULT_IMAGE_SCHEMA = as_parameter(_DEFAULTS.data)
 _DEFAULT_LABELING = as_parameter(_DEFAULTS.labeling)
 _DEFAULT_SPLIT = as_parameter(_DEFAULTS.split)
 _DEFAULT_HYPERPARAMETERS = as_parameter(_DEFAULTS.model)
+_DEFAULT_HPO = as_parameter(_DEFAULTS.hpo, exclude={"workers"})
+_DEFAULT_HPO_WORKERS = list(range(_DEFAULTS.hpo.workers))
 _DEFAULT_GATE = as_parameter(_DEFAULTS.gate)
 _DEFAULT_EDGE = as_parameter(_DEFAULTS.edge)
 _DEFAULT_DEPLOYMENT = as_parameter(_DEFAULTS.deploy)
 
 
 class PipelineOutputs(NamedTuple):
-    """What a run returns: the model (with its edge variants), evaluation report, model card and Grad-CAM report."""
+    """What a run returns: the model (with its edge variants), evaluation report, model card, Grad-CAM and search."""
 
     model: Model
     report: HTML
     model_card: Markdown
     explanation: HTML
+    search_report: HTML
 
 
 @dsl.pipeline(
@@ -58,6 +62,8 @@ def visual_inspection(
     labeling: dict = _DEFAULT_LABELING,
     split: dict = _DEFAULT_SPLIT,
     hyperparameters: dict = _DEFAULT_HYPERPARAMETERS,
+    hpo: dict = _DEFAULT_HPO,
+    hpo_workers: list = _DEFAULT_HPO_WORKERS,
     gate: dict = _DEFAULT_GATE,
     edge: dict = _DEFAULT_EDGE,
     model_name: str = _DEFAULTS.model_name,
@@ -75,7 +81,11 @@ def visual_inspection(
         annotations: Label Studio JSON or CSV exports (paths or s3:// URIs) merged into the label history.
         labeling: image_field, choices_from_name, conflict_window_hours, on_conflict, on_invalid.
         split: test_fraction, validation_fraction, seed (stratified by content hash).
-        hyperparameters: the CNN: filters, convs_per_block, kernel_size, pooling, dropout, augmentation, epochs, ...
+        hyperparameters: the CNN: filters, convs_per_block, kernel_size, pooling, dropout, augmentation, epochs, ...;
+            the search's best values override them.
+        hpo: the hyperparameter search over the CNN's space: enabled (false for quick runs), builder, trials,
+            timeout_s, max_epochs, storage ('' = the study URL from the Secret shopfloor-optuna), seed.
+        hpo_workers: one entry per parallel search worker (`hpo.workers` in a config file becomes this).
         gate: target_defect_recall (sets the threshold), min_accuracy, min_defect_recall, max_false_reject_rate,
             min_roc_auc.
         edge: quantize, representative_images, max_accuracy_drop (TFLite export).
@@ -94,11 +104,14 @@ def visual_inspection(
         model_store_uri=model_store_uri,
         model_name=model_name,
     ).set_display_name("label-images")
+    setup, searching, selected = search_stage(
+        labelled.outputs["labelled"], hpo, hyperparameters, image_schema, split, hpo_workers, model_name
+    )
     trained = train_inspector(
         labelled=labelled.outputs["labelled"],
         image_schema=image_schema,
         split=split,
-        hyperparameters=hyperparameters,
+        hyperparameters=selected.outputs["best_hyperparameters"],
         gate=gate,
         edge=edge,
     ).set_display_name("train-inspector")
@@ -125,13 +138,14 @@ def visual_inspection(
     published, served = release_if_blessed(
         evaluated, trained.outputs["model"], ingested.outputs["profile"], model_store_uri, model_name, deployment
     )
-    for task in (ingested, labelled, trained, evaluated, explained, published, served):
+    for task in (ingested, labelled, setup, searching, selected, trained, evaluated, explained, published, served):
         with_s3_access(task)
     return PipelineOutputs(
         model=trained.outputs["model"],
         report=evaluated.outputs["report"],
         model_card=evaluated.outputs["model_card"],
         explanation=explained.outputs["report"],
+        search_report=selected.outputs["report"],
     )
 
 
@@ -144,6 +158,8 @@ def pipeline_arguments(config: VisualInspectionConfig, model_store_uri: str | No
         "labeling": as_parameter(config.labeling),
         "split": as_parameter(config.split),
         "hyperparameters": as_parameter(config.model),
+        "hpo": as_parameter(config.hpo, exclude={"workers"}),
+        "hpo_workers": list(range(config.hpo.workers)),
         "gate": as_parameter(config.gate),
         "edge": as_parameter(config.edge),
         "model_name": config.model_name,

@@ -8,7 +8,7 @@ import kubernetes.client
 import yaml
 
 from pipelines.compile import COMPILED_DIR
-from pipelines.predictive_maintenance import OPTUNA_SECRET
+from pipelines.search import OPTUNA_SECRET
 
 KFP = Path(__file__).resolve().parents[1] / "infra" / "kfp"
 KUBERNETES_MODELS = {

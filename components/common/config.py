@@ -38,6 +38,7 @@ __all__ = [
     "as_parameter",
     "blank_is_none",
     "load_config",
+    "require_builder",
     "parse_config",
     "scenario_configs",
     "validated",
@@ -137,13 +138,22 @@ class HpoConfig(_Strict):
     """The hyperparameter search: builder, budget, parallel workers and where the shared study lives."""
 
     enabled: bool = Field(True, description="false: train with the model section as given (quick runs)")
-    builder: str = Field("predictive-maintenance", description="registered model builder whose space is searched")
+    builder: Literal["predictive-maintenance", "visual-inspection"] = Field(
+        "predictive-maintenance", description="the model family whose keras-tuner space is searched (the scenario's)"
+    )
     trials: int = Field(8, ge=1, description="trials to complete (pruned ones count)")
     timeout_s: float = Field(1800.0, gt=0, description="no new trial starts after this many seconds")
     workers: int = Field(2, ge=1, le=32, description="parallel workers sharing one study")
     max_epochs: int = Field(8, ge=1, description="epochs per trial; bad trials are pruned earlier")
     storage: str = Field("", description="Optuna storage URL; '' = env SHOPFLOOR_OPTUNA_STORAGE (from a Secret)")
     seed: int = 7
+
+
+def require_builder(hpo: HpoConfig, builder: str) -> HpoConfig:
+    """Validator for a scenario's ``hpo`` section: the search must build the scenario's own model family."""
+    if hpo.builder != builder:
+        raise ValueError(f"builder '{hpo.builder}' searches another scenario's model; expected '{builder}'")
+    return hpo
 
 
 class GateConfig(_Strict):
@@ -231,6 +241,8 @@ class PredictiveMaintenanceConfig(_DataLocations, _Strict):
     gate: GateConfig = Field(default_factory=GateConfig)
     deploy: DeployConfig = Field(default_factory=DeployConfig)
     monitor: MonitorConfig = Field(default_factory=MonitorConfig)
+
+    _scenario_builder = pydantic.field_validator("hpo")(lambda hpo: require_builder(hpo, "predictive-maintenance"))
 
 
 class AnomalyLabelingConfig(_Strict):

@@ -13,7 +13,7 @@ from typing import Literal
 
 from pydantic import Field, field_validator, model_validator
 
-from components.common.config import DeployConfig, MonitorConfig, _Strict, blank_is_none
+from components.common.config import DeployConfig, HpoConfig, MonitorConfig, _Strict, blank_is_none, require_builder
 from components.common.storage import is_s3_uri, join_uri
 
 __all__ = [
@@ -175,10 +175,16 @@ class VisualInspectionConfig(_Strict):
     labeling: AnnotationConfig = Field(default_factory=AnnotationConfig)
     split: ImageSplitConfig = Field(default_factory=ImageSplitConfig)
     model: CnnConfig = Field(default_factory=CnnConfig)
+    hpo: HpoConfig = Field(
+        default_factory=lambda: HpoConfig(builder="visual-inspection", trials=6, max_epochs=10),
+        description="Optuna search over the CNN's keras-tuner space from `model`; the best values override it",
+    )
     gate: VisionGateConfig = Field(default_factory=VisionGateConfig)
     edge: TfliteConfig = Field(default_factory=TfliteConfig)
     deploy: DeployConfig = Field(default_factory=DeployConfig)
     monitor: MonitorConfig = Field(default_factory=MonitorConfig)
+
+    _scenario_builder = field_validator("hpo")(lambda hpo: require_builder(hpo, "visual-inspection"))
 
     def resolve_data(self, base: str | os.PathLike) -> VisualInspectionConfig:
         """The data folder: ``base`` (the --data folder or the config's folder); annotation paths resolved in it."""

@@ -13,7 +13,7 @@ from components.common.config import ModelConfig
 from components.common.errors import ConfigError
 from components.train.trainer import build_model
 
-__all__ = ["BUILDERS", "PredictiveMaintenanceHyperModel", "make_builder"]
+__all__ = ["PredictiveMaintenanceHyperModel"]
 
 KERNEL_SIZES = [3, 5, 7]
 
@@ -70,18 +70,3 @@ class PredictiveMaintenanceHyperModel(kt.HyperModel):
     def fit(self, hp: kt.HyperParameters, model, *args, **kwargs):  # noqa: ANN001, ANN201
         """Fit with the searched batch size (keras-tuner calls this too)."""
         return model.fit(*args, batch_size=hp.get("batch_size"), **kwargs)
-
-
-BUILDERS = {"predictive-maintenance": PredictiveMaintenanceHyperModel}
-
-
-def make_builder(name: str, **context) -> kt.HyperModel:  # noqa: ANN003
-    """The registered builder ``name`` for this data, or a one-line error listing the known ones."""
-    if name not in BUILDERS:
-        raise ConfigError(
-            "hpo config",
-            f"unknown builder '{name}'",
-            field="hpo.builder",
-            expected=f"one of: {', '.join(sorted(BUILDERS))}",
-        )
-    return BUILDERS[name](**context)

@@ -48,7 +48,7 @@ def render_hpo_report(study: optuna.Study, summary: SearchSummary, chosen: dict,
     body = f"""<h1>{html.escape(model_name)}: hyperparameter search</h1>
 <p>Study <code>{html.escape(study.study_name)}</code>: {summary.requested} trials requested; {states}
 ({summary.retried} retried after a worker stopped, {summary.surplus} surplus closed unrun).
-Best validation PR-AUC <b>{summary.best_value:.4f}</b>.</p>
+Best {html.escape(study.user_attrs.get("objective", "score"))} <b>{summary.best_value:.4f}</b>.</p>
 <h2>Configuration handed to training</h2><table><tr><th>hyperparameter</th><th>value</th></tr>{rows}</table>
 <h2>Plots</h2>{figures_html(_plots(study))}"""
     return html_page(f"{model_name} hyperparameter search", body)

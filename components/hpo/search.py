@@ -8,6 +8,7 @@ How trials are never lost or duplicated when workers run at once or one dies:
 - Workers record heartbeats; a trial whose worker died goes stale, is marked failed by the next worker to look,
   and ``RetryHeartbeatStaleTrialCallback`` enqueues it again with the same parameters, so someone finishes it. Workers
   keep polling while any trial is still running, so a stale one is always picked up.
+What is searched (builder, data, score) is a ``components.hpo.problems.SearchProblem``.
 Sampling and pruning (measured with ``bench/hpo_search.py`` against keras-tuner): multivariate TPE with a constant
 liar for parallel workers; every trial trains from the same seed (common random numbers), so trials differ by their
 hyperparameters, not by initialization luck; a percentile pruner stops only the bottom quarter, from epoch 2 on.
@@ -21,23 +22,18 @@ import time
 import warnings
 from collections.abc import Callable, Iterator
 
-import numpy as np
 import optuna
 from optuna.trial import TrialState
 
-from components.common.config import HpoConfig, ModelConfig
+from components.common.config import HpoConfig
 from components.common.errors import ConfigError, DataValidationError
 from components.common.progress import report_progress
-from components.hpo.builders import make_builder
+from components.hpo.problems import SearchProblem
 from components.hpo.search_space import OptunaHyperParameters
-from components.label.labeling import LabelledWindows
-from components.train.trainer import feature_statistics
 
 __all__ = [
-    "MONITOR",
     "SearchSummary",
     "best_model_config",
-    "builder_for",
     "create_study",
     "is_ticket",
     "load_study",
@@ -48,7 +44,6 @@ __all__ = [
     "summarize",
 ]
 
-MONITOR = "val_failure_pr_auc"
 SURPLUS_ATTR = "shopfloor_surplus"
 TICKET_ATTR = "shopfloor_ticket"
 STARTUP_TRIALS = 4
@@ -105,12 +100,24 @@ def open_storage(url: str, heartbeat_s: int = 5, grace_s: int = 20) -> optuna.st
         ) from None
 
 
-def create_study(storage: optuna.storages.BaseStorage, study_name: str, trials: int) -> None:
-    """Create the study and its tickets: exactly ``trials`` waiting trials for the workers to run."""
+def create_study(
+    storage: optuna.storages.BaseStorage,
+    study_name: str,
+    trials: int,
+    objective: str = "score",
+    first_params: dict | None = None,
+) -> None:
+    """Create the study and its tickets: exactly ``trials`` waiting trials for the workers to run.
+
+    ``objective`` names what is maximized (shown in progress and the report); ``first_params`` make the first
+    ticket a fixed configuration (the configured model), the sampler chooses the others.
+    """
     study = optuna.create_study(storage=storage, study_name=study_name, direction="maximize")
     study.set_user_attr("requested_trials", trials)
-    for _ in range(trials):
-        study.enqueue_trial({}, user_attrs={TICKET_ATTR: True}, skip_if_exists=False)
+    study.set_user_attr("objective", objective)
+    for index in range(trials):
+        params = first_params if index == 0 and first_params else {}
+        study.enqueue_trial(params, user_attrs={TICKET_ATTR: True}, skip_if_exists=False)
 
 
 def make_sampler(seed: int) -> optuna.samplers.BaseSampler:
@@ -143,32 +150,8 @@ def is_ticket(trial: optuna.trial.BaseTrial | optuna.trial.FrozenTrial) -> bool:
     return trial.user_attrs.get(TICKET_ATTR) is True
 
 
-def builder_for(windows: LabelledWindows, base: ModelConfig, config: HpoConfig, source: str = "hpo config"):  # noqa: ANN201
-    """The configured builder for this data; refuses a space or data that cannot work, before any training."""
-    train, validation = windows.part("train"), windows.part("validation")
-    if train.failure.sum() == 0 or validation.failure.size == 0:
-        raise DataValidationError(
-            "windows",
-            "training split has no failures or validation split is empty",
-            field="labeling",
-            expected="failures in training and a non-empty validation split",
-        )
-    mean, std = feature_statistics(train.x)
-    builder = make_builder(
-        config.builder,
-        window=train.x.shape[1],
-        features=train.x.shape[2],
-        mean=mean,
-        std=std,
-        rul_cap_hours=float(windows.info["rul_cap_hours"]),
-        base=base,
-    )
-    builder.check_fits(source)
-    return builder
-
-
-def pruning_callback(trial: optuna.trial.Trial):  # noqa: ANN201 - a keras Callback
-    """A Keras callback that reports the best validation PR-AUC so far each epoch and stops a pruned trial.
+def pruning_callback(trial: optuna.trial.Trial, monitor: str):  # noqa: ANN201 - a keras Callback
+    """A Keras callback that reports the best validation score so far each epoch and stops a pruned trial.
 
     The reported value is the running maximum, the same quantity the objective returns (the best epoch), so the
     pruner compares like with like; the step is the number of epochs trained (the pruner's resource).
@@ -180,7 +163,7 @@ def pruning_callback(trial: optuna.trial.Trial):  # noqa: ANN201 - a keras Callb
         best = float("-inf")
 
         def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
-            self.best = max(self.best, float((logs or {}).get(MONITOR, 0.0)))
+            self.best = max(self.best, float((logs or {}).get(monitor, 0.0)))
             trial.report(self.best, epoch + 1)
             if trial.should_prune():
                 self.pruned = True
@@ -189,8 +172,20 @@ def pruning_callback(trial: optuna.trial.Trial):  # noqa: ANN201 - a keras Callb
     return _Pruning()
 
 
-def make_objective(windows: LabelledWindows, builder, max_epochs: int, seed: int) -> Callable:  # noqa: ANN001
-    """The objective: train the builder's model for one trial, return the best validation PR-AUC.
+def scoring_callback(monitor: str, score: Callable[[object], float]):  # noqa: ANN201 - a keras Callback
+    """A Keras callback that adds ``monitor`` = ``score(model)`` to each epoch's logs, before the pruner reads them."""
+    import keras
+
+    class _Scoring(keras.callbacks.Callback):
+        def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
+            if logs is not None:
+                logs[monitor] = score(self.model)
+
+    return _Scoring()
+
+
+def make_objective(problem: SearchProblem, max_epochs: int, seed: int) -> Callable:
+    """The objective: train the problem's model for one trial, return its best validation score (any epoch).
 
     Every trial starts from the same ``seed`` (common random numbers: same initialization stream, same shuffling),
     so two trials differ by their hyperparameters, not by initialization luck, which on the demo data moves PR-AUC as
@@ -200,33 +195,32 @@ def make_objective(windows: LabelledWindows, builder, max_epochs: int, seed: int
     """
     import keras
 
-    train, validation = windows.part("train"), windows.part("validation")
-    targets = {"failure": train.failure.astype("float32"), "rul": train.rul}
-    validation_data = (validation.x, {"failure": validation.failure.astype("float32"), "rul": validation.rul})
-
-    validation_batch = max(1, min(len(validation.x), VALIDATION_BATCH))
+    builder = problem.builder
+    validation_batch = max(1, min(len(problem.validation_data[0]), VALIDATION_BATCH))
 
     def objective(trial: optuna.trial.Trial) -> float:
         keras.backend.clear_session(free_memory=False)  # as keras-tuner does; run_worker collects the garbage
         hp = OptunaHyperParameters(trial)
         keras.utils.set_random_seed(seed)
         model = builder.build(hp)
-        pruning = pruning_callback(trial)
-        history = builder.fit(
+        pruning = pruning_callback(trial, problem.monitor)
+        scoring = [scoring_callback(problem.monitor, problem.epoch_score)] if problem.epoch_score else []
+        builder.fit(
             hp,
             model,
-            train.x,
-            targets,
-            validation_data=validation_data,
+            problem.x,
+            problem.y,
+            validation_data=problem.validation_data,
             epochs=max_epochs,
             verbose=0,
             shuffle=True,
             validation_batch_size=validation_batch,
-            callbacks=[pruning],
+            callbacks=[*scoring, pruning],
+            **problem.fit_options,
         )
         if pruning.pruned:
             raise optuna.TrialPruned
-        return float(np.max(history.history[MONITOR]))
+        return pruning.best
 
     return objective
 
@@ -238,7 +232,8 @@ def _progress(requested: int) -> Callable:
         if trial.user_attrs.get(SURPLUS_ATTR):
             return
         done = len([t for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE, TrialState.PRUNED))])
-        value = f"PR-AUC {trial.value:.3f}" if trial.value is not None else trial.state.name.lower()
+        objective = study.user_attrs.get("objective", "score")
+        value = f"{objective} {trial.value:.3f}" if trial.value is not None else trial.state.name.lower()
         best = ""
         with contextlib.suppress(ValueError):
             best = f", best {study.best_value:.3f}"
@@ -299,7 +294,7 @@ def _frozen_heap() -> Iterator[None]:
         gc.unfreeze()
 
 
-def best_model_config(params: dict, builder) -> ModelConfig:  # noqa: ANN001
+def best_model_config(params: dict, builder):  # noqa: ANN001, ANN201 - a builder's config model
     """The model config a trial's parameters choose (keras-tuner values -> the train step's config)."""
     import keras_tuner as kt
 

@@ -102,7 +102,7 @@ def train_inspector(
     labelled: Input[Dataset],
     image_schema: dict,
     split: dict,
-    hyperparameters: dict,
+    hyperparameters: Input[Artifact],
     gate: dict,
     edge: dict,
     model: Output[Model],
@@ -115,7 +115,7 @@ def train_inspector(
         labelled: the image manifest with resolved labels.
         image_schema: classes, ok_class, image_size, color_mode (``ImageDataConfig``).
         split: test_fraction, validation_fraction, seed (``ImageSplitConfig``): stratified by content hash.
-        hyperparameters: the CNN (``CnnConfig``).
+        hyperparameters: JSON of the CNN config (``CnnConfig``), as the search step chose it.
         gate: the gate (``VisionGateConfig``); its target_defect_recall sets the threshold on validation data.
         edge: quantize, representative_images, max_accuracy_drop (``TfliteConfig``).
         model: folder with model.keras, saved_model/, shopfloor_model.json and edge/ (float32 and int8 .tflite
@@ -125,7 +125,7 @@ def train_inspector(
     """
     from components.common.config import validated
     from components.common.progress import report_progress
-    from components.common.storage import join_uri, write_json
+    from components.common.storage import join_uri, read_json, write_json
     from components.common.vision_config import (
         CnnConfig,
         ImageDataConfig,
@@ -140,7 +140,7 @@ def train_inspector(
     data = validated(ImageDataConfig, image_schema, "pipeline parameter image_schema")
     images = load_image_set(labelled.path, data, validated(ImageSplitConfig, split, "pipeline parameter split"))
     target = validated(VisionGateConfig, gate, "pipeline parameter gate").target_defect_recall
-    config = validated(CnnConfig, hyperparameters, "pipeline parameter hyperparameters")
+    config = validated(CnnConfig, read_json(hyperparameters.path), "hyperparameters artifact")
     result = train_vision_model(images, config, target_defect_recall=target, data_sha256=images.content_sha256)
     threshold = result.info["threshold"]["value"]
     exported = export_tflite(result.model, images, threshold, validated(TfliteConfig, edge, "pipeline parameter edge"))

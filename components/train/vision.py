@@ -43,7 +43,9 @@ __all__ = [
     "build_cnn",
     "choose_defect_threshold",
     "class_weights",
+    "FitData",
     "decode_image",
+    "fit_data",
     "load_image_set",
     "predict_probabilities",
     "require_both",
@@ -348,6 +350,32 @@ def require_both(part: ImageSet, name: str) -> None:
         )
 
 
+@dataclasses.dataclass(frozen=True)
+class FitData:
+    """What the CNN fits on: train pixels and labels, the weighted validation split, and the class weights."""
+
+    x: np.ndarray
+    y: np.ndarray
+    validation_data: tuple[np.ndarray, np.ndarray, np.ndarray | None]
+    class_weight: dict[int, float] | None
+
+
+def fit_data(images: ImageSet, class_weight: str) -> FitData:
+    """The train and validation arrays for ``model.fit`` (training and each search trial fit the same).
+
+    Raises:
+        DataValidationError: If the train or validation split lacks good or defective images.
+    """
+    train, validation = images.part("train"), images.part("validation")
+    require_both(train, "train")
+    require_both(validation, "validation")
+    weights = class_weights(train.labels, len(images.classes), class_weight)
+    # the validation loss is weighted like the training loss, or "all ok" would look best to early stopping
+    validation_weights = np.array([weights[k] for k in validation.labels], np.float32) if weights else None
+    validation_data = (validation.images.astype(np.float32), validation.labels, validation_weights)
+    return FitData(train.images.astype(np.float32), train.labels, validation_data, weights)
+
+
 def train_vision_model(
     images: ImageSet, config: CnnConfig, target_defect_recall: float = 0.95, data_sha256: str = ""
 ) -> TrainResult:
@@ -359,22 +387,18 @@ def train_vision_model(
     import keras
 
     keras.utils.set_random_seed(config.seed)
-    train, validation = images.part("train"), images.part("validation")
-    require_both(train, "train")
-    require_both(validation, "validation")
-    height, width, channels = train.images.shape[1:]
+    data = fit_data(images, config.class_weight)
+    validation = images.part("validation")
+    height, width, channels = data.x.shape[1:]
     model = build_cnn((width, height), channels, len(images.classes), config)
-    weights = class_weights(train.labels, len(images.classes), config.class_weight)
-    # the validation loss is weighted like the training loss, or "all ok" would look best to early stopping
-    validation_weights = np.array([weights[k] for k in validation.labels], np.float32) if weights else None
     started = time.perf_counter()
     fit = model.fit(
-        train.images.astype(np.float32),
-        train.labels,
-        validation_data=(validation.images.astype(np.float32), validation.labels, validation_weights),
+        data.x,
+        data.y,
+        validation_data=data.validation_data,
         epochs=config.epochs,
         batch_size=config.batch_size,
-        class_weight=weights,
+        class_weight=data.class_weight,
         shuffle=True,
         verbose=0,
         callbacks=[

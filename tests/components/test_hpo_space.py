@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import keras_tuner as kt
+import numpy as np
 import optuna
 import pytest
 from keras_tuner.src.engine.hyperparameters import hp_types
@@ -10,7 +11,8 @@ from optuna.distributions import CategoricalDistribution, FloatDistribution, Int
 
 from components.common.config import HpoConfig, LabelingConfig, ModelConfig, PredictiveMaintenanceConfig, parse_config
 from components.common.errors import ConfigError
-from components.hpo.search import best_model_config, builder_for, create_study, load_study, open_storage, summarize
+from components.hpo.problems import builder_for, window_problem
+from components.hpo.search import best_model_config, create_study, load_study, open_storage, summarize
 from components.hpo.search_space import (
     OptunaHyperParameters,
     UnsupportedSpace,
@@ -108,6 +110,8 @@ def test_fixed_trial_values_flow_through_the_builder(trained_windows) -> None:
         ("hpo: {trials: 0}", "hpo.trials"),
         ("hpo: {timeout_s: -5}", "hpo.timeout_s"),
         ("hpo: {workers: 0}", "hpo.workers"),
+        ("hpo: {builder: transformer}", "hpo.builder"),
+        ("hpo: {builder: visual-inspection}", "hpo: .*builder 'visual-inspection' searches another scenario's model"),
     ],
 )
 def test_bad_budgets_fail_at_config_load(text: str, field: str) -> None:
@@ -115,17 +119,12 @@ def test_bad_budgets_fail_at_config_load(text: str, field: str) -> None:
         parse_config(text, "plant.yaml")
 
 
-def test_unknown_builder_and_unfit_space_fail_before_training(small_demo_data) -> None:
+def test_unfit_space_fails_before_training(small_demo_data) -> None:
     from components.ingest.ingest import ingest
     from components.label.labeling import label_windows
 
     config = PredictiveMaintenanceConfig().resolve_data(small_demo_data)
     result = ingest(config.data.sensors, config.data.events, config.data)
-    with pytest.raises(ConfigError, match="unknown builder 'transformer'.*one of: predictive-maintenance"):
-        windows = label_windows(
-            result.sensors, result.events, result.features, ["failure"], LabelingConfig(test_fraction=0.34)
-        )
-        builder_for(windows, ModelConfig(), HpoConfig(builder="transformer"))
     short = label_windows(
         result.sensors, result.events, result.features, ["failure"], LabelingConfig(window=4, test_fraction=0.34)
     )
@@ -147,20 +146,21 @@ def test_real_objective_runs_and_prunes(trained_windows, tmp_path) -> None:
     create_study(open_storage(url), "real", trials=3)
     study = load_study(open_storage(url), "real", seed=0)
     builder = builder_for(trained_windows, ModelConfig(), HpoConfig())
-    assert run_worker(study, make_objective(trained_windows, builder, max_epochs=2, seed=0), deadline=1e12) == 3
+    objective = make_objective(window_problem(trained_windows, builder), max_epochs=2, seed=0)
+    assert run_worker(study, objective, deadline=1e12) == 3
     summary = summarize(study)
     assert sum(summary.by_state.values()) == 3 and 0.0 <= summary.best_value <= 1.0
     assert set(summary.best_params) >= {"conv_filters", "dense_layers", "learning_rate", "batch_size"}
 
 
 def test_pruning_reports_the_best_score_so_far_per_epoch_trained() -> None:
-    from components.hpo.search import MONITOR, pruning_callback
+    from components.hpo.search import pruning_callback
 
     study = optuna.create_study(direction="maximize")
     trial = study.ask()
-    callback = pruning_callback(trial)
+    callback = pruning_callback(trial, "val_score")
     for epoch, score in enumerate([0.4, 0.6, 0.5]):
-        callback.on_epoch_end(epoch, {MONITOR: score})
+        callback.on_epoch_end(epoch, {"val_score": score})
     frozen = study.trials[0]
     assert frozen.intermediate_values == {1: 0.4, 2: 0.6, 3: 0.6}, "the running best (what the objective returns)"
     assert not callback.pruned
@@ -182,3 +182,30 @@ def test_a_worker_leaves_the_garbage_collector_as_it_found_it(tmp_path) -> None:
     before = gc.get_freeze_count()
     assert run_worker(load_study(open_storage(url), "gc", seed=0), objective, deadline=1e12) == 2
     assert min(frozen_during) > before and gc.get_freeze_count() == before
+
+
+def test_balanced_accuracy_weighs_every_class_alike() -> None:
+    from components.hpo.problems import balanced_accuracy
+
+    labels = np.array([0, 0, 0, 0, 0, 0, 1, 2])
+    assert balanced_accuracy(labels, np.zeros(8, int)) == pytest.approx(1 / 3), "all-ok scores a third, not 75%"
+    assert balanced_accuracy(labels, labels) == 1.0
+
+
+def test_the_image_search_starts_from_the_configured_cnn_and_hands_back_a_cnn_config(vision_trained, tmp_path) -> None:
+    from components.common.vision_config import CnnConfig
+    from components.hpo.problems import IMAGE_MONITOR, image_problem
+    from components.hpo.search import make_objective, run_worker
+
+    problem = image_problem(vision_trained.images, CnnConfig())
+    assert problem.monitor == IMAGE_MONITOR and problem.fit_options["class_weight"]
+    url = f"sqlite:///{tmp_path / 'images.db'}"
+    create_study(open_storage(url), "images", trials=2, objective=problem.label, first_params=problem.first_params)
+    study = load_study(open_storage(url), "images", seed=0)
+    assert run_worker(study, make_objective(problem, max_epochs=2, seed=0), deadline=1e12) == 2
+    first = study.trials[0]
+    assert first.params == problem.first_params and best_model_config(first.params, problem.builder) == CnnConfig()
+    summary = summarize(study)
+    assert 0.0 < summary.best_value <= 1.0 and study.user_attrs["objective"] == "validation balanced accuracy"
+    chosen = best_model_config(summary.best_params, problem.builder)
+    assert isinstance(chosen, CnnConfig) and chosen.epochs == CnnConfig().epochs, "the schedule stays the model's"
