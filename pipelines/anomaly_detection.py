@@ -72,7 +72,7 @@ def anomaly_detection(
         model_name: model name in the store and reports.
         model_store_uri: where blessed models are published (s3:// on a cluster).
         deployment: where a blessed model is served: target (kserve|local), namespace, service_account,
-            canary_traffic_percent, ready_timeout_s, explainer, payload_log_uri, local_state_dir.
+            canary_traffic_percent, ready_timeout_s, explainer, runtime, payload_log_uri, local_state_dir.
     """
     ingested = ingest(sensors_uri=sensors_uri, events_uri=events_uri, data_schema=data_schema)
     ingested.set_display_name("ingest")

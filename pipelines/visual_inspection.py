@@ -93,7 +93,8 @@ def visual_inspection(
         model_store_uri: where blessed models are published (s3:// on a cluster); the model's label history and
             operator feedback live there too (``<model_name>/labels/``, ``<model_name>/feedback/``).
         deployment: where a blessed model is served: target (kserve|local), namespace, service_account,
-            canary_traffic_percent, ready_timeout_s, explainer, payload_log_uri, local_state_dir.
+            canary_traffic_percent, ready_timeout_s, explainer, runtime (keras | tflite-float32 | tflite-int8),
+            payload_log_uri, local_state_dir.
     """
     ingested = ingest_images(data_root=data_root, image_schema=image_schema).set_display_name("ingest-images")
     labelled = label_images(
