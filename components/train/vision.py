@@ -29,6 +29,7 @@ import numpy as np
 import pandas as pd
 
 from components.common.errors import DataValidationError
+from components.common.hyperparameters import grid, in_range, in_space
 from components.common.images import ImageDecodeError, decode_pixels
 from components.common.progress import report_progress
 from components.common.storage import join_uri, read_bytes, sha256_hex
@@ -261,7 +262,11 @@ def build_cnn(image_size: tuple[int, int], channels: int, n_classes: int, config
 
 
 class VisualInspectionHyperModel(kt.HyperModel):
-    """The image classifier with a searchable depth, width, augmentation and schedule; defaults are CnnConfig's."""
+    """The image classifier with a searchable depth, width, augmentation and schedule.
+
+    Each hyperparameter's default is the base config's value where the space holds it (keras-tuner's own default
+    where not), so the space's defaults are the configured CNN: what the search's first trial trains.
+    """
 
     def __init__(self, image_size: tuple[int, int], channels: int, n_classes: int, base: CnnConfig | None = None):
         super().__init__(name="visual-inspection")
@@ -270,21 +275,29 @@ class VisualInspectionHyperModel(kt.HyperModel):
 
     def space(self, hp: kt.HyperParameters) -> CnnConfig:
         """Declare the search space and return the CNN config these values choose."""
-        blocks = hp.Int("conv_blocks", 2, 4, default=3)
-        base_filters = hp.Choice("base_filters", [8, 16, 32], default=16)
-        return self.base.model_copy(
+        base = self.base
+        blocks = hp.Int("conv_blocks", 2, 4, default=in_space(len(base.filters), range(2, 5)))
+        doubling = all(f == base.filters[0] * 2**index for index, f in enumerate(base.filters))
+        base_filters = hp.Choice("base_filters", [8, 16, 32], default=in_space(base.filters[0], [8, 16, 32], doubling))
+        return base.model_copy(
             update={
                 "filters": [base_filters * 2**index for index in range(blocks)],
-                "convs_per_block": hp.Int("convs_per_block", 1, 2, default=2),
-                "kernel_size": hp.Choice("kernel_size", [3, 5], default=3),
-                "local_contrast": hp.Choice("local_contrast", [0, 3, 5, 9], default=5),
-                "pooling": hp.Choice("pooling", ["average", "max"], default="average"),
-                "dense_units": hp.Choice("dense_units", [0, 64, 128], default=0),
-                "dropout": hp.Float("dropout", 0.0, 0.5, step=0.1, default=0.2),
-                "rotation": hp.Choice("rotation", [0.0, 0.05, 0.5], default=0.0),
-                "contrast": hp.Float("contrast", 0.0, 0.4, step=0.1, default=0.1),
-                "learning_rate": hp.Float("learning_rate", 3e-4, 1e-2, sampling="log", default=2e-3),
-                "batch_size": hp.Choice("batch_size", [16, 32, 64], default=32),
+                "convs_per_block": hp.Int("convs_per_block", 1, 2, default=in_space(base.convs_per_block, [1, 2])),
+                "kernel_size": hp.Choice("kernel_size", [3, 5], default=in_space(base.kernel_size, [3, 5])),
+                "local_contrast": hp.Choice(
+                    "local_contrast", [0, 3, 5, 9], default=in_space(base.local_contrast, [0, 3, 5, 9])
+                ),
+                "pooling": hp.Choice("pooling", ["average", "max"], default=base.pooling),
+                "dense_units": hp.Choice("dense_units", [0, 64, 128], default=in_space(base.dense_units, [0, 64, 128])),
+                "dropout": hp.Float("dropout", 0.0, 0.5, step=0.1, default=in_space(base.dropout, grid(0.0, 0.5, 0.1))),
+                "rotation": hp.Choice("rotation", [0.0, 0.05, 0.5], default=in_space(base.rotation, [0.0, 0.05, 0.5])),
+                "contrast": hp.Float(
+                    "contrast", 0.0, 0.4, step=0.1, default=in_space(base.contrast, grid(0.0, 0.4, 0.1))
+                ),
+                "learning_rate": hp.Float(
+                    "learning_rate", 3e-4, 1e-2, sampling="log", default=in_range(base.learning_rate, 3e-4, 1e-2)
+                ),
+                "batch_size": hp.Choice("batch_size", [16, 32, 64], default=in_space(base.batch_size, [16, 32, 64])),
             }
         )
 

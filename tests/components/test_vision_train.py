@@ -105,6 +105,30 @@ def test_hypermodel_defaults_are_the_default_architecture():
     assert builder.space(hp).filters == [8, 16]
 
 
+def test_the_space_defaults_to_the_configured_cnn_where_it_holds_it():
+    """The search's first trial is the configured CNN (here the real-digits config), not keras-tuner's defaults."""
+    import yaml
+
+    from components.hpo.problems import space_defaults
+    from components.hpo.search import best_model_config
+    from pipelines.demo.real_images import DIGITS_CONFIG
+
+    digits = CnnConfig(**yaml.safe_load(DIGITS_CONFIG)["model"])
+    builder = VisualInspectionHyperModel((8, 8), 1, 10, digits)
+    assert best_model_config(space_defaults(builder), builder) == digits
+    odd = VisualInspectionHyperModel((8, 8), 1, 10, CnnConfig(filters=[24, 40], dropout=0.25, learning_rate=0.05))
+    defaults = space_defaults(odd)  # values the space does not hold fall back to keras-tuner's own defaults
+    assert (defaults["base_filters"], defaults["dropout"], defaults["learning_rate"]) == (8, 0.0, 3e-4)
+
+
+def test_space_default_helpers():
+    from components.common.hyperparameters import grid, in_range, in_space
+
+    assert in_space(0.3, grid(0.0, 0.4, 0.1)) == grid(0.0, 0.4, 0.1)[3] and in_space(0.25, grid(0.0, 0.4, 0.1)) is None
+    assert in_space(True, [1, 2]) is None and in_space(2, [1, 2]) == 2 and in_space(2, [1, 2], allowed=False) is None
+    assert in_range(0.5, 0.0, 1.0) == 0.5 and in_range(2.0, 0.0, 1.0) is None
+
+
 @pytest.fixture(scope="module")
 def small_set(tmp_path_factory) -> Path:
     root = tmp_path_factory.mktemp("vision-load") / "data"
