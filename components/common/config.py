@@ -138,7 +138,7 @@ class HpoConfig(_Strict):
     """The hyperparameter search: builder, budget, parallel workers and where the shared study lives."""
 
     enabled: bool = Field(True, description="false: train with the model section as given (quick runs)")
-    builder: Literal["predictive-maintenance", "visual-inspection"] = Field(
+    builder: Literal["predictive-maintenance", "anomaly-detection", "visual-inspection"] = Field(
         "predictive-maintenance", description="the model family whose keras-tuner space is searched (the scenario's)"
     )
     trials: int = Field(8, ge=1, description="trials to complete (pruned ones count)")
@@ -154,6 +154,17 @@ def require_builder(hpo: HpoConfig, builder: str) -> HpoConfig:
     if hpo.builder != builder:
         raise ValueError(f"builder '{hpo.builder}' searches another scenario's model; expected '{builder}'")
     return hpo
+
+
+def over_scenario_search(value: object, defaults: HpoConfig) -> object:
+    """Validator (before) for a scenario's ``hpo`` section: the keys given override the scenario's own defaults.
+
+    So ``hpo: {enabled: false}`` keeps the scenario's builder and budget instead of ``HpoConfig``'s.
+    """
+    return {**defaults.model_dump(), **value} if isinstance(value, dict) else value
+
+
+ANOMALY_SEARCH = HpoConfig(builder="anomaly-detection", trials=8, max_epochs=10)
 
 
 class GateConfig(_Strict):
@@ -242,6 +253,7 @@ class PredictiveMaintenanceConfig(_DataLocations, _Strict):
     deploy: DeployConfig = Field(default_factory=DeployConfig)
     monitor: MonitorConfig = Field(default_factory=MonitorConfig)
 
+    _search_defaults = pydantic.field_validator("hpo", mode="before")(lambda v: over_scenario_search(v, HpoConfig()))
     _scenario_builder = pydantic.field_validator("hpo")(lambda hpo: require_builder(hpo, "predictive-maintenance"))
 
 
@@ -294,9 +306,16 @@ class AnomalyDetectionConfig(_DataLocations, _Strict):
     data: DataConfig = Field(default_factory=DataConfig)
     labeling: AnomalyLabelingConfig = Field(default_factory=AnomalyLabelingConfig)
     model: AutoencoderConfig = Field(default_factory=AutoencoderConfig)
+    hpo: HpoConfig = Field(
+        default_factory=ANOMALY_SEARCH.model_copy,
+        description="Optuna search over the autoencoder's space from `model`; needs anomalies in the validation period",
+    )
     gate: AnomalyGateConfig = Field(default_factory=AnomalyGateConfig)
     deploy: DeployConfig = Field(default_factory=DeployConfig)
     monitor: MonitorConfig = Field(default_factory=MonitorConfig)
+
+    _search_defaults = pydantic.field_validator("hpo", mode="before")(lambda v: over_scenario_search(v, ANOMALY_SEARCH))
+    _scenario_builder = pydantic.field_validator("hpo")(lambda hpo: require_builder(hpo, "anomaly-detection"))
 
 
 ScenarioConfig = BaseModel  # one of the scenario configs below and in vision_config

@@ -10,7 +10,9 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable, Sequence
 
-__all__ = ["grid", "in_range", "in_space"]
+from components.common.errors import ConfigError
+
+__all__ = ["check_kernels_fit", "grid", "in_range", "in_space"]
 
 
 def in_space(value: object, values: Iterable[object], allowed: bool = True) -> object | None:
@@ -34,3 +36,19 @@ def in_range(value: float, low: float, high: float) -> float | None:
 def grid(low: float, high: float, step: float) -> Sequence[float]:
     """The values of a stepped float hyperparameter, as keras-tuner computes them (``low + k * step``)."""
     return [low + k * step for k in range(int(round((high - low) / step)) + 1)]
+
+
+def check_kernels_fit(kernel_sizes: Sequence[int], window: int, source: str) -> None:
+    """Refuse a window model's space whose kernels are longer than the window, before any trial trains.
+
+    Raises:
+        ConfigError: Naming ``labeling.window`` and the kernel sizes that do not fit.
+    """
+    too_long = [k for k in kernel_sizes if k > window]
+    if too_long:
+        raise ConfigError(
+            source,
+            f"kernel sizes {too_long} are longer than the window of {window} readings",
+            field="labeling.window",
+            expected=f"a window of at least {max(kernel_sizes)} readings",
+        )

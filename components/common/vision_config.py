@@ -13,7 +13,15 @@ from typing import Literal
 
 from pydantic import Field, field_validator, model_validator
 
-from components.common.config import DeployConfig, HpoConfig, MonitorConfig, _Strict, blank_is_none, require_builder
+from components.common.config import (
+    DeployConfig,
+    HpoConfig,
+    MonitorConfig,
+    _Strict,
+    blank_is_none,
+    over_scenario_search,
+    require_builder,
+)
 from components.common.storage import is_s3_uri, join_uri
 
 __all__ = [
@@ -162,6 +170,9 @@ class TfliteConfig(_Strict):
     seed: int = 7
 
 
+VISION_SEARCH = HpoConfig(builder="visual-inspection", trials=6, max_epochs=10)
+
+
 class VisualInspectionConfig(_Strict):
     """A visual-inspection scenario: the images, how labels merge, the split, the CNN, its gate and the edge export."""
 
@@ -176,7 +187,7 @@ class VisualInspectionConfig(_Strict):
     split: ImageSplitConfig = Field(default_factory=ImageSplitConfig)
     model: CnnConfig = Field(default_factory=CnnConfig)
     hpo: HpoConfig = Field(
-        default_factory=lambda: HpoConfig(builder="visual-inspection", trials=6, max_epochs=10),
+        default_factory=VISION_SEARCH.model_copy,
         description="Optuna search over the CNN's keras-tuner space from `model`; the best values override it",
     )
     gate: VisionGateConfig = Field(default_factory=VisionGateConfig)
@@ -184,6 +195,7 @@ class VisualInspectionConfig(_Strict):
     deploy: DeployConfig = Field(default_factory=DeployConfig)
     monitor: MonitorConfig = Field(default_factory=MonitorConfig)
 
+    _search_defaults = field_validator("hpo", mode="before")(lambda v: over_scenario_search(v, VISION_SEARCH))
     _scenario_builder = field_validator("hpo")(lambda hpo: require_builder(hpo, "visual-inspection"))
 
     def resolve_data(self, base: str | os.PathLike) -> VisualInspectionConfig:

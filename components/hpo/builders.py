@@ -10,7 +10,7 @@ from __future__ import annotations
 import keras_tuner as kt
 
 from components.common.config import ModelConfig
-from components.common.errors import ConfigError
+from components.common.hyperparameters import check_kernels_fit
 from components.train.trainer import build_model
 
 __all__ = ["PredictiveMaintenanceHyperModel"]
@@ -31,14 +31,7 @@ class PredictiveMaintenanceHyperModel(kt.HyperModel):
 
     def check_fits(self, source: str) -> None:
         """Refuse a space the data cannot fit before any training starts."""
-        too_long = [k for k in KERNEL_SIZES if k > self.window]
-        if too_long:
-            raise ConfigError(
-                source,
-                f"kernel sizes {too_long} are longer than the window of {self.window} readings",
-                field="labeling.window",
-                expected=f"a window of at least {max(KERNEL_SIZES)} readings",
-            )
+        check_kernels_fit(KERNEL_SIZES, self.window, source)
 
     def space(self, hp: kt.HyperParameters) -> ModelConfig:
         """Declare the search space and return the model config these values choose."""

@@ -1,7 +1,8 @@
 """What a study searches, per model family: the builder (a keras-tuner ``HyperModel``), its data and its score.
 
 ``HpoConfig.builder`` names the family; ``load_problem`` reads the step's input artifact the way that family
-needs (labelled windows for predictive maintenance, the labelled image manifest for visual inspection) and
+needs (labelled windows for predictive maintenance and anomaly detection, the labelled image manifest for visual
+inspection) and
 refuses a space or data that cannot work before any trial trains. The search itself (``components.hpo.search``)
 only sees a ``SearchProblem``.
 """
@@ -14,14 +15,16 @@ from collections.abc import Callable
 import keras_tuner as kt
 import numpy as np
 
-from components.common.config import HpoConfig, ModelConfig, validated
+from components.common.config import AutoencoderConfig, HpoConfig, ModelConfig, validated
 from components.common.errors import DataValidationError
 
 __all__ = [
+    "ANOMALY_MONITOR",
     "IMAGE_MONITOR",
     "PM_MONITOR",
     "PROBLEMS",
     "SearchProblem",
+    "anomaly_problem",
     "balanced_accuracy",
     "builder_for",
     "image_problem",
@@ -32,6 +35,7 @@ __all__ = [
 
 PM_MONITOR = "val_failure_pr_auc"
 IMAGE_MONITOR = "val_balanced_accuracy"
+ANOMALY_MONITOR = "val_anomaly_pr_auc"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -135,6 +139,46 @@ def image_problem(images, base) -> SearchProblem:  # noqa: ANN001 - ImageSet, Cn
     )
 
 
+def anomaly_problem(windows, base: AutoencoderConfig, source: str = "hpo config") -> SearchProblem:  # noqa: ANN001
+    """Anomaly windows: maximize the validation PR-AUC of the anomaly score, the autoencoder fit on normal windows.
+
+    The reconstruction loss cannot rank configurations: a wider bottleneck reconstructs everything better, faults
+    included. Only abnormal windows in the validation period show which configuration tells them apart, so a search
+    without them is refused (the threshold falls back to a percentile there; a search has nothing to go on).
+    """
+    from sklearn.metrics import average_precision_score
+
+    from components.train.autoencoder import AutoencoderHyperModel, anomaly_scores, normal_windows
+
+    validation = windows.part("validation")
+    abnormal = int(validation.failure.sum())
+    if abnormal == 0 or abnormal == validation.failure.size:
+        raise DataValidationError(
+            "windows",
+            f"the validation part holds {abnormal} abnormal of {validation.failure.size} windows: "
+            "nothing to score a search on",
+            field="hpo.enabled",
+            expected="abnormal and normal windows in the validation period, or hpo.enabled: false",
+        )
+    normal = normal_windows(windows)
+    builder = AutoencoderHyperModel(normal.train.shape[1], normal.train.shape[2], normal.mean, normal.std, base)
+    builder.check_fits(source)
+
+    def score(model) -> float:  # noqa: ANN001 - a keras Model
+        return float(average_precision_score(validation.failure, anomaly_scores(model, validation.x)))
+
+    return SearchProblem(
+        builder=builder,
+        x=normal.train,
+        y=normal.targets("train"),
+        validation_data=(normal.validation, normal.targets("validation")),
+        monitor=ANOMALY_MONITOR,
+        label="validation PR-AUC of the anomaly score",
+        epoch_score=score,
+        first_params=space_defaults(builder),
+    )
+
+
 def _windows_at(path: str, hyperparameters: dict, data_schema: dict, split: dict, config: HpoConfig) -> SearchProblem:
     """The predictive-maintenance problem from a labelled-windows artifact (already split; the schema is not needed)."""
     from components.label.labeling import load_windows
@@ -142,6 +186,16 @@ def _windows_at(path: str, hyperparameters: dict, data_schema: dict, split: dict
     windows = load_windows(path)
     base = validated(ModelConfig, hyperparameters, "pipeline parameter hyperparameters")
     return window_problem(windows, builder_for(windows, base, config))
+
+
+def _anomaly_windows_at(
+    path: str, hyperparameters: dict, data_schema: dict, split: dict, config: HpoConfig
+) -> SearchProblem:
+    """The anomaly-detection problem from windows labelled normal/abnormal (already split in time)."""
+    from components.label.labeling import load_windows
+
+    base = validated(AutoencoderConfig, hyperparameters, "pipeline parameter hyperparameters")
+    return anomaly_problem(load_windows(path), base)
 
 
 def _images_at(path: str, hyperparameters: dict, data_schema: dict, split: dict, config: HpoConfig) -> SearchProblem:
@@ -157,6 +211,7 @@ def _images_at(path: str, hyperparameters: dict, data_schema: dict, split: dict,
 
 PROBLEMS: dict[str, Callable[[str, dict, dict, dict, HpoConfig], SearchProblem]] = {
     "predictive-maintenance": _windows_at,
+    "anomaly-detection": _anomaly_windows_at,
     "visual-inspection": _images_at,
 }
 

@@ -12,15 +12,29 @@ The artifact layout is the predictive-maintenance model's (``components.train.tr
 
 from __future__ import annotations
 
+import dataclasses
+
+import keras_tuner as kt
 import numpy as np
 
 from components.common.config import AutoencoderConfig
 from components.common.errors import DataValidationError
+from components.common.hyperparameters import check_kernels_fit, in_range, in_space
 from components.common.progress import report_progress
 from components.label.labeling import LabelledWindows
 from components.train.trainer import TrainResult, feature_statistics, runtime_versions
 
-__all__ = ["anomaly_scores", "build_autoencoder", "choose_threshold", "train_autoencoder"]
+__all__ = [
+    "AutoencoderHyperModel",
+    "NormalWindows",
+    "anomaly_scores",
+    "build_autoencoder",
+    "choose_threshold",
+    "normal_windows",
+    "train_autoencoder",
+]
+
+KERNEL_SIZES = [3, 5, 7, 9]
 
 
 def build_autoencoder(window: int, features: int, mean: list[float], std: list[float], config: AutoencoderConfig):
@@ -43,6 +57,73 @@ def build_autoencoder(window: int, features: int, mean: list[float], std: list[f
     model = keras.Model(inputs, errors, name="anomaly_detection")
     model.compile(optimizer=keras.optimizers.Adam(config.learning_rate), loss={"score": mean_of_output})
     return model
+
+
+class AutoencoderHyperModel(kt.HyperModel):
+    """The window autoencoder with a searchable width, kernel, bottleneck and schedule; defaults are the base's."""
+
+    def __init__(self, window: int, features: int, mean: list[float], std: list[float], base: AutoencoderConfig):
+        super().__init__(name="anomaly-detection")
+        self.window, self.features, self.mean, self.std, self.base = window, features, mean, std, base
+
+    def check_fits(self, source: str) -> None:
+        """Refuse a space the data cannot fit (a kernel longer than the window) before any training starts."""
+        check_kernels_fit(KERNEL_SIZES, self.window, source)
+
+    def space(self, hp: kt.HyperParameters) -> AutoencoderConfig:
+        """Declare the search space and return the autoencoder config these values choose."""
+        base = self.base
+        return base.model_copy(
+            update={
+                "conv_filters": hp.Choice(
+                    "conv_filters", [16, 32, 64], default=in_space(base.conv_filters, [16, 32, 64])
+                ),
+                "kernel_size": hp.Choice("kernel_size", KERNEL_SIZES, default=in_space(base.kernel_size, KERNEL_SIZES)),
+                "latent_units": hp.Choice(
+                    "latent_units", [4, 8, 16, 32], default=in_space(base.latent_units, [4, 8, 16, 32])
+                ),
+                "learning_rate": hp.Float(
+                    "learning_rate", 3e-4, 1e-2, sampling="log", default=in_range(base.learning_rate, 3e-4, 1e-2)
+                ),
+                "batch_size": hp.Choice(
+                    "batch_size", [32, 64, 128, 256], default=in_space(base.batch_size, [32, 64, 128, 256])
+                ),
+            }
+        )
+
+    def build(self, hp: kt.HyperParameters):  # noqa: ANN201
+        """The compiled autoencoder for these hyperparameters."""
+        return build_autoencoder(self.window, self.features, self.mean, self.std, self.space(hp))
+
+    def fit(self, hp: kt.HyperParameters, model, *args, **kwargs):  # noqa: ANN001, ANN201
+        """Fit with the searched batch size (keras-tuner calls this too)."""
+        return model.fit(*args, batch_size=hp.get("batch_size"), **kwargs)
+
+
+@dataclasses.dataclass(frozen=True)
+class NormalWindows:
+    """The normal windows the autoencoder learns from and stops early on, with their feature statistics."""
+
+    train: np.ndarray
+    validation: np.ndarray
+    mean: list[float]
+    std: list[float]
+
+    def targets(self, part: str) -> dict[str, np.ndarray]:
+        """The fit target of ``train`` or ``validation``: a zero error (the model's output is its own loss)."""
+        return {"score": np.zeros(len(getattr(self, part)), np.float32)}
+
+
+def normal_windows(windows: LabelledWindows) -> NormalWindows:
+    """Normal training and validation windows; without normal validation windows, the last tenth of training."""
+    train, validation = windows.part("train"), windows.part("validation")
+    normal_train = train.x[train.failure == 0]
+    normal_validation = validation.x[validation.failure == 0]
+    if normal_validation.shape[0] == 0:  # hold back a tenth of training for early stopping instead
+        cut = max(1, normal_train.shape[0] // 10)
+        normal_train, normal_validation = normal_train[:-cut], normal_train[-cut:]
+    mean, std = feature_statistics(normal_train)
+    return NormalWindows(normal_train, normal_validation, mean, std)
 
 
 def anomaly_scores(model, x: np.ndarray, batch_size: int = 2048) -> np.ndarray:  # noqa: ANN001
@@ -83,17 +164,13 @@ def train_autoencoder(windows: LabelledWindows, config: AutoencoderConfig, data_
 
     keras.utils.set_random_seed(config.seed)
     train, validation = windows.part("train"), windows.part("validation")
-    normal_train = train.x[train.failure == 0]
-    normal_validation = validation.x[validation.failure == 0]
-    if normal_validation.shape[0] == 0:  # hold back a tenth of training for early stopping instead
-        cut = max(1, normal_train.shape[0] // 10)
-        normal_train, normal_validation = normal_train[:-cut], normal_train[-cut:]
-    mean, std = feature_statistics(normal_train)
+    normal = normal_windows(windows)
+    normal_train, normal_validation, mean, std = normal.train, normal.validation, normal.mean, normal.std
     model = build_autoencoder(normal_train.shape[1], normal_train.shape[2], mean, std, config)
     fit = model.fit(
         normal_train,
-        {"score": np.zeros(len(normal_train), np.float32)},
-        validation_data=(normal_validation, {"score": np.zeros(len(normal_validation), np.float32)}),
+        normal.targets("train"),
+        validation_data=(normal_validation, normal.targets("validation")),
         epochs=config.epochs,
         batch_size=config.batch_size,
         shuffle=True,

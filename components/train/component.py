@@ -54,7 +54,7 @@ def train(
 @dsl.component(base_image=IMAGE, install_kfp_package=False)
 def train_anomaly_detector(
     windows: Input[Dataset],
-    hyperparameters: dict,
+    hyperparameters: Input[Artifact],
     model: Output[Model],
     history: Output[Artifact],
     training_metrics: Output[Metrics],
@@ -63,8 +63,9 @@ def train_anomaly_detector(
 
     Args:
         windows: windows labelled normal/abnormal from label-anomalies.
-        hyperparameters: the autoencoder config (``AutoencoderConfig``: conv_filters, kernel_size, latent_units,
-            learning_rate, epochs, patience, batch_size, threshold, threshold_percentile, seed).
+        hyperparameters: JSON of the autoencoder config (``AutoencoderConfig``: conv_filters, kernel_size,
+            latent_units, learning_rate, epochs, patience, batch_size, threshold, threshold_percentile, seed), as the
+            search step chose it.
         model: folder with model.keras, saved_model/ and shopfloor_model.json (with the threshold).
         history: per-epoch reconstruction errors as JSON.
         training_metrics: final errors and the threshold.
@@ -73,12 +74,12 @@ def train_anomaly_detector(
     from pathlib import Path
 
     from components.common.config import AutoencoderConfig, validated
-    from components.common.storage import write_json
+    from components.common.storage import read_json, write_json
     from components.label.labeling import load_windows
     from components.train.autoencoder import train_autoencoder
     from components.train.trainer import write_model
 
-    config = validated(AutoencoderConfig, hyperparameters, "pipeline parameter hyperparameters")
+    config = validated(AutoencoderConfig, read_json(hyperparameters.path), "hyperparameters artifact")
     data_sha256 = hashlib.sha256(Path(windows.path, "windows.npz").read_bytes()).hexdigest()
     result = train_autoencoder(load_windows(windows.path), config, data_sha256)
     write_model(result, model.path)

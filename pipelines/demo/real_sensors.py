@@ -26,6 +26,7 @@ data:
   failure_values: [abnormal]
 labeling: {window: 360, stride: 6, before_hours: 0.0, after_hours: 0.0}
 model: {epochs: 40, kernel_size: 9, latent_units: 16, batch_size: 32}
+hpo: {enabled: false}   # the abnormal segment lies in the held-out part: no anomaly to score a search on
 """
 
 

@@ -10,7 +10,7 @@ from keras_tuner.src.engine.hyperparameters import hp_types
 from optuna.distributions import CategoricalDistribution, FloatDistribution, IntDistribution
 
 from components.common.config import HpoConfig, LabelingConfig, ModelConfig, PredictiveMaintenanceConfig, parse_config
-from components.common.errors import ConfigError
+from components.common.errors import ConfigError, DataValidationError
 from components.hpo.problems import builder_for, window_problem
 from components.hpo.search import best_model_config, create_study, load_study, open_storage, summarize
 from components.hpo.search_space import (
@@ -209,3 +209,44 @@ def test_the_image_search_starts_from_the_configured_cnn_and_hands_back_a_cnn_co
     assert 0.0 < summary.best_value <= 1.0 and study.user_attrs["objective"] == "validation balanced accuracy"
     chosen = best_model_config(summary.best_params, problem.builder)
     assert isinstance(chosen, CnnConfig) and chosen.epochs == CnnConfig().epochs, "the schedule stays the model's"
+
+
+def test_the_anomaly_search_scores_anomalies_and_refuses_a_validation_period_without_them(
+    anomaly_windows, tmp_path
+) -> None:
+    import dataclasses
+
+    from components.common.config import AutoencoderConfig
+    from components.hpo.problems import ANOMALY_MONITOR, anomaly_problem
+    from components.hpo.search import make_objective, run_worker
+    from components.label.labeling import SPLITS
+
+    problem = anomaly_problem(anomaly_windows, AutoencoderConfig())
+    assert problem.monitor == ANOMALY_MONITOR and best_model_config(problem.first_params, problem.builder) == (
+        AutoencoderConfig()
+    )
+    url = f"sqlite:///{tmp_path / 'anomaly.db'}"
+    create_study(open_storage(url), "ad", trials=2, objective=problem.label, first_params=problem.first_params)
+    study = load_study(open_storage(url), "ad", seed=0)
+    assert run_worker(study, make_objective(problem, max_epochs=2, seed=0), deadline=1e12) == 2
+    summary = summarize(study)
+    assert 0.0 < summary.best_value <= 1.0 and study.trials[0].params == problem.first_params
+    assert isinstance(best_model_config(summary.best_params, problem.builder), AutoencoderConfig)
+
+    validation = anomaly_windows.part("validation")
+    in_validation = anomaly_windows.split == SPLITS.index("validation")
+    normal_only = dataclasses.replace(anomaly_windows, failure=np.where(in_validation, 0, anomaly_windows.failure))
+    assert validation.failure.sum() > 0
+    with pytest.raises(DataValidationError, match=r"hpo.enabled: the validation part holds 0 abnormal of \d+ windows"):
+        anomaly_problem(normal_only, AutoencoderConfig())
+
+
+@pytest.mark.parametrize(
+    ("scenario", "builder", "trials"),
+    [("predictive-maintenance", "predictive-maintenance", 8), ("anomaly-detection", "anomaly-detection", 8),
+     ("visual-inspection", "visual-inspection", 6)],
+)  # fmt: skip
+def test_a_partial_hpo_section_overrides_the_scenarios_own_search_defaults(scenario, builder, trials) -> None:
+    config = parse_config(f"scenario: {scenario}\nhpo: {{enabled: false, max_epochs: 3}}\n", "plant.yaml")
+    assert (config.hpo.enabled, config.hpo.max_epochs) == (False, 3)
+    assert (config.hpo.builder, config.hpo.trials) == (builder, trials)
