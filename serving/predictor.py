@@ -17,7 +17,7 @@ import numpy as np
 
 from components.common.attributions import integrated_gradients, mean_baseline
 from components.common.errors import ShopfloorError
-from components.common.images import luminance
+from components.common.images import image_statistics
 from components.common.model_artifact import BLESSING_FILE, load_keras_model, load_model_info, resolve_model_dir
 from components.common.vision_model import LAST_CONV, TfliteRunner, decide, defect_scores, gradcam, heatmap_png
 from serving._kserve import InferOutput, InferRequest, InferResponse, InvalidInput, Model
@@ -338,17 +338,11 @@ class ImageModel(WindowModel):
         }
 
     def _log(self, payload: dict | InferRequest, headers: dict | None, images: np.ndarray, outputs: dict) -> None:
-        """Log a summary of each image (content hash of its pixels, brightness, contrast), not the pixels."""
+        """Log a summary of each image (content hash of its pixels, brightness, contrast, sharpness), not the pixels."""
         summary = []
-        for image in images:
-            light = luminance(image)  # as ingest profiles it: the drift monitor compares the two
-            summary.append(
-                {
-                    "sha256": hashlib.sha256(image.astype(np.uint8).tobytes()).hexdigest(),
-                    "brightness": round(float(light.mean()), 3),
-                    "contrast": round(float(light.std()), 3),
-                }
-            )
+        for image in images:  # the statistics ingest profiles: the drift monitor compares the two
+            statistics = {name: round(value, 3) for name, value in image_statistics(image).items()}
+            summary.append({"sha256": hashlib.sha256(image.astype(np.uint8).tobytes()).hexdigest(), **statistics})
         super()._log(payload, headers, summary, outputs)
 
     def explanation(self, images: np.ndarray) -> dict:

@@ -11,7 +11,15 @@ import io
 
 import numpy as np
 
-__all__ = ["LUMA", "DecodedImage", "ImageDecodeError", "decode_pixels", "luminance"]
+__all__ = [
+    "IMAGE_STATISTICS",
+    "LUMA",
+    "DecodedImage",
+    "ImageDecodeError",
+    "decode_pixels",
+    "image_statistics",
+    "luminance",
+]
 
 
 class ImageDecodeError(ValueError):
@@ -64,3 +72,22 @@ def luminance(pixels: np.ndarray) -> np.ndarray:
     if values.ndim >= 3 and values.shape[-1] == 3:
         return values @ LUMA
     return values.reshape(values.shape[:2]) if values.ndim == 3 else values
+
+
+IMAGE_STATISTICS = ("brightness", "contrast", "sharpness")
+
+
+def image_statistics(pixels: np.ndarray) -> dict[str, float]:
+    """A photo's brightness and contrast (mean and std of luminance) and sharpness (variance of its Laplacian).
+
+    What ingest profiles and the model server logs of each photo, so drift monitoring compares like with like: a
+    dimmer lamp moves brightness, a dirty or defocused lens lowers sharpness (the variance-of-Laplacian focus measure,
+    Pech-Pacheco et al. 2000) while the lighting may stay the same.
+    """
+    light = luminance(pixels)
+    laplacian = 4.0 * light[1:-1, 1:-1] - light[:-2, 1:-1] - light[2:, 1:-1] - light[1:-1, :-2] - light[1:-1, 2:]
+    return {
+        "brightness": float(light.mean()),
+        "contrast": float(light.std()),
+        "sharpness": float(laplacian.var()) if laplacian.size else 0.0,
+    }

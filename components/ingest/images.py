@@ -14,8 +14,9 @@ Output layout (downstream steps and monitoring read it):
   skipped  : JSON {"count": n, "by_reason": {reason: n}, "skipped": [{path, reason, problem, expected}, ...]}
   profile  : JSON {"images", "unlabelled", "class_counts", "defect_share", "classes", "ok_class", "image_size",
              "color_mode", "sizes", "modes", "formats", "pixels": {"channels", "mean", "std", "histogram"},
-             "brightness", "contrast", "skipped", "ignored_files", "sources"}; pixel values are on the 0-255 scale,
-             brightness/contrast are per-image mean/std of luminance (ITU-R 601), profiled as numeric columns
+             "brightness", "contrast", "sharpness", "skipped", "ignored_files", "sources"}; pixel values are on the
+             0-255 scale, brightness/contrast are per-image mean/std of luminance (ITU-R 601), sharpness the variance
+             of its Laplacian (``components.common.images.image_statistics``), profiled as numeric columns
 """
 
 from __future__ import annotations
@@ -29,7 +30,7 @@ import numpy as np
 import pandas as pd
 
 from components.common.errors import DataValidationError, StorageError
-from components.common.images import LUMA, ImageDecodeError, decode_pixels
+from components.common.images import IMAGE_STATISTICS, LUMA, ImageDecodeError, decode_pixels, image_statistics
 from components.common.profile import numeric_profile
 from components.common.storage import (
     TREE_MANIFEST,
@@ -113,8 +114,7 @@ class _Inspected:
     channel_sumsq: np.ndarray
     pixels: int
     histogram: np.ndarray
-    brightness: float
-    contrast: float
+    statistics: dict[str, float]
 
 
 def _safe_path(text: str) -> str | None:
@@ -238,8 +238,7 @@ def inspect_image(data: bytes, path: str, uri: str, config: ImageDataConfig) -> 
         channel_sumsq=(values**2).sum(axis=0),
         pixels=values.shape[0],
         histogram=histogram,
-        brightness=float(luminance.mean()),
-        contrast=float(luminance.std()),
+        statistics=image_statistics(pixels),
     )
 
 
@@ -301,7 +300,7 @@ def _number(value: float) -> float:
 
 
 def _profile(kept: list[_Inspected], labels: list[str | None], config: ImageDataConfig) -> dict:
-    """Class counts, pixel statistics per channel, luminance histogram and per-image brightness/contrast."""
+    """Class counts, pixel statistics per channel, luminance histogram and per-image brightness/contrast/sharpness."""
     total = sum(item.pixels for item in kept)
     channel_sum = np.sum([item.channel_sum for item in kept], axis=0)
     channel_sumsq = np.sum([item.channel_sumsq for item in kept], axis=0)
@@ -335,8 +334,10 @@ def _profile(kept: list[_Inspected], labels: list[str | None], config: ImageData
                 "counts": histogram.astype(int).tolist(),
             },
         },
-        "brightness": numeric_profile(pd.Series([item.brightness for item in kept], dtype=float)),
-        "contrast": numeric_profile(pd.Series([item.contrast for item in kept], dtype=float)),
+        **{
+            name: numeric_profile(pd.Series([item.statistics[name] for item in kept], dtype=float))
+            for name in IMAGE_STATISTICS
+        },
     }
 
 

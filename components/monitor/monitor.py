@@ -17,6 +17,7 @@ import numpy as np
 import pandas as pd
 
 from components.common.errors import DataValidationError
+from components.common.images import IMAGE_STATISTICS
 from components.common.model_artifact import BLESSING_FILE, MODEL_INFO, PROFILE_FILE
 from components.common.storage import join_uri, read_json
 from components.monitor.drift import DriftReport, DriftThresholds, FeatureDrift, detect_drift, prediction_drift
@@ -46,7 +47,7 @@ SCORE_OUTPUTS = {
     "anomaly-detection": "anomaly_score",
     "visual-inspection": "defect_score",
 }
-IMAGE_FEATURES = ["brightness", "contrast"]  # what an image model's payload log keeps of each photo
+IMAGE_FEATURES = list(IMAGE_STATISTICS)  # what an image model's payload log keeps of each photo
 
 
 @dataclasses.dataclass(frozen=True)
@@ -133,12 +134,14 @@ def load_reference(version_uri: str) -> Reference:
         threshold = blessing["gate"]["decision_threshold"]
     else:
         threshold = info["threshold"]["value"]
-    images = model_type == "visual-inspection"  # photos drift in lighting and contrast, sensors in their readings
+    images = model_type == "visual-inspection"  # photos drift in lighting, contrast, focus; sensors in readings
+    # a profile written before sharpness was profiled is compared on what it has
+    image_features = [f for f in IMAGE_FEATURES if f in profile]
     return Reference(
         model_version=blessing["model_version"],
-        features=IMAGE_FEATURES if images else list(info["features"]),
+        features=image_features if images else list(info["features"]),
         window=1 if images else info["window"],
-        profile_columns={f: profile[f] for f in IMAGE_FEATURES} if images else profile["sensors"]["columns"],
+        profile_columns={f: profile[f] for f in image_features} if images else profile["sensors"]["columns"],
         reference_scores=np.asarray(blessing.get("reference_scores", []), dtype=float),
         model_type=model_type,
         alarm_threshold=float(threshold),

@@ -125,3 +125,16 @@ def test_profile_of_all_missing_timestamp_column():
     column = profile_table(frame, [])["columns"]["t"]
     assert column == {"count": 0, "missing": 2, "kind": "timestamp", "min": None, "max": None}
     assert not any(isinstance(v, float) and math.isnan(v) for v in column.values())
+
+
+def test_image_statistics_brightness_contrast_and_sharpness() -> None:
+    import numpy as np
+
+    from components.common.images import IMAGE_STATISTICS, image_statistics
+
+    flat = image_statistics(np.full((8, 8), 100, np.uint8))
+    assert tuple(flat) == IMAGE_STATISTICS and flat == {"brightness": 100.0, "contrast": 0.0, "sharpness": 0.0}
+    checker = (np.indices((8, 8)).sum(axis=0) % 2 * 255).astype(np.uint8)
+    sharp = image_statistics(checker[..., None])
+    soft = image_statistics(np.full((8, 8, 3), 127, np.uint8))
+    assert sharp["sharpness"] > 1e5 and soft["sharpness"] == 0.0 and sharp["brightness"] == 127.5

@@ -93,6 +93,7 @@ def test_demo_images_are_ingested_with_hashes_labels_and_profile(pristine, tmp_p
     assert profile["pixels"]["std"][0] == pytest.approx(pixels.std(), rel=1e-5)
     assert sum(profile["pixels"]["histogram"]["counts"]) == pixels.size
     assert profile["brightness"]["count"] == 24
+    assert profile["sharpness"]["count"] == 24 and profile["sharpness"]["mean"] > 0
     assert profile["brightness"]["mean"] == pytest.approx(pixels.mean(axis=(1, 2)).mean(), rel=1e-5)
 
     out = tmp_path / "out"

@@ -311,8 +311,10 @@ def test_a_new_data_batch_is_compared_instead_of_the_logs(published_model, small
         batch_window(str(tmp_path / "short.csv"), reference)
 
 
-def test_image_models_are_monitored_on_lighting_and_contrast(vision_trained, tmp_path) -> None:
-    """Served photos' brightness/contrast against the ingest profile: same station fine, a darker lamp drifts."""
+def test_image_models_are_monitored_on_lighting_contrast_and_focus(vision_trained, tmp_path) -> None:
+    """Served photos against the ingest profile: same station fine, a darker lamp drifts, so does a blurred lens."""
+    from scipy import ndimage
+
     from components.common.vision_config import ImageDataConfig
     from components.ingest.images import ingest_images
     from components.train.vision import predict_probabilities
@@ -327,7 +329,8 @@ def test_image_models_are_monitored_on_lighting_and_contrast(vision_trained, tmp
     profile = ingest_images(str(vision_trained.root), ImageDataConfig()).profile
     (version / "profile.json").write_text(json.dumps(profile))
     reference = load_reference(str(version))
-    assert reference.features == ["brightness", "contrast"] and reference.model_type == "visual-inspection"
+    assert reference.features == ["brightness", "contrast", "sharpness"]
+    assert reference.model_type == "visual-inspection"
 
     def served(images: np.ndarray, folder: Path):
         model = load_window_model(str(version), "vi", payload_log_uri=str(folder))
@@ -341,3 +344,12 @@ def test_image_models_are_monitored_on_lighting_and_contrast(vision_trained, tmp
     assert same.drift.enough_data and not same.drifted, same.summary
     dimmer = monitor_window(served(photos * 0.6, tmp_path / "dim"), reference, DriftThresholds(min_rows=50), 0.5)
     assert dimmer.drifted and "brightness" in dimmer.drift.drifted, dimmer.summary
+    # a smudged or defocused lens: the same light, a softer picture (3x3 box blur)
+    soft = ndimage.uniform_filter(photos, size=(1, 3, 3, 1))
+    blurred = monitor_window(served(soft, tmp_path / "soft"), reference, DriftThresholds(min_rows=50), 0.5)
+    assert blurred.drifted and "sharpness" in blurred.drift.drifted and "brightness" not in blurred.drift.drifted
+
+    # a version published before sharpness was profiled is still monitored, on what its profile has
+    del profile["sharpness"]
+    (version / "profile.json").write_text(json.dumps(profile))
+    assert load_reference(str(version)).features == ["brightness", "contrast"]
