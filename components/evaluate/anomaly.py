@@ -17,7 +17,7 @@ from sklearn import metrics as skm
 from components.common.config import AnomalyGateConfig
 from components.common.plots import figure_png, figures_html, html_page
 from components.evaluate.evaluator import roc_points
-from components.evaluate.report import gate_summary_lines, gate_table_html
+from components.evaluate.report import gate_summary, gate_table_html
 from components.label.labeling import LabelledWindows
 
 __all__ = [
@@ -171,6 +171,5 @@ def render_anomaly_report(evaluation: AnomalyEvaluation, history: dict[str, list
 
 def render_anomaly_summary(evaluation: AnomalyEvaluation, model_name: str) -> str:
     """A short Markdown summary for the dashboard's Markdown viewer."""
-    lines = gate_summary_lines(evaluation.gate, model_name)
-    lines += ["", f"Alarm threshold {evaluation.threshold:.4g} (reconstruction error)."]
-    return "\n".join(lines) + "\n"
+    detail = f"Alarm threshold {evaluation.threshold:.4g} (reconstruction error)."
+    return gate_summary(evaluation.gate, model_name, detail)

@@ -16,7 +16,7 @@ import numpy as np
 from components.common.plots import figure_png, figures_html, html_page
 from components.evaluate.evaluator import Evaluation
 
-__all__ = ["gate_rows", "gate_summary_lines", "gate_table_html", "render_model_card", "render_report", "render_summary"]
+__all__ = ["gate_rows", "gate_summary", "gate_table_html", "render_model_card", "render_report", "render_summary"]
 
 
 def _plots(evaluation: Evaluation, history: dict[str, list[float]], threshold: float) -> dict[str, str]:
@@ -99,15 +99,16 @@ def gate_rows(gate: dict) -> list[tuple[str, str, str, str]]:
     ]
 
 
-def gate_summary_lines(gate: dict, model_name: str) -> list[str]:
-    """The Markdown summary's heading and gate table."""
+def gate_summary(gate: dict, model_name: str, detail: str) -> str:
+    """The dashboard's Markdown summary: heading, gate table, and one line of what the model decides with."""
     lines = [
         f"# {model_name}: quality gate {'passed' if gate['passed'] else 'FAILED'}",
         "",
         "| metric | value | rule | verdict |",
         "| --- | --- | --- | --- |",
     ]
-    return lines + [f"| {m} | {v} | {r} | {d} |" for m, v, r, d in gate_rows(gate)]
+    lines += [f"| {m} | {v} | {r} | {d} |" for m, v, r, d in gate_rows(gate)]
+    return "\n".join([*lines, "", detail]) + "\n"
 
 
 def card_results(hyperparameters: dict, metrics: dict[str, float], gate: dict) -> str:
@@ -155,13 +156,11 @@ def render_report(evaluation: Evaluation, history: dict[str, list[float]], model
 
 def render_summary(evaluation: Evaluation, model_name: str) -> str:
     """A short Markdown summary for the dashboard's Markdown viewer."""
-    lines = gate_summary_lines(evaluation.gate, model_name)
-    lines += [
-        "",
+    detail = (
         f"F1 {evaluation.metrics['f1']:.3f} at threshold {evaluation.gate['decision_threshold']}, "
-        f"RUL RMSE {evaluation.metrics['rul_rmse_hours']:.1f} h.",
-    ]
-    return "\n".join(lines) + "\n"
+        f"RUL RMSE {evaluation.metrics['rul_rmse_hours']:.1f} h."
+    )
+    return gate_summary(evaluation.gate, model_name, detail)
 
 
 def _task(model_info: dict) -> str:

@@ -20,7 +20,7 @@ from components.common.plots import figure_png, figures_html, html_page
 from components.common.vision_config import VisionGateConfig
 from components.common.vision_model import decide, defect_scores
 from components.evaluate.evaluator import roc_points
-from components.evaluate.report import card_results, gate_summary_lines, gate_table_html
+from components.evaluate.report import card_results, gate_summary, gate_table_html
 from components.train.vision import ImageSet, choose_defect_threshold, predict_probabilities
 
 __all__ = [
@@ -229,13 +229,11 @@ def render_vision_report(evaluation: VisionEvaluation, history: dict[str, list[f
 
 def render_vision_summary(evaluation: VisionEvaluation, model_name: str) -> str:
     """A short Markdown summary for the dashboard's Markdown viewer."""
-    lines = gate_summary_lines(evaluation.gate, model_name)
-    lines += [
-        "",
+    detail = (
         f"Reject when the defect score reaches {evaluation.threshold:.4g}: defect recall "
-        f"{evaluation.metrics['defect_recall']:.3f}, false rejects {evaluation.metrics['false_reject_rate']:.3f}.",
-    ]
-    return "\n".join(lines) + "\n"
+        f"{evaluation.metrics['defect_recall']:.3f}, false rejects {evaluation.metrics['false_reject_rate']:.3f}."
+    )
+    return gate_summary(evaluation.gate, model_name, detail)
 
 
 def render_vision_model_card(
