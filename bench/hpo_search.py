@@ -86,10 +86,10 @@ def load_average() -> float:
 
 def labelled_windows(root: Path, days: int):  # noqa: ANN201
     """Demo plant data -> ingest -> labelled windows, as the pipeline makes them."""
-    from components.common.config import PredictiveMaintenanceConfig
-    from components.ingest.ingest import ingest
-    from components.label.labeling import label_windows
-    from pipelines.demo.plant import PlantDataSpec, write_plant_data
+    from shopfloor.common.config import PredictiveMaintenanceConfig
+    from shopfloor.components.ingest.ingest import ingest
+    from shopfloor.components.label.labeling import label_windows
+    from shopfloor.demo.plant import PlantDataSpec, write_plant_data
 
     write_plant_data(root / "data", PlantDataSpec(days=days))
     config = PredictiveMaintenanceConfig().resolve_data(root / "data")
@@ -116,8 +116,8 @@ def optuna_search(windows, builder, trials: int, max_epochs: int, seed: int, wor
     import keras
     from optuna.trial import TrialState
 
-    from components.hpo.problems import window_problem
-    from components.hpo.search import create_study, load_study, make_objective, open_storage, run_worker
+    from shopfloor.components.hpo.problems import window_problem
+    from shopfloor.components.hpo.search import create_study, load_study, make_objective, open_storage, run_worker
 
     keras.utils.set_random_seed(seed)
     started_at, start = datetime.datetime.now(), time.perf_counter()
@@ -162,7 +162,7 @@ def keras_tuner_search(kind: str, windows, builder, trials: int, max_epochs: int
     import keras
     import keras_tuner as kt
 
-    from components.hpo.problems import PM_MONITOR
+    from shopfloor.components.hpo.problems import PM_MONITOR
 
     train, validation = windows.part("train"), windows.part("validation")
     targets = {"failure": train.failure.astype("float32"), "rul": train.rul}
@@ -248,8 +248,8 @@ def main() -> None:
     args = parser.parse_args()
     quiet()
 
-    from components.common.config import HpoConfig, ModelConfig
-    from components.hpo.problems import builder_for
+    from shopfloor.common.config import HpoConfig, ModelConfig
+    from shopfloor.components.hpo.problems import builder_for
 
     rows = []
     with tempfile.TemporaryDirectory() as scratch:

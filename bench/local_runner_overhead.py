@@ -16,7 +16,7 @@ from pathlib import Path
 
 from kfp import dsl
 
-from components._image import IMAGE
+from shopfloor.components._image import IMAGE
 
 
 @dsl.component(base_image=IMAGE, install_kfp_package=False)
@@ -34,14 +34,14 @@ def noop_chain():
 
 def in_process_seconds(data: Path, work: Path) -> dict[str, float]:
     """Each step's logic called directly, with warm imports: the step's own compute time."""
-    from components.common.config import PredictiveMaintenanceConfig
-    from components.common.model_artifact import load_keras_model
-    from components.evaluate.evaluator import evaluate_model
-    from components.evaluate.report import render_model_card, render_report
-    from components.ingest.ingest import ingest, write_outputs
-    from components.label.labeling import label_windows, load_windows, write_windows
-    from components.publish.publish import publish_model
-    from components.train.trainer import train_model, write_model
+    from shopfloor.common.config import PredictiveMaintenanceConfig
+    from shopfloor.common.model_artifact import load_keras_model
+    from shopfloor.components.evaluate.evaluator import evaluate_model
+    from shopfloor.components.evaluate.report import render_model_card, render_report
+    from shopfloor.components.ingest.ingest import ingest, write_outputs
+    from shopfloor.components.label.labeling import label_windows, load_windows, write_windows
+    from shopfloor.components.publish.publish import publish_model
+    from shopfloor.components.train.trainer import train_model, write_model
 
     config = PredictiveMaintenanceConfig().resolve_data(data)
     seconds = {}
@@ -81,10 +81,10 @@ def main() -> None:
     parser.add_argument("--days", type=int, default=90)
     args = parser.parse_args()
 
-    from components.common.config import PredictiveMaintenanceConfig
-    from pipelines.demo.plant import PlantDataSpec, write_plant_data
-    from pipelines.local_runner import run_locally
-    from pipelines.predictive_maintenance import pipeline_arguments, predictive_maintenance
+    from shopfloor.app.local_runner import run_locally
+    from shopfloor.common.config import PredictiveMaintenanceConfig
+    from shopfloor.demo.plant import PlantDataSpec, write_plant_data
+    from shopfloor.pipelines.predictive_maintenance import pipeline_arguments, predictive_maintenance
 
     with tempfile.TemporaryDirectory() as scratch:
         root = Path(scratch)

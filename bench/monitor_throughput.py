@@ -24,8 +24,8 @@ from collections.abc import Callable
 import numpy as np
 import pandas as pd
 
-from components.common.profile import numeric_profile
-from components.monitor.drift import detect_drift
+from shopfloor.common.profile import numeric_profile
+from shopfloor.components.monitor.drift import detect_drift
 
 FEATURES = 20
 REFERENCE_ROWS = 20_000

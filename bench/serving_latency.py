@@ -2,7 +2,7 @@
 
 Trains a small model on the demo data (in-process, two epochs), then on the same real test windows and at
 batch sizes 1 and 64 measures: ``keras_model.predict(x)``, the direct call ``keras_model(x, training=False)``
-that the server uses, and ``python -m serving.server`` started through ``LocalServerTarget`` (its own process)
+that the server uses, and ``python -m shopfloor.serving.server`` started through ``LocalServerTarget`` (its own process)
 over V1 ``:predict`` and V2 ``/infer`` JSON, with payload logging off and on (to a temp folder). Request bodies
 are serialized before timing and sent over one persistent connection, so the served rows measure the server
 (HTTP, JSON decode, validation, model, response) plus the loopback round trip, not client-side encoding.
@@ -36,11 +36,11 @@ CONCURRENT_THREADS = 32
 
 def train_small_model(root: Path, days: int) -> np.ndarray:
     """Demo data -> ingest -> windows -> a two-epoch model in ``root/model``; returns the test windows."""
-    from components.common.config import ModelConfig, PredictiveMaintenanceConfig
-    from components.ingest.ingest import ingest
-    from components.label.labeling import label_windows
-    from components.train.trainer import train_model, write_model
-    from pipelines.demo.plant import PlantDataSpec, write_plant_data
+    from shopfloor.common.config import ModelConfig, PredictiveMaintenanceConfig
+    from shopfloor.components.ingest.ingest import ingest
+    from shopfloor.components.label.labeling import label_windows
+    from shopfloor.components.train.trainer import train_model, write_model
+    from shopfloor.demo.plant import PlantDataSpec, write_plant_data
 
     write_plant_data(root / "data", PlantDataSpec(days=days))
     config = PredictiveMaintenanceConfig().resolve_data(root / "data")
@@ -59,7 +59,7 @@ def batches_of(test_x: np.ndarray, size: int) -> list[np.ndarray]:
 
 def v1_body(batch: np.ndarray) -> bytes:
     """A V1 ``{"instances": ...}`` body, NaN (missing reading) as null."""
-    from serving.codec import finite_or_none
+    from shopfloor.serving.codec import finite_or_none
 
     return json.dumps({"instances": finite_or_none(batch)}, allow_nan=False).encode()
 
@@ -116,7 +116,7 @@ COMPILED = "in-process compiled"
 
 def in_process_rows(keras_model, batches: dict[int, list[np.ndarray]], requests: dict[int, int]) -> list[tuple]:  # noqa: ANN001
     """``predict()``, the eager call and the server's own compiled forward pass, per batch size."""
-    from serving.predictor import _compiled
+    from shopfloor.serving.predictor import _compiled
 
     def predict(x: np.ndarray) -> object:
         return keras_model.predict(x, verbose=0)
@@ -214,9 +214,9 @@ def check_served_matches(url: str, name: str, keras_model, batch: np.ndarray, bo
 
 
 def deploy(state: Path, model_dir: Path, name: str, payload_log_uri: str = ""):  # noqa: ANN201
-    """Start ``python -m serving.server`` for the model through the local deploy target."""
-    from components.deploy.local_target import LocalServerTarget
-    from components.deploy.target import DeploymentRequest
+    """Start ``python -m shopfloor.serving.server`` for the model through the local deploy target."""
+    from shopfloor.components.deploy.local_target import LocalServerTarget
+    from shopfloor.components.deploy.target import DeploymentRequest
 
     request = DeploymentRequest(
         model_name=name,
@@ -276,8 +276,8 @@ def main() -> None:
     args = parser.parse_args()
     requests = {size: args.requests or DEFAULT_REQUESTS[size] for size in BATCH_SIZES}
 
-    from components.common.model_artifact import load_keras_model
-    from components.deploy.local_target import stop_server
+    from shopfloor.common.model_artifact import load_keras_model
+    from shopfloor.components.deploy.local_target import stop_server
 
     began = time.perf_counter()
     with tempfile.TemporaryDirectory() as scratch:

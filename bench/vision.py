@@ -2,8 +2,9 @@
 
 Trains the default CNN briefly on generated part images (speed, not accuracy, is measured here), then on the same
 real PNG test images measures, side by side in one run: Keras ``model.predict`` in-process, the model served by
-``python -m serving.server`` (its own process, V1 ``:predict`` with base64 PNG files, one persistent connection),
-and the TFLite float32 and int8 models on ``tf.lite.Interpreter`` (what an old edge PC runs, through LiteRT).
+``python -m shopfloor.serving.server`` (its own process, V1 ``:predict`` with base64 PNG files, one persistent
+connection), and the TFLite float32 and int8 models on ``tf.lite.Interpreter`` (what an old edge PC runs, through
+LiteRT).
 Each path reports p50 latency for one image and images per second for batches of 32; the ratios to Keras
 ``predict`` are the figures.
 
@@ -29,12 +30,12 @@ BATCH = 32
 
 def train_small_inspector(root: Path, images: int):  # noqa: ANN201
     """Demo part images -> ingest -> a CNN trained for 3 epochs and its TFLite variants; returns them and the data."""
-    from components.common.vision_config import CnnConfig, ImageDataConfig, ImageSplitConfig, TfliteConfig
-    from components.ingest.images import ingest_images
-    from components.train.tflite import export_tflite, write_tflite
-    from components.train.trainer import write_model
-    from components.train.vision import load_image_set, train_vision_model
-    from pipelines.demo.parts import PartsDataSpec, write_parts_data
+    from shopfloor.common.vision_config import CnnConfig, ImageDataConfig, ImageSplitConfig, TfliteConfig
+    from shopfloor.components.ingest.images import ingest_images
+    from shopfloor.components.train.tflite import export_tflite, write_tflite
+    from shopfloor.components.train.trainer import write_model
+    from shopfloor.components.train.vision import load_image_set, train_vision_model
+    from shopfloor.demo.parts import PartsDataSpec, write_parts_data
 
     write_parts_data(root / "data", PartsDataSpec(count=images))
     config = ImageDataConfig()
@@ -61,7 +62,7 @@ def main() -> None:
     parser.add_argument("--images", type=int, default=300)
     parser.add_argument("--requests", type=int, default=200)
     args = parser.parse_args()
-    from components.train.tflite import tflite_predict
+    from shopfloor.components.train.tflite import tflite_predict
 
     with tempfile.TemporaryDirectory(prefix="shopfloor-bench-vision-") as scratch:
         root = Path(scratch)
@@ -101,7 +102,7 @@ def main() -> None:
             )
         finally:
             client.close()
-            from components.deploy.local_target import stop_server
+            from shopfloor.components.deploy.local_target import stop_server
 
             stop_server(root / "serving", "vi")
     base_latency, base_rate = rows["Keras model.predict"]

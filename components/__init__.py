@@ -1,3 +1,1 @@
-"""shopfloor components: KFP v2 steps that take ML models into production in plants."""
-
-__version__ = "0.1.0"
+"""shopfloor.components: the KFP v2 steps (one folder per step: plain logic plus a thin ``@dsl.component``)."""

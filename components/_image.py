@@ -4,7 +4,7 @@ One image for all steps (built from infra/images/Dockerfile) keeps the compiled 
 moves only when the package version does, as in google-cloud-pipeline-components' ``_image.py``.
 """
 
-from components import __version__
+from shopfloor import __version__
 
 __all__ = ["IMAGE", "IMAGE_REPOSITORY", "SERVING_IMAGE"]
 

@@ -11,15 +11,15 @@ from typing import NamedTuple
 from kfp import dsl
 from kfp.dsl import HTML, Markdown, Model
 
-from components.common.config import AnomalyDetectionConfig
-from components.evaluate.component import evaluate_anomaly_detector
-from components.ingest.component import ingest
-from components.label.component import label_anomalies
-from components.train.component import train_anomaly_detector
-from pipelines.cluster import with_s3_access
-from pipelines.predictive_maintenance import DEFAULT_MODEL_STORE
-from pipelines.release import release_if_blessed
-from pipelines.search import search_stage
+from shopfloor.common.config import AnomalyDetectionConfig
+from shopfloor.components.evaluate.component import evaluate_anomaly_detector
+from shopfloor.components.ingest.component import ingest
+from shopfloor.components.label.component import label_anomalies
+from shopfloor.components.train.component import train_anomaly_detector
+from shopfloor.pipelines.cluster import with_s3_access
+from shopfloor.pipelines.predictive_maintenance import DEFAULT_MODEL_STORE
+from shopfloor.pipelines.release import release_if_blessed
+from shopfloor.pipelines.search import search_stage
 
 __all__ = ["PIPELINE_NAME", "anomaly_detection", "pipeline_arguments"]
 

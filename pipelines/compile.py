@@ -11,8 +11,8 @@ from pathlib import Path
 
 from kfp import compiler
 
-from components.common.storage import atomic_write_bytes
-from pipelines.scenarios import SCENARIOS
+from shopfloor.common.storage import atomic_write_bytes
+from shopfloor.pipelines.scenarios import SCENARIOS
 
 __all__ = ["COMPILED_DIR", "compile_all", "compile_pipeline", "compile_scenario", "compiled_pipelines", "stale_files"]
 
@@ -37,7 +37,7 @@ def _sorted_header_defaults(text: str) -> str:
 
 def compiled_pipelines() -> dict[str, Callable]:
     """Every pipeline kept in ``pipelines/compiled/``, by file name: the scenarios and the monitoring loop."""
-    from pipelines.monitoring import monitoring
+    from shopfloor.pipelines.monitoring import monitoring
 
     pipelines = {scenario.compiled_file: scenario.pipeline for scenario in SCENARIOS.values()}
     return {**pipelines, "monitoring.yaml": monitoring}

@@ -6,10 +6,10 @@ Scheduled as a KFP recurring run (``infra/kfp/monitoring-recurring-run.yaml``); 
 
 from kfp import dsl
 
-from components.common.config import MonitorConfig
-from components.monitor.component import check_drift, trigger_retraining
-from pipelines.cluster import with_s3_access
-from pipelines.predictive_maintenance import DEFAULT_MODEL_STORE
+from shopfloor.common.config import MonitorConfig
+from shopfloor.components.monitor.component import check_drift, trigger_retraining
+from shopfloor.pipelines.cluster import with_s3_access
+from shopfloor.pipelines.predictive_maintenance import DEFAULT_MODEL_STORE
 
 __all__ = ["PIPELINE_NAME", "monitoring"]
 

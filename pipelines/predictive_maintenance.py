@@ -9,15 +9,15 @@ from typing import NamedTuple
 from kfp import dsl
 from kfp.dsl import HTML, Markdown, Model
 
-from components.common.config import PredictiveMaintenanceConfig
-from components.evaluate.component import evaluate
-from components.explain.component import explain
-from components.ingest.component import ingest
-from components.label.component import label
-from components.train.component import train
-from pipelines.cluster import with_s3_access
-from pipelines.release import release_if_blessed
-from pipelines.search import search_stage
+from shopfloor.common.config import PredictiveMaintenanceConfig
+from shopfloor.components.evaluate.component import evaluate
+from shopfloor.components.explain.component import explain
+from shopfloor.components.ingest.component import ingest
+from shopfloor.components.label.component import label
+from shopfloor.components.train.component import train
+from shopfloor.pipelines.cluster import with_s3_access
+from shopfloor.pipelines.release import release_if_blessed
+from shopfloor.pipelines.search import search_stage
 
 __all__ = ["DEFAULT_MODEL_STORE", "PIPELINE_NAME", "pipeline_arguments", "predictive_maintenance"]
 

@@ -4,8 +4,8 @@ from kfp import dsl
 from kfp.dsl import PipelineTask
 from kfp.dsl.pipeline_channel import PipelineChannel
 
-from components.deploy.component import deploy
-from components.publish.component import publish
+from shopfloor.components.deploy.component import deploy
+from shopfloor.components.publish.component import publish
 
 __all__ = ["release_if_blessed"]
 

@@ -6,12 +6,12 @@ import dataclasses
 from collections.abc import Callable
 from pathlib import Path
 
-from components.common.config import AnomalyDetectionConfig, PredictiveMaintenanceConfig, ScenarioConfig
-from components.common.vision_config import VisualInspectionConfig
-from pipelines import anomaly_detection, visual_inspection
-from pipelines.demo.parts import write_parts_data
-from pipelines.demo.plant import write_plant_data
-from pipelines.predictive_maintenance import pipeline_arguments, predictive_maintenance
+from shopfloor.common.config import AnomalyDetectionConfig, PredictiveMaintenanceConfig, ScenarioConfig
+from shopfloor.common.vision_config import VisualInspectionConfig
+from shopfloor.demo.parts import write_parts_data
+from shopfloor.demo.plant import write_plant_data
+from shopfloor.pipelines import anomaly_detection, visual_inspection
+from shopfloor.pipelines.predictive_maintenance import pipeline_arguments, predictive_maintenance
 
 __all__ = ["SCENARIOS", "Scenario"]
 

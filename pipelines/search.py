@@ -4,7 +4,7 @@ from kfp import dsl, kubernetes
 from kfp.dsl import PipelineTask
 from kfp.dsl.pipeline_channel import PipelineChannel
 
-from components.hpo.component import hpo_select, hpo_setup, hpo_worker
+from shopfloor.components.hpo.component import hpo_select, hpo_setup, hpo_worker
 
 __all__ = ["OPTUNA_SECRET", "search_stage"]
 

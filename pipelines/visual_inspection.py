@@ -12,17 +12,17 @@ from typing import NamedTuple
 from kfp import dsl
 from kfp.dsl import HTML, Markdown, Model
 
-from components.common.config import as_parameter
-from components.common.vision_config import VisualInspectionConfig
-from components.evaluate.component import evaluate_inspector
-from components.explain.component import explain_inspector
-from components.ingest.component import ingest_images
-from components.label.component import label_images
-from components.train.component import train_inspector
-from pipelines.cluster import with_s3_access
-from pipelines.predictive_maintenance import DEFAULT_MODEL_STORE
-from pipelines.release import release_if_blessed
-from pipelines.search import search_stage
+from shopfloor.common.config import as_parameter
+from shopfloor.common.vision_config import VisualInspectionConfig
+from shopfloor.components.evaluate.component import evaluate_inspector
+from shopfloor.components.explain.component import explain_inspector
+from shopfloor.components.ingest.component import ingest_images
+from shopfloor.components.label.component import label_images
+from shopfloor.components.train.component import train_inspector
+from shopfloor.pipelines.cluster import with_s3_access
+from shopfloor.pipelines.predictive_maintenance import DEFAULT_MODEL_STORE
+from shopfloor.pipelines.release import release_if_blessed
+from shopfloor.pipelines.search import search_stage
 
 __all__ = ["PIPELINE_NAME", "pipeline_arguments", "visual_inspection"]
 

@@ -15,7 +15,7 @@ import math
 
 import numpy as np
 
-from serving._kserve import InferRequest, InvalidInput
+from shopfloor.serving._kserve import InferRequest, InvalidInput
 
 __all__ = ["PayloadTooLarge", "WindowSpec", "decode_v1", "decode_v2", "finite_or_none"]
 

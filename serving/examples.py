@@ -8,8 +8,8 @@ from pathlib import Path
 
 import numpy as np
 
-from components.common.storage import atomic_write_bytes
-from serving.codec import finite_or_none
+from shopfloor.common.storage import atomic_write_bytes
+from shopfloor.serving.codec import finite_or_none
 
 __all__ = ["example_windows", "write_example_requests", "write_image_requests"]
 

@@ -19,9 +19,9 @@ import binascii
 
 import numpy as np
 
-from components.common.images import ImageDecodeError, decode_pixels
-from serving._kserve import InferRequest, InvalidInput
-from serving.codec import PayloadTooLarge
+from shopfloor.common.images import ImageDecodeError, decode_pixels
+from shopfloor.serving._kserve import InferRequest, InvalidInput
+from shopfloor.serving.codec import PayloadTooLarge
 
 __all__ = ["ImageSpec", "decode_image", "decode_images_v1", "decode_images_v2"]
 

@@ -25,8 +25,8 @@ from typing import NamedTuple
 
 import orjson
 
-from components.common.errors import StorageError
-from components.common.storage import join_uri, list_files, read_bytes, sha256_hex, write_bytes
+from shopfloor.common.errors import StorageError
+from shopfloor.common.storage import join_uri, list_files, read_bytes, sha256_hex, write_bytes
 
 __all__ = ["PayloadLogger", "PayloadRecord", "read_payload_logs"]
 

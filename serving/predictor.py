@@ -15,14 +15,14 @@ from pathlib import Path
 
 import numpy as np
 
-from components.common.attributions import integrated_gradients, mean_baseline
-from components.common.errors import ShopfloorError
-from components.common.images import image_statistics
-from components.common.model_artifact import BLESSING_FILE, load_keras_model, load_model_info, resolve_model_dir
-from components.common.vision_model import LAST_CONV, TfliteRunner, decide, defect_scores, gradcam, heatmap_png
-from serving._kserve import InferOutput, InferRequest, InferResponse, InvalidInput, Model
-from serving.codec import WindowSpec, decode_v1, decode_v2
-from serving.image_codec import ImageSpec, decode_images_v1, decode_images_v2
+from shopfloor.common.attributions import integrated_gradients, mean_baseline
+from shopfloor.common.errors import ShopfloorError
+from shopfloor.common.images import image_statistics
+from shopfloor.common.model_artifact import BLESSING_FILE, load_keras_model, load_model_info, resolve_model_dir
+from shopfloor.common.vision_model import LAST_CONV, TfliteRunner, decide, defect_scores, gradcam, heatmap_png
+from shopfloor.serving._kserve import InferOutput, InferRequest, InferResponse, InvalidInput, Model
+from shopfloor.serving.codec import WindowSpec, decode_v1, decode_v2
+from shopfloor.serving.image_codec import ImageSpec, decode_images_v1, decode_images_v2
 
 __all__ = ["DEFAULT_MAX_BATCH", "MODEL_CLASSES", "AnomalyWindowModel", "ImageModel", "WindowModel", "model_class"]
 
@@ -360,7 +360,7 @@ class ImageModel(WindowModel):
 
         The image is named by its file (``image_bytes.b64``, hashed as ingest hashes files) or by ``image_sha256``.
         """
-        from components.label.feedback import new_feedback, record_feedback
+        from shopfloor.components.label.feedback import new_feedback, record_feedback
 
         if not isinstance(body, dict):
             raise InvalidInput("request body: expected a JSON object with verdict, operator and the image")

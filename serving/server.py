@@ -8,7 +8,7 @@ routes: ``POST /v2/models/{name}/explain`` (explanations for V2 users), ``GET /v
 payload logger wrote, holds and dropped) and, for image models, ``POST /v1/models/{name}/feedback`` (an
 operator's verdict on an explanation). Oversized bodies and batches get HTTP 413.
 
-    python -m serving.server --model-uri PATH_OR_S3 --model-name NAME [--host 127.0.0.1] [--http-port 8080]
+    python -m shopfloor.serving.server --model-uri PATH_OR_S3 --model-name NAME [--host 127.0.0.1] [--http-port 8080]
 """
 
 from __future__ import annotations
@@ -79,7 +79,7 @@ def build_app(model, *, payload_logger=None, max_body_bytes: int = DEFAULT_MAX_B
     from fastapi import FastAPI
     from fastapi.responses import JSONResponse
 
-    from serving._kserve import (
+    from shopfloor.serving._kserve import (
         DataPlane,
         InferenceRequest,
         InferRequest,
@@ -89,7 +89,7 @@ def build_app(model, *, payload_logger=None, max_body_bytes: int = DEFAULT_MAX_B
         register_v1_endpoints,
         register_v2_endpoints,
     )
-    from serving.codec import PayloadTooLarge
+    from shopfloor.serving.codec import PayloadTooLarge
 
     repository = ModelRepository()
     repository.update(model)
@@ -164,7 +164,7 @@ def build_app(model, *, payload_logger=None, max_body_bytes: int = DEFAULT_MAX_B
 
 def materialize_model(model_uri: str, cache_dir: Path) -> Path:
     """A local folder holding the model: the path itself, or a download of an ``s3://`` tree."""
-    from components.common.storage import is_s3_uri, read_tree
+    from shopfloor.common.storage import is_s3_uri, read_tree
 
     if not is_s3_uri(model_uri):
         return Path(model_uri)
@@ -182,11 +182,11 @@ def load_window_model(
     runtime: str = "keras",
 ):  # noqa: ANN201
     """Load a published model (local or s3://) into a ready window model of its type, with payload logging if asked."""
-    from components.common.errors import ShopfloorError
-    from components.common.model_artifact import BLESSING_FILE
-    from components.common.storage import read_json
-    from serving.payload_log import PayloadLogger
-    from serving.predictor import DEFAULT_MAX_BATCH, ImageModel, model_class
+    from shopfloor.common.errors import ShopfloorError
+    from shopfloor.common.model_artifact import BLESSING_FILE
+    from shopfloor.common.storage import read_json
+    from shopfloor.serving.payload_log import PayloadLogger
+    from shopfloor.serving.predictor import DEFAULT_MAX_BATCH, ImageModel, model_class
 
     folder = materialize_model(model_uri, cache_dir or Path(tempfile.mkdtemp(prefix="shopfloor-model-")))
     blessing = folder / BLESSING_FILE
@@ -211,7 +211,7 @@ def load_window_model(
 
 def _parser() -> argparse.ArgumentParser:
     """Command-line options of the server (also used by the InferenceService container)."""
-    parser = argparse.ArgumentParser(prog="python -m serving.server", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="python -m shopfloor.serving.server", description=__doc__.splitlines()[0])
     source = parser.add_mutually_exclusive_group(required=True)
     source.add_argument("--model-uri", help="published model version or model folder, a path or s3:// URI")
     source.add_argument("--model-dir", help="local model folder (KServe's storage initializer: /mnt/models)")
@@ -247,7 +247,7 @@ def main(argv: list[str] | None = None) -> int:
         _LOGGER.info("ignoring arguments meant for kserve's own server: %s", " ".join(ignored))
     import uvicorn
 
-    from components.common.errors import ShopfloorError
+    from shopfloor.common.errors import ShopfloorError
 
     try:
         model = load_window_model(

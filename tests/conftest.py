@@ -10,12 +10,12 @@ from pathlib import Path
 
 import pytest
 
-from components.common.config import LabelingConfig, ModelConfig, PredictiveMaintenanceConfig
-from components.evaluate.evaluator import classification_metrics
-from components.ingest.ingest import ingest
-from components.label.labeling import label_windows
-from components.train.trainer import train_model, write_model
-from pipelines.demo.plant import PlantDataSpec, write_plant_data
+from shopfloor.common.config import LabelingConfig, ModelConfig, PredictiveMaintenanceConfig
+from shopfloor.components.evaluate.evaluator import classification_metrics
+from shopfloor.components.ingest.ingest import ingest
+from shopfloor.components.label.labeling import label_windows
+from shopfloor.components.train.trainer import train_model, write_model
+from shopfloor.demo.plant import PlantDataSpec, write_plant_data
 
 S3_ACCESS_KEY = "shopfloor-test-access"
 S3_SECRET_KEY = "shopfloor-test-secret-do-not-log"
@@ -62,7 +62,7 @@ def s3_bucket(s3_endpoint: str, monkeypatch: pytest.MonkeyPatch) -> str:
     monkeypatch.setenv("AWS_ACCESS_KEY_ID", S3_ACCESS_KEY)
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", S3_SECRET_KEY)
     monkeypatch.setenv("AWS_REGION", "us-east-1")
-    from components.common.storage import S3Settings
+    from shopfloor.common.storage import S3Settings
 
     name = f"bucket-{os.urandom(4).hex()}"
     S3Settings.from_env().client().make_bucket(bucket_name=name)
@@ -108,8 +108,8 @@ def published_model(tmp_path_factory: pytest.TempPathFactory, trained_windows, s
 @pytest.fixture(scope="session")
 def anomaly_windows(small_ingested):
     """The small plant as windows marked normal/abnormal (12 h before a failure), split in time order."""
-    from components.common.config import AnomalyLabelingConfig
-    from components.label.anomaly import label_anomaly_windows
+    from shopfloor.common.config import AnomalyLabelingConfig
+    from shopfloor.components.label.anomaly import label_anomaly_windows
 
     result = small_ingested
     return label_anomaly_windows(result.sensors, result.events, result.features, ["failure"], AnomalyLabelingConfig())
@@ -119,9 +119,9 @@ def anomaly_windows(small_ingested):
 def published_detector(tmp_path_factory: pytest.TempPathFactory, anomaly_windows, small_ingested) -> Path:
     """``<store>/ad/v-test/`` as publish writes it for an autoencoder: model/ (with its threshold), blessing.json
     (reference scores), profile.json and a model card."""
-    from components.common.config import AutoencoderConfig
-    from components.evaluate.anomaly import anomaly_metrics
-    from components.train.autoencoder import anomaly_scores, train_autoencoder
+    from shopfloor.common.config import AutoencoderConfig
+    from shopfloor.components.evaluate.anomaly import anomaly_metrics
+    from shopfloor.components.train.autoencoder import anomaly_scores, train_autoencoder
 
     trained = train_autoencoder(anomaly_windows, AutoencoderConfig(epochs=8))
     version = tmp_path_factory.mktemp("store") / "ad" / "v-test0000002"
@@ -166,10 +166,10 @@ VISION_TEST_SPEC = {"count": 400, "defect_share": 0.5, "defect_weights": (0.0, 1
 @pytest.fixture(scope="session")
 def vision_trained(tmp_path_factory: pytest.TempPathFactory) -> VisionTrained:
     """400 part images, half with a dent in a known box (defects.csv), ingested, split and trained on (~25 s)."""
-    from components.common.vision_config import CnnConfig, ImageDataConfig, ImageSplitConfig
-    from components.ingest.images import ingest_images
-    from components.train.vision import load_image_set, train_vision_model
-    from pipelines.demo.parts import PartsDataSpec, write_parts_data
+    from shopfloor.common.vision_config import CnnConfig, ImageDataConfig, ImageSplitConfig
+    from shopfloor.components.ingest.images import ingest_images
+    from shopfloor.components.train.vision import load_image_set, train_vision_model
+    from shopfloor.demo.parts import PartsDataSpec, write_parts_data
 
     root = tmp_path_factory.mktemp("vision") / "data"
     write_parts_data(root, PartsDataSpec(**VISION_TEST_SPEC))

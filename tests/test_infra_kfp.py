@@ -7,8 +7,8 @@ import kfp_server_api
 import kubernetes.client
 import yaml
 
-from pipelines.compile import COMPILED_DIR
-from pipelines.search import OPTUNA_SECRET
+from shopfloor.pipelines.compile import COMPILED_DIR
+from shopfloor.pipelines.search import OPTUNA_SECRET
 
 KFP = Path(__file__).resolve().parents[1] / "infra" / "kfp"
 KUBERNETES_MODELS = {

@@ -1,8 +1,11 @@
 """Packaging and image checks that need no Docker engine: metadata, per-component compile, Dockerfile sources."""
 
+import configparser
 import importlib
 import re
+import subprocess
 import sys
+import zipfile
 from pathlib import Path
 
 import kfp
@@ -11,8 +14,8 @@ import yaml
 from kfp import compiler
 from packaging.version import Version
 
-from components import __version__
-from components._image import IMAGE
+from shopfloor import __version__
+from shopfloor.components._image import IMAGE
 
 ROOT = Path(__file__).resolve().parents[1]
 COMPONENT_DIRS = sorted(p.parent for p in (ROOT / "components").glob("*/component.py"))
@@ -39,7 +42,7 @@ def test_component_metadata_and_standalone_compile(folder: Path, tmp_path: Path)
     assert metadata["stability"] in {"alpha", "beta", "stable"}
     floor = metadata["dependencies"]["kubeflow"][0]["version"].removeprefix(">=")
     assert Version(kfp.__version__) >= Version(floor)
-    module = importlib.import_module(f"components.{folder.name}.component")
+    module = importlib.import_module(f"shopfloor.components.{folder.name}.component")
     assert module.__all__, "a component module exports its components"
     for name in module.__all__:
         component = getattr(module, name)
@@ -67,3 +70,36 @@ def test_dockerfile_copies_what_exists_and_installs_the_package() -> None:
 
 def test_console_script_is_installed() -> None:
     assert Path(sys.executable).with_name("shopfloor").exists()
+
+
+def _package_folders() -> set[str]:
+    """Every package folder of the repository, under the name it installs as (setup.cfg's package_dir)."""
+    installed_as = {"shopfloor": "shopfloor", "components": "shopfloor.components", "pipelines": "shopfloor.pipelines"}
+    installed_as["serving"] = "shopfloor.serving"
+    return {
+        ".".join([installed_as[init.relative_to(ROOT).parts[0]], *init.relative_to(ROOT).parts[1:-1]])
+        for folder in installed_as
+        for init in (ROOT / folder).rglob("__init__.py")
+    }
+
+
+def test_setup_cfg_lists_every_package_folder() -> None:
+    config = configparser.ConfigParser()
+    config.read(ROOT / "setup.cfg")
+    listed = set(config["options"]["packages"].split())
+    assert listed == _package_folders()
+
+
+def test_wheel_installs_only_the_shopfloor_namespace(tmp_path: Path) -> None:
+    subprocess.run(
+        [sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q", "-w", str(tmp_path), ROOT],
+        check=True,
+        capture_output=True,
+    )
+    (wheel,) = tmp_path.glob("shopfloor-*.whl")
+    names = zipfile.ZipFile(wheel).namelist()
+    assert {name.split("/")[0] for name in names if not name.split("/")[0].endswith(".dist-info")} == {"shopfloor"}
+    assert "shopfloor/components/ingest/metadata.yaml" in names
+    assert "shopfloor/pipelines/compiled/predictive_maintenance.yaml" in names
+    assert "shopfloor/pipelines/configs/visual_inspection.yaml" in names
+    assert "shopfloor/serving/server.py" in names and "shopfloor/common/config.py" in names

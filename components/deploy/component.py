@@ -1,9 +1,9 @@
-"""KFP wrapper for deploy: typed inputs and outputs only; the logic is ``components.deploy.deploy``."""
+"""KFP wrapper for deploy: typed inputs and outputs only; the logic is ``shopfloor.components.deploy.deploy``."""
 
 from kfp import dsl
 from kfp.dsl import Artifact, Output
 
-from components._image import IMAGE
+from shopfloor.components._image import IMAGE
 
 __all__ = ["deploy"]
 
@@ -22,10 +22,10 @@ def deploy(model_uri: str, model_name: str, deployment: dict, endpoint: Output[A
     Returns:
         The base URL the model answers at.
     """
-    from components.common.config import DeployConfig, validated
-    from components.common.progress import report_progress
-    from components.common.storage import write_json
-    from components.deploy.deploy import deploy_model
+    from shopfloor.common.config import DeployConfig, validated
+    from shopfloor.common.progress import report_progress
+    from shopfloor.common.storage import write_json
+    from shopfloor.components.deploy.deploy import deploy_model
 
     config = validated(DeployConfig, deployment, "pipeline parameter deployment")
     served = deploy_model(model_uri, model_name, config)

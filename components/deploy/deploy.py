@@ -8,9 +8,9 @@ from __future__ import annotations
 
 from pathlib import PurePosixPath
 
-from components.common.config import DeployConfig
-from components.common.errors import ShopfloorError
-from components.deploy.target import DeploymentRequest, DeployTarget, Endpoint
+from shopfloor.common.config import DeployConfig
+from shopfloor.common.errors import ShopfloorError
+from shopfloor.components.deploy.target import DeploymentRequest, DeployTarget, Endpoint
 
 __all__ = ["deploy_model", "deployment_request", "make_target"]
 
@@ -18,7 +18,7 @@ __all__ = ["deploy_model", "deployment_request", "make_target"]
 def make_target(config: DeployConfig) -> DeployTarget:
     """The deploy target the config names."""
     if config.target == "local":
-        from components.deploy.local_target import LocalServerTarget
+        from shopfloor.components.deploy.local_target import LocalServerTarget
 
         if not config.local_state_dir:
             raise ShopfloorError(
@@ -28,7 +28,7 @@ def make_target(config: DeployConfig) -> DeployTarget:
                 expected="a folder for server state and logs",
             )
         return LocalServerTarget(config.local_state_dir)
-    from components.deploy.kserve_target import KServeTarget
+    from shopfloor.components.deploy.kserve_target import KServeTarget
 
     return KServeTarget.from_cluster()
 

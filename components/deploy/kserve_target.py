@@ -1,14 +1,14 @@
 """The cluster deploy target: one KServe InferenceService per model, rolled out as a canary, rolled back on failure.
 
 The InferenceService (ISVC) runs our serving image as a *custom container* in both the predictor and the
-explainer: ``python -m serving.server`` serves predict and explain from one process. How the pieces meet:
+explainer: ``python -m shopfloor.serving.server`` serves predict and explain from one process. How the pieces meet:
 
 - **Model download.** A custom container has no ``storageUri`` field; KServe reads the ``STORAGE_URI`` env var
   of the ``kserve-container`` instead (``CustomPredictor/CustomExplainer.GetStorageUri`` upstream), injects its
   storage initializer, and downloads the model into ``/mnt/models`` with the S3 credentials of the service
   account's Secret (KServe's ``serving.kserve.io/s3-*`` annotations; see ``infra/kserve/base``).
 - **Explainer arguments.** KServe appends ``--model_name NAME --predictor_host HOST --http_port 8080`` to a
-  custom explainer's args; ``serving.server`` must accept (or ignore) them.
+  custom explainer's args; ``shopfloor.serving.server`` must accept (or ignore) them.
 - **Deployment mode** is left to the cluster default (``inferenceservice-config``). ``canaryTrafficPercent`` is
   honoured in Serverless (Knative) mode; in RawDeployment mode KServe ignores it (kserve #5335), so there a new
   version takes all traffic once ready, and the rollback below is still what protects the plant.
@@ -51,9 +51,9 @@ from kubernetes.client import (
 )
 from kubernetes.client.exceptions import ApiException
 
-from components.common.errors import ShopfloorError
-from components.common.progress import report_progress
-from components.deploy.target import DeploymentFailed, DeploymentRequest, Endpoint
+from shopfloor.common.errors import ShopfloorError
+from shopfloor.common.progress import report_progress
+from shopfloor.components.deploy.target import DeploymentFailed, DeploymentRequest, Endpoint
 
 __all__ = [
     "API_GROUP",
@@ -101,7 +101,7 @@ def _env(request: DeploymentRequest, *, explainer: bool) -> list[V1EnvVar]:
 
 
 def _container(request: DeploymentRequest, *, explainer: bool) -> V1Container:
-    """The ``kserve-container`` running ``serving.server``; the explainer differs only by ``--explainer``.
+    """The ``kserve-container`` running ``shopfloor.serving.server``; the explainer differs only by ``--explainer``.
 
     A TFLite runtime is the predictor's alone: the explainer keeps the Keras model, whose gradients Grad-CAM reads.
     """
@@ -122,7 +122,7 @@ def _container(request: DeploymentRequest, *, explainer: bool) -> V1Container:
     return V1Container(
         name="kserve-container",
         image=request.image,
-        command=["python", "-m", "serving.server"],
+        command=["python", "-m", "shopfloor.serving.server"],
         args=args,
         env=_env(request, explainer=explainer),
         ports=[V1ContainerPort(name="http1", container_port=HTTP_PORT, protocol="TCP")],

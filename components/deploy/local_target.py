@@ -20,8 +20,8 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
-from components.common.storage import atomic_write_bytes
-from components.deploy.target import DeploymentFailed, DeploymentRequest, Endpoint
+from shopfloor.common.storage import atomic_write_bytes
+from shopfloor.components.deploy.target import DeploymentFailed, DeploymentRequest, Endpoint
 
 __all__ = ["LocalServerTarget", "free_port", "running_server", "stop_server"]
 
@@ -85,7 +85,7 @@ def _ready(url: str) -> bool:
 
 
 class LocalServerTarget:
-    """Deploy by starting ``python -m serving.server`` on this machine, bound to ``host``."""
+    """Deploy by starting ``python -m shopfloor.serving.server`` on this machine, bound to ``host``."""
 
     def __init__(self, state_dir: str | Path, host: str = "127.0.0.1", poll_interval_s: float = 0.25):
         self.state_dir = Path(state_dir)
@@ -97,7 +97,7 @@ class LocalServerTarget:
         command = [
             sys.executable,
             "-m",
-            "serving.server",
+            "shopfloor.serving.server",
             "--model-uri",
             request.model_uri,
             "--model-name",

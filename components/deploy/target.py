@@ -1,6 +1,6 @@
 """The one interface both deploy targets share: a request in, an endpoint out, or ``DeploymentFailed``.
 
-``KServeTarget`` (cluster, ``components.deploy.kserve_target``) and the local target (one machine) implement
+``KServeTarget`` (cluster, ``shopfloor.components.deploy.kserve_target``) and the local target (one machine) implement
 ``DeployTarget``; the deploy step picks one and never branches on the runtime otherwise.
 """
 
@@ -10,8 +10,8 @@ import dataclasses
 import re
 import typing
 
-from components._image import SERVING_IMAGE
-from components.common.errors import ShopfloorError
+from shopfloor.common.errors import ShopfloorError
+from shopfloor.components._image import SERVING_IMAGE
 
 __all__ = ["RUNTIMES", "DeployTarget", "DeploymentFailed", "DeploymentRequest", "Endpoint"]
 

@@ -14,11 +14,11 @@ import html
 import numpy as np
 from sklearn import metrics as skm
 
-from components.common.config import AnomalyGateConfig
-from components.common.plots import figure_png, figures_html, html_page
-from components.evaluate.evaluator import roc_points
-from components.evaluate.report import gate_summary, gate_table_html
-from components.label.labeling import LabelledWindows
+from shopfloor.common.config import AnomalyGateConfig
+from shopfloor.common.plots import figure_png, figures_html, html_page
+from shopfloor.components.evaluate.evaluator import roc_points
+from shopfloor.components.evaluate.report import gate_summary, gate_table_html
+from shopfloor.components.label.labeling import LabelledWindows
 
 __all__ = [
     "AnomalyEvaluation",
@@ -84,7 +84,7 @@ def anomaly_gate(metrics: dict[str, float], gate: AnomalyGateConfig, threshold: 
 
 def evaluate_detector(model, windows: LabelledWindows, threshold: float, gate: AnomalyGateConfig) -> AnomalyEvaluation:  # noqa: ANN001
     """Score the test part, raise alarms at ``threshold`` and apply the gate."""
-    from components.train.autoencoder import anomaly_scores
+    from shopfloor.components.train.autoencoder import anomaly_scores
 
     test = windows.part("test")
     if test.x.shape[0] == 0:

@@ -13,8 +13,8 @@ import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
-from components.common.model_artifact import load_keras_model, load_model_info
-from components.common.storage import exists, is_s3_uri, join_uri, read_json, read_tree
+from shopfloor.common.model_artifact import load_keras_model, load_model_info
+from shopfloor.common.storage import exists, is_s3_uri, join_uri, read_json, read_tree
 
 __all__ = ["Champion", "challenge", "load_champion", "versus_production"]
 

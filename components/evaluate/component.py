@@ -1,9 +1,9 @@
-"""KFP wrapper for evaluate: typed inputs and outputs only; the logic is ``components.evaluate``."""
+"""KFP wrapper for evaluate: typed inputs and outputs only; the logic is ``shopfloor.components.evaluate``."""
 
 from kfp import dsl
 from kfp.dsl import HTML, Artifact, ClassificationMetrics, Dataset, Input, Markdown, Metrics, Model, Output
 
-from components._image import IMAGE
+from shopfloor.components._image import IMAGE
 
 __all__ = ["evaluate", "evaluate_anomaly_detector", "evaluate_inspector"]
 
@@ -49,14 +49,14 @@ def evaluate(
     import json
     from pathlib import Path
 
-    from components.common.config import GateConfig, validated
-    from components.common.model_artifact import MODEL_INFO, load_keras_model
-    from components.common.progress import report_progress
-    from components.common.storage import atomic_write_bytes, write_json
-    from components.evaluate.champion import versus_production
-    from components.evaluate.evaluator import blessing_record, evaluate_model, model_version
-    from components.evaluate.report import render_model_card, render_report, render_summary
-    from components.label.labeling import load_windows
+    from shopfloor.common.config import GateConfig, validated
+    from shopfloor.common.model_artifact import MODEL_INFO, load_keras_model
+    from shopfloor.common.progress import report_progress
+    from shopfloor.common.storage import atomic_write_bytes, write_json
+    from shopfloor.components.evaluate.champion import versus_production
+    from shopfloor.components.evaluate.evaluator import blessing_record, evaluate_model, model_version
+    from shopfloor.components.evaluate.report import render_model_card, render_report, render_summary
+    from shopfloor.components.label.labeling import load_windows
 
     thresholds = validated(GateConfig, gate, "pipeline parameter gate")
     labelled = load_windows(windows.path)
@@ -134,15 +134,15 @@ def evaluate_anomaly_detector(
     import json
     from pathlib import Path
 
-    from components.common.config import AnomalyGateConfig, validated
-    from components.common.model_artifact import MODEL_INFO, load_keras_model
-    from components.common.progress import report_progress
-    from components.common.storage import atomic_write_bytes, write_json
-    from components.evaluate.anomaly import evaluate_detector, render_anomaly_report, render_anomaly_summary
-    from components.evaluate.champion import versus_production
-    from components.evaluate.evaluator import blessing_record, model_version
-    from components.evaluate.report import render_model_card
-    from components.label.labeling import load_windows
+    from shopfloor.common.config import AnomalyGateConfig, validated
+    from shopfloor.common.model_artifact import MODEL_INFO, load_keras_model
+    from shopfloor.common.progress import report_progress
+    from shopfloor.common.storage import atomic_write_bytes, write_json
+    from shopfloor.components.evaluate.anomaly import evaluate_detector, render_anomaly_report, render_anomaly_summary
+    from shopfloor.components.evaluate.champion import versus_production
+    from shopfloor.components.evaluate.evaluator import blessing_record, model_version
+    from shopfloor.components.evaluate.report import render_model_card
+    from shopfloor.components.label.labeling import load_windows
 
     thresholds = validated(AnomalyGateConfig, gate, "pipeline parameter gate")
     labelled = load_windows(windows.path)
@@ -225,20 +225,20 @@ def evaluate_inspector(
     import json
     from pathlib import Path
 
-    from components.common.config import validated
-    from components.common.model_artifact import load_keras_model, load_model_info
-    from components.common.progress import report_progress
-    from components.common.storage import atomic_write_bytes, write_json
-    from components.common.vision_config import ImageDataConfig, ImageSplitConfig, VisionGateConfig
-    from components.evaluate.champion import versus_production
-    from components.evaluate.evaluator import blessing_record, model_version
-    from components.evaluate.vision import (
+    from shopfloor.common.config import validated
+    from shopfloor.common.model_artifact import load_keras_model, load_model_info
+    from shopfloor.common.progress import report_progress
+    from shopfloor.common.storage import atomic_write_bytes, write_json
+    from shopfloor.common.vision_config import ImageDataConfig, ImageSplitConfig, VisionGateConfig
+    from shopfloor.components.evaluate.champion import versus_production
+    from shopfloor.components.evaluate.evaluator import blessing_record, model_version
+    from shopfloor.components.evaluate.vision import (
         evaluate_vision,
         render_vision_model_card,
         render_vision_report,
         render_vision_summary,
     )
-    from components.train.vision import load_image_set
+    from shopfloor.components.train.vision import load_image_set
 
     data = validated(ImageDataConfig, image_schema, "pipeline parameter image_schema")
     thresholds = validated(VisionGateConfig, gate, "pipeline parameter gate")

@@ -12,8 +12,8 @@ import dataclasses
 import numpy as np
 from sklearn import metrics as skm
 
-from components.common.config import GateConfig
-from components.label.labeling import LabelledWindows
+from shopfloor.common.config import GateConfig
+from shopfloor.components.label.labeling import LabelledWindows
 
 __all__ = [
     "Evaluation",
@@ -109,7 +109,7 @@ def model_version(model_dir: str) -> str:
     import hashlib
     from pathlib import Path
 
-    from components.common.model_artifact import MODEL_FILE
+    from shopfloor.common.model_artifact import MODEL_FILE
 
     return "v-" + hashlib.sha256(Path(model_dir, MODEL_FILE).read_bytes()).hexdigest()[:12]
 

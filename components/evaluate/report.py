@@ -13,8 +13,8 @@ import html
 
 import numpy as np
 
-from components.common.plots import figure_png, figures_html, html_page
-from components.evaluate.evaluator import Evaluation
+from shopfloor.common.plots import figure_png, figures_html, html_page
+from shopfloor.components.evaluate.evaluator import Evaluation
 
 __all__ = ["gate_rows", "gate_summary", "gate_table_html", "render_model_card", "render_report", "render_summary"]
 

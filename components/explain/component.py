@@ -1,9 +1,9 @@
-"""KFP wrapper for explain: typed inputs and outputs only; the logic is ``components.explain.explanations``."""
+"""KFP wrapper for explain: typed inputs and outputs only; the logic is ``shopfloor.components.explain``."""
 
 from kfp import dsl
 from kfp.dsl import HTML, Dataset, Input, Markdown, Metrics, Model, Output
 
-from components._image import IMAGE
+from shopfloor.components._image import IMAGE
 
 __all__ = ["explain", "explain_inspector"]
 
@@ -31,12 +31,12 @@ def explain(
         importance: mean absolute attribution per sensor.
         sample_size: how many test windows to explain.
     """
-    from components.common.config import GateConfig, validated
-    from components.common.model_artifact import load_keras_model, load_model_info
-    from components.common.progress import report_progress
-    from components.common.storage import atomic_write_bytes
-    from components.explain.explanations import explain_windows, render_explain_report, render_explain_summary
-    from components.label.labeling import load_windows
+    from shopfloor.common.config import GateConfig, validated
+    from shopfloor.common.model_artifact import load_keras_model, load_model_info
+    from shopfloor.common.progress import report_progress
+    from shopfloor.common.storage import atomic_write_bytes
+    from shopfloor.components.explain.explanations import explain_windows, render_explain_report, render_explain_summary
+    from shopfloor.components.label.labeling import load_windows
 
     threshold = validated(GateConfig, gate, "pipeline parameter gate").decision_threshold
     found = explain_windows(
@@ -77,13 +77,13 @@ def explain_inspector(
         model_store_uri: the model store, whose ``<model_name>/feedback/`` holds operators' verdicts.
         report: HTML grid of images with heatmap overlays, and the feedback table.
     """
-    from components.common.config import validated
-    from components.common.model_artifact import load_keras_model
-    from components.common.storage import atomic_write_bytes
-    from components.common.vision_config import ImageDataConfig, ImageSplitConfig
-    from components.explain.gradcam import render_gradcam_report
-    from components.label.feedback import read_feedback
-    from components.train.vision import load_image_set
+    from shopfloor.common.config import validated
+    from shopfloor.common.model_artifact import load_keras_model
+    from shopfloor.common.storage import atomic_write_bytes
+    from shopfloor.common.vision_config import ImageDataConfig, ImageSplitConfig
+    from shopfloor.components.explain.gradcam import render_gradcam_report
+    from shopfloor.components.label.feedback import read_feedback
+    from shopfloor.components.train.vision import load_image_set
 
     data = validated(ImageDataConfig, image_schema, "pipeline parameter image_schema")
     images = load_image_set(labelled.path, data, validated(ImageSplitConfig, split, "pipeline parameter split"))

@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import keras_tuner as kt
 
-from components.common.config import ModelConfig
-from components.common.hyperparameters import check_kernels_fit
-from components.train.trainer import build_model
+from shopfloor.common.config import ModelConfig
+from shopfloor.common.hyperparameters import check_kernels_fit
+from shopfloor.components.train.trainer import build_model
 
 __all__ = ["PredictiveMaintenanceHyperModel"]
 

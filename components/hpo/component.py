@@ -1,16 +1,16 @@
 """KFP wrappers for the search: setup (study + tickets), parallel workers, select (best configuration).
 
-Each step reads the data artifact the way ``hpo.builder``'s model family needs (``components.hpo.problems``):
+Each step reads the data artifact the way ``hpo.builder``'s model family needs (``shopfloor.components.hpo.problems``):
 labelled windows for predictive maintenance, the labelled image manifest (read with ``data_schema`` = the image
 schema and ``split``) for visual inspection. On a cluster the workers are parallel tasks of a ``dsl.ParallelFor``
 sharing one study in PostgreSQL or MySQL (URL from the Secret ``shopfloor-optuna``); on one machine they share a
-SQLite file. The logic is ``components.hpo.search``.
+SQLite file. The logic is ``shopfloor.components.hpo.search``.
 """
 
 from kfp import dsl
 from kfp.dsl import HTML, Artifact, Dataset, Input, Metrics, Output
 
-from components._image import IMAGE
+from shopfloor.components._image import IMAGE
 
 __all__ = ["hpo_select", "hpo_setup", "hpo_worker"]
 
@@ -33,11 +33,11 @@ def hpo_setup(
     """
     import uuid
 
-    from components.common.config import HpoConfig, validated
-    from components.common.progress import report_progress
-    from components.common.storage import write_json
-    from components.hpo.problems import load_problem
-    from components.hpo.search import create_study, open_storage, storage_url
+    from shopfloor.common.config import HpoConfig, validated
+    from shopfloor.common.progress import report_progress
+    from shopfloor.common.storage import write_json
+    from shopfloor.components.hpo.problems import load_problem
+    from shopfloor.components.hpo.search import create_study, open_storage, storage_url
 
     config = validated(HpoConfig, hpo, "pipeline parameter hpo")
     if not config.enabled:
@@ -78,10 +78,10 @@ def hpo_worker(
     """
     import time
 
-    from components.common.config import HpoConfig, validated
-    from components.common.storage import read_json
-    from components.hpo.problems import load_problem
-    from components.hpo.search import load_study, make_objective, open_storage, run_worker, storage_url
+    from shopfloor.common.config import HpoConfig, validated
+    from shopfloor.common.storage import read_json
+    from shopfloor.components.hpo.problems import load_problem
+    from shopfloor.components.hpo.search import load_study, make_objective, open_storage, run_worker, storage_url
 
     study_name = read_json(study.path)["name"]
     if not study_name:
@@ -120,13 +120,13 @@ def hpo_select(
         search_metrics: the best validation score (``best_<monitor>``) and trial counts.
         report: HTML with optimization history, parameter importances and parallel coordinates.
     """
-    from components.common.config import HpoConfig, validated
-    from components.common.plots import html_page
-    from components.common.progress import report_progress
-    from components.common.storage import atomic_write_bytes, read_json, write_json
-    from components.hpo.problems import load_problem
-    from components.hpo.report import render_hpo_report
-    from components.hpo.search import best_model_config, load_study, open_storage, storage_url, summarize
+    from shopfloor.common.config import HpoConfig, validated
+    from shopfloor.common.plots import html_page
+    from shopfloor.common.progress import report_progress
+    from shopfloor.common.storage import atomic_write_bytes, read_json, write_json
+    from shopfloor.components.hpo.problems import load_problem
+    from shopfloor.components.hpo.report import render_hpo_report
+    from shopfloor.components.hpo.search import best_model_config, load_study, open_storage, storage_url, summarize
 
     config = validated(HpoConfig, hpo, "pipeline parameter hpo")
     study_name = read_json(study.path)["name"]

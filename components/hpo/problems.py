@@ -2,9 +2,8 @@
 
 ``HpoConfig.builder`` names the family; ``load_problem`` reads the step's input artifact the way that family
 needs (labelled windows for predictive maintenance and anomaly detection, the labelled image manifest for visual
-inspection) and
-refuses a space or data that cannot work before any trial trains. The search itself (``components.hpo.search``)
-only sees a ``SearchProblem``.
+inspection) and refuses a space or data that cannot work before any trial trains. The search itself
+(``shopfloor.components.hpo.search``) only sees a ``SearchProblem``.
 """
 
 from __future__ import annotations
@@ -15,8 +14,8 @@ from collections.abc import Callable
 import keras_tuner as kt
 import numpy as np
 
-from components.common.config import AutoencoderConfig, HpoConfig, ModelConfig, validated
-from components.common.errors import DataValidationError
+from shopfloor.common.config import AutoencoderConfig, HpoConfig, ModelConfig, validated
+from shopfloor.common.errors import DataValidationError
 
 __all__ = [
     "ANOMALY_MONITOR",
@@ -67,8 +66,8 @@ def space_defaults(builder: kt.HyperModel) -> dict:
 
 def builder_for(windows, base: ModelConfig, config: HpoConfig, source: str = "hpo config"):  # noqa: ANN001, ANN201
     """The window model's builder for this data; refuses a space or data that cannot work, before any training."""
-    from components.hpo.builders import PredictiveMaintenanceHyperModel
-    from components.train.trainer import feature_statistics
+    from shopfloor.components.hpo.builders import PredictiveMaintenanceHyperModel
+    from shopfloor.components.train.trainer import feature_statistics
 
     train, validation = windows.part("train"), windows.part("validation")
     if train.failure.sum() == 0 or validation.failure.size == 0:
@@ -116,7 +115,7 @@ def image_problem(images, base) -> SearchProblem:  # noqa: ANN001 - ImageSet, Cn
     Balanced accuracy, not the defect-vs-ok AUC: on parts the latter is near 1 for most configurations and cannot
     rank them, while telling a crack from a scratch (what the rework station needs) still differs.
     """
-    from components.train.vision import VisualInspectionHyperModel, fit_data, predict_probabilities
+    from shopfloor.components.train.vision import VisualInspectionHyperModel, fit_data, predict_probabilities
 
     data = fit_data(images, base.class_weight)
     height, width, channels = data.x.shape[1:]
@@ -148,7 +147,7 @@ def anomaly_problem(windows, base: AutoencoderConfig, source: str = "hpo config"
     """
     from sklearn.metrics import average_precision_score
 
-    from components.train.autoencoder import AutoencoderHyperModel, anomaly_scores, normal_windows
+    from shopfloor.components.train.autoencoder import AutoencoderHyperModel, anomaly_scores, normal_windows
 
     validation = windows.part("validation")
     abnormal = int(validation.failure.sum())
@@ -181,7 +180,7 @@ def anomaly_problem(windows, base: AutoencoderConfig, source: str = "hpo config"
 
 def _windows_at(path: str, hyperparameters: dict, data_schema: dict, split: dict, config: HpoConfig) -> SearchProblem:
     """The predictive-maintenance problem from a labelled-windows artifact (already split; the schema is not needed)."""
-    from components.label.labeling import load_windows
+    from shopfloor.components.label.labeling import load_windows
 
     windows = load_windows(path)
     base = validated(ModelConfig, hyperparameters, "pipeline parameter hyperparameters")
@@ -192,7 +191,7 @@ def _anomaly_windows_at(
     path: str, hyperparameters: dict, data_schema: dict, split: dict, config: HpoConfig
 ) -> SearchProblem:
     """The anomaly-detection problem from windows labelled normal/abnormal (already split in time)."""
-    from components.label.labeling import load_windows
+    from shopfloor.components.label.labeling import load_windows
 
     base = validated(AutoencoderConfig, hyperparameters, "pipeline parameter hyperparameters")
     return anomaly_problem(load_windows(path), base)
@@ -200,8 +199,8 @@ def _anomaly_windows_at(
 
 def _images_at(path: str, hyperparameters: dict, data_schema: dict, split: dict, config: HpoConfig) -> SearchProblem:
     """The visual-inspection problem from a labelled image manifest, read with its image schema and split."""
-    from components.common.vision_config import CnnConfig, ImageDataConfig, ImageSplitConfig
-    from components.train.vision import load_image_set
+    from shopfloor.common.vision_config import CnnConfig, ImageDataConfig, ImageSplitConfig
+    from shopfloor.components.train.vision import load_image_set
 
     data = validated(ImageDataConfig, data_schema, "pipeline parameter image_schema")
     splitting = validated(ImageSplitConfig, split, "pipeline parameter split")

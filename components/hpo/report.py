@@ -8,8 +8,8 @@ import warnings
 
 import optuna
 
-from components.common.plots import figure_to_png, figures_html, html_page
-from components.hpo.search import SearchSummary
+from shopfloor.common.plots import figure_to_png, figures_html, html_page
+from shopfloor.components.hpo.search import SearchSummary
 
 __all__ = ["render_hpo_report"]
 

@@ -8,7 +8,7 @@ How trials are never lost or duplicated when workers run at once or one dies:
 - Workers record heartbeats; a trial whose worker died goes stale, is marked failed by the next worker to look,
   and ``RetryHeartbeatStaleTrialCallback`` enqueues it again with the same parameters, so someone finishes it. Workers
   keep polling while any trial is still running, so a stale one is always picked up.
-What is searched (builder, data, score) is a ``components.hpo.problems.SearchProblem``.
+What is searched (builder, data, score) is a ``shopfloor.components.hpo.problems.SearchProblem``.
 Sampling and pruning (measured with ``bench/hpo_search.py`` against keras-tuner): multivariate TPE with a constant
 liar for parallel workers; every trial trains from the same seed (common random numbers), so trials differ by their
 hyperparameters, not by initialization luck; a percentile pruner stops only the bottom quarter, from epoch 2 on.
@@ -25,11 +25,11 @@ from collections.abc import Callable, Iterator
 import optuna
 from optuna.trial import TrialState
 
-from components.common.config import HpoConfig
-from components.common.errors import ConfigError, DataValidationError
-from components.common.progress import report_progress
-from components.hpo.problems import SearchProblem
-from components.hpo.search_space import OptunaHyperParameters
+from shopfloor.common.config import HpoConfig
+from shopfloor.common.errors import ConfigError, DataValidationError
+from shopfloor.common.progress import report_progress
+from shopfloor.components.hpo.problems import SearchProblem
+from shopfloor.components.hpo.search_space import OptunaHyperParameters
 
 __all__ = [
     "SearchSummary",

@@ -1,9 +1,9 @@
-"""KFP wrapper for ingest: typed inputs and outputs only; the logic is ``components.ingest.ingest``."""
+"""KFP wrapper for ingest: typed inputs and outputs only; the logic is ``shopfloor.components.ingest.ingest``."""
 
 from kfp import dsl
 from kfp.dsl import Artifact, Dataset, Output
 
-from components._image import IMAGE
+from shopfloor.components._image import IMAGE
 
 __all__ = ["ingest", "ingest_images"]
 
@@ -27,10 +27,10 @@ def ingest(
         events: validated events as Parquet.
         profile: JSON data profile, the reference for drift monitoring and the model card.
     """
-    from components.common.config import DataConfig, validated
-    from components.common.progress import report_progress
-    from components.ingest.ingest import ingest as run_ingest
-    from components.ingest.ingest import write_outputs
+    from shopfloor.common.config import DataConfig, validated
+    from shopfloor.common.progress import report_progress
+    from shopfloor.components.ingest.ingest import ingest as run_ingest
+    from shopfloor.components.ingest.ingest import write_outputs
 
     config = validated(
         DataConfig, {**data_schema, "sensors": sensors_uri, "events": events_uri}, "pipeline parameter data_schema"
@@ -69,11 +69,11 @@ def ingest_images(
         skipped: JSON report of the files left out and why (``on_invalid: skip``).
         profile: JSON profile: class counts and pixel statistics (monitoring's reference).
     """
-    from components.common.config import validated
-    from components.common.progress import report_progress
-    from components.common.vision_config import ImageDataConfig
-    from components.ingest.images import ingest_images as ingest_folder
-    from components.ingest.images import write_outputs
+    from shopfloor.common.config import validated
+    from shopfloor.common.progress import report_progress
+    from shopfloor.common.vision_config import ImageDataConfig
+    from shopfloor.components.ingest.images import ingest_images as ingest_folder
+    from shopfloor.components.ingest.images import write_outputs
 
     config = validated(ImageDataConfig, image_schema, "pipeline parameter image_schema")
     result = ingest_folder(data_root, config)

@@ -16,7 +16,7 @@ Output layout (downstream steps and monitoring read it):
              "color_mode", "sizes", "modes", "formats", "pixels": {"channels", "mean", "std", "histogram"},
              "brightness", "contrast", "sharpness", "skipped", "ignored_files", "sources"}; pixel values are on the
              0-255 scale, brightness/contrast are per-image mean/std of luminance (ITU-R 601), sharpness the variance
-             of its Laplacian (``components.common.images.image_statistics``), profiled as numeric columns
+             of its Laplacian (``shopfloor.common.images.image_statistics``), profiled as numeric columns
 """
 
 from __future__ import annotations
@@ -29,10 +29,10 @@ from pathlib import Path, PurePosixPath
 import numpy as np
 import pandas as pd
 
-from components.common.errors import DataValidationError, StorageError
-from components.common.images import IMAGE_STATISTICS, LUMA, ImageDecodeError, decode_pixels, image_statistics
-from components.common.profile import numeric_profile
-from components.common.storage import (
+from shopfloor.common.errors import DataValidationError, StorageError
+from shopfloor.common.images import IMAGE_STATISTICS, LUMA, ImageDecodeError, decode_pixels, image_statistics
+from shopfloor.common.profile import numeric_profile
+from shopfloor.common.storage import (
     TREE_MANIFEST,
     is_s3_uri,
     join_uri,
@@ -42,7 +42,7 @@ from components.common.storage import (
     write_bytes,
     write_json,
 )
-from components.common.vision_config import ImageDataConfig
+from shopfloor.common.vision_config import ImageDataConfig
 
 __all__ = [
     "MANIFEST_COLUMNS",

@@ -19,10 +19,10 @@ from pathlib import PurePosixPath
 import numpy as np
 import pandas as pd
 
-from components.common.config import DataConfig, EventColumns, SensorColumns
-from components.common.errors import DataValidationError
-from components.common.profile import profile_table
-from components.common.storage import atomic_write_bytes, read_bytes, sha256_hex, write_json
+from shopfloor.common.config import DataConfig, EventColumns, SensorColumns
+from shopfloor.common.errors import DataValidationError
+from shopfloor.common.profile import profile_table
+from shopfloor.common.storage import atomic_write_bytes, read_bytes, sha256_hex, write_json
 
 __all__ = ["IngestResult", "ingest", "read_table", "validate_events", "validate_sensors", "write_outputs"]
 

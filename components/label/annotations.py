@@ -36,10 +36,10 @@ from pathlib import PurePosixPath
 
 import pandas as pd
 
-from components.common.errors import DataValidationError, StorageError
-from components.common.storage import exists, read_bytes, sha256_hex, write_bytes
-from components.common.vision_config import AnnotationConfig
-from components.ingest.images import ImageProblem
+from shopfloor.common.errors import DataValidationError, StorageError
+from shopfloor.common.storage import exists, read_bytes, sha256_hex, write_bytes
+from shopfloor.common.vision_config import AnnotationConfig
+from shopfloor.components.ingest.images import ImageProblem
 
 __all__ = [
     "CONFLICT_COLUMNS",

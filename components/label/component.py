@@ -1,9 +1,9 @@
-"""KFP wrapper for label: typed inputs and outputs only; the logic is ``components.label.labeling``."""
+"""KFP wrapper for label: typed inputs and outputs only; the logic is ``shopfloor.components.label.labeling``."""
 
 from kfp import dsl
 from kfp.dsl import Artifact, Dataset, Input, Metrics, Output
 
-from components._image import IMAGE
+from shopfloor.components._image import IMAGE
 
 __all__ = ["label", "label_anomalies", "label_images"]
 
@@ -29,9 +29,9 @@ def label(
     """
     import pandas as pd
 
-    from components.common.config import DataConfig, LabelingConfig, validated
-    from components.common.progress import report_progress
-    from components.label.labeling import label_windows, sensor_features, write_windows
+    from shopfloor.common.config import DataConfig, LabelingConfig, validated
+    from shopfloor.common.progress import report_progress
+    from shopfloor.components.label.labeling import label_windows, sensor_features, write_windows
 
     config = validated(LabelingConfig, labeling, "pipeline parameter labeling")
     failure_values = validated(DataConfig, data_schema, "pipeline parameter data_schema").failure_values
@@ -72,10 +72,10 @@ def label_anomalies(
     """
     import pandas as pd
 
-    from components.common.config import AnomalyLabelingConfig, DataConfig, validated
-    from components.common.progress import report_progress
-    from components.label.anomaly import label_anomaly_windows
-    from components.label.labeling import sensor_features, write_windows
+    from shopfloor.common.config import AnomalyLabelingConfig, DataConfig, validated
+    from shopfloor.common.progress import report_progress
+    from shopfloor.components.label.anomaly import label_anomaly_windows
+    from shopfloor.components.label.labeling import sensor_features, write_windows
 
     config = validated(AnomalyLabelingConfig, labeling, "pipeline parameter labeling")
     anomaly_values = validated(DataConfig, data_schema, "pipeline parameter data_schema").failure_values
@@ -124,13 +124,13 @@ def label_images(
 
     import pandas as pd
 
-    from components.common.config import validated
-    from components.common.progress import report_progress
-    from components.common.storage import atomic_write_bytes, join_uri
-    from components.common.vision_config import AnnotationConfig, ImageDataConfig
-    from components.ingest.images import load_image_manifest
-    from components.label.annotations import label_manifest
-    from components.label.feedback import feedback_events, read_feedback
+    from shopfloor.common.config import validated
+    from shopfloor.common.progress import report_progress
+    from shopfloor.common.storage import atomic_write_bytes, join_uri
+    from shopfloor.common.vision_config import AnnotationConfig, ImageDataConfig
+    from shopfloor.components.ingest.images import load_image_manifest
+    from shopfloor.components.label.annotations import label_manifest
+    from shopfloor.components.label.feedback import feedback_events, read_feedback
 
     data = validated(ImageDataConfig, image_schema, "pipeline parameter image_schema")
     config = validated(AnnotationConfig, labeling, "pipeline parameter labeling")

@@ -18,9 +18,9 @@ import uuid
 
 import pandas as pd
 
-from components.common.errors import DataValidationError
-from components.common.storage import join_uri, list_documents, read_json, write_json
-from components.label.annotations import EVENT_COLUMNS
+from shopfloor.common.errors import DataValidationError
+from shopfloor.common.storage import join_uri, list_documents, read_json, write_json
+from shopfloor.components.label.annotations import EVENT_COLUMNS
 
 __all__ = ["VERDICTS", "ExplanationFeedback", "feedback_events", "new_feedback", "read_feedback", "record_feedback"]
 

@@ -23,9 +23,9 @@ import json
 import numpy as np
 import pandas as pd
 
-from components.common.config import LabelingConfig
-from components.common.errors import DataValidationError
-from components.common.storage import atomic_output_dir, read_bytes, write_json
+from shopfloor.common.config import LabelingConfig
+from shopfloor.common.errors import DataValidationError
+from shopfloor.common.storage import atomic_output_dir, read_bytes, write_json
 
 __all__ = [
     "SPLITS",

@@ -3,7 +3,7 @@
 from kfp import dsl
 from kfp.dsl import HTML, Metrics, Output
 
-from components._image import IMAGE
+from shopfloor.components._image import IMAGE
 
 __all__ = ["check_drift", "trigger_retraining"]
 
@@ -37,10 +37,10 @@ def check_drift(
     Returns:
         The decision: none, retrain, request-approval, not-enough-data, suppressed or plant-alert.
     """
-    from components.common.config import MonitorConfig, validated
-    from components.common.progress import report_progress
-    from components.common.storage import atomic_write_bytes
-    from components.monitor.monitor import run_monitoring
+    from shopfloor.common.config import MonitorConfig, validated
+    from shopfloor.common.progress import report_progress
+    from shopfloor.common.storage import atomic_write_bytes
+    from shopfloor.components.monitor.monitor import run_monitoring
 
     settings = validated(MonitorConfig, monitor, "pipeline parameter monitor")
     run = run_monitoring(
@@ -74,9 +74,9 @@ def trigger_retraining(
     Returns:
         The id of the started run.
     """
-    from components.common.progress import report_progress
-    from components.monitor.policy import RetrainState
-    from components.monitor.trigger import start_retraining_run
+    from shopfloor.common.progress import report_progress
+    from shopfloor.components.monitor.policy import RetrainState
+    from shopfloor.components.monitor.trigger import start_retraining_run
 
     state = RetrainState(state_uri, model_name)
     approved = state.approved_pending_start()  # an operator's approval is what this run carries out, if any

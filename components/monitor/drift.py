@@ -1,6 +1,6 @@
 """Data drift: compare a window of current data with the training profile, per feature, and say what drifted.
 
-The reference is a data profile (``components.common.profile``): per numeric feature a 20-bin histogram,
+The reference is a data profile (``shopfloor.common.profile``): per numeric feature a 20-bin histogram,
 quantiles p01..p99, mean and std, but not the raw training data. Per feature this module computes:
 
 - PSI (population stability index) over the reference histogram's bins. Current values below the first or above
@@ -46,8 +46,8 @@ import pandas as pd
 from scipy import special, stats
 from scipy.interpolate import PchipInterpolator
 
-from components.common.errors import DataValidationError
-from components.common.profile import HISTOGRAM_BINS, numeric_profile
+from shopfloor.common.errors import DataValidationError
+from shopfloor.common.profile import HISTOGRAM_BINS, numeric_profile
 
 __all__ = [
     "EPSILON",

@@ -16,12 +16,18 @@ import datetime as dt
 import numpy as np
 import pandas as pd
 
-from components.common.errors import DataValidationError
-from components.common.images import IMAGE_STATISTICS
-from components.common.model_artifact import BLESSING_FILE, MODEL_INFO, PROFILE_FILE
-from components.common.storage import join_uri, read_json
-from components.monitor.drift import DriftReport, DriftThresholds, FeatureDrift, detect_drift, prediction_drift
-from components.monitor.performance import Performance, labelled_scores, measure_performance, read_labels
+from shopfloor.common.errors import DataValidationError
+from shopfloor.common.images import IMAGE_STATISTICS
+from shopfloor.common.model_artifact import BLESSING_FILE, MODEL_INFO, PROFILE_FILE
+from shopfloor.common.storage import join_uri, read_json
+from shopfloor.components.monitor.drift import (
+    DriftReport,
+    DriftThresholds,
+    FeatureDrift,
+    detect_drift,
+    prediction_drift,
+)
+from shopfloor.components.monitor.performance import Performance, labelled_scores, measure_performance, read_labels
 
 __all__ = [
     "IMAGE_FEATURES",
@@ -204,7 +210,7 @@ def plant_health(current: CurrentWindow, reference: Reference, max_alarm_rate: f
 
 def batch_window(uri: str, reference: Reference) -> CurrentWindow:
     """The current window from a new data batch (a sensor table, CSV/Parquet) instead of payload logs."""
-    from components.ingest.ingest import read_table
+    from shopfloor.components.ingest.ingest import read_table
 
     table = read_table(uri)
     missing = [f for f in reference.features if f not in table.columns]
@@ -281,9 +287,9 @@ def run_monitoring(
     Used by the CLI and the pipeline. Drift or degraded performance once labels arrived is what a retrain answers.
     With ``batch_uri``, a new data batch (a sensor table) is compared instead of the payload logs.
     """
-    from components.monitor.policy import RetrainState, decide
-    from components.monitor.report import render_monitor_report
-    from serving.payload_log import read_payload_logs
+    from shopfloor.components.monitor.policy import RetrainState, decide
+    from shopfloor.components.monitor.report import render_monitor_report
+    from shopfloor.serving.payload_log import read_payload_logs
 
     latest = read_json(join_uri(model_store_uri, model_name, "latest.json"))
     reference = load_reference(latest["uri"])

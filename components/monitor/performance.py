@@ -17,8 +17,8 @@ import numpy as np
 import pandas as pd
 from sklearn import metrics as skm
 
-from components.common.errors import DataValidationError
-from components.common.storage import read_bytes
+from shopfloor.common.errors import DataValidationError
+from shopfloor.common.storage import read_bytes
 
 __all__ = ["LABEL_COLUMNS", "Performance", "labelled_scores", "measure_performance", "read_labels"]
 
@@ -59,7 +59,7 @@ class Performance:
 
 def read_labels(uri: str) -> pd.DataFrame:
     """The labels table (CSV or Parquet) with ``request_id``, ``index`` (optional) and a 0/1 ``label``."""
-    from components.ingest.ingest import read_table
+    from shopfloor.components.ingest.ingest import read_table
 
     table = read_table(uri, read_bytes(uri))
     if "index" not in table.columns:

@@ -38,9 +38,9 @@ import secrets
 from collections.abc import Callable
 from typing import Literal
 
-from components.common.config import RetrainPolicy
-from components.common.errors import ShopfloorError, StorageError
-from components.common.storage import join_uri, list_documents, read_json, write_json
+from shopfloor.common.config import RetrainPolicy
+from shopfloor.common.errors import ShopfloorError, StorageError
+from shopfloor.common.storage import join_uri, list_documents, read_json, write_json
 
 __all__ = [
     "ApprovalRequest",

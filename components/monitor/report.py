@@ -6,8 +6,8 @@ import html
 
 import numpy as np
 
-from components.common.plots import figure_png, figures_html, html_page
-from components.monitor.monitor import CurrentWindow, MonitorResult, Reference
+from shopfloor.common.plots import figure_png, figures_html, html_page
+from shopfloor.components.monitor.monitor import CurrentWindow, MonitorResult, Reference
 
 __all__ = ["render_monitor_report"]
 

@@ -8,7 +8,7 @@ is the one the GitOps repo registered (compiled YAML applied as a KFP pipeline);
 
 from __future__ import annotations
 
-from components.common.errors import ShopfloorError
+from shopfloor.common.errors import ShopfloorError
 
 __all__ = ["start_retraining_run"]
 

@@ -1,9 +1,9 @@
-"""KFP wrapper for publish: typed inputs and outputs only; the logic is ``components.publish.publish``."""
+"""KFP wrapper for publish: typed inputs and outputs only; the logic is ``shopfloor.components.publish.publish``."""
 
 from kfp import dsl
 from kfp.dsl import Artifact, Input, Markdown, Model
 
-from components._image import IMAGE
+from shopfloor.components._image import IMAGE
 
 __all__ = ["publish"]
 
@@ -30,8 +30,8 @@ def publish(
     Returns:
         The URI of the published model version.
     """
-    from components.common.progress import report_progress
-    from components.publish.publish import publish_model
+    from shopfloor.common.progress import report_progress
+    from shopfloor.components.publish.publish import publish_model
 
     published = publish_model(model.path, model_card.path, blessing.path, model_store_uri, model_name, profile.path)
     report_progress(f"published {published}")

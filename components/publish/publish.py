@@ -18,9 +18,9 @@ import shutil
 import tempfile
 from pathlib import Path
 
-from components.common.errors import StorageError
-from components.common.model_artifact import BLESSING_FILE, PROFILE_FILE
-from components.common.storage import join_uri, read_json, write_json, write_tree
+from shopfloor.common.errors import StorageError
+from shopfloor.common.model_artifact import BLESSING_FILE, PROFILE_FILE
+from shopfloor.common.storage import join_uri, read_json, write_json, write_tree
 
 __all__ = ["publish_model"]
 

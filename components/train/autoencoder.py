@@ -6,7 +6,7 @@ model's output *is* the anomaly score (mean squared reconstruction error in stan
 sensor), so serving and evaluation compute it the same way. The alarm threshold is chosen on the validation
 part: best F1 where it holds abnormal windows, otherwise a percentile of the normal windows' scores.
 
-The artifact layout is the predictive-maintenance model's (``components.train.trainer.write_model``), with
+The artifact layout is the predictive-maintenance model's (``shopfloor.components.train.trainer.write_model``), with
 ``model_type: anomaly-detection`` and the chosen ``threshold`` in ``shopfloor_model.json``.
 """
 
@@ -17,12 +17,12 @@ import dataclasses
 import keras_tuner as kt
 import numpy as np
 
-from components.common.config import AutoencoderConfig
-from components.common.errors import DataValidationError
-from components.common.hyperparameters import check_kernels_fit, in_range, in_space
-from components.common.progress import report_progress
-from components.label.labeling import LabelledWindows
-from components.train.trainer import TrainResult, feature_statistics, runtime_versions
+from shopfloor.common.config import AutoencoderConfig
+from shopfloor.common.errors import DataValidationError
+from shopfloor.common.hyperparameters import check_kernels_fit, in_range, in_space
+from shopfloor.common.progress import report_progress
+from shopfloor.components.label.labeling import LabelledWindows
+from shopfloor.components.train.trainer import TrainResult, feature_statistics, runtime_versions
 
 __all__ = [
     "AutoencoderHyperModel",
@@ -41,7 +41,7 @@ def build_autoencoder(window: int, features: int, mean: list[float], std: list[f
     """Raw windows [window, features] -> {"score": [n], "feature_errors": [n, features]} (reconstruction MSE)."""
     import keras
 
-    from components.common.keras_objects import MaskedStandardization, ReconstructionError, mean_of_output
+    from shopfloor.common.keras_objects import MaskedStandardization, ReconstructionError, mean_of_output
 
     inputs = keras.Input(shape=(window, features), name="window")
     standardized = MaskedStandardization(mean, std, name="standardize")(inputs)

@@ -1,9 +1,9 @@
-"""KFP wrapper for train: typed inputs and outputs only; the logic is ``components.train.trainer``."""
+"""KFP wrapper for train: typed inputs and outputs only; the logic is ``shopfloor.components.train.trainer``."""
 
 from kfp import dsl
 from kfp.dsl import Artifact, Dataset, Input, Metrics, Model, Output
 
-from components._image import IMAGE
+from shopfloor.components._image import IMAGE
 
 __all__ = ["train", "train_anomaly_detector", "train_inspector"]
 
@@ -29,10 +29,10 @@ def train(
     import hashlib
     from pathlib import Path
 
-    from components.common.config import ModelConfig, validated
-    from components.common.storage import read_json, write_json
-    from components.label.labeling import load_windows
-    from components.train.trainer import train_model, write_model
+    from shopfloor.common.config import ModelConfig, validated
+    from shopfloor.common.storage import read_json, write_json
+    from shopfloor.components.label.labeling import load_windows
+    from shopfloor.components.train.trainer import train_model, write_model
 
     config = validated(ModelConfig, read_json(hyperparameters.path), "hyperparameters artifact")
     data_sha256 = hashlib.sha256(Path(windows.path, "windows.npz").read_bytes()).hexdigest()
@@ -73,11 +73,11 @@ def train_anomaly_detector(
     import hashlib
     from pathlib import Path
 
-    from components.common.config import AutoencoderConfig, validated
-    from components.common.storage import read_json, write_json
-    from components.label.labeling import load_windows
-    from components.train.autoencoder import train_autoencoder
-    from components.train.trainer import write_model
+    from shopfloor.common.config import AutoencoderConfig, validated
+    from shopfloor.common.storage import read_json, write_json
+    from shopfloor.components.label.labeling import load_windows
+    from shopfloor.components.train.autoencoder import train_autoencoder
+    from shopfloor.components.train.trainer import write_model
 
     config = validated(AutoencoderConfig, read_json(hyperparameters.path), "hyperparameters artifact")
     data_sha256 = hashlib.sha256(Path(windows.path, "windows.npz").read_bytes()).hexdigest()
@@ -124,19 +124,19 @@ def train_inspector(
         history: per-epoch losses and accuracies as JSON.
         training_metrics: final losses, the threshold, and the edge variants' sizes and accuracies.
     """
-    from components.common.config import validated
-    from components.common.progress import report_progress
-    from components.common.storage import join_uri, read_json, write_json
-    from components.common.vision_config import (
+    from shopfloor.common.config import validated
+    from shopfloor.common.progress import report_progress
+    from shopfloor.common.storage import join_uri, read_json, write_json
+    from shopfloor.common.vision_config import (
         CnnConfig,
         ImageDataConfig,
         ImageSplitConfig,
         TfliteConfig,
         VisionGateConfig,
     )
-    from components.train.tflite import export_tflite, write_tflite
-    from components.train.trainer import write_model
-    from components.train.vision import load_image_set, train_vision_model
+    from shopfloor.components.train.tflite import export_tflite, write_tflite
+    from shopfloor.components.train.trainer import write_model
+    from shopfloor.components.train.vision import load_image_set, train_vision_model
 
     data = validated(ImageDataConfig, image_schema, "pipeline parameter image_schema")
     images = load_image_set(labelled.path, data, validated(ImageSplitConfig, split, "pipeline parameter split"))

@@ -22,10 +22,10 @@ import dataclasses
 
 import numpy as np
 
-from components.common.storage import atomic_output_dir, sha256_hex, write_json
-from components.common.vision_config import TfliteConfig
-from components.common.vision_model import TfliteRunner, decide, defect_scores
-from components.train.vision import ImageSet, predict_probabilities
+from shopfloor.common.storage import atomic_output_dir, sha256_hex, write_json
+from shopfloor.common.vision_config import TfliteConfig
+from shopfloor.common.vision_model import TfliteRunner, decide, defect_scores
+from shopfloor.components.train.vision import ImageSet, predict_probabilities
 
 __all__ = [
     "TFLITE_INFO",

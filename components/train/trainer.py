@@ -17,12 +17,12 @@ import os
 
 import numpy as np
 
-from components import __version__
-from components.common.config import ModelConfig
-from components.common.model_artifact import MODEL_FILE, MODEL_INFO, SAVED_MODEL_DIR
-from components.common.progress import report_progress
-from components.common.storage import atomic_output_dir, write_json
-from components.label.labeling import LabelledWindows
+from shopfloor import __version__
+from shopfloor.common.config import ModelConfig
+from shopfloor.common.model_artifact import MODEL_FILE, MODEL_INFO, SAVED_MODEL_DIR
+from shopfloor.common.progress import report_progress
+from shopfloor.common.storage import atomic_output_dir, write_json
+from shopfloor.components.label.labeling import LabelledWindows
 
 __all__ = ["TrainResult", "build_model", "feature_statistics", "runtime_versions", "train_model", "write_model"]
 
@@ -54,7 +54,7 @@ def build_model(
     """The Keras model for windows [window, features] -> {"failure": probability, "rul": hours}."""
     import keras
 
-    from components.common.keras_objects import MaskedStandardization, masked_mae
+    from shopfloor.common.keras_objects import MaskedStandardization, masked_mae
 
     inputs = keras.Input(shape=(window, features), name="window")
     x = MaskedStandardization(mean, std, name="standardize")(inputs)

@@ -8,7 +8,7 @@ named ``last_conv`` (Grad-CAM reads it), then global pooling and a softmax over 
 the rare defects; early stopping watches the validation loss, weighted the same way. The defect score is
 ``1 - P(ok)``; its decision threshold is chosen on the validation split to catch the target share of defects.
 
-Output layout of the ``model`` artifact: as :func:`components.train.trainer.write_model` (``model.keras``,
+Output layout of the ``model`` artifact: as :func:`shopfloor.components.train.trainer.write_model` (``model.keras``,
 ``saved_model/``, ``shopfloor_model.json``), the JSON with ``model_type: visual-inspection``, ``classes``,
 ``ok_class``, ``image_size`` [width, height], ``color_mode``, ``channels``, ``last_conv_layer``, ``threshold``
 ({method, value, target_defect_recall, validation_defect_recall, validation_false_reject_rate}),
@@ -28,14 +28,14 @@ import keras_tuner as kt
 import numpy as np
 import pandas as pd
 
-from components.common.errors import DataValidationError
-from components.common.hyperparameters import grid, in_range, in_space
-from components.common.images import ImageDecodeError, decode_pixels
-from components.common.progress import report_progress
-from components.common.storage import join_uri, read_bytes, sha256_hex
-from components.common.vision_config import CnnConfig, ImageDataConfig, ImageSplitConfig
-from components.common.vision_model import LAST_CONV, defect_scores
-from components.train.trainer import TrainResult, runtime_versions
+from shopfloor.common.errors import DataValidationError
+from shopfloor.common.hyperparameters import grid, in_range, in_space
+from shopfloor.common.images import ImageDecodeError, decode_pixels
+from shopfloor.common.progress import report_progress
+from shopfloor.common.storage import join_uri, read_bytes, sha256_hex
+from shopfloor.common.vision_config import CnnConfig, ImageDataConfig, ImageSplitConfig
+from shopfloor.common.vision_model import LAST_CONV, defect_scores
+from shopfloor.components.train.trainer import TrainResult, runtime_versions
 
 __all__ = [
     "SPLITS",
@@ -158,7 +158,7 @@ def load_image_set(
             another mode or size than configured, or no labelled image is left.
         StorageError: If an image cannot be read.
     """
-    from components.ingest.images import load_image_manifest
+    from shopfloor.components.ingest.images import load_image_manifest
 
     source = manifest if isinstance(manifest, str) else "image manifest"
     frame = load_image_manifest(manifest) if isinstance(manifest, str) else manifest

@@ -9,4 +9,4 @@ FROM ghcr.io/shopfloor-ml/shopfloor:0.1.0
 
 USER 1000
 EXPOSE 8080
-ENTRYPOINT ["python", "-m", "serving.server"]
+ENTRYPOINT ["python", "-m", "shopfloor.serving.server"]

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from components.common.config import (
+from shopfloor.common.config import (
     DataConfig,
     LabelingConfig,
     PredictiveMaintenanceConfig,
@@ -14,8 +14,8 @@ from components.common.config import (
     parse_config,
     validated,
 )
-from components.common.errors import ConfigError
-from components.common.storage import write_bytes
+from shopfloor.common.errors import ConfigError
+from shopfloor.common.storage import write_bytes
 
 
 def _write(tmp_path: Path, text: str, name: str = "plant.yaml") -> Path:

@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from components.common.profile import HISTOGRAM_BINS, numeric_profile, profile_table
+from shopfloor.common.profile import HISTOGRAM_BINS, numeric_profile, profile_table
 
 
 @pytest.fixture
@@ -130,7 +130,7 @@ def test_profile_of_all_missing_timestamp_column():
 def test_image_statistics_brightness_contrast_and_sharpness() -> None:
     import numpy as np
 
-    from components.common.images import IMAGE_STATISTICS, image_statistics
+    from shopfloor.common.images import IMAGE_STATISTICS, image_statistics
 
     flat = image_statistics(np.full((8, 8), 100, np.uint8))
     assert tuple(flat) == IMAGE_STATISTICS and flat == {"brightness": 100.0, "contrast": 0.0, "sharpness": 0.0}

@@ -13,9 +13,9 @@ from pathlib import Path
 import pytest
 from urllib3.util.retry import Retry
 
-from components.common import storage
-from components.common.errors import StorageError
-from components.common.storage import (
+from shopfloor.common import storage
+from shopfloor.common.errors import StorageError
+from shopfloor.common.storage import (
     TREE_MANIFEST,
     S3Location,
     S3Settings,

@@ -6,8 +6,8 @@ python -m tests.components.hpo_worker_process URL STUDY SEED SECONDS_PER_TRIAL H
 import sys
 import time
 
-from components.hpo.search import load_study, open_storage, run_worker
-from components.hpo.search_space import OptunaHyperParameters
+from shopfloor.components.hpo.search import load_study, open_storage, run_worker
+from shopfloor.components.hpo.search_space import OptunaHyperParameters
 
 
 def objective(seconds: float):

@@ -8,10 +8,10 @@ import json
 import pandas as pd
 import pytest
 
-from components.common.errors import DataValidationError
-from components.common.storage import read_bytes
-from components.common.vision_config import DEFECT_CLASSES, AnnotationConfig
-from components.label.annotations import (
+from shopfloor.common.errors import DataValidationError
+from shopfloor.common.storage import read_bytes
+from shopfloor.common.vision_config import DEFECT_CLASSES, AnnotationConfig
+from shopfloor.components.label.annotations import (
     HISTORY_COLUMNS,
     append_history,
     apply_labels,

@@ -9,15 +9,20 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from components.common.config import AnomalyDetectionConfig, AnomalyGateConfig, AnomalyLabelingConfig, AutoencoderConfig
-from components.common.errors import DataValidationError
-from components.common.model_artifact import load_keras_model, load_model_info
-from components.evaluate.anomaly import anomaly_gate, anomaly_metrics, evaluate_detector, render_anomaly_report
-from components.evaluate.report import render_model_card
-from components.ingest.ingest import ingest
-from components.label.anomaly import abnormal_readings, label_anomaly_windows, time_split
-from components.train.autoencoder import anomaly_scores, choose_threshold, train_autoencoder
-from components.train.trainer import write_model
+from shopfloor.common.config import AnomalyDetectionConfig, AnomalyGateConfig, AnomalyLabelingConfig, AutoencoderConfig
+from shopfloor.common.errors import DataValidationError
+from shopfloor.common.model_artifact import load_keras_model, load_model_info
+from shopfloor.components.evaluate.anomaly import (
+    anomaly_gate,
+    anomaly_metrics,
+    evaluate_detector,
+    render_anomaly_report,
+)
+from shopfloor.components.evaluate.report import render_model_card
+from shopfloor.components.ingest.ingest import ingest
+from shopfloor.components.label.anomaly import abnormal_readings, label_anomaly_windows, time_split
+from shopfloor.components.train.autoencoder import anomaly_scores, choose_threshold, train_autoencoder
+from shopfloor.components.train.trainer import write_model
 
 HOUR = 3_600_000_000_000
 
@@ -144,8 +149,8 @@ def test_report_and_model_card(detector, windows, ingested) -> None:
 
 def test_detector_on_a_real_ecg_it_has_never_seen(tmp_path: Path) -> None:
     """sktime's MIT-BIH ECG excerpt, through the plant layout: learned normal beats, the abnormal segment stands out."""
-    from components.common.config import load_config
-    from pipelines.demo.real_sensors import write_ecg_plant_layout
+    from shopfloor.common.config import load_config
+    from shopfloor.demo.real_sensors import write_ecg_plant_layout
 
     paths = write_ecg_plant_layout(tmp_path)
     config = load_config(paths["config"]).resolve_data(tmp_path)

@@ -10,10 +10,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from components.common.config import GateConfig
-from components.common.model_artifact import load_keras_model
-from components.evaluate.champion import Champion, challenge, load_champion, versus_production
-from components.evaluate.evaluator import evaluate_model
+from shopfloor.common.config import GateConfig
+from shopfloor.common.model_artifact import load_keras_model
+from shopfloor.components.evaluate.champion import Champion, challenge, load_champion, versus_production
+from shopfloor.components.evaluate.evaluator import evaluate_model
 
 
 @pytest.fixture

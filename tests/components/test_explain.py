@@ -5,9 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from components.common.attributions import integrated_gradients, mean_baseline
-from components.common.model_artifact import load_keras_model, load_model_info
-from components.explain.explanations import (
+from shopfloor.common.attributions import integrated_gradients, mean_baseline
+from shopfloor.common.model_artifact import load_keras_model, load_model_info
+from shopfloor.components.explain.explanations import (
     explain_windows,
     render_explain_report,
     render_explain_summary,

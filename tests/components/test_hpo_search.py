@@ -15,7 +15,7 @@ import optuna
 import pytest
 from optuna.trial import TrialState
 
-from components.hpo.search import create_study, open_storage
+from shopfloor.components.hpo.search import create_study, open_storage
 
 SERVERS = {
     "postgresql": "postgresql+psycopg2://postgres@127.0.0.1:5432/test",

@@ -9,11 +9,11 @@ import pytest
 from keras_tuner.src.engine.hyperparameters import hp_types
 from optuna.distributions import CategoricalDistribution, FloatDistribution, IntDistribution
 
-from components.common.config import HpoConfig, LabelingConfig, ModelConfig, PredictiveMaintenanceConfig, parse_config
-from components.common.errors import ConfigError, DataValidationError
-from components.hpo.problems import builder_for, window_problem
-from components.hpo.search import best_model_config, create_study, load_study, open_storage, summarize
-from components.hpo.search_space import (
+from shopfloor.common.config import HpoConfig, LabelingConfig, ModelConfig, PredictiveMaintenanceConfig, parse_config
+from shopfloor.common.errors import ConfigError, DataValidationError
+from shopfloor.components.hpo.problems import builder_for, window_problem
+from shopfloor.components.hpo.search import best_model_config, create_study, load_study, open_storage, summarize
+from shopfloor.components.hpo.search_space import (
     OptunaHyperParameters,
     UnsupportedSpace,
     from_distribution,
@@ -120,8 +120,8 @@ def test_bad_budgets_fail_at_config_load(text: str, field: str) -> None:
 
 
 def test_unfit_space_fails_before_training(small_demo_data) -> None:
-    from components.ingest.ingest import ingest
-    from components.label.labeling import label_windows
+    from shopfloor.components.ingest.ingest import ingest
+    from shopfloor.components.label.labeling import label_windows
 
     config = PredictiveMaintenanceConfig().resolve_data(small_demo_data)
     result = ingest(config.data.sensors, config.data.events, config.data)
@@ -140,7 +140,7 @@ def test_a_search_with_nothing_completed_is_an_error(tmp_path) -> None:
 
 
 def test_real_objective_runs_and_prunes(trained_windows, tmp_path) -> None:
-    from components.hpo.search import make_objective, run_worker
+    from shopfloor.components.hpo.search import make_objective, run_worker
 
     url = f"sqlite:///{tmp_path / 'real.db'}"
     create_study(open_storage(url), "real", trials=3)
@@ -154,7 +154,7 @@ def test_real_objective_runs_and_prunes(trained_windows, tmp_path) -> None:
 
 
 def test_pruning_reports_the_best_score_so_far_per_epoch_trained() -> None:
-    from components.hpo.search import pruning_callback
+    from shopfloor.components.hpo.search import pruning_callback
 
     study = optuna.create_study(direction="maximize")
     trial = study.ask()
@@ -169,7 +169,7 @@ def test_pruning_reports_the_best_score_so_far_per_epoch_trained() -> None:
 def test_a_worker_leaves_the_garbage_collector_as_it_found_it(tmp_path) -> None:
     import gc
 
-    from components.hpo.search import run_worker
+    from shopfloor.components.hpo.search import run_worker
 
     url = f"sqlite:///{tmp_path / 'gc.db'}"
     create_study(open_storage(url), "gc", trials=2)
@@ -185,7 +185,7 @@ def test_a_worker_leaves_the_garbage_collector_as_it_found_it(tmp_path) -> None:
 
 
 def test_balanced_accuracy_weighs_every_class_alike() -> None:
-    from components.hpo.problems import balanced_accuracy
+    from shopfloor.components.hpo.problems import balanced_accuracy
 
     labels = np.array([0, 0, 0, 0, 0, 0, 1, 2])
     assert balanced_accuracy(labels, np.zeros(8, int)) == pytest.approx(1 / 3), "all-ok scores a third, not 75%"
@@ -193,9 +193,9 @@ def test_balanced_accuracy_weighs_every_class_alike() -> None:
 
 
 def test_the_image_search_starts_from_the_configured_cnn_and_hands_back_a_cnn_config(vision_trained, tmp_path) -> None:
-    from components.common.vision_config import CnnConfig
-    from components.hpo.problems import IMAGE_MONITOR, image_problem
-    from components.hpo.search import make_objective, run_worker
+    from shopfloor.common.vision_config import CnnConfig
+    from shopfloor.components.hpo.problems import IMAGE_MONITOR, image_problem
+    from shopfloor.components.hpo.search import make_objective, run_worker
 
     problem = image_problem(vision_trained.images, CnnConfig())
     assert problem.monitor == IMAGE_MONITOR and problem.fit_options["class_weight"]
@@ -216,10 +216,10 @@ def test_the_anomaly_search_scores_anomalies_and_refuses_a_validation_period_wit
 ) -> None:
     import dataclasses
 
-    from components.common.config import AutoencoderConfig
-    from components.hpo.problems import ANOMALY_MONITOR, anomaly_problem
-    from components.hpo.search import make_objective, run_worker
-    from components.label.labeling import SPLITS
+    from shopfloor.common.config import AutoencoderConfig
+    from shopfloor.components.hpo.problems import ANOMALY_MONITOR, anomaly_problem
+    from shopfloor.components.hpo.search import make_objective, run_worker
+    from shopfloor.components.label.labeling import SPLITS
 
     problem = anomaly_problem(anomaly_windows, AutoencoderConfig())
     assert problem.monitor == ANOMALY_MONITOR and best_model_config(problem.first_params, problem.builder) == (

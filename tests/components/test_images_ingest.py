@@ -12,12 +12,12 @@ import pandas as pd
 import pytest
 from PIL import Image
 
-from components.common.config import validated
-from components.common.errors import ConfigError, DataValidationError
-from components.common.storage import sha256_hex
-from components.common.vision_config import ImageDataConfig
-from components.ingest.images import MANIFEST_COLUMNS, ingest_images, load_image_manifest, write_outputs
-from pipelines.demo.parts import PartsDataSpec, write_parts_data
+from shopfloor.common.config import validated
+from shopfloor.common.errors import ConfigError, DataValidationError
+from shopfloor.common.storage import sha256_hex
+from shopfloor.common.vision_config import ImageDataConfig
+from shopfloor.components.ingest.images import MANIFEST_COLUMNS, ingest_images, load_image_manifest, write_outputs
+from shopfloor.demo.parts import PartsDataSpec, write_parts_data
 
 SPEC = PartsDataSpec(count=24, defect_share=0.5)
 
@@ -260,7 +260,7 @@ def test_reads_from_s3_like_from_a_folder(pristine, s3_bucket, tmp_path):
 
 
 def test_s3_bad_image_is_skipped_with_its_uri(s3_bucket):
-    from components.common.storage import write_bytes
+    from shopfloor.common.storage import write_bytes
 
     uri = f"s3://{s3_bucket}/data"
     write_parts_data(uri, PartsDataSpec(count=6))

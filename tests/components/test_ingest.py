@@ -10,12 +10,12 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from components.common.config import DataConfig, LabelingConfig, parse_config
-from components.common.errors import DataValidationError
-from components.common.storage import write_bytes
-from components.ingest.ingest import ingest, read_table, validate_events, validate_sensors, write_outputs
-from components.label.labeling import label_windows
-from pipelines.demo.plant import SENSOR_COLUMNS
+from shopfloor.common.config import DataConfig, LabelingConfig, parse_config
+from shopfloor.common.errors import DataValidationError
+from shopfloor.common.storage import write_bytes
+from shopfloor.components.ingest.ingest import ingest, read_table, validate_events, validate_sensors, write_outputs
+from shopfloor.components.label.labeling import label_windows
+from shopfloor.demo.plant import SENSOR_COLUMNS
 
 GOOD_SENSORS = """timestamp,site,asset_id,temp,vib
 2026-01-01T00:00:00Z,s1,A,1.0,0.1
@@ -157,7 +157,7 @@ def test_s3_input(small_demo_data, s3_bucket):
 
 
 def test_missing_s3_object_names_the_uri(s3_bucket):
-    from components.common.errors import StorageError
+    from shopfloor.common.errors import StorageError
 
     uri = f"s3://{s3_bucket}/plant/sensors.csv"
     with pytest.raises(StorageError, match="no such object") as info:

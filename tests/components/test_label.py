@@ -8,9 +8,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from components.common.config import LabelingConfig
-from components.common.errors import DataValidationError
-from components.label.labeling import (
+from shopfloor.common.config import LabelingConfig
+from shopfloor.common.errors import DataValidationError
+from shopfloor.components.label.labeling import (
     SPLITS,
     class_balance,
     label_windows,

@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from components.common.errors import StorageError
-from components.common.storage import TREE_MANIFEST, S3Settings, exists, read_json, read_tree
-from components.publish.publish import publish_model
+from shopfloor.common.errors import StorageError
+from shopfloor.common.storage import TREE_MANIFEST, S3Settings, exists, read_json, read_tree
+from shopfloor.components.publish.publish import publish_model
 
 VERSION = "20260101T000000Z-abc123"
 

@@ -7,9 +7,15 @@ import json
 import numpy as np
 import pytest
 
-from components.common.vision_config import TfliteConfig
-from components.train.tflite import TFLITE_INFO, export_tflite, representative_sample, tflite_predict, write_tflite
-from components.train.vision import predict_probabilities
+from shopfloor.common.vision_config import TfliteConfig
+from shopfloor.components.train.tflite import (
+    TFLITE_INFO,
+    export_tflite,
+    representative_sample,
+    tflite_predict,
+    write_tflite,
+)
+from shopfloor.components.train.vision import predict_probabilities
 
 
 @pytest.fixture(scope="module")

@@ -8,13 +8,18 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from components.common.config import GateConfig, LabelingConfig, ModelConfig, PredictiveMaintenanceConfig
-from components.common.model_artifact import MODEL_FILE, MODEL_INFO, SAVED_MODEL_DIR, load_keras_model
-from components.evaluate.evaluator import classification_metrics, evaluate_model, quality_gate, regression_metrics
-from components.evaluate.report import render_model_card, render_report, render_summary
-from components.ingest.ingest import ingest
-from components.label.labeling import label_windows
-from components.train.trainer import feature_statistics, train_model, write_model
+from shopfloor.common.config import GateConfig, LabelingConfig, ModelConfig, PredictiveMaintenanceConfig
+from shopfloor.common.model_artifact import MODEL_FILE, MODEL_INFO, SAVED_MODEL_DIR, load_keras_model
+from shopfloor.components.evaluate.evaluator import (
+    classification_metrics,
+    evaluate_model,
+    quality_gate,
+    regression_metrics,
+)
+from shopfloor.components.evaluate.report import render_model_card, render_report, render_summary
+from shopfloor.components.ingest.ingest import ingest
+from shopfloor.components.label.labeling import label_windows
+from shopfloor.components.train.trainer import feature_statistics, train_model, write_model
 
 
 @pytest.fixture(scope="module")

@@ -10,18 +10,18 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from components.common.errors import DataValidationError
-from components.common.model_artifact import MODEL_FILE, MODEL_INFO, SAVED_MODEL_DIR, load_keras_model
-from components.common.vision_config import CnnConfig, ImageDataConfig, ImageSplitConfig, VisionGateConfig
-from components.common.vision_model import LAST_CONV, decide
-from components.evaluate.vision import (
+from shopfloor.common.errors import DataValidationError
+from shopfloor.common.model_artifact import MODEL_FILE, MODEL_INFO, SAVED_MODEL_DIR, load_keras_model
+from shopfloor.common.vision_config import CnnConfig, ImageDataConfig, ImageSplitConfig, VisionGateConfig
+from shopfloor.common.vision_model import LAST_CONV, decide
+from shopfloor.components.evaluate.vision import (
     evaluate_vision,
     render_vision_report,
     render_vision_summary,
     validation_threshold,
 )
-from components.ingest.images import ingest_images
-from components.train.vision import (
+from shopfloor.components.ingest.images import ingest_images
+from shopfloor.components.train.vision import (
     VisualInspectionHyperModel,
     choose_defect_threshold,
     class_weights,
@@ -29,7 +29,7 @@ from components.train.vision import (
     predict_probabilities,
     split_by_hash,
 )
-from pipelines.demo.parts import PartsDataSpec, write_parts_data
+from shopfloor.demo.parts import PartsDataSpec, write_parts_data
 
 
 def _digests(n: int) -> list[str]:
@@ -109,9 +109,9 @@ def test_the_space_defaults_to_the_configured_cnn_where_it_holds_it():
     """The search's first trial is the configured CNN (here the real-digits config), not keras-tuner's defaults."""
     import yaml
 
-    from components.hpo.problems import space_defaults
-    from components.hpo.search import best_model_config
-    from pipelines.demo.real_images import DIGITS_CONFIG
+    from shopfloor.components.hpo.problems import space_defaults
+    from shopfloor.components.hpo.search import best_model_config
+    from shopfloor.demo.real_images import DIGITS_CONFIG
 
     digits = CnnConfig(**yaml.safe_load(DIGITS_CONFIG)["model"])
     builder = VisualInspectionHyperModel((8, 8), 1, 10, digits)
@@ -122,7 +122,7 @@ def test_the_space_defaults_to_the_configured_cnn_where_it_holds_it():
 
 
 def test_space_default_helpers():
-    from components.common.hyperparameters import grid, in_range, in_space
+    from shopfloor.common.hyperparameters import grid, in_range, in_space
 
     assert in_space(0.3, grid(0.0, 0.4, 0.1)) == grid(0.0, 0.4, 0.1)[3] and in_space(0.25, grid(0.0, 0.4, 0.1)) is None
     assert in_space(True, [1, 2]) is None and in_space(2, [1, 2]) == 2 and in_space(2, [1, 2], allowed=False) is None

@@ -10,16 +10,16 @@ import kubernetes.client
 import pytest
 import yaml
 
-from components._image import IMAGE, SERVING_IMAGE
-from components.common.errors import ShopfloorError
-from components.deploy.kserve_target import (
+from shopfloor.common.errors import ShopfloorError
+from shopfloor.components._image import IMAGE, SERVING_IMAGE
+from shopfloor.components.deploy.kserve_target import (
     VERSION_ANNOTATION,
     KServeTarget,
     inference_service_manifest,
     merge_patch_between,
     readiness,
 )
-from components.deploy.target import DeploymentFailed, DeploymentRequest, DeployTarget, Endpoint
+from shopfloor.components.deploy.target import DeploymentFailed, DeploymentRequest, DeployTarget, Endpoint
 from tests.deploy.k8s_api import FakeKubernetesApi, apply_merge_patch, becomes_ready_after, fails_with, never_ready
 
 NAMESPACE = "kubeflow-user-example-com"
@@ -135,7 +135,7 @@ def test_manifest_runs_the_serving_server_with_the_model_from_storage() -> None:
     (container,) = predictor["containers"]
     assert container["name"] == "kserve-container"
     assert container["image"] == SERVING_IMAGE
-    assert container["command"] == ["python", "-m", "serving.server"]
+    assert container["command"] == ["python", "-m", "shopfloor.serving.server"]
     assert container["args"] == [
         "--model-dir",
         "/mnt/models",
@@ -370,7 +370,7 @@ def test_api_refusal_is_one_line_deployment_failed(
         manifest["metadata"]["namespace"] = "elsewhere"
         return manifest
 
-    monkeypatch.setattr("components.deploy.kserve_target.inference_service_manifest", wrong_namespace)
+    monkeypatch.setattr("shopfloor.components.deploy.kserve_target.inference_service_manifest", wrong_namespace)
     with pytest.raises(DeploymentFailed) as caught:
         target.deploy(_request("v-1"))
     assert str(caught.value) == (

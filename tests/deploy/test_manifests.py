@@ -13,9 +13,9 @@ import kubernetes.client.models
 import pytest
 import yaml
 
-from components._image import IMAGE
-from components.deploy.kserve_target import inference_service_manifest
-from components.deploy.target import DeploymentRequest
+from shopfloor.components._image import IMAGE
+from shopfloor.components.deploy.kserve_target import inference_service_manifest
+from shopfloor.components.deploy.target import DeploymentRequest
 
 ROOT = Path(__file__).resolve().parents[2]
 BASE = ROOT / "infra" / "kserve" / "base"
@@ -235,7 +235,7 @@ def test_nothing_looks_like_a_real_secret(path: Path) -> None:
 def test_secret_template_holds_only_placeholders() -> None:
     secret = _load(BASE / "secret.yaml")
     assert "data" not in secret, "no base64 data: stringData placeholders only"
-    from pipelines.cluster import S3_KEYS
+    from shopfloor.pipelines.cluster import S3_KEYS
 
     assert secret["stringData"] == dict.fromkeys(S3_KEYS, "REPLACE_ME"), "every key the pipeline steps mount"
     assert "sealed-secrets" in (BASE / "secret.yaml").read_text().lower()
@@ -250,7 +250,7 @@ def test_serving_dockerfile_builds_on_the_component_image() -> None:
     froms = [line.split()[1] for line in instructions if line.upper().startswith("FROM ")]
     assert froms == [IMAGE]
     assert "EXPOSE 8080" in instructions
-    assert 'ENTRYPOINT ["python", "-m", "serving.server"]' in instructions
+    assert 'ENTRYPOINT ["python", "-m", "shopfloor.serving.server"]' in instructions
     users = [line.split()[1] for line in instructions if line.upper().startswith("USER ")]
     assert users and users[-1] == "1000"
     assert text.startswith("#") and "docker build -f infra/images/serving.Dockerfile" in text

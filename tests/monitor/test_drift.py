@@ -9,9 +9,9 @@ import pandas as pd
 import pytest
 from scipy import stats
 
-from components.common.errors import DataValidationError
-from components.common.profile import numeric_profile, profile_table
-from components.monitor.drift import (
+from shopfloor.common.errors import DataValidationError
+from shopfloor.common.profile import numeric_profile, profile_table
+from shopfloor.components.monitor.drift import (
     DriftReport,
     DriftThresholds,
     FeatureDrift,

@@ -14,11 +14,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from components.common.errors import DataValidationError
-from components.monitor.drift import DriftThresholds
-from components.monitor.monitor import current_window, load_reference, monitor_window
-from components.monitor.policy import RetrainState, decide
-from serving.payload_log import PayloadLogger, read_payload_logs
+from shopfloor.common.errors import DataValidationError
+from shopfloor.components.monitor.drift import DriftThresholds
+from shopfloor.components.monitor.monitor import current_window, load_reference, monitor_window
+from shopfloor.components.monitor.policy import RetrainState, decide
+from shopfloor.serving.payload_log import PayloadLogger, read_payload_logs
 
 SHOPFLOOR = str(Path(sys.executable).with_name("shopfloor"))
 AGEING = {"vibration_mm_s": 1.6, "temperature_c": 1.15, "differential_pressure_bar": 1.8}  # multiplicative
@@ -81,7 +81,7 @@ def test_an_empty_window_is_not_enough_data_never_a_retrain(published_model, tmp
     reference = load_reference(str(published_model))
     result = monitor_window(current_window([], reference), reference, DriftThresholds(), 0.25)
     assert not result.drift.enough_data and not result.drifted
-    from components.common.config import RetrainPolicy
+    from shopfloor.common.config import RetrainPolicy
 
     decision = decide(
         result.drifted,
@@ -101,7 +101,7 @@ def test_anomaly_scores_are_a_plant_health_signal(published_detector, anomaly_wi
     test = anomaly_windows.part("test")
 
     def served(windows: np.ndarray, folder: Path):
-        from serving.server import load_window_model
+        from shopfloor.serving.server import load_window_model
 
         model = load_window_model(str(published_detector), "ad", payload_log_uri=str(folder))
         for start in range(0, len(windows), 4):
@@ -124,7 +124,7 @@ def test_anomaly_scores_are_a_plant_health_signal(published_detector, anomaly_wi
 def test_drift_requests_approval_and_the_approved_retrain_takes_over(
     published_model, trained_windows, small_demo_data, tmp_path
 ) -> None:
-    from components.deploy.local_target import stop_server
+    from shopfloor.components.deploy.local_target import stop_server
 
     work = tmp_path / "work"
     version_dir = work / "model-store" / "pm" / published_model.name
@@ -186,7 +186,7 @@ def test_drift_requests_approval_and_the_approved_retrain_takes_over(
 @pytest.mark.slow
 def test_shopfloor_demo_drift(tmp_path) -> None:
     """The demo a new user runs: serve, replay an ageing plant, detect, request, approve, retrain, take over."""
-    from components.deploy.local_target import running_server, stop_server
+    from shopfloor.components.deploy.local_target import running_server, stop_server
 
     work = tmp_path / "work"
     try:
@@ -212,7 +212,7 @@ def test_shopfloor_demo_drift(tmp_path) -> None:
 
 def test_cluster_approval_from_the_cli_is_started_by_the_next_monitoring_run(s3_bucket, tmp_path) -> None:
     """The operator approves against the cluster's state on S3; the scheduled monitor then says retrain."""
-    from components.common.config import RetrainPolicy
+    from shopfloor.common.config import RetrainPolicy
 
     state_uri = f"s3://{s3_bucket}/shopfloor/monitor"
     state = RetrainState(state_uri, "predictive-maintenance")
@@ -235,7 +235,7 @@ def _served_with_labels(published_detector, anomaly_windows, folder: Path, flip:
     """Serve test windows through the real model (payload logged), then write what really happened to them."""
     import pandas as pd
 
-    from serving.server import load_window_model
+    from shopfloor.serving.server import load_window_model
 
     test = anomaly_windows.part("test")
     model = load_window_model(str(published_detector), "ad", payload_log_uri=str(folder / "logs"))
@@ -253,8 +253,8 @@ def _served_with_labels(published_detector, anomaly_windows, folder: Path, flip:
 
 @pytest.mark.parametrize("flip", [False, True], ids=["labels-agree", "world-changed"])
 def test_performance_once_labels_arrive(published_detector, anomaly_windows, tmp_path, flip: bool) -> None:
-    from components.common.config import MonitorConfig, RetrainPolicy
-    from components.monitor.monitor import run_monitoring
+    from shopfloor.common.config import MonitorConfig, RetrainPolicy
+    from shopfloor.components.monitor.monitor import run_monitoring
 
     labels = _served_with_labels(published_detector, anomaly_windows, tmp_path, flip)
     store = tmp_path / "store"
@@ -275,7 +275,7 @@ def test_performance_once_labels_arrive(published_detector, anomaly_windows, tmp
 
 
 def test_bad_labels_are_errors_naming_the_column(tmp_path) -> None:
-    from components.monitor.performance import read_labels
+    from shopfloor.components.monitor.performance import read_labels
 
     (tmp_path / "a.csv").write_text("request_id,outcome\nr1,1\n")
     with pytest.raises(DataValidationError, match="no column 'label'"):
@@ -290,7 +290,7 @@ def test_bad_labels_are_errors_naming_the_column(tmp_path) -> None:
 def test_a_new_data_batch_is_compared_instead_of_the_logs(published_model, small_demo_data, tmp_path) -> None:
     import pandas as pd
 
-    from components.monitor.monitor import batch_window
+    from shopfloor.components.monitor.monitor import batch_window
 
     reference = load_reference(str(published_model))
     sensors = pd.read_csv(small_demo_data / "sensors.csv")
@@ -315,10 +315,10 @@ def test_image_models_are_monitored_on_lighting_contrast_and_focus(vision_traine
     """Served photos against the ingest profile: same station fine, a darker lamp drifts, so does a blurred lens."""
     from scipy import ndimage
 
-    from components.common.vision_config import ImageDataConfig
-    from components.ingest.images import ingest_images
-    from components.train.vision import predict_probabilities
-    from serving.server import load_window_model
+    from shopfloor.common.vision_config import ImageDataConfig
+    from shopfloor.components.ingest.images import ingest_images
+    from shopfloor.components.train.vision import predict_probabilities
+    from shopfloor.serving.server import load_window_model
 
     version = tmp_path / "store" / "vi" / "v-vision000001"
     shutil.copytree(vision_trained.model_dir, version / "model")

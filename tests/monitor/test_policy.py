@@ -10,9 +10,9 @@ from pathlib import Path
 import pydantic
 import pytest
 
-from components.common.errors import ShopfloorError
-from components.common.storage import list_files, read_json, write_bytes
-from components.monitor.policy import (
+from shopfloor.common.errors import ShopfloorError
+from shopfloor.common.storage import list_files, read_json, write_bytes
+from shopfloor.components.monitor.policy import (
     ApprovalRequest,
     Decision,
     RetrainPolicy,

@@ -9,8 +9,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
-from components.common.errors import ShopfloorError
-from components.monitor.trigger import start_retraining_run
+from shopfloor.common.errors import ShopfloorError
+from shopfloor.components.monitor.trigger import start_retraining_run
 
 
 class KfpApi(BaseHTTPRequestHandler):

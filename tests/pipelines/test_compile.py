@@ -9,9 +9,9 @@ import yaml
 from kfp import compiler, dsl
 from kfp.components import load_component_from_file
 
-from components._image import IMAGE
-from pipelines.compile import COMPILED_DIR, compile_scenario, stale_files
-from pipelines.scenarios import SCENARIOS
+from shopfloor.components._image import IMAGE
+from shopfloor.pipelines.compile import COMPILED_DIR, compile_scenario, stale_files
+from shopfloor.pipelines.scenarios import SCENARIOS
 
 SHOPFLOOR = str(Path(sys.executable).with_name("shopfloor"))
 

@@ -4,9 +4,9 @@ from pathlib import Path
 
 import pytest
 
-import pipelines
-from components.common.config import load_config
-from pipelines.scenarios import SCENARIOS
+from shopfloor import pipelines
+from shopfloor.common.config import load_config
+from shopfloor.pipelines.scenarios import SCENARIOS
 
 
 @pytest.mark.parametrize("name", sorted(SCENARIOS))

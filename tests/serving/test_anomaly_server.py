@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 from fastapi.testclient import TestClient
 
-from serving.predictor import AnomalyWindowModel
-from serving.server import build_app, load_window_model
+from shopfloor.serving.predictor import AnomalyWindowModel
+from shopfloor.serving.server import build_app, load_window_model
 from tests.serving.test_server import as_json, v2_body
 
 NAME = "ad"

@@ -15,9 +15,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from components.deploy.local_target import LocalServerTarget, free_port, running_server, stop_server
-from components.deploy.target import DeploymentFailed, DeploymentRequest
-from serving.payload_log import read_payload_logs
+from shopfloor.components.deploy.local_target import LocalServerTarget, free_port, running_server, stop_server
+from shopfloor.components.deploy.target import DeploymentFailed, DeploymentRequest
+from shopfloor.serving.payload_log import read_payload_logs
 
 NAME = "pm"
 

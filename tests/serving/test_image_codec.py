@@ -9,9 +9,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from serving._kserve import InferInput, InferRequest, InvalidInput
-from serving.codec import PayloadTooLarge
-from serving.image_codec import ImageSpec, decode_images_v1, decode_images_v2
+from shopfloor.serving._kserve import InferInput, InferRequest, InvalidInput
+from shopfloor.serving.codec import PayloadTooLarge
+from shopfloor.serving.image_codec import ImageSpec, decode_images_v1, decode_images_v2
 
 SPEC = ImageSpec(width=32, height=24, mode="L", max_batch=4)
 RNG = np.random.default_rng(0)

@@ -14,8 +14,8 @@ import pytest
 from fastapi.testclient import TestClient
 from PIL import Image
 
-from serving.predictor import ImageModel
-from serving.server import build_app, load_window_model
+from shopfloor.serving.predictor import ImageModel
+from shopfloor.serving.server import build_app, load_window_model
 
 NAME = "vi"
 
@@ -98,7 +98,7 @@ def test_bad_images_are_400_and_413(client: TestClient, files) -> None:
 def test_feedback_on_an_explanation_is_stored_and_refused_when_wrong(
     served, client: TestClient, files, tmp_path
 ) -> None:
-    from components.label.feedback import read_feedback
+    from shopfloor.components.label.feedback import read_feedback
 
     served.feedback_uri = str(tmp_path / "store")
     body = {
@@ -125,8 +125,8 @@ def test_feedback_on_an_explanation_is_stored_and_refused_when_wrong(
 @pytest.fixture(scope="module")
 def edge_model_dir(vision_trained, served, tmp_path_factory) -> Path:
     """The trained model folder with its TFLite exports in edge/, as train-inspector writes it."""
-    from components.common.vision_config import TfliteConfig
-    from components.train.tflite import export_tflite, write_tflite
+    from shopfloor.common.vision_config import TfliteConfig
+    from shopfloor.components.train.tflite import export_tflite, write_tflite
 
     folder = tmp_path_factory.mktemp("edge") / "model"
     shutil.copytree(vision_trained.model_dir, folder)
@@ -146,7 +146,7 @@ def test_the_server_can_answer_with_the_int8_edge_model(edge_model_dir, served, 
 
 
 def test_a_runtime_the_model_lacks_is_refused_naming_it(vision_trained, published_model) -> None:
-    from components.common.errors import ShopfloorError
+    from shopfloor.common.errors import ShopfloorError
 
     with pytest.raises(ShopfloorError, match=r"edge/model_int8\.tflite: runtime: missing \(expected the tflite-int8"):
         load_window_model(str(vision_trained.model_dir), NAME, runtime="tflite-int8")
@@ -158,8 +158,8 @@ def test_deployed_locally_with_the_edge_runtime_predict_is_tflite_and_explain_st
     edge_model_dir, served, files, tmp_path
 ) -> None:
     """What `deployment.runtime: tflite-int8` does on one machine: the server's own line says what answers."""
-    from components.deploy.local_target import LocalServerTarget, stop_server
-    from components.deploy.target import DeploymentRequest
+    from shopfloor.components.deploy.local_target import LocalServerTarget, stop_server
+    from shopfloor.components.deploy.target import DeploymentRequest
 
     state = tmp_path / "state"
     request = DeploymentRequest(NAME, str(edge_model_dir), "v-edge0000001", runtime="tflite-int8", ready_timeout_s=120)

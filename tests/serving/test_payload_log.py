@@ -15,10 +15,10 @@ from pathlib import Path
 import pytest
 from urllib3.util.retry import Retry
 
-from components.common.errors import StorageError
-from components.common.storage import S3Settings, list_files, read_bytes
-from serving import payload_log
-from serving.payload_log import PayloadLogger, PayloadRecord, read_payload_logs
+from shopfloor.common.errors import StorageError
+from shopfloor.common.storage import S3Settings, list_files, read_bytes
+from shopfloor.serving import payload_log
+from shopfloor.serving.payload_log import PayloadLogger, PayloadRecord, read_payload_logs
 
 LOGGER_NAME = "shopfloor.payload_log"
 PART_RE = re.compile(r"/m/date=(\d{4}-\d{2}-\d{2})/part-(\d{9})-[0-9a-f]{8}\.jsonl$")

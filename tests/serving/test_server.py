@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from fastapi.testclient import TestClient
 
-from serving.server import build_app, load_window_model
+from shopfloor.serving.server import build_app, load_window_model
 
 NAME = "pm"
 
@@ -161,7 +161,7 @@ def test_malformed_and_oversized_bodies(client: TestClient) -> None:
 
 
 def test_model_loads_from_s3(published_model, s3_bucket, tmp_path, windows) -> None:
-    from components.common.storage import write_tree
+    from shopfloor.common.storage import write_tree
 
     uri = f"s3://{s3_bucket}/models/pm/v-test0000001"
     write_tree(published_model, uri)

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.pipelines.test_cli_run import gate_values, post_json, printed_path, shopfloor, work_dirs  # noqa: F401
+from tests.app.test_cli_run import gate_values, post_json, printed_path, shopfloor, work_dirs  # noqa: F401
 
 
 @pytest.mark.slow
@@ -49,7 +49,7 @@ def test_run_anomaly_detection_on_a_real_ecg_through_data_and_config_alone(
     tmp_path: Path,
     work_dirs: list[Path],  # noqa: F811
 ) -> None:
-    from pipelines.demo.real_sensors import write_ecg_plant_layout
+    from shopfloor.demo.real_sensors import write_ecg_plant_layout
 
     work_dirs.append(tmp_path / "work")
     paths = write_ecg_plant_layout(tmp_path / "ecg")

@@ -21,7 +21,7 @@ import urllib.parse
 from collections.abc import Iterator, Mapping
 from pathlib import Path, PurePosixPath
 
-from components.common.errors import StorageError
+from shopfloor.common.errors import StorageError
 
 __all__ = [
     "TREE_MANIFEST",

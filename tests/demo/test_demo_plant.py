@@ -4,7 +4,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from pipelines.demo.plant import (
+from shopfloor.demo.plant import (
     EVENT_COLUMNS,
     ID_COLUMNS,
     SENSOR_COLUMNS,

@@ -1,6 +1,6 @@
 """Typed config of visual inspection: which images are expected, how labels merge, the CNN, its split and gate.
 
-The sections follow :mod:`components.common.config`: unknown keys are errors, and ``validated`` turns a bad value
+The sections follow :mod:`shopfloor.common.config`: unknown keys are errors, and ``validated`` turns a bad value
 into a one-line ``ConfigError`` naming the file and the dotted field. A scenario config embeds them as sections.
 """
 
@@ -13,7 +13,7 @@ from typing import Literal
 
 from pydantic import Field, field_validator, model_validator
 
-from components.common.config import (
+from shopfloor.common.config import (
     DeployConfig,
     HpoConfig,
     MonitorConfig,
@@ -22,7 +22,7 @@ from components.common.config import (
     over_scenario_search,
     require_builder,
 )
-from components.common.storage import is_s3_uri, join_uri
+from shopfloor.common.storage import is_s3_uri, join_uri
 
 __all__ = [
     "DEFECT_CLASSES",

@@ -14,8 +14,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from components.common.storage import atomic_write_bytes
-from pipelines.demo.plant import PlantDataSpec, generate_plant_data
+from shopfloor.common.storage import atomic_write_bytes
+from shopfloor.demo.plant import PlantDataSpec, generate_plant_data
 
 __all__ = ["AGEING", "replay_windows", "sensor_windows", "write_aged_plant"]
 

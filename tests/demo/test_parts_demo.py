@@ -11,7 +11,7 @@ import pytest
 from PIL import Image
 from scipy.ndimage import median_filter
 
-from pipelines.demo.parts import CLASSES, PartsDataSpec, class_counts, generate_parts, write_parts_data
+from shopfloor.demo.parts import CLASSES, PartsDataSpec, class_counts, generate_parts, write_parts_data
 
 SMALL = PartsDataSpec(count=40, defect_share=0.5)
 

@@ -31,7 +31,7 @@ from typing import Literal
 import numpy as np
 from PIL import Image
 
-from components.common.storage import write_tree
+from shopfloor.common.storage import write_tree
 
 __all__ = [
     "CLASSES",

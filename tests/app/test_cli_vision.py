@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.pipelines.test_cli_run import gate_values, post_json, printed_path, shopfloor, work_dirs  # noqa: F401
+from tests.app.test_cli_run import gate_values, post_json, printed_path, shopfloor, work_dirs  # noqa: F401
 
 
 @pytest.mark.slow
@@ -67,7 +67,7 @@ def test_run_visual_inspection_on_a_real_image_set_through_data_and_config_alone
     work_dirs: list[Path],  # noqa: F811
 ) -> None:
     """scikit-learn's scanned digits (1,797 real 8x8 images, class folders): it never saw them, nothing but config."""
-    from pipelines.demo.real_images import write_digits_layout
+    from shopfloor.demo.real_images import write_digits_layout
 
     work_dirs.append(tmp_path / "work")
     paths = write_digits_layout(tmp_path / "digits")

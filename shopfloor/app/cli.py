@@ -12,9 +12,9 @@ import subprocess
 import sys
 from pathlib import Path
 
-from components.common.config import load_config
-from components.common.errors import ShopfloorError
-from components.common.storage import join_uri, read_json
+from shopfloor.common.config import load_config
+from shopfloor.common.errors import ShopfloorError
+from shopfloor.common.storage import join_uri, read_json
 
 __all__ = ["main"]
 
@@ -60,8 +60,8 @@ def _data_base(args: argparse.Namespace, scenario, work_dir: Path) -> str:  # no
 
 def _command_run(args: argparse.Namespace) -> int:
     """Run a scenario pipeline end to end on the local runner and say where its outputs are."""
-    from pipelines.local_runner import run_locally
-    from pipelines.scenarios import SCENARIOS
+    from shopfloor.app.local_runner import run_locally
+    from shopfloor.pipelines.scenarios import SCENARIOS
 
     scenario = SCENARIOS[args.scenario]
     work_dir = Path(args.work_dir).resolve()
@@ -117,9 +117,9 @@ def _example_requests(run_root: Path, prefix: Path, config) -> dict[str, Path]: 
     """Request bodies from the run's own data: a positive and a quiet window, or a defective and a good part."""
     import pandas as pd
 
-    from components.common.storage import read_bytes
-    from components.label.labeling import load_windows
-    from serving.examples import write_example_requests, write_image_requests
+    from shopfloor.common.storage import read_bytes
+    from shopfloor.components.label.labeling import load_windows
+    from shopfloor.serving.examples import write_example_requests, write_image_requests
 
     windows = next(run_root.glob("label*/windows"), None)
     if windows is not None:
@@ -133,7 +133,7 @@ def _example_requests(run_root: Path, prefix: Path, config) -> dict[str, Path]: 
 
 def _print_endpoint(serving_dir: Path, model_name: str, run_root: Path, config) -> None:  # noqa: ANN001
     """Say where the model is served, with ready-to-paste curl commands on the run's own held-out data."""
-    from components.deploy.local_target import running_server
+    from shopfloor.components.deploy.local_target import running_server
 
     state = running_server(serving_dir, model_name)
     if state is None:
@@ -149,9 +149,9 @@ def _print_endpoint(serving_dir: Path, model_name: str, run_root: Path, config) 
 
 def _command_feedback(args: argparse.Namespace) -> int:
     """Record an operator's verdict on an explained image, in the model store the next run reads."""
-    from components.common.model_artifact import load_model_info
-    from components.common.storage import read_bytes, sha256_hex
-    from components.label.feedback import new_feedback, record_feedback
+    from shopfloor.common.model_artifact import load_model_info
+    from shopfloor.common.storage import read_bytes, sha256_hex
+    from shopfloor.components.label.feedback import new_feedback, record_feedback
 
     store = args.model_store or str(Path(args.work_dir).resolve() / "model-store")
     latest = read_json(join_uri(store, args.model, "latest.json"))
@@ -175,7 +175,7 @@ def _command_feedback(args: argparse.Namespace) -> int:
 
 def _command_compile(args: argparse.Namespace) -> int:
     """Write (or with --check, verify) the compiled YAML of every scenario."""
-    from pipelines.compile import compile_all, stale_files
+    from shopfloor.pipelines.compile import compile_all, stale_files
 
     output_dir = Path(args.output_dir)
     if args.check:
@@ -190,7 +190,7 @@ def _command_compile(args: argparse.Namespace) -> int:
 
 def _command_demo_data(args: argparse.Namespace) -> int:
     """Write a scenario's demo data set."""
-    from pipelines.demo.plant import PlantDataSpec, write_plant_data
+    from shopfloor.demo.plant import PlantDataSpec, write_plant_data
 
     try:
         spec = PlantDataSpec(seed=args.seed, sites=args.sites, assets_per_site=args.assets_per_site, days=args.days)
@@ -203,15 +203,15 @@ def _command_demo_data(args: argparse.Namespace) -> int:
 
 def _command_validate(args: argparse.Namespace) -> int:
     """Check a config and its data without running anything."""
-    from components.ingest.ingest import ingest
-    from pipelines.scenarios import SCENARIOS
+    from shopfloor.components.ingest.ingest import ingest
+    from shopfloor.pipelines.scenarios import SCENARIOS
 
     scenario = SCENARIOS[args.scenario]
     config = load_config(args.config, scenario.name).resolve_data(
         _data_base(args, scenario, Path(args.work_dir).resolve())
     )
     if scenario.name == "visual-inspection":
-        from components.ingest.images import ingest_images
+        from shopfloor.components.ingest.images import ingest_images
 
         found = ingest_images(config.data_root, config.data)
         print(f"ok: {len(found.manifest)} images, {found.profile['class_counts']}; {len(found.skipped)} skipped")
@@ -248,9 +248,9 @@ def _command_monitor(args: argparse.Namespace) -> int:
     """Compare the served model's recent payloads with its training data and act on the retrain policy."""
     import datetime as dt
 
-    from components.common.storage import atomic_write_bytes, write_json
-    from components.monitor.monitor import run_monitoring
-    from components.monitor.policy import RetrainState
+    from shopfloor.common.storage import atomic_write_bytes, write_json
+    from shopfloor.components.monitor.monitor import run_monitoring
+    from shopfloor.components.monitor.policy import RetrainState
 
     config = load_config(args.config, args.scenario)
     store, logs, state_root = _monitor_paths(args, config.model_name)
@@ -279,7 +279,7 @@ def _command_monitor(args: argparse.Namespace) -> int:
 
 def _command_decide(args: argparse.Namespace) -> int:
     """Approve (and start) or reject a pending retrain request, recording who and why."""
-    from components.monitor.policy import RetrainState, can_start
+    from shopfloor.components.monitor.policy import RetrainState, can_start
 
     config = load_config(args.config)
     _, _, state_root = _monitor_paths(args, config.model_name)
@@ -306,10 +306,10 @@ def _command_demo_drift(args: argparse.Namespace) -> int:
 
     import pandas as pd
 
-    from components.common.model_artifact import load_model_info
-    from components.deploy.local_target import running_server
-    from components.monitor.policy import RetrainState
-    from pipelines.demo.drift import replay_windows, sensor_windows, write_aged_plant
+    from shopfloor.common.model_artifact import load_model_info
+    from shopfloor.components.deploy.local_target import running_server
+    from shopfloor.components.monitor.policy import RetrainState
+    from shopfloor.demo.drift import replay_windows, sensor_windows, write_aged_plant
 
     work_dir = Path(args.work_dir).resolve()
     base = argparse.Namespace(
@@ -362,7 +362,7 @@ def _command_demo_drift(args: argparse.Namespace) -> int:
 
 def _demo_policy_config(work_dir: Path) -> str:
     """A config for the demo: approval mode, no cooldown (the demo model was just trained)."""
-    from components.common.storage import atomic_write_bytes
+    from shopfloor.common.storage import atomic_write_bytes
 
     path = work_dir / "demo-data" / "drift-demo.yaml"
     atomic_write_bytes(path, b"monitor:\n  window_days: 1\n  retrain: {mode: approval, cooldown_hours: 0}\n")
@@ -371,7 +371,7 @@ def _demo_policy_config(work_dir: Path) -> str:
 
 def _command_serve(args: argparse.Namespace) -> int:
     """Serve a published model (path or s3://) in the foreground until Ctrl-C."""
-    from serving.server import main as serve
+    from shopfloor.serving.server import main as serve
 
     argv = [
         "--model-uri",
@@ -390,7 +390,7 @@ def _command_serve(args: argparse.Namespace) -> int:
 
 def _command_stop(args: argparse.Namespace) -> int:
     """Stop the model server a local run started."""
-    from components.deploy.local_target import stop_server
+    from shopfloor.components.deploy.local_target import stop_server
 
     stopped = stop_server(Path(args.work_dir).resolve() / "serving", args.name)
     print(f"stopped {args.name}" if stopped else f"{args.name} was not running", file=sys.stderr)
@@ -399,8 +399,8 @@ def _command_stop(args: argparse.Namespace) -> int:
 
 def _parser() -> argparse.ArgumentParser:
     """The argument parser with every subcommand."""
-    from pipelines.compile import COMPILED_DIR
-    from pipelines.scenarios import SCENARIOS
+    from shopfloor.pipelines.compile import COMPILED_DIR
+    from shopfloor.pipelines.scenarios import SCENARIOS
 
     parser = argparse.ArgumentParser(prog="shopfloor", description=__doc__.splitlines()[0])
     commands = parser.add_subparsers(dest="command", required=True)

@@ -21,8 +21,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TextIO
 
-from components.common.errors import ShopfloorError
-from components.common.progress import PROGRESS_PREFIX
+from shopfloor.common.errors import ShopfloorError
+from shopfloor.common.progress import PROGRESS_PREFIX
 
 __all__ = ["LocalRun", "PipelineFailed", "ProgressStream", "run_locally"]
 

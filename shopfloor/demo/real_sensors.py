@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from components.common.errors import DataValidationError
+from shopfloor.common.errors import DataValidationError
 
 __all__ = ["ECG_CONFIG", "ecg_record", "write_ecg_plant_layout"]
 

@@ -16,8 +16,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from components.common.storage import exists, read_json, sha256_hex
-from pipelines.demo.plant import PlantDataSpec, generate_plant_data
+from shopfloor.common.storage import exists, read_json, sha256_hex
+from shopfloor.demo.plant import PlantDataSpec, generate_plant_data
 
 SHOPFLOOR = str(Path(sys.executable).with_name("shopfloor"))
 
@@ -37,7 +37,7 @@ def printed_path(stdout: str, label: str) -> Path:
 @pytest.fixture
 def work_dirs():
     """Work folders of `shopfloor run`; the model servers those runs started are stopped afterwards."""
-    from components.deploy.local_target import running_server, stop_server
+    from shopfloor.components.deploy.local_target import running_server, stop_server
 
     folders: list[Path] = []
     yield folders
@@ -104,7 +104,7 @@ def test_run_demo_end_to_end(tmp_path: Path, work_dirs: list[Path]) -> None:
     # the published model answers on raw windows, missing readings included, in both formats
     import tensorflow as tf
 
-    from components.common.model_artifact import load_keras_model
+    from shopfloor.common.model_artifact import load_keras_model
 
     model = load_keras_model(published)
     info = json.loads((published / "model" / "shopfloor_model.json").read_text())
@@ -130,7 +130,7 @@ def test_run_demo_end_to_end(tmp_path: Path, work_dirs: list[Path]) -> None:
     status, answer = post_json(commands["explain"][1], Path(commands["explain"][0]).read_bytes())
     assert status == 200 and len(answer["explanations"]) == 2
 
-    from serving.payload_log import read_payload_logs
+    from shopfloor.serving.payload_log import read_payload_logs
 
     deadline = time.monotonic() + 15
     while not (logged := read_payload_logs(str(tmp_path / "payload-logs"), "predictive-maintenance")):
@@ -195,7 +195,7 @@ def test_run_reads_data_from_and_publishes_to_s3(
     tmp_path: Path, small_demo_data: Path, s3_bucket: str, work_dirs: list[Path]
 ) -> None:
     work_dirs.append(tmp_path / "work")
-    from components.common.storage import write_bytes
+    from shopfloor.common.storage import write_bytes
 
     for name in ("sensors.csv", "events.csv"):
         write_bytes(f"s3://{s3_bucket}/plant/{name}", (small_demo_data / name).read_bytes())

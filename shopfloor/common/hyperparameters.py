@@ -10,7 +10,7 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable, Sequence
 
-from components.common.errors import ConfigError
+from shopfloor.common.errors import ConfigError
 
 __all__ = ["check_kernels_fit", "grid", "in_range", "in_space"]
 

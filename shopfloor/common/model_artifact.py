@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from components.common.errors import StorageError
+from shopfloor.common.errors import StorageError
 
 __all__ = [
     "BLESSING_FILE",
@@ -54,6 +54,6 @@ def load_keras_model(folder: str | Path):
     """Load the Keras model safely (``safe_mode``: no arbitrary code, no pickle) and without training state."""
     import keras
 
-    import components.common.keras_objects  # noqa: F401 - registers the custom layers for safe_mode loading
+    import shopfloor.common.keras_objects  # noqa: F401 - registers the custom layers for safe_mode loading
 
     return keras.saving.load_model(resolve_model_dir(folder) / MODEL_FILE, compile=False, safe_mode=True)

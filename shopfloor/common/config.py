@@ -15,8 +15,8 @@ import pydantic
 import yaml
 from pydantic import BaseModel, ConfigDict, Field
 
-from components.common.errors import ConfigError
-from components.common.storage import is_s3_uri, join_uri, read_bytes
+from shopfloor.common.errors import ConfigError
+from shopfloor.common.storage import is_s3_uri, join_uri, read_bytes
 
 __all__ = [
     "AnomalyDetectionConfig",
@@ -323,7 +323,7 @@ ScenarioConfig = BaseModel  # one of the scenario configs below and in vision_co
 
 def scenario_configs() -> dict[str, type[ScenarioConfig]]:
     """Every scenario's config model by name (visual inspection's lives in vision_config, which imports this)."""
-    from components.common.vision_config import VisualInspectionConfig
+    from shopfloor.common.vision_config import VisualInspectionConfig
 
     return {
         "predictive-maintenance": PredictiveMaintenanceConfig,
