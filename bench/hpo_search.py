@@ -88,8 +88,8 @@ def labelled_windows(root: Path, days: int):  # noqa: ANN201
     """Demo plant data -> ingest -> labelled windows, as the pipeline makes them."""
     from shopfloor.common.config import PredictiveMaintenanceConfig
     from shopfloor.components.ingest.ingest import ingest
-    from shopfloor.components.label.labeling import label_windows
     from shopfloor.demo.plant import PlantDataSpec, write_plant_data
+    from shopfloor.families.predictive_maintenance.labelling import label_windows
 
     write_plant_data(root / "data", PlantDataSpec(days=days))
     config = PredictiveMaintenanceConfig().resolve_data(root / "data")

@@ -35,13 +35,15 @@ def noop_chain():
 def in_process_seconds(data: Path, work: Path) -> dict[str, float]:
     """Each step's logic called directly, with warm imports: the step's own compute time."""
     from shopfloor.common.config import PredictiveMaintenanceConfig
-    from shopfloor.common.model_artifact import load_keras_model
-    from shopfloor.components.evaluate.evaluator import evaluate_model
-    from shopfloor.components.evaluate.report import render_model_card, render_report
     from shopfloor.components.ingest.ingest import ingest, write_outputs
-    from shopfloor.components.label.labeling import label_windows, load_windows, write_windows
     from shopfloor.components.publish.publish import publish_model
-    from shopfloor.components.train.trainer import train_model, write_model
+    from shopfloor.contracts.model_artifact import load_keras_model, write_model
+    from shopfloor.contracts.windows import load_windows, write_windows
+    from shopfloor.families.predictive_maintenance.evaluation import evaluate_model
+    from shopfloor.families.predictive_maintenance.labelling import label_windows
+    from shopfloor.families.predictive_maintenance.model import train_model
+    from shopfloor.families.predictive_maintenance.report import render_report
+    from shopfloor.families.reporting import render_model_card
 
     config = PredictiveMaintenanceConfig().resolve_data(data)
     seconds = {}

@@ -38,9 +38,10 @@ def train_small_model(root: Path, days: int) -> np.ndarray:
     """Demo data -> ingest -> windows -> a two-epoch model in ``root/model``; returns the test windows."""
     from shopfloor.common.config import ModelConfig, PredictiveMaintenanceConfig
     from shopfloor.components.ingest.ingest import ingest
-    from shopfloor.components.label.labeling import label_windows
-    from shopfloor.components.train.trainer import train_model, write_model
+    from shopfloor.contracts.model_artifact import write_model
     from shopfloor.demo.plant import PlantDataSpec, write_plant_data
+    from shopfloor.families.predictive_maintenance.labelling import label_windows
+    from shopfloor.families.predictive_maintenance.model import train_model
 
     write_plant_data(root / "data", PlantDataSpec(days=days))
     config = PredictiveMaintenanceConfig().resolve_data(root / "data")
@@ -276,8 +277,8 @@ def main() -> None:
     args = parser.parse_args()
     requests = {size: args.requests or DEFAULT_REQUESTS[size] for size in BATCH_SIZES}
 
-    from shopfloor.common.model_artifact import load_keras_model
     from shopfloor.components.deploy.local_target import stop_server
+    from shopfloor.contracts.model_artifact import load_keras_model
 
     began = time.perf_counter()
     with tempfile.TemporaryDirectory() as scratch:

@@ -32,10 +32,11 @@ def train_small_inspector(root: Path, images: int):  # noqa: ANN201
     """Demo part images -> ingest -> a CNN trained for 3 epochs and its TFLite variants; returns them and the data."""
     from shopfloor.common.vision_config import CnnConfig, ImageDataConfig, ImageSplitConfig, TfliteConfig
     from shopfloor.components.ingest.images import ingest_images
-    from shopfloor.components.train.tflite import export_tflite, write_tflite
-    from shopfloor.components.train.trainer import write_model
-    from shopfloor.components.train.vision import load_image_set, train_vision_model
+    from shopfloor.contracts.images import load_image_set
+    from shopfloor.contracts.model_artifact import write_model
     from shopfloor.demo.parts import PartsDataSpec, write_parts_data
+    from shopfloor.families.visual_inspection.model import train_vision_model
+    from shopfloor.families.visual_inspection.tflite import export_tflite, write_tflite
 
     write_parts_data(root / "data", PartsDataSpec(count=images))
     config = ImageDataConfig()
@@ -62,7 +63,7 @@ def main() -> None:
     parser.add_argument("--images", type=int, default=300)
     parser.add_argument("--requests", type=int, default=200)
     args = parser.parse_args()
-    from shopfloor.components.train.tflite import tflite_predict
+    from shopfloor.families.visual_inspection.tflite import tflite_predict
 
     with tempfile.TemporaryDirectory(prefix="shopfloor-bench-vision-") as scratch:
         root = Path(scratch)

@@ -18,8 +18,15 @@ import numpy as np
 from shopfloor.common.attributions import integrated_gradients, mean_baseline
 from shopfloor.common.errors import ShopfloorError
 from shopfloor.common.images import image_statistics
-from shopfloor.common.model_artifact import BLESSING_FILE, load_keras_model, load_model_info, resolve_model_dir
-from shopfloor.common.vision_model import LAST_CONV, TfliteRunner, decide, defect_scores, gradcam, heatmap_png
+from shopfloor.contracts.model_artifact import BLESSING_FILE, load_keras_model, load_model_info, resolve_model_dir
+from shopfloor.families.visual_inspection.inference import (
+    LAST_CONV,
+    TfliteRunner,
+    decide,
+    defect_scores,
+    gradcam,
+    heatmap_png,
+)
 from shopfloor.serving._kserve import InferOutput, InferRequest, InferResponse, InvalidInput, Model
 from shopfloor.serving.codec import WindowSpec, decode_v1, decode_v2
 from shopfloor.serving.image_codec import ImageSpec, decode_images_v1, decode_images_v2
@@ -360,7 +367,7 @@ class ImageModel(WindowModel):
 
         The image is named by its file (``image_bytes.b64``, hashed as ingest hashes files) or by ``image_sha256``.
         """
-        from shopfloor.components.label.feedback import new_feedback, record_feedback
+        from shopfloor.contracts.feedback import new_feedback, record_feedback
 
         if not isinstance(body, dict):
             raise InvalidInput("request body: expected a JSON object with verdict, operator and the image")

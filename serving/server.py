@@ -183,9 +183,9 @@ def load_window_model(
 ):  # noqa: ANN201
     """Load a published model (local or s3://) into a ready window model of its type, with payload logging if asked."""
     from shopfloor.common.errors import ShopfloorError
-    from shopfloor.common.model_artifact import BLESSING_FILE
     from shopfloor.common.storage import read_json
-    from shopfloor.serving.payload_log import PayloadLogger
+    from shopfloor.contracts.model_artifact import BLESSING_FILE
+    from shopfloor.contracts.payload_log import PayloadLogger
     from shopfloor.serving.predictor import DEFAULT_MAX_BATCH, ImageModel, model_class
 
     folder = materialize_model(model_uri, cache_dir or Path(tempfile.mkdtemp(prefix="shopfloor-model-")))

@@ -11,11 +11,12 @@ from pathlib import Path
 import pytest
 
 from shopfloor.common.config import LabelingConfig, ModelConfig, PredictiveMaintenanceConfig
-from shopfloor.components.evaluate.evaluator import classification_metrics
 from shopfloor.components.ingest.ingest import ingest
-from shopfloor.components.label.labeling import label_windows
-from shopfloor.components.train.trainer import train_model, write_model
+from shopfloor.contracts.model_artifact import write_model
 from shopfloor.demo.plant import PlantDataSpec, write_plant_data
+from shopfloor.families.predictive_maintenance.evaluation import classification_metrics
+from shopfloor.families.predictive_maintenance.labelling import label_windows
+from shopfloor.families.predictive_maintenance.model import train_model
 
 S3_ACCESS_KEY = "shopfloor-test-access"
 S3_SECRET_KEY = "shopfloor-test-secret-do-not-log"
@@ -109,7 +110,7 @@ def published_model(tmp_path_factory: pytest.TempPathFactory, trained_windows, s
 def anomaly_windows(small_ingested):
     """The small plant as windows marked normal/abnormal (12 h before a failure), split in time order."""
     from shopfloor.common.config import AnomalyLabelingConfig
-    from shopfloor.components.label.anomaly import label_anomaly_windows
+    from shopfloor.families.anomaly_detection.labelling import label_anomaly_windows
 
     result = small_ingested
     return label_anomaly_windows(result.sensors, result.events, result.features, ["failure"], AnomalyLabelingConfig())
@@ -120,8 +121,8 @@ def published_detector(tmp_path_factory: pytest.TempPathFactory, anomaly_windows
     """``<store>/ad/v-test/`` as publish writes it for an autoencoder: model/ (with its threshold), blessing.json
     (reference scores), profile.json and a model card."""
     from shopfloor.common.config import AutoencoderConfig
-    from shopfloor.components.evaluate.anomaly import anomaly_metrics
-    from shopfloor.components.train.autoencoder import anomaly_scores, train_autoencoder
+    from shopfloor.families.anomaly_detection.evaluation import anomaly_metrics
+    from shopfloor.families.anomaly_detection.model import anomaly_scores, train_autoencoder
 
     trained = train_autoencoder(anomaly_windows, AutoencoderConfig(epochs=8))
     version = tmp_path_factory.mktemp("store") / "ad" / "v-test0000002"
@@ -168,8 +169,9 @@ def vision_trained(tmp_path_factory: pytest.TempPathFactory) -> VisionTrained:
     """400 part images, half with a dent in a known box (defects.csv), ingested, split and trained on (~25 s)."""
     from shopfloor.common.vision_config import CnnConfig, ImageDataConfig, ImageSplitConfig
     from shopfloor.components.ingest.images import ingest_images
-    from shopfloor.components.train.vision import load_image_set, train_vision_model
+    from shopfloor.contracts.images import load_image_set
     from shopfloor.demo.parts import PartsDataSpec, write_parts_data
+    from shopfloor.families.visual_inspection.model import train_vision_model
 
     root = tmp_path_factory.mktemp("vision") / "data"
     write_parts_data(root, PartsDataSpec(**VISION_TEST_SPEC))

@@ -13,8 +13,9 @@ import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
-from shopfloor.common.model_artifact import load_keras_model, load_model_info
-from shopfloor.common.storage import exists, is_s3_uri, join_uri, read_json, read_tree
+from shopfloor.common.storage import is_s3_uri, read_tree
+from shopfloor.contracts.model_artifact import load_keras_model, load_model_info
+from shopfloor.contracts.model_store import ModelStore
 
 __all__ = ["Champion", "challenge", "load_champion", "versus_production"]
 
@@ -35,17 +36,16 @@ def load_champion(model_store_uri: str, model_name: str, inputs: dict) -> Champi
     ``inputs`` names what must be equal for both models to score the same data: features and window for sensor
     models, classes, image size and colour mode for image models.
     """
-    latest_uri = join_uri(model_store_uri, model_name, "latest.json")
-    if not exists(latest_uri):
+    latest = ModelStore(model_store_uri).latest(model_name)
+    if latest is None:
         return "no model in production yet"
-    latest = read_json(latest_uri)
-    uri = latest["uri"]
+    uri = latest.uri
     folder = read_tree(uri, tempfile.mkdtemp(prefix="shopfloor-champion-")) if is_s3_uri(uri) else Path(uri)
     info = load_model_info(folder)
     differ = [key for key, value in inputs.items() if _plain(info.get(key)) != _plain(value)]
     if differ:
-        return f"production model {latest['version']} reads other {', '.join(differ)}: not comparable"
-    return Champion(version=latest["version"], uri=latest["uri"], model=load_keras_model(folder), info=info)
+        return f"production model {latest.version} reads other {', '.join(differ)}: not comparable"
+    return Champion(version=latest.version, uri=latest.uri, model=load_keras_model(folder), info=info)
 
 
 def _plain(value: object) -> object:

@@ -50,13 +50,14 @@ def evaluate(
     from pathlib import Path
 
     from shopfloor.common.config import GateConfig, validated
-    from shopfloor.common.model_artifact import MODEL_INFO, load_keras_model
     from shopfloor.common.progress import report_progress
     from shopfloor.common.storage import atomic_write_bytes, write_json
     from shopfloor.components.evaluate.champion import versus_production
-    from shopfloor.components.evaluate.evaluator import blessing_record, evaluate_model, model_version
-    from shopfloor.components.evaluate.report import render_model_card, render_report, render_summary
-    from shopfloor.components.label.labeling import load_windows
+    from shopfloor.contracts.model_artifact import MODEL_INFO, load_keras_model
+    from shopfloor.contracts.windows import load_windows
+    from shopfloor.families.predictive_maintenance.evaluation import blessing_record, evaluate_model, model_version
+    from shopfloor.families.predictive_maintenance.report import render_report, render_summary
+    from shopfloor.families.reporting import render_model_card
 
     thresholds = validated(GateConfig, gate, "pipeline parameter gate")
     labelled = load_windows(windows.path)
@@ -135,14 +136,18 @@ def evaluate_anomaly_detector(
     from pathlib import Path
 
     from shopfloor.common.config import AnomalyGateConfig, validated
-    from shopfloor.common.model_artifact import MODEL_INFO, load_keras_model
     from shopfloor.common.progress import report_progress
     from shopfloor.common.storage import atomic_write_bytes, write_json
-    from shopfloor.components.evaluate.anomaly import evaluate_detector, render_anomaly_report, render_anomaly_summary
     from shopfloor.components.evaluate.champion import versus_production
-    from shopfloor.components.evaluate.evaluator import blessing_record, model_version
-    from shopfloor.components.evaluate.report import render_model_card
-    from shopfloor.components.label.labeling import load_windows
+    from shopfloor.contracts.model_artifact import MODEL_INFO, load_keras_model
+    from shopfloor.contracts.windows import load_windows
+    from shopfloor.families.anomaly_detection.evaluation import (
+        evaluate_detector,
+        render_anomaly_report,
+        render_anomaly_summary,
+    )
+    from shopfloor.families.predictive_maintenance.evaluation import blessing_record, model_version
+    from shopfloor.families.reporting import render_model_card
 
     thresholds = validated(AnomalyGateConfig, gate, "pipeline parameter gate")
     labelled = load_windows(windows.path)
@@ -226,19 +231,19 @@ def evaluate_inspector(
     from pathlib import Path
 
     from shopfloor.common.config import validated
-    from shopfloor.common.model_artifact import load_keras_model, load_model_info
     from shopfloor.common.progress import report_progress
     from shopfloor.common.storage import atomic_write_bytes, write_json
     from shopfloor.common.vision_config import ImageDataConfig, ImageSplitConfig, VisionGateConfig
     from shopfloor.components.evaluate.champion import versus_production
-    from shopfloor.components.evaluate.evaluator import blessing_record, model_version
-    from shopfloor.components.evaluate.vision import (
+    from shopfloor.contracts.images import load_image_set
+    from shopfloor.contracts.model_artifact import load_keras_model, load_model_info
+    from shopfloor.families.predictive_maintenance.evaluation import blessing_record, model_version
+    from shopfloor.families.visual_inspection.evaluation import (
         evaluate_vision,
         render_vision_model_card,
         render_vision_report,
         render_vision_summary,
     )
-    from shopfloor.components.train.vision import load_image_set
 
     data = validated(ImageDataConfig, image_schema, "pipeline parameter image_schema")
     thresholds = validated(VisionGateConfig, gate, "pipeline parameter gate")

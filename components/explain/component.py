@@ -32,11 +32,15 @@ def explain(
         sample_size: how many test windows to explain.
     """
     from shopfloor.common.config import GateConfig, validated
-    from shopfloor.common.model_artifact import load_keras_model, load_model_info
     from shopfloor.common.progress import report_progress
     from shopfloor.common.storage import atomic_write_bytes
-    from shopfloor.components.explain.explanations import explain_windows, render_explain_report, render_explain_summary
-    from shopfloor.components.label.labeling import load_windows
+    from shopfloor.contracts.model_artifact import load_keras_model, load_model_info
+    from shopfloor.contracts.windows import load_windows
+    from shopfloor.families.predictive_maintenance.explanation import (
+        explain_windows,
+        render_explain_report,
+        render_explain_summary,
+    )
 
     threshold = validated(GateConfig, gate, "pipeline parameter gate").decision_threshold
     found = explain_windows(
@@ -78,12 +82,12 @@ def explain_inspector(
         report: HTML grid of images with heatmap overlays, and the feedback table.
     """
     from shopfloor.common.config import validated
-    from shopfloor.common.model_artifact import load_keras_model
     from shopfloor.common.storage import atomic_write_bytes
     from shopfloor.common.vision_config import ImageDataConfig, ImageSplitConfig
-    from shopfloor.components.explain.gradcam import render_gradcam_report
-    from shopfloor.components.label.feedback import read_feedback
-    from shopfloor.components.train.vision import load_image_set
+    from shopfloor.contracts.feedback import read_feedback
+    from shopfloor.contracts.images import load_image_set
+    from shopfloor.contracts.model_artifact import load_keras_model
+    from shopfloor.families.visual_inspection.explanation import render_gradcam_report
 
     data = validated(ImageDataConfig, image_schema, "pipeline parameter image_schema")
     images = load_image_set(labelled.path, data, validated(ImageSplitConfig, split, "pipeline parameter split"))

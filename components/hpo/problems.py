@@ -66,8 +66,8 @@ def space_defaults(builder: kt.HyperModel) -> dict:
 
 def builder_for(windows, base: ModelConfig, config: HpoConfig, source: str = "hpo config"):  # noqa: ANN001, ANN201
     """The window model's builder for this data; refuses a space or data that cannot work, before any training."""
-    from shopfloor.components.hpo.builders import PredictiveMaintenanceHyperModel
-    from shopfloor.components.train.trainer import feature_statistics
+    from shopfloor.families.predictive_maintenance.hypermodel import PredictiveMaintenanceHyperModel
+    from shopfloor.families.shared import feature_statistics
 
     train, validation = windows.part("train"), windows.part("validation")
     if train.failure.sum() == 0 or validation.failure.size == 0:
@@ -115,7 +115,7 @@ def image_problem(images, base) -> SearchProblem:  # noqa: ANN001 - ImageSet, Cn
     Balanced accuracy, not the defect-vs-ok AUC: on parts the latter is near 1 for most configurations and cannot
     rank them, while telling a crack from a scratch (what the rework station needs) still differs.
     """
-    from shopfloor.components.train.vision import VisualInspectionHyperModel, fit_data, predict_probabilities
+    from shopfloor.families.visual_inspection.model import VisualInspectionHyperModel, fit_data, predict_probabilities
 
     data = fit_data(images, base.class_weight)
     height, width, channels = data.x.shape[1:]
@@ -147,7 +147,7 @@ def anomaly_problem(windows, base: AutoencoderConfig, source: str = "hpo config"
     """
     from sklearn.metrics import average_precision_score
 
-    from shopfloor.components.train.autoencoder import AutoencoderHyperModel, anomaly_scores, normal_windows
+    from shopfloor.families.anomaly_detection.model import AutoencoderHyperModel, anomaly_scores, normal_windows
 
     validation = windows.part("validation")
     abnormal = int(validation.failure.sum())
@@ -180,7 +180,7 @@ def anomaly_problem(windows, base: AutoencoderConfig, source: str = "hpo config"
 
 def _windows_at(path: str, hyperparameters: dict, data_schema: dict, split: dict, config: HpoConfig) -> SearchProblem:
     """The predictive-maintenance problem from a labelled-windows artifact (already split; the schema is not needed)."""
-    from shopfloor.components.label.labeling import load_windows
+    from shopfloor.contracts.windows import load_windows
 
     windows = load_windows(path)
     base = validated(ModelConfig, hyperparameters, "pipeline parameter hyperparameters")
@@ -191,7 +191,7 @@ def _anomaly_windows_at(
     path: str, hyperparameters: dict, data_schema: dict, split: dict, config: HpoConfig
 ) -> SearchProblem:
     """The anomaly-detection problem from windows labelled normal/abnormal (already split in time)."""
-    from shopfloor.components.label.labeling import load_windows
+    from shopfloor.contracts.windows import load_windows
 
     base = validated(AutoencoderConfig, hyperparameters, "pipeline parameter hyperparameters")
     return anomaly_problem(load_windows(path), base)
@@ -200,7 +200,7 @@ def _anomaly_windows_at(
 def _images_at(path: str, hyperparameters: dict, data_schema: dict, split: dict, config: HpoConfig) -> SearchProblem:
     """The visual-inspection problem from a labelled image manifest, read with its image schema and split."""
     from shopfloor.common.vision_config import CnnConfig, ImageDataConfig, ImageSplitConfig
-    from shopfloor.components.train.vision import load_image_set
+    from shopfloor.contracts.images import load_image_set
 
     data = validated(ImageDataConfig, data_schema, "pipeline parameter image_schema")
     splitting = validated(ImageSplitConfig, split, "pipeline parameter split")

@@ -43,21 +43,18 @@ from shopfloor.common.storage import (
     write_json,
 )
 from shopfloor.common.vision_config import ImageDataConfig
+from shopfloor.contracts.images import MANIFEST_COLUMNS, ImageProblem
 
 __all__ = [
-    "MANIFEST_COLUMNS",
+    "ImageIngestResult",
     "PIXEL_HISTOGRAM_BINS",
     "REASONS",
-    "ImageIngestResult",
-    "ImageProblem",
     "ingest_images",
     "inspect_image",
-    "load_image_manifest",
     "read_label_manifest",
     "write_outputs",
 ]
 
-MANIFEST_COLUMNS: tuple[str, ...] = ("path", "sha256", "label", "width", "height", "mode", "format", "bytes", "uri")
 REASONS: tuple[str, ...] = (
     "unreadable",
     "truncated",
@@ -75,25 +72,6 @@ PIXEL_HISTOGRAM_BINS = 32
 _ENTRY_ONLY = frozenset({"duplicate_entry", "bad_path"})  # problems of a manifest row, not of an image
 _FORMATS = ("PNG", "JPEG")
 _MODE_TEXT = {"L": "8-bit grayscale", "RGB": "8-bit RGB"}
-
-
-@dataclasses.dataclass(frozen=True)
-class ImageProblem:
-    """One invalid image or manifest entry: where it is, a reason code, and the one-line problem."""
-
-    path: str
-    reason: str
-    problem: str
-    source: str
-    expected: str | None = None
-
-    def error(self) -> DataValidationError:
-        """The problem as the error raised under ``on_invalid: error``."""
-        return DataValidationError(self.source, self.problem, expected=self.expected)
-
-    def as_dict(self) -> dict:
-        """The problem as an entry of the skip report."""
-        return {"path": self.path, "reason": self.reason, "problem": self.problem, "expected": self.expected}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -459,15 +437,3 @@ def write_outputs(result: ImageIngestResult, manifest_path: str, skipped_path: s
     write_json(profile_path, result.profile)
 
 
-def load_image_manifest(uri: str) -> pd.DataFrame:
-    """Read an image manifest written by :func:`write_outputs`, checking it has the expected columns."""
-    try:
-        frame = pd.read_parquet(io.BytesIO(read_bytes(uri)))
-    except (OSError, ValueError) as exc:
-        raise DataValidationError(
-            uri, f"not a Parquet file ({type(exc).__name__})", expected="an image manifest"
-        ) from None
-    missing = [c for c in MANIFEST_COLUMNS if c not in frame.columns]
-    if missing:
-        raise DataValidationError(uri, f"columns missing: {', '.join(missing)}", expected=", ".join(MANIFEST_COLUMNS))
-    return frame

@@ -1,4 +1,4 @@
-"""KFP wrapper for label: typed inputs and outputs only; the logic is ``shopfloor.components.label.labeling``."""
+"""KFP wrappers for the label steps: typed inputs and outputs only; the labelling is each model family's."""
 
 from kfp import dsl
 from kfp.dsl import Artifact, Dataset, Input, Metrics, Output
@@ -31,7 +31,8 @@ def label(
 
     from shopfloor.common.config import DataConfig, LabelingConfig, validated
     from shopfloor.common.progress import report_progress
-    from shopfloor.components.label.labeling import label_windows, sensor_features, write_windows
+    from shopfloor.contracts.windows import write_windows
+    from shopfloor.families.predictive_maintenance.labelling import label_windows, sensor_features
 
     config = validated(LabelingConfig, labeling, "pipeline parameter labeling")
     failure_values = validated(DataConfig, data_schema, "pipeline parameter data_schema").failure_values
@@ -74,8 +75,9 @@ def label_anomalies(
 
     from shopfloor.common.config import AnomalyLabelingConfig, DataConfig, validated
     from shopfloor.common.progress import report_progress
-    from shopfloor.components.label.anomaly import label_anomaly_windows
-    from shopfloor.components.label.labeling import sensor_features, write_windows
+    from shopfloor.contracts.windows import write_windows
+    from shopfloor.families.anomaly_detection.labelling import label_anomaly_windows
+    from shopfloor.families.predictive_maintenance.labelling import sensor_features
 
     config = validated(AnomalyLabelingConfig, labeling, "pipeline parameter labeling")
     anomaly_values = validated(DataConfig, data_schema, "pipeline parameter data_schema").failure_values
@@ -126,17 +128,18 @@ def label_images(
 
     from shopfloor.common.config import validated
     from shopfloor.common.progress import report_progress
-    from shopfloor.common.storage import atomic_write_bytes, join_uri
+    from shopfloor.common.storage import atomic_write_bytes
     from shopfloor.common.vision_config import AnnotationConfig, ImageDataConfig
-    from shopfloor.components.ingest.images import load_image_manifest
-    from shopfloor.components.label.annotations import label_manifest
-    from shopfloor.components.label.feedback import feedback_events, read_feedback
+    from shopfloor.contracts.feedback import read_feedback
+    from shopfloor.contracts.images import load_image_manifest
+    from shopfloor.contracts.model_store import ModelStore
+    from shopfloor.families.visual_inspection.labelling import feedback_events, label_manifest
 
     data = validated(ImageDataConfig, image_schema, "pipeline parameter image_schema")
     config = validated(AnnotationConfig, labeling, "pipeline parameter labeling")
     table = load_image_manifest(manifest.path)
     feedback = feedback_events(read_feedback(model_store_uri, model_name))
-    history_uri = join_uri(model_store_uri, model_name, "labels", "history.parquet")
+    history_uri = ModelStore(model_store_uri).label_history_uri(model_name)
     result, resolution, skipped = label_manifest(
         table, list(annotations), feedback, history_uri, data.classes, config, pd.Timestamp.now(tz="UTC")
     )

@@ -18,31 +18,27 @@ import pandas as pd
 
 from shopfloor.common.errors import DataValidationError
 from shopfloor.common.images import IMAGE_STATISTICS
-from shopfloor.common.model_artifact import BLESSING_FILE, MODEL_INFO, PROFILE_FILE
 from shopfloor.common.storage import join_uri, read_json
 from shopfloor.components.monitor.drift import (
-    DriftReport,
     DriftThresholds,
-    FeatureDrift,
     detect_drift,
     prediction_drift,
 )
-from shopfloor.components.monitor.performance import Performance, labelled_scores, measure_performance, read_labels
+from shopfloor.components.monitor.performance import labelled_scores, measure_performance, read_labels
+from shopfloor.components.monitor.records import CurrentWindow, MonitorResult, PlantHealth, Reference
+from shopfloor.components.monitor.report import render_monitor_report
+from shopfloor.contracts.model_artifact import BLESSING_FILE, MODEL_INFO, PROFILE_FILE
 
 __all__ = [
     "IMAGE_FEATURES",
-    "SCORE_OUTPUTS",
     "MonitoringRun",
-    "PlantHealth",
-    "plant_health",
-    "run_monitoring",
-    "CurrentWindow",
-    "MonitorResult",
-    "Reference",
+    "SCORE_OUTPUTS",
     "batch_window",
     "current_window",
     "load_reference",
     "monitor_window",
+    "plant_health",
+    "run_monitoring",
     "window_dates",
 ]
 
@@ -54,72 +50,6 @@ SCORE_OUTPUTS = {
     "visual-inspection": "defect_score",
 }
 IMAGE_FEATURES = list(IMAGE_STATISTICS)  # what an image model's payload log keeps of each photo
-
-
-@dataclasses.dataclass(frozen=True)
-class Reference:
-    """What a published model version was trained and tested on, and where it raises an alarm."""
-
-    model_version: str
-    features: list[str]
-    window: int
-    profile_columns: dict
-    reference_scores: np.ndarray
-    model_type: str = "predictive-maintenance"
-    alarm_threshold: float = 0.5
-    test_metrics: dict[str, float] = dataclasses.field(default_factory=dict)
-
-
-@dataclasses.dataclass(frozen=True)
-class PlantHealth:
-    """The anomaly model's view of the plant over the window: how many windows it raised an alarm on."""
-
-    windows: int
-    alarms: int
-    max_alarm_rate: float
-    mean_score: float
-    reference_mean_score: float
-
-    @property
-    def alarm_rate(self) -> float:
-        """Share of windows in alarm."""
-        return self.alarms / self.windows if self.windows else 0.0
-
-    @property
-    def abnormal(self) -> bool:
-        """More windows in alarm than the configured limit."""
-        return self.alarm_rate > self.max_alarm_rate
-
-    @property
-    def summary(self) -> str:
-        """One phrase for reports and decisions."""
-        return (
-            f"plant health: {self.alarms} of {self.windows} windows in alarm ({self.alarm_rate:.1%}, "
-            f"limit {self.max_alarm_rate:.1%}); mean anomaly score {self.mean_score:.3g} "
-            f"(test data {self.reference_mean_score:.3g})"
-        )
-
-
-@dataclasses.dataclass(frozen=True)
-class CurrentWindow:
-    """The newest reading of each logged request, and the probabilities the server answered."""
-
-    readings: np.ndarray
-    scores: np.ndarray
-    requests: int
-    other_versions: dict[str, int]
-
-
-@dataclasses.dataclass(frozen=True)
-class MonitorResult:
-    """Drift per sensor, drift of the predictions, and whether that amounts to drift of the model's world."""
-
-    drift: DriftReport
-    predictions: FeatureDrift | None
-    drifted: bool
-    summary: str
-    health: PlantHealth | None = None
-    performance: Performance | None = None
 
 
 def load_reference(version_uri: str) -> Reference:
@@ -210,7 +140,7 @@ def plant_health(current: CurrentWindow, reference: Reference, max_alarm_rate: f
 
 def batch_window(uri: str, reference: Reference) -> CurrentWindow:
     """The current window from a new data batch (a sensor table, CSV/Parquet) instead of payload logs."""
-    from shopfloor.components.ingest.ingest import read_table
+    from shopfloor.common.tables import read_table
 
     table = read_table(uri)
     missing = [f for f in reference.features if f not in table.columns]
@@ -288,11 +218,11 @@ def run_monitoring(
     With ``batch_uri``, a new data batch (a sensor table) is compared instead of the payload logs.
     """
     from shopfloor.components.monitor.policy import RetrainState, decide
-    from shopfloor.components.monitor.report import render_monitor_report
-    from shopfloor.serving.payload_log import read_payload_logs
+    from shopfloor.contracts.model_store import ModelStore
+    from shopfloor.contracts.payload_log import read_payload_logs
 
-    latest = read_json(join_uri(model_store_uri, model_name, "latest.json"))
-    reference = load_reference(latest["uri"])
+    latest = ModelStore(model_store_uri).require_latest(model_name)
+    reference = load_reference(latest.uri)
     start, end = window_dates(days or settings.window_days)
     records = [] if batch_uri else read_payload_logs(payload_log_uri, model_name, start, end)
     current = batch_window(batch_uri, reference) if batch_uri else current_window(records, reference, payload_log_uri)

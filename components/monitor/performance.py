@@ -59,7 +59,7 @@ class Performance:
 
 def read_labels(uri: str) -> pd.DataFrame:
     """The labels table (CSV or Parquet) with ``request_id``, ``index`` (optional) and a 0/1 ``label``."""
-    from shopfloor.components.ingest.ingest import read_table
+    from shopfloor.common.tables import read_table
 
     table = read_table(uri, read_bytes(uri))
     if "index" not in table.columns:

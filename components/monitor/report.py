@@ -7,7 +7,7 @@ import html
 import numpy as np
 
 from shopfloor.common.plots import figure_png, figures_html, html_page
-from shopfloor.components.monitor.monitor import CurrentWindow, MonitorResult, Reference
+from shopfloor.components.monitor.records import CurrentWindow, MonitorResult, Reference
 
 __all__ = ["render_monitor_report"]
 

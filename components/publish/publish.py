@@ -19,8 +19,9 @@ import tempfile
 from pathlib import Path
 
 from shopfloor.common.errors import StorageError
-from shopfloor.common.model_artifact import BLESSING_FILE, PROFILE_FILE
-from shopfloor.common.storage import join_uri, read_json, write_json, write_tree
+from shopfloor.common.storage import read_json, write_tree
+from shopfloor.contracts.model_artifact import BLESSING_FILE, PROFILE_FILE
+from shopfloor.contracts.model_store import ModelStore
 
 __all__ = ["publish_model"]
 
@@ -43,7 +44,8 @@ def publish_model(
             expected="a model that passed evaluate's gate",
         )
     version = blessing["model_version"]
-    target = join_uri(store_uri, model_name, version)
+    store = ModelStore(store_uri)
+    target = store.version_uri(model_name, version)
     with tempfile.TemporaryDirectory() as staging:
         shutil.copytree(model_dir, Path(staging, "model"))
         shutil.copyfile(model_card, Path(staging, "MODEL_CARD.md"))
@@ -51,5 +53,4 @@ def publish_model(
         if profile_path:
             shutil.copyfile(profile_path, Path(staging, PROFILE_FILE))
         write_tree(staging, target)
-    write_json(join_uri(store_uri, model_name, "latest.json"), {"version": version, "uri": target})
-    return target
+    return store.set_latest(model_name, version).uri

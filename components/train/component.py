@@ -1,4 +1,4 @@
-"""KFP wrapper for train: typed inputs and outputs only; the logic is ``shopfloor.components.train.trainer``."""
+"""KFP wrappers for the train steps: typed inputs and outputs only; the training is each model family's."""
 
 from kfp import dsl
 from kfp.dsl import Artifact, Dataset, Input, Metrics, Model, Output
@@ -31,8 +31,9 @@ def train(
 
     from shopfloor.common.config import ModelConfig, validated
     from shopfloor.common.storage import read_json, write_json
-    from shopfloor.components.label.labeling import load_windows
-    from shopfloor.components.train.trainer import train_model, write_model
+    from shopfloor.contracts.model_artifact import write_model
+    from shopfloor.contracts.windows import load_windows
+    from shopfloor.families.predictive_maintenance.model import train_model
 
     config = validated(ModelConfig, read_json(hyperparameters.path), "hyperparameters artifact")
     data_sha256 = hashlib.sha256(Path(windows.path, "windows.npz").read_bytes()).hexdigest()
@@ -75,9 +76,9 @@ def train_anomaly_detector(
 
     from shopfloor.common.config import AutoencoderConfig, validated
     from shopfloor.common.storage import read_json, write_json
-    from shopfloor.components.label.labeling import load_windows
-    from shopfloor.components.train.autoencoder import train_autoencoder
-    from shopfloor.components.train.trainer import write_model
+    from shopfloor.contracts.model_artifact import write_model
+    from shopfloor.contracts.windows import load_windows
+    from shopfloor.families.anomaly_detection.model import train_autoencoder
 
     config = validated(AutoencoderConfig, read_json(hyperparameters.path), "hyperparameters artifact")
     data_sha256 = hashlib.sha256(Path(windows.path, "windows.npz").read_bytes()).hexdigest()
@@ -134,9 +135,10 @@ def train_inspector(
         TfliteConfig,
         VisionGateConfig,
     )
-    from shopfloor.components.train.tflite import export_tflite, write_tflite
-    from shopfloor.components.train.trainer import write_model
-    from shopfloor.components.train.vision import load_image_set, train_vision_model
+    from shopfloor.contracts.images import load_image_set
+    from shopfloor.contracts.model_artifact import write_model
+    from shopfloor.families.visual_inspection.model import train_vision_model
+    from shopfloor.families.visual_inspection.tflite import export_tflite, write_tflite
 
     data = validated(ImageDataConfig, image_schema, "pipeline parameter image_schema")
     images = load_image_set(labelled.path, data, validated(ImageSplitConfig, split, "pipeline parameter split"))

@@ -12,7 +12,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from shopfloor.common.config import load_config
+from shopfloor.common.config_files import load_config
 from shopfloor.common.errors import ShopfloorError
 from shopfloor.common.storage import join_uri, read_json
 
@@ -118,7 +118,7 @@ def _example_requests(run_root: Path, prefix: Path, config) -> dict[str, Path]: 
     import pandas as pd
 
     from shopfloor.common.storage import read_bytes
-    from shopfloor.components.label.labeling import load_windows
+    from shopfloor.contracts.windows import load_windows
     from shopfloor.serving.examples import write_example_requests, write_image_requests
 
     windows = next(run_root.glob("label*/windows"), None)
@@ -149,9 +149,9 @@ def _print_endpoint(serving_dir: Path, model_name: str, run_root: Path, config) 
 
 def _command_feedback(args: argparse.Namespace) -> int:
     """Record an operator's verdict on an explained image, in the model store the next run reads."""
-    from shopfloor.common.model_artifact import load_model_info
     from shopfloor.common.storage import read_bytes, sha256_hex
-    from shopfloor.components.label.feedback import new_feedback, record_feedback
+    from shopfloor.contracts.feedback import new_feedback, record_feedback
+    from shopfloor.contracts.model_artifact import load_model_info
 
     store = args.model_store or str(Path(args.work_dir).resolve() / "model-store")
     latest = read_json(join_uri(store, args.model, "latest.json"))
@@ -306,9 +306,9 @@ def _command_demo_drift(args: argparse.Namespace) -> int:
 
     import pandas as pd
 
-    from shopfloor.common.model_artifact import load_model_info
     from shopfloor.components.deploy.local_target import running_server
     from shopfloor.components.monitor.policy import RetrainState
+    from shopfloor.contracts.model_artifact import load_model_info
     from shopfloor.demo.drift import replay_windows, sensor_windows, write_aged_plant
 
     work_dir = Path(args.work_dir).resolve()

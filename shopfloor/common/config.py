@@ -12,11 +12,10 @@ from pathlib import Path
 from typing import Literal
 
 import pydantic
-import yaml
 from pydantic import BaseModel, ConfigDict, Field
 
 from shopfloor.common.errors import ConfigError
-from shopfloor.common.storage import is_s3_uri, join_uri, read_bytes
+from shopfloor.common.storage import is_s3_uri, join_uri
 
 __all__ = [
     "AnomalyDetectionConfig",
@@ -37,10 +36,7 @@ __all__ = [
     "SensorColumns",
     "as_parameter",
     "blank_is_none",
-    "load_config",
     "require_builder",
-    "parse_config",
-    "scenario_configs",
     "validated",
 ]
 
@@ -321,17 +317,6 @@ class AnomalyDetectionConfig(_DataLocations, _Strict):
 ScenarioConfig = BaseModel  # one of the scenario configs below and in vision_config
 
 
-def scenario_configs() -> dict[str, type[ScenarioConfig]]:
-    """Every scenario's config model by name (visual inspection's lives in vision_config, which imports this)."""
-    from shopfloor.common.vision_config import VisualInspectionConfig
-
-    return {
-        "predictive-maintenance": PredictiveMaintenanceConfig,
-        "anomaly-detection": AnomalyDetectionConfig,
-        "visual-inspection": VisualInspectionConfig,
-    }
-
-
 def _field_names(model: type[BaseModel], loc: tuple) -> list[str]:
     """Names allowed at the parent of ``loc``, for the 'did you mean' hint."""
     for part in loc[:-1]:
@@ -367,37 +352,3 @@ def validated(model: type[pydantic.BaseModel], values: dict, source: str) -> pyd
         raise ConfigError(source, problem + more, field=field, expected=expected) from None
 
 
-def parse_config(text: str, source: str, scenario: str | None = None) -> ScenarioConfig:
-    """Parse YAML text into a validated config of its ``scenario`` (or the one given); errors name ``source``."""
-    try:
-        document = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f"line {mark.line + 1}" if mark else "unknown line"
-        raise ConfigError(source, f"not valid YAML at {where}") from None
-    if document is None:
-        raise ConfigError(source, "empty config file", expected="a YAML mapping with a 'scenario' key")
-    if not isinstance(document, dict):
-        raise ConfigError(source, "top level is not a mapping", expected="keys such as scenario, data, labeling")
-    named = document.get("scenario", scenario or "predictive-maintenance")
-    configs = scenario_configs()
-    if named not in configs:
-        raise ConfigError(source, f"unknown scenario {named!r}", field="scenario", expected=", ".join(configs))
-    if scenario is not None and named != scenario:
-        raise ConfigError(source, f"a config for {named!r}, not {scenario!r}", field="scenario", expected=scenario)
-    return validated(configs[named], document, source)
-
-
-def load_config(location: str | os.PathLike | None, scenario: str | None = None) -> ScenarioConfig:
-    """Load a scenario config from a local path or S3 URI; ``None`` gives the defaults of ``scenario``."""
-    if location is None:
-        return scenario_configs()[scenario or "predictive-maintenance"]()
-    try:
-        raw = read_bytes(location)
-    except Exception as exc:
-        raise ConfigError(str(location), "cannot read config file", expected="an existing YAML file") from exc
-    try:
-        text = raw.decode("utf-8")
-    except UnicodeDecodeError:
-        raise ConfigError(str(location), "not UTF-8 text", expected="a YAML file") from None
-    return parse_config(text, str(location), scenario)

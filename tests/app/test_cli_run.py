@@ -104,7 +104,7 @@ def test_run_demo_end_to_end(tmp_path: Path, work_dirs: list[Path]) -> None:
     # the published model answers on raw windows, missing readings included, in both formats
     import tensorflow as tf
 
-    from shopfloor.common.model_artifact import load_keras_model
+    from shopfloor.contracts.model_artifact import load_keras_model
 
     model = load_keras_model(published)
     info = json.loads((published / "model" / "shopfloor_model.json").read_text())
@@ -130,7 +130,7 @@ def test_run_demo_end_to_end(tmp_path: Path, work_dirs: list[Path]) -> None:
     status, answer = post_json(commands["explain"][1], Path(commands["explain"][0]).read_bytes())
     assert status == 200 and len(answer["explanations"]) == 2
 
-    from shopfloor.serving.payload_log import read_payload_logs
+    from shopfloor.contracts.payload_log import read_payload_logs
 
     deadline = time.monotonic() + 15
     while not (logged := read_payload_logs(str(tmp_path / "payload-logs"), "predictive-maintenance")):

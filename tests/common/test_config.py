@@ -6,14 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from shopfloor.common.config import (
-    DataConfig,
-    LabelingConfig,
-    PredictiveMaintenanceConfig,
-    load_config,
-    parse_config,
-    validated,
-)
+from shopfloor.common.config import DataConfig, LabelingConfig, PredictiveMaintenanceConfig, validated
+from shopfloor.common.config_files import load_config, parse_config
 from shopfloor.common.errors import ConfigError
 from shopfloor.common.storage import write_bytes
 

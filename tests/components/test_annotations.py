@@ -11,7 +11,7 @@ import pytest
 from shopfloor.common.errors import DataValidationError
 from shopfloor.common.storage import read_bytes
 from shopfloor.common.vision_config import DEFECT_CLASSES, AnnotationConfig
-from shopfloor.components.label.annotations import (
+from shopfloor.families.visual_inspection.labelling import (
     HISTORY_COLUMNS,
     append_history,
     apply_labels,

@@ -11,18 +11,17 @@ import pytest
 
 from shopfloor.common.config import AnomalyDetectionConfig, AnomalyGateConfig, AnomalyLabelingConfig, AutoencoderConfig
 from shopfloor.common.errors import DataValidationError
-from shopfloor.common.model_artifact import load_keras_model, load_model_info
-from shopfloor.components.evaluate.anomaly import (
+from shopfloor.components.ingest.ingest import ingest
+from shopfloor.contracts.model_artifact import load_keras_model, load_model_info, write_model
+from shopfloor.families.anomaly_detection.evaluation import (
     anomaly_gate,
     anomaly_metrics,
     evaluate_detector,
     render_anomaly_report,
 )
-from shopfloor.components.evaluate.report import render_model_card
-from shopfloor.components.ingest.ingest import ingest
-from shopfloor.components.label.anomaly import abnormal_readings, label_anomaly_windows, time_split
-from shopfloor.components.train.autoencoder import anomaly_scores, choose_threshold, train_autoencoder
-from shopfloor.components.train.trainer import write_model
+from shopfloor.families.anomaly_detection.labelling import abnormal_readings, label_anomaly_windows, time_split
+from shopfloor.families.anomaly_detection.model import anomaly_scores, choose_threshold, train_autoencoder
+from shopfloor.families.reporting import render_model_card
 
 HOUR = 3_600_000_000_000
 
@@ -149,7 +148,7 @@ def test_report_and_model_card(detector, windows, ingested) -> None:
 
 def test_detector_on_a_real_ecg_it_has_never_seen(tmp_path: Path) -> None:
     """sktime's MIT-BIH ECG excerpt, through the plant layout: learned normal beats, the abnormal segment stands out."""
-    from shopfloor.common.config import load_config
+    from shopfloor.common.config_files import load_config
     from shopfloor.demo.real_sensors import write_ecg_plant_layout
 
     paths = write_ecg_plant_layout(tmp_path)

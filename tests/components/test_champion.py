@@ -11,9 +11,9 @@ import numpy as np
 import pytest
 
 from shopfloor.common.config import GateConfig
-from shopfloor.common.model_artifact import load_keras_model
 from shopfloor.components.evaluate.champion import Champion, challenge, load_champion, versus_production
-from shopfloor.components.evaluate.evaluator import evaluate_model
+from shopfloor.contracts.model_artifact import load_keras_model
+from shopfloor.families.predictive_maintenance.evaluation import evaluate_model
 
 
 @pytest.fixture

@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 
 from shopfloor.common.attributions import integrated_gradients, mean_baseline
-from shopfloor.common.model_artifact import load_keras_model, load_model_info
-from shopfloor.components.explain.explanations import (
+from shopfloor.contracts.model_artifact import load_keras_model, load_model_info
+from shopfloor.families.predictive_maintenance.explanation import (
     explain_windows,
     render_explain_report,
     render_explain_summary,

@@ -9,8 +9,13 @@ import pytest
 
 from shopfloor.common.errors import DataValidationError
 from shopfloor.common.vision_config import DEFECT_CLASSES, AnnotationConfig
-from shopfloor.components.label.annotations import append_history, manifest_events, resolve_labels
-from shopfloor.components.label.feedback import feedback_events, new_feedback, read_feedback, record_feedback
+from shopfloor.contracts.feedback import new_feedback, read_feedback, record_feedback
+from shopfloor.families.visual_inspection.labelling import (
+    append_history,
+    feedback_events,
+    manifest_events,
+    resolve_labels,
+)
 
 CLASSES = list(DEFECT_CLASSES)
 SHA_A, SHA_B = "a" * 64, "b" * 64
@@ -75,7 +80,7 @@ def test_bad_feedback_names_the_field(overrides: dict, field: str) -> None:
 
 def test_the_labeling_step_takes_an_operators_correction_right_after_delivery(tmp_path) -> None:
     """The pipeline's labeling (label_manifest): a correction minutes after the plant's labels wins, no conflict."""
-    from shopfloor.components.label.annotations import label_manifest
+    from shopfloor.families.visual_inspection.labelling import label_manifest
 
     manifest = pd.DataFrame({"sha256": [SHA_A, SHA_B], "path": ["a.png", "b.png"], "label": ["scratch", "ok"]})
     history = str(tmp_path / "labels" / "history.parquet")

@@ -5,9 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from shopfloor.common.vision_model import gradcam, overlay
-from shopfloor.components.explain.gradcam import box_mass, pick_cases, render_gradcam_report
-from shopfloor.components.train.vision import predict_probabilities
+from shopfloor.families.visual_inspection.explanation import box_mass, pick_cases, render_gradcam_report
+from shopfloor.families.visual_inspection.inference import gradcam, overlay
+from shopfloor.families.visual_inspection.model import predict_probabilities
 
 
 def test_box_mass():

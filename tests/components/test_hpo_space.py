@@ -9,7 +9,8 @@ import pytest
 from keras_tuner.src.engine.hyperparameters import hp_types
 from optuna.distributions import CategoricalDistribution, FloatDistribution, IntDistribution
 
-from shopfloor.common.config import HpoConfig, LabelingConfig, ModelConfig, PredictiveMaintenanceConfig, parse_config
+from shopfloor.common.config import HpoConfig, LabelingConfig, ModelConfig, PredictiveMaintenanceConfig
+from shopfloor.common.config_files import parse_config
 from shopfloor.common.errors import ConfigError, DataValidationError
 from shopfloor.components.hpo.problems import builder_for, window_problem
 from shopfloor.components.hpo.search import best_model_config, create_study, load_study, open_storage, summarize
@@ -121,7 +122,7 @@ def test_bad_budgets_fail_at_config_load(text: str, field: str) -> None:
 
 def test_unfit_space_fails_before_training(small_demo_data) -> None:
     from shopfloor.components.ingest.ingest import ingest
-    from shopfloor.components.label.labeling import label_windows
+    from shopfloor.families.predictive_maintenance.labelling import label_windows
 
     config = PredictiveMaintenanceConfig().resolve_data(small_demo_data)
     result = ingest(config.data.sensors, config.data.events, config.data)
@@ -219,7 +220,7 @@ def test_the_anomaly_search_scores_anomalies_and_refuses_a_validation_period_wit
     from shopfloor.common.config import AutoencoderConfig
     from shopfloor.components.hpo.problems import ANOMALY_MONITOR, anomaly_problem
     from shopfloor.components.hpo.search import make_objective, run_worker
-    from shopfloor.components.label.labeling import SPLITS
+    from shopfloor.contracts.windows import SPLITS
 
     problem = anomaly_problem(anomaly_windows, AutoencoderConfig())
     assert problem.monitor == ANOMALY_MONITOR and best_model_config(problem.first_params, problem.builder) == (

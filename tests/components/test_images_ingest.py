@@ -16,7 +16,8 @@ from shopfloor.common.config import validated
 from shopfloor.common.errors import ConfigError, DataValidationError
 from shopfloor.common.storage import sha256_hex
 from shopfloor.common.vision_config import ImageDataConfig
-from shopfloor.components.ingest.images import MANIFEST_COLUMNS, ingest_images, load_image_manifest, write_outputs
+from shopfloor.components.ingest.images import ingest_images, write_outputs
+from shopfloor.contracts.images import MANIFEST_COLUMNS, load_image_manifest
 from shopfloor.demo.parts import PartsDataSpec, write_parts_data
 
 SPEC = PartsDataSpec(count=24, defect_share=0.5)

@@ -10,14 +10,9 @@ import pytest
 
 from shopfloor.common.config import LabelingConfig
 from shopfloor.common.errors import DataValidationError
-from shopfloor.components.label.labeling import (
-    SPLITS,
-    class_balance,
-    label_windows,
-    load_windows,
-    split_assets,
-    write_windows,
-)
+from shopfloor.contracts.windows import SPLITS, load_windows, write_windows
+from shopfloor.families.predictive_maintenance.labelling import label_windows, split_assets
+from shopfloor.families.shared import class_balance
 
 T0 = pd.Timestamp("2026-01-01T00:00:00Z")
 HOURS = 400  # readings 0..399, hourly

@@ -8,14 +8,14 @@ import numpy as np
 import pytest
 
 from shopfloor.common.vision_config import TfliteConfig
-from shopfloor.components.train.tflite import (
+from shopfloor.families.visual_inspection.model import predict_probabilities
+from shopfloor.families.visual_inspection.tflite import (
     TFLITE_INFO,
     export_tflite,
     representative_sample,
     tflite_predict,
     write_tflite,
 )
-from shopfloor.components.train.vision import predict_probabilities
 
 
 @pytest.fixture(scope="module")

@@ -9,17 +9,19 @@ import numpy as np
 import pytest
 
 from shopfloor.common.config import GateConfig, LabelingConfig, ModelConfig, PredictiveMaintenanceConfig
-from shopfloor.common.model_artifact import MODEL_FILE, MODEL_INFO, SAVED_MODEL_DIR, load_keras_model
-from shopfloor.components.evaluate.evaluator import (
+from shopfloor.components.ingest.ingest import ingest
+from shopfloor.contracts.model_artifact import MODEL_FILE, MODEL_INFO, SAVED_MODEL_DIR, load_keras_model, write_model
+from shopfloor.families.predictive_maintenance.evaluation import (
     classification_metrics,
     evaluate_model,
     quality_gate,
     regression_metrics,
 )
-from shopfloor.components.evaluate.report import render_model_card, render_report, render_summary
-from shopfloor.components.ingest.ingest import ingest
-from shopfloor.components.label.labeling import label_windows
-from shopfloor.components.train.trainer import feature_statistics, train_model, write_model
+from shopfloor.families.predictive_maintenance.labelling import label_windows
+from shopfloor.families.predictive_maintenance.model import train_model
+from shopfloor.families.predictive_maintenance.report import render_report, render_summary
+from shopfloor.families.reporting import render_model_card
+from shopfloor.families.shared import feature_statistics
 
 
 @pytest.fixture(scope="module")

@@ -11,25 +11,24 @@ import pandas as pd
 import pytest
 
 from shopfloor.common.errors import DataValidationError
-from shopfloor.common.model_artifact import MODEL_FILE, MODEL_INFO, SAVED_MODEL_DIR, load_keras_model
 from shopfloor.common.vision_config import CnnConfig, ImageDataConfig, ImageSplitConfig, VisionGateConfig
-from shopfloor.common.vision_model import LAST_CONV, decide
-from shopfloor.components.evaluate.vision import (
+from shopfloor.components.ingest.images import ingest_images
+from shopfloor.contracts.images import load_image_set, split_by_hash
+from shopfloor.contracts.model_artifact import MODEL_FILE, MODEL_INFO, SAVED_MODEL_DIR, load_keras_model
+from shopfloor.demo.parts import PartsDataSpec, write_parts_data
+from shopfloor.families.visual_inspection.evaluation import (
     evaluate_vision,
     render_vision_report,
     render_vision_summary,
     validation_threshold,
 )
-from shopfloor.components.ingest.images import ingest_images
-from shopfloor.components.train.vision import (
+from shopfloor.families.visual_inspection.inference import LAST_CONV, decide
+from shopfloor.families.visual_inspection.model import (
     VisualInspectionHyperModel,
     choose_defect_threshold,
     class_weights,
-    load_image_set,
     predict_probabilities,
-    split_by_hash,
 )
-from shopfloor.demo.parts import PartsDataSpec, write_parts_data
 
 
 def _digests(n: int) -> list[str]:

@@ -18,7 +18,8 @@ from shopfloor.common.errors import DataValidationError
 from shopfloor.components.monitor.drift import DriftThresholds
 from shopfloor.components.monitor.monitor import current_window, load_reference, monitor_window
 from shopfloor.components.monitor.policy import RetrainState, decide
-from shopfloor.serving.payload_log import PayloadLogger, read_payload_logs
+from shopfloor.contracts.model_store import ModelStore
+from shopfloor.contracts.payload_log import PayloadLogger, read_payload_logs
 
 SHOPFLOOR = str(Path(sys.executable).with_name("shopfloor"))
 AGEING = {"vibration_mm_s": 1.6, "temperature_c": 1.15, "differential_pressure_bar": 1.8}  # multiplicative
@@ -129,9 +130,7 @@ def test_drift_requests_approval_and_the_approved_retrain_takes_over(
     work = tmp_path / "work"
     version_dir = work / "model-store" / "pm" / published_model.name
     shutil.copytree(published_model, version_dir)
-    (work / "model-store" / "pm" / "latest.json").write_text(
-        json.dumps({"version": published_model.name, "uri": str(version_dir)})
-    )
+    ModelStore(str(work / "model-store")).set_latest("pm", published_model.name)
     reference = load_reference(str(version_dir))
     log_windows(work / "payload-logs", reference.model_version, aged(every_window(trained_windows), reference.features))
     config = tmp_path / "plant.yaml"
@@ -175,8 +174,8 @@ def test_drift_requests_approval_and_the_approved_retrain_takes_over(
         assert approved.returncode == 0, approved.stderr[-3000:]
         assert f"{request_id}: approved by alice (bearings worn)" in approved.stdout
         assert f"beats or ties production {published_model.name}" in approved.stderr, "champion/challenger ran"
-        latest = json.loads((work / "model-store" / "pm" / "latest.json").read_text())
-        assert latest["version"] != published_model.name, "the retrained model took over"
+        latest = ModelStore(str(work / "model-store")).require_latest("pm")
+        assert latest.version != published_model.name, "the retrained model took over"
         request = RetrainState(str(work / "monitor"), "pm").get(request_id)
         assert request.status == "started" and request.decided_by == "alice"
     finally:
@@ -259,7 +258,7 @@ def test_performance_once_labels_arrive(published_detector, anomaly_windows, tmp
     labels = _served_with_labels(published_detector, anomaly_windows, tmp_path, flip)
     store = tmp_path / "store"
     shutil.copytree(published_detector, store / "ad" / published_detector.name)
-    (store / "ad" / "latest.json").write_text(json.dumps({"uri": str(store / "ad" / published_detector.name)}))
+    ModelStore(str(store)).set_latest("ad", published_detector.name)
     settings = MonitorConfig(min_rows=10**6, retrain=RetrainPolicy(mode="auto"))  # too few rows to judge drift
     run = run_monitoring(str(store), str(tmp_path / "logs"), str(tmp_path / "state"), "ad", settings, 1, str(labels))
     found = run.result.performance
@@ -317,7 +316,7 @@ def test_image_models_are_monitored_on_lighting_contrast_and_focus(vision_traine
 
     from shopfloor.common.vision_config import ImageDataConfig
     from shopfloor.components.ingest.images import ingest_images
-    from shopfloor.components.train.vision import predict_probabilities
+    from shopfloor.families.visual_inspection.model import predict_probabilities
     from shopfloor.serving.server import load_window_model
 
     version = tmp_path / "store" / "vi" / "v-vision000001"

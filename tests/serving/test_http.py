@@ -17,7 +17,7 @@ import pytest
 
 from shopfloor.components.deploy.local_target import LocalServerTarget, free_port, running_server, stop_server
 from shopfloor.components.deploy.target import DeploymentFailed, DeploymentRequest
-from shopfloor.serving.payload_log import read_payload_logs
+from shopfloor.contracts.payload_log import read_payload_logs
 
 NAME = "pm"
 

@@ -98,7 +98,7 @@ def test_bad_images_are_400_and_413(client: TestClient, files) -> None:
 def test_feedback_on_an_explanation_is_stored_and_refused_when_wrong(
     served, client: TestClient, files, tmp_path
 ) -> None:
-    from shopfloor.components.label.feedback import read_feedback
+    from shopfloor.contracts.feedback import read_feedback
 
     served.feedback_uri = str(tmp_path / "store")
     body = {
@@ -126,7 +126,7 @@ def test_feedback_on_an_explanation_is_stored_and_refused_when_wrong(
 def edge_model_dir(vision_trained, served, tmp_path_factory) -> Path:
     """The trained model folder with its TFLite exports in edge/, as train-inspector writes it."""
     from shopfloor.common.vision_config import TfliteConfig
-    from shopfloor.components.train.tflite import export_tflite, write_tflite
+    from shopfloor.families.visual_inspection.tflite import export_tflite, write_tflite
 
     folder = tmp_path_factory.mktemp("edge") / "model"
     shutil.copytree(vision_trained.model_dir, folder)

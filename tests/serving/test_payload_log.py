@@ -17,8 +17,8 @@ from urllib3.util.retry import Retry
 
 from shopfloor.common.errors import StorageError
 from shopfloor.common.storage import S3Settings, list_files, read_bytes
-from shopfloor.serving import payload_log
-from shopfloor.serving.payload_log import PayloadLogger, PayloadRecord, read_payload_logs
+from shopfloor.contracts import payload_log
+from shopfloor.contracts.payload_log import PayloadLogger, PayloadRecord, read_payload_logs
 
 LOGGER_NAME = "shopfloor.payload_log"
 PART_RE = re.compile(r"/m/date=(\d{4}-\d{2}-\d{2})/part-(\d{9})-[0-9a-f]{8}\.jsonl$")

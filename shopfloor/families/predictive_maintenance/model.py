@@ -12,40 +12,19 @@ Output layout of the ``model`` artifact (a folder):
 
 from __future__ import annotations
 
-import dataclasses
-import os
-
-import numpy as np
-
-from shopfloor import __version__
 from shopfloor.common.config import ModelConfig
-from shopfloor.common.model_artifact import MODEL_FILE, MODEL_INFO, SAVED_MODEL_DIR
 from shopfloor.common.progress import report_progress
-from shopfloor.common.storage import atomic_output_dir, write_json
-from shopfloor.components.label.labeling import LabelledWindows
+from shopfloor.contracts.model_artifact import (
+    TrainResult,
+    runtime_versions,
+)
+from shopfloor.contracts.windows import LabelledWindows
+from shopfloor.families.shared import feature_statistics
 
-__all__ = ["TrainResult", "build_model", "feature_statistics", "runtime_versions", "train_model", "write_model"]
-
-
-@dataclasses.dataclass
-class TrainResult:
-    """A trained model with its per-epoch history and the description written beside it."""
-
-    model: object
-    history: dict[str, list[float]]
-    info: dict
-
-
-def feature_statistics(x: np.ndarray) -> tuple[list[float], list[float]]:
-    """Per-feature mean and std over every reading of the training windows, ignoring missing ones."""
-    flat = x.reshape(-1, x.shape[-1]).astype(np.float64)
-    present = ~np.isnan(flat)
-    counts = present.sum(axis=0)
-    sums = np.where(present, flat, 0.0).sum(axis=0)
-    mean = np.divide(sums, counts, out=np.zeros_like(sums), where=counts > 0)
-    squares = np.where(present, (flat - mean) ** 2, 0.0).sum(axis=0)
-    std = np.sqrt(np.divide(squares, counts - 1, out=np.ones_like(sums), where=counts > 1))
-    return mean.tolist(), np.where(std > 0, std, 1.0).tolist()
+__all__ = [
+    "build_model",
+    "train_model",
+]
 
 
 def build_model(
@@ -147,22 +126,3 @@ def train_model(windows: LabelledWindows, config: ModelConfig, data_sha256: str 
     return TrainResult(model=model, history=history, info=info)
 
 
-def runtime_versions() -> dict[str, str]:
-    """Versions of shopfloor, Keras and TensorFlow and the source commit, recorded with a model to reproduce it."""
-    import keras
-    import tensorflow as tf
-
-    return {
-        "shopfloor": __version__,
-        "keras": keras.__version__,
-        "tensorflow": tf.__version__,
-        "git_commit": os.environ.get("SHOPFLOOR_GIT_COMMIT", ""),
-    }
-
-
-def write_model(result: TrainResult, folder: str) -> None:
-    """Write the .keras archive, the SavedModel export and the model description, atomically as one folder."""
-    with atomic_output_dir(folder) as scratch:
-        result.model.save(scratch / MODEL_FILE)
-        result.model.export(str(scratch / SAVED_MODEL_DIR), format="tf_saved_model", verbose=False)
-        write_json(scratch / MODEL_INFO, result.info)

@@ -6,7 +6,7 @@ model's output *is* the anomaly score (mean squared reconstruction error in stan
 sensor), so serving and evaluation compute it the same way. The alarm threshold is chosen on the validation
 part: best F1 where it holds abnormal windows, otherwise a percentile of the normal windows' scores.
 
-The artifact layout is the predictive-maintenance model's (``shopfloor.components.train.trainer.write_model``), with
+The artifact layout is every model's (``shopfloor.contracts.model_artifact.write_model``), with
 ``model_type: anomaly-detection`` and the chosen ``threshold`` in ``shopfloor_model.json``.
 """
 
@@ -21,8 +21,9 @@ from shopfloor.common.config import AutoencoderConfig
 from shopfloor.common.errors import DataValidationError
 from shopfloor.common.hyperparameters import check_kernels_fit, in_range, in_space
 from shopfloor.common.progress import report_progress
-from shopfloor.components.label.labeling import LabelledWindows
-from shopfloor.components.train.trainer import TrainResult, feature_statistics, runtime_versions
+from shopfloor.contracts.model_artifact import TrainResult, runtime_versions
+from shopfloor.contracts.windows import LabelledWindows
+from shopfloor.families.shared import feature_statistics
 
 __all__ = [
     "AutoencoderHyperModel",

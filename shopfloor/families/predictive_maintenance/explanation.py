@@ -14,7 +14,7 @@ import numpy as np
 
 from shopfloor.common.attributions import Attributions, integrated_gradients, mean_baseline
 from shopfloor.common.plots import figure_png, figures_html, html_page
-from shopfloor.components.label.labeling import LabelledWindows
+from shopfloor.contracts.windows import LabelledWindows
 
 __all__ = ["Explanation", "explain_windows", "render_explain_report", "render_explain_summary", "sample_windows"]
 

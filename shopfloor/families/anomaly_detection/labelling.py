@@ -7,7 +7,7 @@ training data, to pick the alarm threshold by F1 and to measure precision/recall
 order into train, validation and test, so a single machine's history is enough and no future leaks into
 training.
 
-The output is the same ``windows`` Dataset layout as ``shopfloor.components.label.labeling`` (``write_windows``), with
+The output is the same ``windows`` Dataset as predictive maintenance's (``shopfloor.contracts.windows``), with
 ``failure`` meaning "abnormal window" (1) and ``rul`` unknown (-1) everywhere; ``labels.json`` says
 ``"target": "anomaly"``.
 """
@@ -19,7 +19,8 @@ import pandas as pd
 
 from shopfloor.common.config import AnomalyLabelingConfig
 from shopfloor.common.errors import DataValidationError
-from shopfloor.components.label.labeling import SPLITS, LabelledWindows, class_balance, window_stack
+from shopfloor.contracts.windows import SPLITS, LabelledWindows
+from shopfloor.families.shared import class_balance, window_stack
 
 __all__ = ["abnormal_readings", "label_anomaly_windows", "time_split"]
 

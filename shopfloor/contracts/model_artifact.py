@@ -9,10 +9,14 @@ profile: the drift monitor's reference); ``resolve_model_dir`` accepts either.
 
 from __future__ import annotations
 
+import dataclasses
 import json
+import os
 from pathlib import Path
 
+from shopfloor import __version__
 from shopfloor.common.errors import StorageError
+from shopfloor.common.storage import atomic_output_dir, write_json
 
 __all__ = [
     "BLESSING_FILE",
@@ -20,9 +24,12 @@ __all__ = [
     "MODEL_INFO",
     "PROFILE_FILE",
     "SAVED_MODEL_DIR",
+    "TrainResult",
     "load_keras_model",
     "load_model_info",
     "resolve_model_dir",
+    "runtime_versions",
+    "write_model",
 ]
 
 MODEL_FILE = "model.keras"
@@ -57,3 +64,33 @@ def load_keras_model(folder: str | Path):
     import shopfloor.common.keras_objects  # noqa: F401 - registers the custom layers for safe_mode loading
 
     return keras.saving.load_model(resolve_model_dir(folder) / MODEL_FILE, compile=False, safe_mode=True)
+
+
+@dataclasses.dataclass
+class TrainResult:
+    """A trained model with its per-epoch history and the description written beside it."""
+
+    model: object
+    history: dict[str, list[float]]
+    info: dict
+
+
+def runtime_versions() -> dict[str, str]:
+    """Versions of shopfloor, Keras and TensorFlow and the source commit, recorded with a model to reproduce it."""
+    import keras
+    import tensorflow as tf
+
+    return {
+        "shopfloor": __version__,
+        "keras": keras.__version__,
+        "tensorflow": tf.__version__,
+        "git_commit": os.environ.get("SHOPFLOOR_GIT_COMMIT", ""),
+    }
+
+
+def write_model(result: TrainResult, folder: str) -> None:
+    """Write the .keras archive, the SavedModel export and the model description, atomically as one folder."""
+    with atomic_output_dir(folder) as scratch:
+        result.model.save(scratch / MODEL_FILE)
+        result.model.export(str(scratch / SAVED_MODEL_DIR), format="tf_saved_model", verbose=False)
+        write_json(scratch / MODEL_INFO, result.info)

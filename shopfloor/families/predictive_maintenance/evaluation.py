@@ -13,7 +13,8 @@ import numpy as np
 from sklearn import metrics as skm
 
 from shopfloor.common.config import GateConfig
-from shopfloor.components.label.labeling import LabelledWindows
+from shopfloor.contracts.windows import LabelledWindows
+from shopfloor.families.shared import roc_points
 
 __all__ = [
     "Evaluation",
@@ -24,7 +25,6 @@ __all__ = [
     "predict",
     "quality_gate",
     "regression_metrics",
-    "roc_points",
 ]
 
 
@@ -77,18 +77,6 @@ def regression_metrics(rul_true: np.ndarray, rul_pred: np.ndarray) -> dict[str, 
     }
 
 
-def roc_points(y_true: np.ndarray, score: np.ndarray, points: int = 101) -> dict[str, list[float]]:
-    """ROC curve thinned to at most ``points`` entries, with finite thresholds (KFP stores it as JSON)."""
-    fpr, tpr, thresholds = skm.roc_curve(y_true, score)
-    thresholds = np.where(np.isfinite(thresholds), thresholds, float(np.max(score)))  # sklearn's first is inf
-    keep = np.unique(np.linspace(0, fpr.size - 1, min(points, fpr.size)).round().astype(int))
-    return {
-        "fpr": fpr[keep].round(6).tolist(),
-        "tpr": tpr[keep].round(6).tolist(),
-        "thresholds": thresholds[keep].round(6).tolist(),
-    }
-
-
 def quality_gate(metrics: dict[str, float], gate: GateConfig) -> dict:
     """Compare metrics with the gate's thresholds; the model is deployable only if every check passes."""
     rules = [
@@ -109,7 +97,7 @@ def model_version(model_dir: str) -> str:
     import hashlib
     from pathlib import Path
 
-    from shopfloor.common.model_artifact import MODEL_FILE
+    from shopfloor.contracts.model_artifact import MODEL_FILE
 
     return "v-" + hashlib.sha256(Path(model_dir, MODEL_FILE).read_bytes()).hexdigest()[:12]
 

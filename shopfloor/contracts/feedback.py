@@ -16,13 +16,17 @@ import datetime as dt
 import re
 import uuid
 
-import pandas as pd
-
 from shopfloor.common.errors import DataValidationError
 from shopfloor.common.storage import join_uri, list_documents, read_json, write_json
-from shopfloor.components.label.annotations import EVENT_COLUMNS
+from shopfloor.contracts.model_store import ModelStore
 
-__all__ = ["VERDICTS", "ExplanationFeedback", "feedback_events", "new_feedback", "read_feedback", "record_feedback"]
+__all__ = [
+    "ExplanationFeedback",
+    "VERDICTS",
+    "new_feedback",
+    "read_feedback",
+    "record_feedback",
+]
 
 VERDICTS = ("right", "wrong-region", "wrong-label")
 _SHA256 = re.compile(r"^[0-9a-f]{64}$")
@@ -92,7 +96,7 @@ def new_feedback(
 
 def record_feedback(store_uri: str, feedback: ExplanationFeedback) -> str:
     """Write one feedback record (atomically, its own file) and return where it is."""
-    uri = join_uri(store_uri, feedback.model_name, "feedback", f"{feedback.id}.json")
+    uri = join_uri(ModelStore(store_uri).feedback_uri(feedback.model_name), f"{feedback.id}.json")
     write_json(uri, dataclasses.asdict(feedback))
     return uri
 
@@ -100,26 +104,8 @@ def record_feedback(store_uri: str, feedback: ExplanationFeedback) -> str:
 def read_feedback(store_uri: str, model_name: str) -> list[ExplanationFeedback]:
     """Every feedback record of a model, oldest first (none yet: an empty list)."""
     found = [
-        ExplanationFeedback(**read_json(uri)) for uri in list_documents(join_uri(store_uri, model_name, "feedback"))
+        ExplanationFeedback(**read_json(uri)) for uri in list_documents(ModelStore(store_uri).feedback_uri(model_name))
     ]
     return sorted(found, key=lambda f: (f.created, f.id))
 
 
-def feedback_events(feedback: list[ExplanationFeedback]) -> pd.DataFrame:
-    """Corrected labels as label-history events of their operators, for ``annotations.append_history``."""
-    rows = [
-        {
-            "sha256": f.image_sha256,
-            "path": f.path,
-            "label": f.corrected_label,
-            "annotator": f.operator,
-            "annotated_at": f.created,
-            "source": f"feedback {f.id}",
-            "kind": "feedback",
-        }
-        for f in feedback
-        if f.corrected_label is not None
-    ]
-    frame = pd.DataFrame(rows, columns=list(EVENT_COLUMNS))
-    frame["annotated_at"] = pd.to_datetime(frame["annotated_at"], utc=True)
-    return frame

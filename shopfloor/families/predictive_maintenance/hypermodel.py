@@ -11,7 +11,7 @@ import keras_tuner as kt
 
 from shopfloor.common.config import ModelConfig
 from shopfloor.common.hyperparameters import check_kernels_fit
-from shopfloor.components.train.trainer import build_model
+from shopfloor.families.predictive_maintenance.model import build_model
 
 __all__ = ["PredictiveMaintenanceHyperModel"]
 

@@ -39,17 +39,19 @@ import pandas as pd
 from shopfloor.common.errors import DataValidationError, StorageError
 from shopfloor.common.storage import exists, read_bytes, sha256_hex, write_bytes
 from shopfloor.common.vision_config import AnnotationConfig
-from shopfloor.components.ingest.images import ImageProblem
+from shopfloor.contracts.feedback import ExplanationFeedback
+from shopfloor.contracts.images import ImageProblem
 
 __all__ = [
+    "AnnotationBatch",
     "CONFLICT_COLUMNS",
     "EVENT_COLUMNS",
     "HISTORY_COLUMNS",
     "LABEL_COLUMNS",
-    "AnnotationBatch",
     "LabelResolution",
     "append_history",
     "apply_labels",
+    "feedback_events",
     "label_manifest",
     "manifest_events",
     "read_annotation_csv",
@@ -541,3 +543,23 @@ def label_manifest(
     history = update_history(history_uri, events, now)
     resolution = resolve_labels(history, config)
     return apply_labels(manifest, resolution), resolution, [p for b in batches for p in b.skipped]
+
+
+def feedback_events(feedback: list[ExplanationFeedback]) -> pd.DataFrame:
+    """Corrected labels as label-history events of their operators, for ``annotations.append_history``."""
+    rows = [
+        {
+            "sha256": f.image_sha256,
+            "path": f.path,
+            "label": f.corrected_label,
+            "annotator": f.operator,
+            "annotated_at": f.created,
+            "source": f"feedback {f.id}",
+            "kind": "feedback",
+        }
+        for f in feedback
+        if f.corrected_label is not None
+    ]
+    frame = pd.DataFrame(rows, columns=list(EVENT_COLUMNS))
+    frame["annotated_at"] = pd.to_datetime(frame["annotated_at"], utc=True)
+    return frame

@@ -16,58 +16,21 @@ Output layout of the ``windows`` Dataset (a folder):
 
 from __future__ import annotations
 
-import dataclasses
-import io
-import json
-
 import numpy as np
 import pandas as pd
 
 from shopfloor.common.config import LabelingConfig
 from shopfloor.common.errors import DataValidationError
-from shopfloor.common.storage import atomic_output_dir, read_bytes, write_json
+from shopfloor.contracts.windows import SPLITS, LabelledWindows
+from shopfloor.families.shared import class_balance, window_stack
 
 __all__ = [
-    "SPLITS",
-    "LabelledWindows",
-    "class_balance",
     "label_windows",
-    "load_windows",
     "sensor_features",
     "split_assets",
-    "window_stack",
-    "write_windows",
 ]
 
-SPLITS = ("train", "validation", "test")
 _HOUR_NS = 3_600_000_000_000
-
-
-@dataclasses.dataclass(frozen=True)
-class LabelledWindows:
-    """Windows of sensor readings with their targets, split by asset."""
-
-    x: np.ndarray
-    failure: np.ndarray
-    rul: np.ndarray
-    split: np.ndarray
-    asset: np.ndarray
-    end_time: np.ndarray
-    features: list[str]
-    info: dict
-
-    def part(self, name: str) -> LabelledWindows:
-        """The windows of one split ('train', 'validation' or 'test')."""
-        keep = self.split == SPLITS.index(name)
-        return dataclasses.replace(
-            self,
-            x=self.x[keep],
-            failure=self.failure[keep],
-            rul=self.rul[keep],
-            split=self.split[keep],
-            asset=self.asset[keep],
-            end_time=self.end_time[keep],
-        )
 
 
 def _asset_targets(times: np.ndarray, failures: np.ndarray, config: LabelingConfig) -> tuple[np.ndarray, ...]:
@@ -119,29 +82,9 @@ def split_assets(assets: list[str], positives: dict[str, int], config: LabelingC
     return {"train": sorted(train), "validation": sorted(validation), "test": sorted(test)}
 
 
-def window_stack(values: np.ndarray, starts: np.ndarray, window: int) -> np.ndarray:
-    """Windows [n, window, features] of a [readings, features] array, starting at ``starts``, as one copy."""
-    view = np.lib.stride_tricks.sliding_window_view(values, window, axis=0)  # [readings, features, window]
-    return np.ascontiguousarray(view[starts].transpose(0, 2, 1))
-
-
 def sensor_features(table: pd.DataFrame, declared: list[str] | None) -> list[str]:
     """The feature columns of an ingested sensor table: as ingest declared them, else all but the id columns."""
     return list(declared) if declared else [c for c in table.columns if c not in ("timestamp", "asset_id", "site")]
-
-
-def class_balance(failure: np.ndarray, split: np.ndarray) -> dict:
-    """Windows, positives and positive rate per split, so an imbalance is visible before training."""
-    balance = {}
-    for index, name in enumerate(SPLITS):
-        labels = failure[split == index]
-        positives = int(labels.sum())
-        balance[name] = {
-            "windows": int(labels.size),
-            "positives": positives,
-            "positive_rate": round(positives / labels.size, 4) if labels.size else 0.0,
-        }
-    return balance
 
 
 def label_windows(
@@ -218,24 +161,3 @@ def label_windows(
     )
 
 
-def write_windows(windows: LabelledWindows, folder: str) -> None:
-    """Write the windows folder (npz + labels.json) atomically."""
-    with atomic_output_dir(folder) as scratch:
-        np.savez_compressed(
-            scratch / "windows.npz",
-            x=windows.x,
-            failure=windows.failure,
-            rul=windows.rul,
-            split=windows.split,
-            asset=windows.asset,
-            end_time=windows.end_time,
-        )
-        write_json(scratch / "labels.json", windows.info)
-
-
-def load_windows(folder: str) -> LabelledWindows:
-    """Read a windows folder written by ``write_windows`` (no pickled objects are loaded)."""
-    info = json.loads(read_bytes(f"{folder}/labels.json"))
-    with np.load(io.BytesIO(read_bytes(f"{folder}/windows.npz")), allow_pickle=False) as data:
-        arrays = {k: data[k] for k in data.files}
-    return LabelledWindows(features=info["features"], info=info, **arrays)

@@ -1,11 +1,11 @@
 """Visual-inspection evaluation: per-class metrics, defect-vs-ok ROC, the gate at the trained threshold, a report.
 
 A part is rejected when its defect score (``1 - P(ok)``) reaches the decision threshold chosen on the validation
-split for the target defect recall (:func:`shopfloor.components.train.vision.choose_defect_threshold`); a rejected
-part is given its most probable defect class, a passed part the ok class. Metrics on the test split: accuracy of that
-decision, defect recall (defective parts rejected), false-reject rate (good parts rejected), defect precision,
-ROC-AUC and PR-AUC of the defect score, and per-class precision, recall, F1 and support. The gate checks accuracy,
-defect recall, false-reject rate and ROC-AUC against :class:`VisionGateConfig`.
+split for the target defect recall (:func:`shopfloor.families.visual_inspection.model.choose_defect_threshold`);
+a rejected part is given its most probable defect class, a passed part the ok class. Metrics on the test split:
+accuracy of that decision, defect recall (defective parts rejected), false-reject rate (good parts rejected),
+defect precision, ROC-AUC and PR-AUC of the defect score, and per-class precision, recall, F1 and support. The
+gate checks accuracy, defect recall, false-reject rate and ROC-AUC against :class:`VisionGateConfig`.
 """
 
 from __future__ import annotations
@@ -18,10 +18,11 @@ from sklearn import metrics as skm
 
 from shopfloor.common.plots import figure_png, figures_html, html_page
 from shopfloor.common.vision_config import VisionGateConfig
-from shopfloor.common.vision_model import decide, defect_scores
-from shopfloor.components.evaluate.evaluator import roc_points
-from shopfloor.components.evaluate.report import card_results, gate_summary, gate_table_html
-from shopfloor.components.train.vision import ImageSet, choose_defect_threshold, predict_probabilities
+from shopfloor.contracts.images import ImageSet
+from shopfloor.families.reporting import card_results, gate_summary, gate_table_html
+from shopfloor.families.shared import roc_points
+from shopfloor.families.visual_inspection.inference import decide, defect_scores
+from shopfloor.families.visual_inspection.model import choose_defect_threshold, predict_probabilities
 
 __all__ = [
     "VisionEvaluation",

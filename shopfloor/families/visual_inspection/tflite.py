@@ -24,8 +24,9 @@ import numpy as np
 
 from shopfloor.common.storage import atomic_output_dir, sha256_hex, write_json
 from shopfloor.common.vision_config import TfliteConfig
-from shopfloor.common.vision_model import TfliteRunner, decide, defect_scores
-from shopfloor.components.train.vision import ImageSet, predict_probabilities
+from shopfloor.contracts.images import ImageSet
+from shopfloor.families.visual_inspection.inference import TfliteRunner, decide, defect_scores
+from shopfloor.families.visual_inspection.model import predict_probabilities
 
 __all__ = [
     "TFLITE_INFO",

@@ -16,9 +16,9 @@ from sklearn import metrics as skm
 
 from shopfloor.common.config import AnomalyGateConfig
 from shopfloor.common.plots import figure_png, figures_html, html_page
-from shopfloor.components.evaluate.evaluator import roc_points
-from shopfloor.components.evaluate.report import gate_summary, gate_table_html
-from shopfloor.components.label.labeling import LabelledWindows
+from shopfloor.contracts.windows import LabelledWindows
+from shopfloor.families.reporting import gate_summary, gate_table_html
+from shopfloor.families.shared import roc_points
 
 __all__ = [
     "AnomalyEvaluation",
@@ -84,7 +84,7 @@ def anomaly_gate(metrics: dict[str, float], gate: AnomalyGateConfig, threshold: 
 
 def evaluate_detector(model, windows: LabelledWindows, threshold: float, gate: AnomalyGateConfig) -> AnomalyEvaluation:  # noqa: ANN001
     """Score the test part, raise alarms at ``threshold`` and apply the gate."""
-    from shopfloor.components.train.autoencoder import anomaly_scores
+    from shopfloor.families.anomaly_detection.model import anomaly_scores
 
     test = windows.part("test")
     if test.x.shape[0] == 0:

@@ -1,6 +1,7 @@
 """Grad-CAM for the visual-inspection CNN: where in the image the evidence for a class lies.
 
-The heatmaps come from ``shopfloor.common.vision_model.gradcam`` (the served explainer uses the same): gradients
+The heatmaps come from ``shopfloor.families.visual_inspection.inference.gradcam`` (the served explainer uses the
+same): gradients
 of the class's log-odds with respect to the feature maps of the last convolution weigh those maps, whose main
 component over the image (eigen smoothing) is resized to the image and scaled to [0, 1]. The report shows the most
 confidently wrong and the most confident images of a split with their heatmaps overlaid, and operators' feedback so
@@ -18,8 +19,9 @@ import numpy as np
 from PIL import Image
 
 from shopfloor.common.plots import html_page
-from shopfloor.common.vision_model import LAST_CONV, gradcam, overlay
-from shopfloor.components.train.vision import ImageSet, predict_probabilities
+from shopfloor.contracts.images import ImageSet
+from shopfloor.families.visual_inspection.inference import LAST_CONV, gradcam, overlay
+from shopfloor.families.visual_inspection.model import predict_probabilities
 
 __all__ = ["box_mass", "pick_cases", "render_gradcam_report"]
 

@@ -1,0 +1,112 @@
+"""The predictive-maintenance evaluation report (HTML with embedded plots) and its Markdown summary.
+
+Operators read plots, not numbers: the report shows ROC and PR curves, the confusion matrix, predicted vs. true
+remaining useful life, the training curves and one held-out asset's failure probability over time.
+"""
+
+from __future__ import annotations
+
+import html
+
+import numpy as np
+
+from shopfloor.common.plots import figure_png, figures_html, html_page
+from shopfloor.families.predictive_maintenance.evaluation import Evaluation
+from shopfloor.families.reporting import gate_summary, gate_table_html
+
+__all__ = [
+    "render_report",
+    "render_summary",
+]
+
+
+def _plots(evaluation: Evaluation, history: dict[str, list[float]], threshold: float) -> dict[str, str]:
+    """Every plot of the report, by title."""
+    from sklearn import metrics as skm
+
+    y, score = evaluation.failure_true, evaluation.failure_score
+
+    def roc(ax):  # noqa: ANN001
+        ax.plot(evaluation.roc["fpr"], evaluation.roc["tpr"], label=f"AUC {evaluation.metrics['roc_auc']:.3f}")
+        ax.plot([0, 1], [0, 1], "--", color="grey")
+        ax.set(xlabel="false positive rate", ylabel="true positive rate", title="ROC curve")
+        ax.legend(loc="lower right")
+
+    def pr(ax):  # noqa: ANN001
+        precision, recall, _ = skm.precision_recall_curve(y, score)
+        ax.plot(recall, precision, label=f"AP {evaluation.metrics['pr_auc']:.3f}")
+        ax.axhline(float(np.mean(y)), ls="--", color="grey", label="base rate")
+        ax.set(xlabel="recall", ylabel="precision", title="Precision-recall")
+        ax.legend(loc="lower left")
+
+    def confusion(ax):  # noqa: ANN001
+        matrix = np.array(evaluation.confusion_matrix)
+        ax.imshow(matrix, cmap="Blues")
+        for (i, j), value in np.ndenumerate(matrix):
+            ax.text(j, i, str(value), ha="center", va="center", color="black")
+        ax.set(
+            xticks=[0, 1],
+            yticks=[0, 1],
+            xticklabels=["ok", "fails"],
+            yticklabels=["ok", "fails"],
+            xlabel="predicted",
+            ylabel="actual",
+            title=f"Confusion matrix at threshold {threshold}",
+        )
+
+    def rul(ax):  # noqa: ANN001
+        known = evaluation.rul_true >= 0
+        ax.scatter(evaluation.rul_true[known], evaluation.rul_pred[known], s=4, alpha=0.3)
+        top = float(max(evaluation.rul_true.max(), 1.0))
+        ax.plot([0, top], [0, top], "--", color="grey")
+        ax.set(xlabel="true RUL (h)", ylabel="predicted RUL (h)", title="Remaining useful life")
+
+    def curves(ax):  # noqa: ANN001
+        for name in ("loss", "val_loss"):
+            if name in history:
+                ax.plot(history[name], label=name)
+        ax.set(xlabel="epoch", ylabel="loss", title="Training")
+        ax.legend()
+
+    def timeline(ax):  # noqa: ANN001
+        positives = {a: int(y[evaluation.asset == a].sum()) for a in np.unique(evaluation.asset)}
+        asset = max(sorted(positives), key=positives.get)
+        mask = evaluation.asset == asset
+        order = np.argsort(evaluation.end_time[mask])
+        times = evaluation.end_time[mask][order].astype("datetime64[ns]")
+        ax.plot(times, score[mask][order], label="P(fail within horizon)")
+        ax.fill_between(times, 0, y[mask][order], color="red", alpha=0.15, step="mid", label="fails within horizon")
+        ax.axhline(threshold, ls="--", color="grey")
+        ax.set(title=f"Held-out asset {asset}", ylim=(0, 1))
+        ax.tick_params(axis="x", labelrotation=30)
+        ax.legend(loc="upper left", fontsize=7)
+
+    draws = {
+        "ROC curve": roc,
+        "Precision-recall": pr,
+        "Confusion matrix": confusion,
+        "Remaining useful life": rul,
+        "Training curves": curves,
+        "Failure probability over time": timeline,
+    }
+    return {title: figure_png(draw) for title, draw in draws.items()}
+
+
+def render_report(evaluation: Evaluation, history: dict[str, list[float]], model_name: str) -> str:
+    """A self-contained HTML report (plots inline) for the KFP dashboard's HTML viewer."""
+    threshold = evaluation.gate["decision_threshold"]
+    body = f"""<h1>{html.escape(model_name)}: evaluation on held-out assets</h1>
+{gate_table_html(evaluation.gate, evaluation.metrics)}
+<h2>Plots</h2>{figures_html(_plots(evaluation, history, threshold))}"""
+    return html_page(f"{model_name} evaluation", body)
+
+
+def render_summary(evaluation: Evaluation, model_name: str) -> str:
+    """A short Markdown summary for the dashboard's Markdown viewer."""
+    detail = (
+        f"F1 {evaluation.metrics['f1']:.3f} at threshold {evaluation.gate['decision_threshold']}, "
+        f"RUL RMSE {evaluation.metrics['rul_rmse_hours']:.1f} h."
+    )
+    return gate_summary(evaluation.gate, model_name, detail)
+
+
