@@ -116,8 +116,8 @@ def optuna_search(windows, builder, trials: int, max_epochs: int, seed: int, wor
     import keras
     from optuna.trial import TrialState
 
-    from shopfloor.components.hpo.problems import window_problem
     from shopfloor.components.hpo.search import create_study, load_study, make_objective, open_storage, run_worker
+    from shopfloor.families.predictive_maintenance.search import window_problem
 
     keras.utils.set_random_seed(seed)
     started_at, start = datetime.datetime.now(), time.perf_counter()
@@ -162,7 +162,7 @@ def keras_tuner_search(kind: str, windows, builder, trials: int, max_epochs: int
     import keras
     import keras_tuner as kt
 
-    from shopfloor.components.hpo.problems import PM_MONITOR
+    from shopfloor.families.predictive_maintenance.search import PM_MONITOR
 
     train, validation = windows.part("train"), windows.part("validation")
     targets = {"failure": train.failure.astype("float32"), "rul": train.rul}
@@ -249,7 +249,7 @@ def main() -> None:
     quiet()
 
     from shopfloor.common.config import HpoConfig, ModelConfig
-    from shopfloor.components.hpo.problems import builder_for
+    from shopfloor.families.predictive_maintenance.search import builder_for
 
     rows = []
     with tempfile.TemporaryDirectory() as scratch:

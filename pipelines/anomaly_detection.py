@@ -12,28 +12,20 @@ from kfp import dsl
 from kfp.dsl import HTML, Markdown, Model
 
 from shopfloor.common.config import AnomalyDetectionConfig
-from shopfloor.components.evaluate.component import evaluate_anomaly_detector
 from shopfloor.components.ingest.component import ingest
 from shopfloor.components.label.component import label_anomalies
-from shopfloor.components.train.component import train_anomaly_detector
+from shopfloor.families.registry import ModelKind
+from shopfloor.pipelines import parameters
 from shopfloor.pipelines.cluster import with_s3_access
 from shopfloor.pipelines.predictive_maintenance import DEFAULT_MODEL_STORE
-from shopfloor.pipelines.release import release_if_blessed
-from shopfloor.pipelines.search import search_stage
+from shopfloor.pipelines.training import search_train_release
 
 __all__ = ["PIPELINE_NAME", "anomaly_detection", "pipeline_arguments"]
 
 PIPELINE_NAME = "anomaly-detection"
 
 _DEFAULTS = AnomalyDetectionConfig()
-_DEFAULT_DATA_SCHEMA = _DEFAULTS.data.schema_parameter()
-_DEFAULT_LABELING = _DEFAULTS.labeling.model_dump()
-_DEFAULT_HYPERPARAMETERS = _DEFAULTS.model.model_dump()
-_DEFAULT_HPO = _DEFAULTS.hpo.model_dump(exclude={"workers"})
-_DEFAULT_HPO_WORKERS = list(range(_DEFAULTS.hpo.workers))
-_DEFAULT_GATE = _DEFAULTS.gate.model_dump()
-_DEFAULT_DEPLOYMENT = _DEFAULTS.deploy.model_dump()
-
+_DEFAULT = {**parameters.sensor_data_parameters(_DEFAULTS), **parameters.config_parameters(_DEFAULTS)}
 
 class PipelineOutputs(NamedTuple):
     """What a run returns: the detector, its evaluation report, its model card and the search report."""
@@ -52,15 +44,15 @@ class PipelineOutputs(NamedTuple):
 def anomaly_detection(
     sensors_uri: str,
     events_uri: str,
-    data_schema: dict = _DEFAULT_DATA_SCHEMA,
-    labeling: dict = _DEFAULT_LABELING,
-    hyperparameters: dict = _DEFAULT_HYPERPARAMETERS,
-    hpo: dict = _DEFAULT_HPO,
-    hpo_workers: list = _DEFAULT_HPO_WORKERS,
-    gate: dict = _DEFAULT_GATE,
-    model_name: str = _DEFAULTS.model_name,
+    data_schema: dict = _DEFAULT["data_schema"],
+    labeling: dict = _DEFAULT["labeling"],
+    hyperparameters: dict = _DEFAULT["hyperparameters"],
+    hpo: dict = _DEFAULT["hpo"],
+    hpo_workers: list = _DEFAULT["hpo_workers"],
+    gate: dict = _DEFAULT["gate"],
+    model_name: str = _DEFAULT["model_name"],
     model_store_uri: str = DEFAULT_MODEL_STORE,
-    deployment: dict = _DEFAULT_DEPLOYMENT,
+    deployment: dict = _DEFAULT["deployment"],
 ) -> PipelineOutputs:
     """Train and gate an anomaly detector (window autoencoder) on plant sensor data.
 
@@ -91,50 +83,32 @@ def anomaly_detection(
         data_schema=data_schema,
         labeling=labeling,
     ).set_display_name("label-anomalies")
-    setup, searching, selected = search_stage(
-        labelled.outputs["windows"], hpo, hyperparameters, data_schema, {}, hpo_workers, model_name
-    )
-    trained = train_anomaly_detector(
-        windows=labelled.outputs["windows"], hyperparameters=selected.outputs["best_hyperparameters"]
-    )
-    trained.set_display_name("train-autoencoder")
-    trained.set_cpu_limit("4").set_memory_limit("8G")
-    evaluated = evaluate_anomaly_detector(
-        windows=labelled.outputs["windows"],
-        model=trained.outputs["model"],
-        history=trained.outputs["history"],
-        profile=ingested.outputs["profile"],
-        model_name=model_name,
+    stage = search_train_release(
+        ModelKind.ANOMALY_DETECTION.value,
+        labelled.outputs["windows"],
+        ingested.outputs["profile"],
+        hpo=hpo,
+        hyperparameters=hyperparameters,
+        hpo_workers=hpo_workers,
+        data_schema=data_schema,
+        split={},
         gate=gate,
+        edge={},
+        model_name=model_name,
         model_store_uri=model_store_uri,
-    ).set_display_name("evaluate")
-    published, served = release_if_blessed(
-        evaluated, trained.outputs["model"], ingested.outputs["profile"], model_store_uri, model_name, deployment
+        deployment=deployment,
+        train_display_name="train-autoencoder",
     )
-    for task in (ingested, labelled, setup, searching, selected, trained, evaluated, published, served):
+    for task in (ingested, labelled, *stage.all()):
         with_s3_access(task)
     return PipelineOutputs(
-        model=trained.outputs["model"],
-        report=evaluated.outputs["report"],
-        model_card=evaluated.outputs["model_card"],
-        search_report=selected.outputs["report"],
+        model=stage.trained.outputs["model"],
+        report=stage.evaluated.outputs["report"],
+        model_card=stage.evaluated.outputs["model_card"],
+        search_report=stage.selected.outputs["report"],
     )
 
 
 def pipeline_arguments(config: AnomalyDetectionConfig, model_store_uri: str | None = None) -> dict:
     """Pipeline arguments for a validated config whose data paths are already resolved."""
-    arguments = {
-        "sensors_uri": config.data.sensors,
-        "events_uri": config.data.events,
-        "data_schema": config.data.schema_parameter(),
-        "labeling": config.labeling.model_dump(),
-        "hyperparameters": config.model.model_dump(),
-        "hpo": config.hpo.model_dump(exclude={"workers"}),
-        "hpo_workers": list(range(config.hpo.workers)),
-        "gate": config.gate.model_dump(),
-        "model_name": config.model_name,
-        "deployment": config.deploy.model_dump(),
-    }
-    if model_store_uri is not None:
-        arguments["model_store_uri"] = model_store_uri
-    return arguments
+    return parameters.pipeline_arguments(parameters.sensor_data_parameters(config), config, model_store_uri)

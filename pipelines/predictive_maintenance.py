@@ -10,14 +10,13 @@ from kfp import dsl
 from kfp.dsl import HTML, Markdown, Model
 
 from shopfloor.common.config import PredictiveMaintenanceConfig
-from shopfloor.components.evaluate.component import evaluate
 from shopfloor.components.explain.component import explain
 from shopfloor.components.ingest.component import ingest
 from shopfloor.components.label.component import label
-from shopfloor.components.train.component import train
+from shopfloor.families.registry import ModelKind
+from shopfloor.pipelines import parameters
 from shopfloor.pipelines.cluster import with_s3_access
-from shopfloor.pipelines.release import release_if_blessed
-from shopfloor.pipelines.search import search_stage
+from shopfloor.pipelines.training import search_train_release
 
 __all__ = ["DEFAULT_MODEL_STORE", "PIPELINE_NAME", "pipeline_arguments", "predictive_maintenance"]
 
@@ -25,19 +24,8 @@ PIPELINE_NAME = "predictive-maintenance"
 DEFAULT_MODEL_STORE = "s3://mlpipeline/shopfloor/models"
 
 
-def _data_schema(config: PredictiveMaintenanceConfig) -> dict:
-    """The data section without its locations, which are pipeline parameters of their own."""
-    return config.data.schema_parameter()
-
-
 _DEFAULTS = PredictiveMaintenanceConfig()
-_DEFAULT_DATA_SCHEMA = _data_schema(_DEFAULTS)
-_DEFAULT_LABELING = _DEFAULTS.labeling.model_dump()
-_DEFAULT_HYPERPARAMETERS = _DEFAULTS.model.model_dump()
-_DEFAULT_GATE = _DEFAULTS.gate.model_dump()
-_DEFAULT_HPO = _DEFAULTS.hpo.model_dump(exclude={"workers"})
-_DEFAULT_HPO_WORKERS = list(range(_DEFAULTS.hpo.workers))
-_DEFAULT_DEPLOYMENT = _DEFAULTS.deploy.model_dump()
+_DEFAULT = {**parameters.sensor_data_parameters(_DEFAULTS), **parameters.config_parameters(_DEFAULTS)}
 
 
 class PipelineOutputs(NamedTuple):
@@ -58,15 +46,15 @@ class PipelineOutputs(NamedTuple):
 def predictive_maintenance(
     sensors_uri: str,
     events_uri: str,
-    data_schema: dict = _DEFAULT_DATA_SCHEMA,
-    labeling: dict = _DEFAULT_LABELING,
-    hyperparameters: dict = _DEFAULT_HYPERPARAMETERS,
-    hpo: dict = _DEFAULT_HPO,
-    hpo_workers: list = _DEFAULT_HPO_WORKERS,
-    gate: dict = _DEFAULT_GATE,
-    model_name: str = _DEFAULTS.model_name,
+    data_schema: dict = _DEFAULT["data_schema"],
+    labeling: dict = _DEFAULT["labeling"],
+    hyperparameters: dict = _DEFAULT["hyperparameters"],
+    hpo: dict = _DEFAULT["hpo"],
+    hpo_workers: list = _DEFAULT["hpo_workers"],
+    gate: dict = _DEFAULT["gate"],
+    model_name: str = _DEFAULT["model_name"],
     model_store_uri: str = DEFAULT_MODEL_STORE,
-    deployment: dict = _DEFAULT_DEPLOYMENT,
+    deployment: dict = _DEFAULT["deployment"],
 ) -> PipelineOutputs:
     """Train and gate a failure-within-horizon + remaining-useful-life model on plant sensor data.
 
@@ -99,52 +87,35 @@ def predictive_maintenance(
         data_schema=data_schema,
         labeling=labeling,
     ).set_display_name("label")
-    setup, searching, selected = search_stage(
-        labelled.outputs["windows"], hpo, hyperparameters, data_schema, {}, hpo_workers, model_name
-    )
-    trained = train(windows=labelled.outputs["windows"], hyperparameters=selected.outputs["best_hyperparameters"])
-    trained.set_display_name("train")
-    trained.set_cpu_limit("4").set_memory_limit("8G")
-    evaluated = evaluate(
-        windows=labelled.outputs["windows"],
-        model=trained.outputs["model"],
-        history=trained.outputs["history"],
-        profile=ingested.outputs["profile"],
-        model_name=model_name,
+    stage = search_train_release(
+        ModelKind.PREDICTIVE_MAINTENANCE.value,
+        labelled.outputs["windows"],
+        ingested.outputs["profile"],
+        hpo=hpo,
+        hyperparameters=hyperparameters,
+        hpo_workers=hpo_workers,
+        data_schema=data_schema,
+        split={},
         gate=gate,
+        edge={},
+        model_name=model_name,
         model_store_uri=model_store_uri,
-    ).set_display_name("evaluate")
-    explained = explain(
-        windows=labelled.outputs["windows"], model=trained.outputs["model"], model_name=model_name, gate=gate
-    ).set_display_name("explain")
-    published, served = release_if_blessed(
-        evaluated, trained.outputs["model"], ingested.outputs["profile"], model_store_uri, model_name, deployment
+        deployment=deployment,
     )
-    for task in (ingested, labelled, setup, searching, selected, trained, evaluated, explained, published, served):
+    explained = explain(
+        windows=labelled.outputs["windows"], model=stage.trained.outputs["model"], model_name=model_name, gate=gate
+    ).set_display_name("explain")
+    for task in (ingested, labelled, *stage.all(), explained):
         with_s3_access(task)  # data, model store and payload logs on MinIO; the Secret never enters the YAML
     return PipelineOutputs(
-        model=trained.outputs["model"],
-        report=evaluated.outputs["report"],
-        model_card=evaluated.outputs["model_card"],
+        model=stage.trained.outputs["model"],
+        report=stage.evaluated.outputs["report"],
+        model_card=stage.evaluated.outputs["model_card"],
         explanation=explained.outputs["report"],
-        search_report=selected.outputs["report"],
+        search_report=stage.selected.outputs["report"],
     )
 
 
 def pipeline_arguments(config: PredictiveMaintenanceConfig, model_store_uri: str | None = None) -> dict:
     """Pipeline arguments for a validated config whose data paths are already resolved."""
-    arguments = {
-        "sensors_uri": config.data.sensors,
-        "events_uri": config.data.events,
-        "data_schema": _data_schema(config),
-        "labeling": config.labeling.model_dump(),
-        "hyperparameters": config.model.model_dump(),
-        "hpo": config.hpo.model_dump(exclude={"workers"}),
-        "hpo_workers": list(range(config.hpo.workers)),
-        "gate": config.gate.model_dump(),
-        "model_name": config.model_name,
-        "deployment": config.deploy.model_dump(),
-    }
-    if model_store_uri is not None:
-        arguments["model_store_uri"] = model_store_uri
-    return arguments
+    return parameters.pipeline_arguments(parameters.sensor_data_parameters(config), config, model_store_uri)

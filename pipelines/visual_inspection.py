@@ -12,33 +12,22 @@ from typing import NamedTuple
 from kfp import dsl
 from kfp.dsl import HTML, Markdown, Model
 
-from shopfloor.common.config import as_parameter
 from shopfloor.common.vision_config import VisualInspectionConfig
-from shopfloor.components.evaluate.component import evaluate_inspector
 from shopfloor.components.explain.component import explain_inspector
 from shopfloor.components.ingest.component import ingest_images
 from shopfloor.components.label.component import label_images
-from shopfloor.components.train.component import train_inspector
+from shopfloor.families.registry import ModelKind
+from shopfloor.pipelines import parameters
 from shopfloor.pipelines.cluster import with_s3_access
 from shopfloor.pipelines.predictive_maintenance import DEFAULT_MODEL_STORE
-from shopfloor.pipelines.release import release_if_blessed
-from shopfloor.pipelines.search import search_stage
+from shopfloor.pipelines.training import search_train_release
 
 __all__ = ["PIPELINE_NAME", "pipeline_arguments", "visual_inspection"]
 
 PIPELINE_NAME = "visual-inspection"
 
 _DEFAULTS = VisualInspectionConfig()
-_DEFAULT_IMAGE_SCHEMA = as_parameter(_DEFAULTS.data)
-_DEFAULT_LABELING = as_parameter(_DEFAULTS.labeling)
-_DEFAULT_SPLIT = as_parameter(_DEFAULTS.split)
-_DEFAULT_HYPERPARAMETERS = as_parameter(_DEFAULTS.model)
-_DEFAULT_HPO = as_parameter(_DEFAULTS.hpo, exclude={"workers"})
-_DEFAULT_HPO_WORKERS = list(range(_DEFAULTS.hpo.workers))
-_DEFAULT_GATE = as_parameter(_DEFAULTS.gate)
-_DEFAULT_EDGE = as_parameter(_DEFAULTS.edge)
-_DEFAULT_DEPLOYMENT = as_parameter(_DEFAULTS.deploy)
-
+_DEFAULT = {**parameters.image_data_parameters(_DEFAULTS), **parameters.config_parameters(_DEFAULTS)}
 
 class PipelineOutputs(NamedTuple):
     """What a run returns: the model (with its edge variants), evaluation report, model card, Grad-CAM and search."""
@@ -57,18 +46,18 @@ class PipelineOutputs(NamedTuple):
 )
 def visual_inspection(
     data_root: str,
-    image_schema: dict = _DEFAULT_IMAGE_SCHEMA,
-    annotations: list = _DEFAULTS.annotations,
-    labeling: dict = _DEFAULT_LABELING,
-    split: dict = _DEFAULT_SPLIT,
-    hyperparameters: dict = _DEFAULT_HYPERPARAMETERS,
-    hpo: dict = _DEFAULT_HPO,
-    hpo_workers: list = _DEFAULT_HPO_WORKERS,
-    gate: dict = _DEFAULT_GATE,
-    edge: dict = _DEFAULT_EDGE,
-    model_name: str = _DEFAULTS.model_name,
+    image_schema: dict = _DEFAULT["image_schema"],
+    annotations: list = _DEFAULT["annotations"],
+    labeling: dict = _DEFAULT["labeling"],
+    split: dict = _DEFAULT["split"],
+    hyperparameters: dict = _DEFAULT["hyperparameters"],
+    hpo: dict = _DEFAULT["hpo"],
+    hpo_workers: list = _DEFAULT["hpo_workers"],
+    gate: dict = _DEFAULT["gate"],
+    edge: dict = _DEFAULT["edge"],
+    model_name: str = _DEFAULT["model_name"],
     model_store_uri: str = DEFAULT_MODEL_STORE,
-    deployment: dict = _DEFAULT_DEPLOYMENT,
+    deployment: dict = _DEFAULT["deployment"],
 ) -> PipelineOutputs:
     """Train and gate a part-inspection CNN on labelled photos; corrected labels and feedback count each run.
 
@@ -105,67 +94,41 @@ def visual_inspection(
         model_store_uri=model_store_uri,
         model_name=model_name,
     ).set_display_name("label-images")
-    setup, searching, selected = search_stage(
-        labelled.outputs["labelled"], hpo, hyperparameters, image_schema, split, hpo_workers, model_name
-    )
-    trained = train_inspector(
-        labelled=labelled.outputs["labelled"],
-        image_schema=image_schema,
+    stage = search_train_release(
+        ModelKind.VISUAL_INSPECTION.value,
+        labelled.outputs["labelled"],
+        ingested.outputs["profile"],
+        hpo=hpo,
+        hyperparameters=hyperparameters,
+        hpo_workers=hpo_workers,
+        data_schema=image_schema,
         split=split,
-        hyperparameters=selected.outputs["best_hyperparameters"],
         gate=gate,
         edge=edge,
-    ).set_display_name("train-inspector")
-    trained.set_cpu_limit("4").set_memory_limit("8G")
-    evaluated = evaluate_inspector(
-        labelled=labelled.outputs["labelled"],
-        model=trained.outputs["model"],
-        history=trained.outputs["history"],
-        profile=ingested.outputs["profile"],
         model_name=model_name,
-        image_schema=image_schema,
-        split=split,
-        gate=gate,
         model_store_uri=model_store_uri,
-    ).set_display_name("evaluate")
+        deployment=deployment,
+        train_display_name="train-inspector",
+    )
     explained = explain_inspector(
         labelled=labelled.outputs["labelled"],
-        model=trained.outputs["model"],
+        model=stage.trained.outputs["model"],
         model_name=model_name,
         image_schema=image_schema,
         split=split,
         model_store_uri=model_store_uri,
     ).set_display_name("explain-gradcam")
-    published, served = release_if_blessed(
-        evaluated, trained.outputs["model"], ingested.outputs["profile"], model_store_uri, model_name, deployment
-    )
-    for task in (ingested, labelled, setup, searching, selected, trained, evaluated, explained, published, served):
+    for task in (ingested, labelled, *stage.all(), explained):
         with_s3_access(task)
     return PipelineOutputs(
-        model=trained.outputs["model"],
-        report=evaluated.outputs["report"],
-        model_card=evaluated.outputs["model_card"],
+        model=stage.trained.outputs["model"],
+        report=stage.evaluated.outputs["report"],
+        model_card=stage.evaluated.outputs["model_card"],
         explanation=explained.outputs["report"],
-        search_report=selected.outputs["report"],
+        search_report=stage.selected.outputs["report"],
     )
 
 
 def pipeline_arguments(config: VisualInspectionConfig, model_store_uri: str | None = None) -> dict:
     """Pipeline arguments for a validated config whose data root is already resolved."""
-    arguments = {
-        "data_root": config.data_root,
-        "image_schema": as_parameter(config.data),
-        "annotations": list(config.annotations),
-        "labeling": as_parameter(config.labeling),
-        "split": as_parameter(config.split),
-        "hyperparameters": as_parameter(config.model),
-        "hpo": as_parameter(config.hpo, exclude={"workers"}),
-        "hpo_workers": list(range(config.hpo.workers)),
-        "gate": as_parameter(config.gate),
-        "edge": as_parameter(config.edge),
-        "model_name": config.model_name,
-        "deployment": as_parameter(config.deploy),
-    }
-    if model_store_uri is not None:
-        arguments["model_store_uri"] = model_store_uri
-    return arguments
+    return parameters.pipeline_arguments(parameters.image_data_parameters(config), config, model_store_uri)

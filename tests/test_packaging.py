@@ -3,6 +3,7 @@
 import configparser
 import importlib
 import re
+import shutil
 import subprocess
 import sys
 import zipfile
@@ -91,8 +92,10 @@ def test_setup_cfg_lists_every_package_folder() -> None:
 
 
 def test_wheel_installs_only_the_shopfloor_namespace(tmp_path: Path) -> None:
+    source = tmp_path / "source"  # a copy: setuptools packs whatever its build/ folder holds, stale files included
+    shutil.copytree(ROOT, source, ignore=shutil.ignore_patterns(".*", "build", "*.egg-info", "__pycache__", "tests"))
     subprocess.run(
-        [sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q", "-w", str(tmp_path), ROOT],
+        [sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q", "-w", str(tmp_path), source],
         check=True,
         capture_output=True,
     )

@@ -28,8 +28,8 @@ from optuna.trial import TrialState
 from shopfloor.common.config import HpoConfig
 from shopfloor.common.errors import ConfigError, DataValidationError
 from shopfloor.common.progress import report_progress
-from shopfloor.components.hpo.problems import SearchProblem
 from shopfloor.components.hpo.search_space import OptunaHyperParameters
+from shopfloor.families.search import SearchProblem
 
 __all__ = [
     "SearchSummary",

@@ -14,6 +14,8 @@ import json
 import os
 from pathlib import Path
 
+import numpy as np
+
 from shopfloor import __version__
 from shopfloor.common.errors import StorageError
 from shopfloor.common.storage import atomic_output_dir, write_json
@@ -25,8 +27,10 @@ __all__ = [
     "PROFILE_FILE",
     "SAVED_MODEL_DIR",
     "TrainResult",
+    "blessing_record",
     "load_keras_model",
     "load_model_info",
+    "model_version",
     "resolve_model_dir",
     "runtime_versions",
     "write_model",
@@ -94,3 +98,30 @@ def write_model(result: TrainResult, folder: str) -> None:
         result.model.save(scratch / MODEL_FILE)
         result.model.export(str(scratch / SAVED_MODEL_DIR), format="tf_saved_model", verbose=False)
         write_json(scratch / MODEL_INFO, result.info)
+
+
+def model_version(model_dir: str) -> str:
+    """The version name of a trained model: ``v-`` and the first 12 hex digits of its archive's sha256."""
+    import hashlib
+    from pathlib import Path
+
+
+    return "v-" + hashlib.sha256(Path(model_dir, MODEL_FILE).read_bytes()).hexdigest()[:12]
+
+
+def blessing_record(
+    gate: dict, version: str, scores: np.ndarray, metrics: dict[str, float], sample: int = 2000
+) -> dict:
+    """The blessing artifact: the gate's verdict, the test metrics and an even sample of test scores.
+
+    Monitoring compares labelled traffic with the metrics, and the served scores with the sample.
+    """
+    ordered = np.sort(scores)
+    reference = ordered[np.linspace(0, len(ordered) - 1, min(sample, len(ordered))).astype(int)]
+    return {
+        "blessed": gate["passed"],
+        "model_version": version,
+        "gate": gate,
+        "metrics": {name: round(float(value), 6) for name, value in sorted(metrics.items())},
+        "reference_scores": reference.round(6).tolist(),
+    }

@@ -72,31 +72,20 @@ def gate_table_html(gate: dict, metrics: dict[str, float]) -> str:
 <h2>Metrics</h2><table><tr><th>metric</th><th>value</th></tr>{metric_rows}</table>"""
 
 
-def _task(model_info: dict) -> str:
-    """What the model predicts, in one line of the model card."""
-    inputs = f"the last {model_info['window']} readings of {len(model_info['features'])} sensors"
-    if model_info.get("model_type") == "anomaly-detection":
-        threshold = model_info["threshold"]
-        return (
-            f"anomaly score (autoencoder reconstruction error) of {inputs}; alarm at {threshold['value']:.4g} "
-            f"({threshold['method']} on validation data)"
-        )
-    return (
-        f"probability of failure within {model_info['horizon_hours']} h and remaining useful life "
-        f"(capped at {model_info['rul_cap_hours']} h) from {inputs}"
-    )
-
-
 def render_model_card(
     model_name: str,
     model_version: str,
     model_info: dict,
     profile: dict,
     labels: dict,
-    evaluation,  # noqa: ANN001 - any evaluation with .metrics and .gate (predictive maintenance or anomaly)
+    evaluation,  # noqa: ANN001 - any family's evaluation (with .metrics and .gate)
+    task: str,
     created: dt.datetime | None = None,
 ) -> str:
-    """The model card: data, code, hyperparameters, metrics and gate verdict of one model version."""
+    """The model card: data, code, hyperparameters, metrics and gate verdict of one model version.
+
+    ``task`` is the family's one line of what the model predicts from what.
+    """
     created = created or dt.datetime.now(dt.UTC)
     versions = model_info.get("versions", {})
     sources = profile.get("sources", {})
@@ -116,7 +105,7 @@ def render_model_card(
     return f"""# Model card: {model_name} {model_version}
 
 - **Created:** {created.strftime("%Y-%m-%dT%H:%M:%SZ")}
-- **Task:** {_task(model_info)}
+- **Task:** {task}
 - **Quality gate:** {"PASSED (deployable)" if evaluation.gate["passed"] else "FAILED (not deployable)"}
 - **Code:** shopfloor {versions.get("shopfloor", "?")} (git {versions.get("git_commit") or "unknown"}),
   TensorFlow {versions.get("tensorflow", "?")}, Keras {versions.get("keras", "?")}

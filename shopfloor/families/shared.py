@@ -9,6 +9,7 @@ from shopfloor.contracts.windows import SPLITS
 __all__ = [
     "class_balance",
     "feature_statistics",
+    "final_metrics",
     "roc_points",
     "window_stack",
 ]
@@ -58,3 +59,8 @@ def class_balance(failure: np.ndarray, split: np.ndarray) -> dict:
             "positive_rate": round(positives / labels.size, 4) if labels.size else 0.0,
         }
     return balance
+
+
+def final_metrics(history: dict[str, list[float]]) -> dict[str, float]:
+    """The last epoch's value of every training curve, as the dashboard's ``final_<name>`` metrics."""
+    return {f"final_{name}": values[-1] for name, values in sorted(history.items())}

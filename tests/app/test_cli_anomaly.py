@@ -19,8 +19,8 @@ def test_run_anomaly_detection_demo_end_to_end(tmp_path: Path, work_dirs: list[P
     for step in (
         "ingest",
         "label-anomalies",
-        "train-anomaly-detector",
-        "evaluate-anomaly-detector",
+        "train",
+        "evaluate",
         "publish",
         "deploy",
     ):
@@ -58,7 +58,7 @@ def test_run_anomaly_detection_on_a_real_ecg_through_data_and_config_alone(
         "--work-dir", str(tmp_path / "work"),
     )  # fmt: skip
     assert result.returncode in (0, 3), result.stderr[-3000:]
-    assert "< evaluate-anomaly-detector: ok" in result.stderr
+    assert "< evaluate: ok" in result.stderr
     gate = gate_values(result.stdout)
     assert gate["false_alarm_rate"] <= 0.05
     card = printed_path(result.stdout, "model card").read_text()

@@ -16,6 +16,7 @@ from shopfloor.contracts.model_artifact import load_keras_model, load_model_info
 from shopfloor.families.anomaly_detection.evaluation import (
     anomaly_gate,
     anomaly_metrics,
+    detector_task,
     evaluate_detector,
     render_anomaly_report,
 )
@@ -140,9 +141,8 @@ def test_report_and_model_card(detector, windows, ingested) -> None:
     evaluation = evaluate_detector(detector.model, windows, detector.info["threshold"]["value"], AnomalyGateConfig())
     report = render_anomaly_report(evaluation, detector.history, "ad")
     assert report.count("<img") >= 4 and "Reconstruction error over time" in report
-    card = render_model_card(
-        "ad", "v-1", json.loads(json.dumps(detector.info)), ingested.profile, windows.info, evaluation
-    )
+    info = json.loads(json.dumps(detector.info))
+    card = render_model_card("ad", "v-1", info, ingested.profile, windows.info, evaluation, detector_task(info))
     assert "anomaly score (autoencoder reconstruction error)" in card and "| split | windows | abnormal |" in card
 
 

@@ -12,7 +12,6 @@ from optuna.distributions import CategoricalDistribution, FloatDistribution, Int
 from shopfloor.common.config import HpoConfig, LabelingConfig, ModelConfig, PredictiveMaintenanceConfig
 from shopfloor.common.config_files import parse_config
 from shopfloor.common.errors import ConfigError, DataValidationError
-from shopfloor.components.hpo.problems import builder_for, window_problem
 from shopfloor.components.hpo.search import best_model_config, create_study, load_study, open_storage, summarize
 from shopfloor.components.hpo.search_space import (
     OptunaHyperParameters,
@@ -21,6 +20,7 @@ from shopfloor.components.hpo.search_space import (
     suggest,
     to_distribution,
 )
+from shopfloor.families.predictive_maintenance.search import builder_for, window_problem
 
 KINDS = [
     (hp_types.Int("a", 1, 9), IntDistribution(1, 9, step=1)),
@@ -186,7 +186,7 @@ def test_a_worker_leaves_the_garbage_collector_as_it_found_it(tmp_path) -> None:
 
 
 def test_balanced_accuracy_weighs_every_class_alike() -> None:
-    from shopfloor.components.hpo.problems import balanced_accuracy
+    from shopfloor.families.visual_inspection.search import balanced_accuracy
 
     labels = np.array([0, 0, 0, 0, 0, 0, 1, 2])
     assert balanced_accuracy(labels, np.zeros(8, int)) == pytest.approx(1 / 3), "all-ok scores a third, not 75%"
@@ -195,8 +195,8 @@ def test_balanced_accuracy_weighs_every_class_alike() -> None:
 
 def test_the_image_search_starts_from_the_configured_cnn_and_hands_back_a_cnn_config(vision_trained, tmp_path) -> None:
     from shopfloor.common.vision_config import CnnConfig
-    from shopfloor.components.hpo.problems import IMAGE_MONITOR, image_problem
     from shopfloor.components.hpo.search import make_objective, run_worker
+    from shopfloor.families.visual_inspection.search import IMAGE_MONITOR, image_problem
 
     problem = image_problem(vision_trained.images, CnnConfig())
     assert problem.monitor == IMAGE_MONITOR and problem.fit_options["class_weight"]
@@ -218,9 +218,9 @@ def test_the_anomaly_search_scores_anomalies_and_refuses_a_validation_period_wit
     import dataclasses
 
     from shopfloor.common.config import AutoencoderConfig
-    from shopfloor.components.hpo.problems import ANOMALY_MONITOR, anomaly_problem
     from shopfloor.components.hpo.search import make_objective, run_worker
     from shopfloor.contracts.windows import SPLITS
+    from shopfloor.families.anomaly_detection.search import ANOMALY_MONITOR, anomaly_problem
 
     problem = anomaly_problem(anomaly_windows, AutoencoderConfig())
     assert problem.monitor == ANOMALY_MONITOR and best_model_config(problem.first_params, problem.builder) == (

@@ -19,7 +19,7 @@ from shopfloor.families.predictive_maintenance.evaluation import (
 )
 from shopfloor.families.predictive_maintenance.labelling import label_windows
 from shopfloor.families.predictive_maintenance.model import train_model
-from shopfloor.families.predictive_maintenance.report import render_report, render_summary
+from shopfloor.families.predictive_maintenance.report import model_task, render_report, render_summary
 from shopfloor.families.reporting import render_model_card
 from shopfloor.families.shared import feature_statistics
 
@@ -125,7 +125,9 @@ def test_evaluation_report_and_model_card(trained, windows, ingested) -> None:
     html = render_report(evaluation, trained.history, "pumps")
     assert html.count("data:image/png;base64,") == 6 and "FAILED - not deployable" in html
     assert "FAIL" in render_summary(evaluation, "pumps")
-    card = render_model_card("pumps", "v-123", trained.info, ingested.profile, windows.info, evaluation)
+    card = render_model_card(
+        "pumps", "v-123", trained.info, ingested.profile, windows.info, evaluation, model_task(trained.info)
+    )
     assert ingested.profile["sources"]["sensors"]["sha256"] in card
     assert "FAILED (not deployable)" in card and "v-123" in card
     for feature in windows.features:

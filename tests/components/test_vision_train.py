@@ -108,9 +108,9 @@ def test_the_space_defaults_to_the_configured_cnn_where_it_holds_it():
     """The search's first trial is the configured CNN (here the real-digits config), not keras-tuner's defaults."""
     import yaml
 
-    from shopfloor.components.hpo.problems import space_defaults
     from shopfloor.components.hpo.search import best_model_config
     from shopfloor.demo.real_images import DIGITS_CONFIG
+    from shopfloor.families.search import space_defaults
 
     digits = CnnConfig(**yaml.safe_load(DIGITS_CONFIG)["model"])
     builder = VisualInspectionHyperModel((8, 8), 1, 10, digits)

@@ -160,6 +160,16 @@ def _plots(evaluation: AnomalyEvaluation, history: dict[str, list[float]]) -> di
     }
 
 
+def detector_task(model_info: dict) -> str:
+    """What the detector computes, in one line of the model card."""
+    inputs = f"the last {model_info['window']} readings of {len(model_info['features'])} sensors"
+    threshold = model_info["threshold"]
+    return (
+        f"anomaly score (autoencoder reconstruction error) of {inputs}; alarm at {threshold['value']:.4g} "
+        f"({threshold['method']} on validation data)"
+    )
+
+
 def render_anomaly_report(evaluation: AnomalyEvaluation, history: dict[str, list[float]], model_name: str) -> str:
     """A self-contained HTML report (plots inline) for the KFP dashboard's HTML viewer."""
     body = f"""<h1>{html.escape(model_name)}: anomaly detection on the held-out period</h1>

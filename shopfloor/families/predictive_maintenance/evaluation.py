@@ -18,10 +18,8 @@ from shopfloor.families.shared import roc_points
 
 __all__ = [
     "Evaluation",
-    "blessing_record",
     "classification_metrics",
     "evaluate_model",
-    "model_version",
     "predict",
     "quality_gate",
     "regression_metrics",
@@ -90,34 +88,6 @@ def quality_gate(metrics: dict[str, float], gate: GateConfig) -> dict:
         passed = value >= threshold if op == ">=" else value <= threshold
         checks.append({"metric": metric, "value": round(value, 6), "op": op, "threshold": threshold, "passed": passed})
     return {"passed": all(c["passed"] for c in checks), "checks": checks, "decision_threshold": gate.decision_threshold}
-
-
-def model_version(model_dir: str) -> str:
-    """The version name of a trained model: ``v-`` and the first 12 hex digits of its archive's sha256."""
-    import hashlib
-    from pathlib import Path
-
-    from shopfloor.contracts.model_artifact import MODEL_FILE
-
-    return "v-" + hashlib.sha256(Path(model_dir, MODEL_FILE).read_bytes()).hexdigest()[:12]
-
-
-def blessing_record(
-    gate: dict, version: str, scores: np.ndarray, metrics: dict[str, float], sample: int = 2000
-) -> dict:
-    """The blessing artifact: the gate's verdict, the test metrics and an even sample of test scores.
-
-    Monitoring compares labelled traffic with the metrics, and the served scores with the sample.
-    """
-    ordered = np.sort(scores)
-    reference = ordered[np.linspace(0, len(ordered) - 1, min(sample, len(ordered))).astype(int)]
-    return {
-        "blessed": gate["passed"],
-        "model_version": version,
-        "gate": gate,
-        "metrics": {name: round(float(value), 6) for name, value in sorted(metrics.items())},
-        "reference_scores": reference.round(6).tolist(),
-    }
 
 
 def evaluate_model(model, windows: LabelledWindows, gate: GateConfig) -> Evaluation:  # noqa: ANN001

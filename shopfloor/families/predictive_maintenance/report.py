@@ -92,6 +92,15 @@ def _plots(evaluation: Evaluation, history: dict[str, list[float]], threshold: f
     return {title: figure_png(draw) for title, draw in draws.items()}
 
 
+def model_task(model_info: dict) -> str:
+    """What the model predicts, in one line of the model card."""
+    inputs = f"the last {model_info['window']} readings of {len(model_info['features'])} sensors"
+    return (
+        f"probability of failure within {model_info['horizon_hours']} h and remaining useful life "
+        f"(capped at {model_info['rul_cap_hours']} h) from {inputs}"
+    )
+
+
 def render_report(evaluation: Evaluation, history: dict[str, list[float]], model_name: str) -> str:
     """A self-contained HTML report (plots inline) for the KFP dashboard's HTML viewer."""
     threshold = evaluation.gate["decision_threshold"]

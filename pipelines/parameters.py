@@ -1,0 +1,57 @@
+"""Scenario config -> pipeline parameters: the one mapping behind every pipeline's defaults and arguments.
+
+A pipeline's parameter defaults are its scenario config's defaults, and ``shopfloor run`` (or a notebook) turns a
+config file into arguments the same way, so the dashboard, a notebook and the CLI start from the same values.
+Sections travel through ``as_parameter`` (JSON types, '' for null, which KFP parameters cannot hold).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import BaseModel
+
+from shopfloor.common.config import as_parameter
+
+__all__ = ["config_parameters", "image_data_parameters", "pipeline_arguments", "sensor_data_parameters"]
+
+
+def config_parameters(config: BaseModel) -> dict[str, Any]:
+    """Every section a scenario config sets besides its data, under the pipeline parameter's name."""
+    parameters: dict[str, Any] = {
+        "labeling": as_parameter(config.labeling),
+        "hyperparameters": as_parameter(config.model),
+        "hpo": as_parameter(config.hpo, exclude={"workers"}),
+        "hpo_workers": list(range(config.hpo.workers)),
+        "gate": as_parameter(config.gate),
+        "model_name": config.model_name,
+        "deployment": as_parameter(config.deploy),
+    }
+    for section in ("split", "edge"):
+        if section in type(config).model_fields:
+            parameters[section] = as_parameter(getattr(config, section))
+    if "annotations" in type(config).model_fields:
+        parameters["annotations"] = list(config.annotations)
+    return parameters
+
+
+def sensor_data_parameters(config: BaseModel) -> dict[str, Any]:
+    """Where a sensor scenario's tables are and what their columns mean (the schema without locations)."""
+    return {
+        "sensors_uri": config.data.sensors,
+        "events_uri": config.data.events,
+        "data_schema": config.data.schema_parameter(),
+    }
+
+
+def image_data_parameters(config: BaseModel) -> dict[str, Any]:
+    """Where an image scenario's photos are and how they are read."""
+    return {"data_root": config.data_root, "image_schema": as_parameter(config.data)}
+
+
+def pipeline_arguments(data: dict[str, Any], config: BaseModel, model_store_uri: str | None) -> dict[str, Any]:
+    """Arguments of one run: the data's parameters, every config section, and the model store if given."""
+    arguments = {**data, **config_parameters(config)}
+    if model_store_uri is not None:
+        arguments["model_store_uri"] = model_store_uri
+    return arguments

@@ -1,0 +1,107 @@
+"""The anomaly-detection family as the steps see it: a window autoencoder and its alarm threshold."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any, Literal
+
+import numpy as np
+
+from shopfloor.common.config import AnomalyGateConfig, AutoencoderConfig, HpoConfig, validated
+from shopfloor.common.storage import join_uri, read_bytes, sha256_hex
+from shopfloor.contracts.model_artifact import write_model
+from shopfloor.contracts.windows import LabelledWindows, load_windows
+from shopfloor.families.base import EvaluationResult, ModelFamily, Rendered, StepInputs, Trained
+from shopfloor.families.registry import ModelKind
+from shopfloor.families.shared import final_metrics
+
+if TYPE_CHECKING:
+    from shopfloor.families.search import SearchProblem
+
+__all__ = ["AnomalyDetection"]
+
+
+class AnomalyDetection(ModelFamily):
+    """An autoencoder trained on normal operation; a window whose reconstruction error passes the threshold alarms."""
+
+    key = ModelKind.ANOMALY_DETECTION
+    data_kind = "windows"
+
+    def train(self, data_path: str, hyperparameters: dict, inputs: StepInputs, model_dir: str) -> Trained:
+        """Fit on normal windows, choose the alarm threshold on validation; the threshold is logged too."""
+        from shopfloor.families.anomaly_detection.model import train_autoencoder
+
+        config = validated(AutoencoderConfig, hyperparameters, "hyperparameters artifact")
+        data_sha256 = sha256_hex(read_bytes(join_uri(data_path, "windows.npz")))
+        result = train_autoencoder(load_windows(data_path), config, data_sha256)
+        write_model(result, model_dir)
+        threshold = result.info["threshold"]["value"]
+        metadata = {"framework": "keras", "model_type": self.key.value, "threshold": threshold}
+        metadata.update({key: result.info[key] for key in ("features", "window")})
+        return Trained(result.history, metadata, {**final_metrics(result.history), "threshold": threshold})
+
+    def load_evaluation_data(self, data_path: str, inputs: StepInputs) -> LabelledWindows:
+        """The windows labelled normal/abnormal (evaluation raises alarms on the test part)."""
+        return load_windows(data_path)
+
+    def evaluate(self, model: Any, model_info: dict, data: LabelledWindows, inputs: StepInputs) -> EvaluationResult:
+        """Alarms on the held-out period at the model's own threshold, against the gate."""
+        from shopfloor.families.anomaly_detection.evaluation import evaluate_detector
+
+        gate = validated(AnomalyGateConfig, inputs.gate, "pipeline parameter gate")
+        return evaluate_detector(model, data, model_info["threshold"]["value"], gate)
+
+    def comparable_inputs(self, model_info: dict, data: LabelledWindows) -> dict:
+        """Production's detector scores these windows only if it reads the same sensors over the same window."""
+        return {"features": data.features, "window": int(data.info["window"])}
+
+    def champion_metric(self, result: EvaluationResult) -> tuple[str, Literal[">=", "<="]]:
+        """F1 where the held-out period has anomalies; otherwise the false-alarm rate, lower being better."""
+        return ("f1", ">=") if "f1" in result.metrics else ("false_alarm_rate", "<=")
+
+    def reference_scores(self, result: EvaluationResult) -> np.ndarray:
+        """The test windows' anomaly scores."""
+        return result.scores  # type: ignore[attr-defined]  # this family's AnomalyEvaluation
+
+    def confusion_labels(self, result: EvaluationResult) -> list[str]:
+        """Normal windows, then abnormal ones."""
+        return ["normal", "abnormal"]
+
+    def render(
+        self,
+        result: EvaluationResult,
+        history: dict[str, list[float]],
+        model_name: str,
+        version: str,
+        model_info: dict,
+        profile: dict,
+        data: LabelledWindows,
+    ) -> Rendered:
+        """Reconstruction error over time against the threshold; the card quotes the labels' settings."""
+        from shopfloor.families.anomaly_detection.evaluation import (
+            detector_task,
+            render_anomaly_report,
+            render_anomaly_summary,
+        )
+        from shopfloor.families.reporting import render_model_card
+
+        return Rendered(
+            report=render_anomaly_report(result, history, model_name),
+            summary=render_anomaly_summary(result, model_name),
+            model_card=render_model_card(
+                model_name, version, model_info, profile, data.info, result, detector_task(model_info)
+            ),
+        )
+
+    def progress_line(self, result: EvaluationResult) -> str:
+        """False alarms, and precision, recall and F1 where anomalies were held out."""
+        m = result.metrics
+        found = ", ".join(f"{k} {m[k]:.3f}" for k in ("precision", "recall", "f1") if k in m)
+        return f"false alarms {m['false_alarm_rate']:.1%}{', ' + found if found else ''}"
+
+    def search_problem(
+        self, data_path: str, hyperparameters: dict, inputs: StepInputs, config: HpoConfig
+    ) -> SearchProblem:
+        """Maximize the validation PR-AUC of the anomaly score over the autoencoder's space."""
+        from shopfloor.families.anomaly_detection.search import problem_at
+
+        return problem_at(data_path, hyperparameters, inputs.data_schema, inputs.split, config)

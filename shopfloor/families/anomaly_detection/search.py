@@ -1,0 +1,66 @@
+"""TODO docstring."""
+
+from __future__ import annotations
+
+from shopfloor.common.config import AutoencoderConfig, HpoConfig, validated
+from shopfloor.common.errors import DataValidationError
+from shopfloor.families.search import SearchProblem, space_defaults
+
+__all__ = [
+    "ANOMALY_MONITOR",
+    "problem_at",
+    "anomaly_problem",
+]
+
+
+ANOMALY_MONITOR = "val_anomaly_pr_auc"
+
+
+def anomaly_problem(windows, base: AutoencoderConfig, source: str = "hpo config") -> SearchProblem:  # noqa: ANN001
+    """Anomaly windows: maximize the validation PR-AUC of the anomaly score, the autoencoder fit on normal windows.
+
+    The reconstruction loss cannot rank configurations: a wider bottleneck reconstructs everything better, faults
+    included. Only abnormal windows in the validation period show which configuration tells them apart, so a search
+    without them is refused (the threshold falls back to a percentile there; a search has nothing to go on).
+    """
+    from sklearn.metrics import average_precision_score
+
+    from shopfloor.families.anomaly_detection.model import AutoencoderHyperModel, anomaly_scores, normal_windows
+
+    validation = windows.part("validation")
+    abnormal = int(validation.failure.sum())
+    if abnormal == 0 or abnormal == validation.failure.size:
+        raise DataValidationError(
+            "windows",
+            f"the validation part holds {abnormal} abnormal of {validation.failure.size} windows: "
+            "nothing to score a search on",
+            field="hpo.enabled",
+            expected="abnormal and normal windows in the validation period, or hpo.enabled: false",
+        )
+    normal = normal_windows(windows)
+    builder = AutoencoderHyperModel(normal.train.shape[1], normal.train.shape[2], normal.mean, normal.std, base)
+    builder.check_fits(source)
+
+    def score(model) -> float:  # noqa: ANN001 - a keras Model
+        return float(average_precision_score(validation.failure, anomaly_scores(model, validation.x)))
+
+    return SearchProblem(
+        builder=builder,
+        x=normal.train,
+        y=normal.targets("train"),
+        validation_data=(normal.validation, normal.targets("validation")),
+        monitor=ANOMALY_MONITOR,
+        label="validation PR-AUC of the anomaly score",
+        epoch_score=score,
+        first_params=space_defaults(builder),
+    )
+
+
+def problem_at(
+    path: str, hyperparameters: dict, data_schema: dict, split: dict, config: HpoConfig
+) -> SearchProblem:
+    """The anomaly-detection problem from windows labelled normal/abnormal (already split in time)."""
+    from shopfloor.contracts.windows import load_windows
+
+    base = validated(AutoencoderConfig, hyperparameters, "pipeline parameter hyperparameters")
+    return anomaly_problem(load_windows(path), base)

@@ -1,0 +1,130 @@
+"""What a model family provides to the steps: one class per family, asked for by key through the registry.
+
+The steps (train, evaluate, hpo) are the same code for every family: they read the step's artifacts, ask the
+family to do what is specific to it, and write the outputs the same way. A family reads the pipeline parameters it
+needs from ``StepInputs`` (the same four dicts for every family, empty where a family has no use for them) and
+imports TensorFlow only inside the methods that build or run a model, so asking the registry costs nothing.
+"""
+
+from __future__ import annotations
+
+import abc
+import dataclasses
+from typing import TYPE_CHECKING, Any, ClassVar, Literal, Protocol
+
+import numpy as np
+
+if TYPE_CHECKING:
+    from shopfloor.common.config import HpoConfig
+    from shopfloor.families.search import SearchProblem
+
+__all__ = ["DataKind", "EvaluationResult", "ModelFamily", "Rendered", "StepInputs", "Trained"]
+
+DataKind = Literal["windows", "images"]
+
+
+@dataclasses.dataclass(frozen=True)
+class StepInputs:
+    """The pipeline parameters a step hands to its family, validated by the family into its own config sections.
+
+    ``data_schema`` is the data section without locations (sensors or images), ``split`` how images are split,
+    ``gate`` the quality gate (and decision threshold) and ``edge`` the edge export; each is ``{}`` where unused.
+    """
+
+    data_schema: dict = dataclasses.field(default_factory=dict)
+    split: dict = dataclasses.field(default_factory=dict)
+    gate: dict = dataclasses.field(default_factory=dict)
+    edge: dict = dataclasses.field(default_factory=dict)
+
+
+@dataclasses.dataclass(frozen=True)
+class Trained:
+    """What training left besides the model folder: curves, the dashboard's model metadata and final metrics."""
+
+    history: dict[str, list[float]]
+    metadata: dict[str, Any]
+    metrics: dict[str, float]
+
+
+class EvaluationResult(Protocol):
+    """What every family's evaluation holds: test metrics, the gate's verdict, the curves of the dashboard."""
+
+    metrics: dict[str, float]
+    gate: dict
+    confusion_matrix: list[list[int]]
+
+    @property
+    def roc(self) -> dict[str, list[float]] | None:
+        """ROC curve points (fpr, tpr, thresholds), or None where the test data has one class only."""
+
+
+@dataclasses.dataclass(frozen=True)
+class Rendered:
+    """An evaluation as people read it: the HTML report, the dashboard's Markdown summary, the model card."""
+
+    report: str
+    summary: str
+    model_card: str
+
+
+class ModelFamily(abc.ABC):
+    """One kind of model: its training, evaluation, search problem and how its results are shown.
+
+    ``key`` is the registry key, written as ``model_type`` into every model it trains (the server and the monitor
+    read it back); ``data_kind`` names the contract its data artifact follows (``contracts.windows`` or
+    ``contracts.images``).
+    """
+
+    key: ClassVar[str]
+    data_kind: ClassVar[DataKind]
+
+    @abc.abstractmethod
+    def train(self, data_path: str, hyperparameters: dict, inputs: StepInputs, model_dir: str) -> Trained:
+        """Train on the data artifact with these hyperparameters and write the model folder to ``model_dir``."""
+
+    @abc.abstractmethod
+    def load_evaluation_data(self, data_path: str, inputs: StepInputs) -> Any:
+        """The held-out data of the data artifact, read once for both the new model and production's."""
+
+    @abc.abstractmethod
+    def evaluate(self, model: Any, model_info: dict, data: Any, inputs: StepInputs) -> EvaluationResult:
+        """Score a model (the new one or production's) on the held-out data and apply the quality gate."""
+
+    @abc.abstractmethod
+    def comparable_inputs(self, model_info: dict, data: Any) -> dict:
+        """What must be equal for production's model to score the same data (features and window, classes...)."""
+
+    @abc.abstractmethod
+    def champion_metric(self, result: EvaluationResult) -> tuple[str, Literal[">=", "<="]]:
+        """The metric the new model must match production's on, and which way is better."""
+
+    @abc.abstractmethod
+    def reference_scores(self, result: EvaluationResult) -> np.ndarray:
+        """The test scores monitoring compares served scores with (a sample goes into the blessing)."""
+
+    @abc.abstractmethod
+    def confusion_labels(self, result: EvaluationResult) -> list[str]:
+        """Row and column names of the confusion matrix."""
+
+    @abc.abstractmethod
+    def render(
+        self,
+        result: EvaluationResult,
+        history: dict[str, list[float]],
+        model_name: str,
+        version: str,
+        model_info: dict,
+        profile: dict,
+        data: Any,
+    ) -> Rendered:
+        """The report, summary and model card of an evaluation."""
+
+    @abc.abstractmethod
+    def progress_line(self, result: EvaluationResult) -> str:
+        """The one line ``shopfloor run`` shows for the evaluation (headline metrics, before the gate's verdict)."""
+
+    @abc.abstractmethod
+    def search_problem(
+        self, data_path: str, hyperparameters: dict, inputs: StepInputs, config: HpoConfig
+    ) -> SearchProblem:
+        """What a hyperparameter search over this family fits, validates and maximizes, from the data artifact."""

@@ -1,0 +1,102 @@
+"""The predictive-maintenance family as the steps see it: failure-within-horizon + RUL on labelled windows."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any, Literal
+
+import numpy as np
+
+from shopfloor.common.config import GateConfig, HpoConfig, ModelConfig, validated
+from shopfloor.common.storage import join_uri, read_bytes, sha256_hex
+from shopfloor.contracts.model_artifact import write_model
+from shopfloor.contracts.windows import LabelledWindows, load_windows
+from shopfloor.families.base import EvaluationResult, ModelFamily, Rendered, StepInputs, Trained
+from shopfloor.families.registry import ModelKind
+from shopfloor.families.shared import final_metrics
+
+if TYPE_CHECKING:
+    from shopfloor.families.search import SearchProblem
+
+__all__ = [
+    "PredictiveMaintenance",
+]
+
+
+class PredictiveMaintenance(ModelFamily):
+    """A window model that predicts failure within a horizon and the remaining useful life, per asset."""
+
+    key = ModelKind.PREDICTIVE_MAINTENANCE
+    data_kind = "windows"
+
+    def train(self, data_path: str, hyperparameters: dict, inputs: StepInputs, model_dir: str) -> Trained:
+        """Fit the failure/RUL model on the labelled windows; the windows file's hash goes into the model."""
+        from shopfloor.families.predictive_maintenance.model import train_model
+
+        config = validated(ModelConfig, hyperparameters, "hyperparameters artifact")
+        data_sha256 = sha256_hex(read_bytes(join_uri(data_path, "windows.npz")))
+        result = train_model(load_windows(data_path), config, data_sha256)
+        write_model(result, model_dir)
+        metadata = {key: result.info[key] for key in ("epochs_run", "features", "window")}
+        return Trained(result.history, {"framework": "keras", **metadata}, final_metrics(result.history))
+
+    def load_evaluation_data(self, data_path: str, inputs: StepInputs) -> LabelledWindows:
+        """The labelled windows (evaluation scores their test split)."""
+        return load_windows(data_path)
+
+    def evaluate(self, model: Any, model_info: dict, data: LabelledWindows, inputs: StepInputs) -> EvaluationResult:
+        """Failure and RUL metrics on the test split at the gate's decision threshold, and the gate."""
+        from shopfloor.families.predictive_maintenance.evaluation import evaluate_model
+
+        return evaluate_model(model, data, validated(GateConfig, inputs.gate, "pipeline parameter gate"))
+
+    def comparable_inputs(self, model_info: dict, data: LabelledWindows) -> dict:
+        """Production's model scores these windows only if it reads the same sensors over the same window."""
+        return {"features": data.features, "window": int(data.info["window"])}
+
+    def champion_metric(self, result: EvaluationResult) -> tuple[str, Literal[">=", "<="]]:
+        """PR-AUC: failures are rare, so ranking them above healthy windows is what matters."""
+        return "pr_auc", ">="
+
+    def reference_scores(self, result: EvaluationResult) -> np.ndarray:
+        """The test windows' failure probabilities."""
+        return result.failure_score  # type: ignore[attr-defined]  # this family's Evaluation
+
+    def confusion_labels(self, result: EvaluationResult) -> list[str]:
+        """Healthy windows, then windows followed by a failure within the horizon."""
+        return ["ok", "fails"]
+
+    def render(
+        self,
+        result: EvaluationResult,
+        history: dict[str, list[float]],
+        model_name: str,
+        version: str,
+        model_info: dict,
+        profile: dict,
+        data: LabelledWindows,
+    ) -> Rendered:
+        """ROC/PR curves, RUL and one asset's risk over time; the model card quotes the labels' settings."""
+        from shopfloor.families.predictive_maintenance.report import model_task, render_report, render_summary
+        from shopfloor.families.reporting import render_model_card
+
+        return Rendered(
+            report=render_report(result, history, model_name),
+            summary=render_summary(result, model_name),
+            model_card=render_model_card(
+                model_name, version, model_info, profile, data.info, result, model_task(model_info)
+            ),
+        )
+
+    def progress_line(self, result: EvaluationResult) -> str:
+        """Ranking, F1 at the threshold and the RUL error."""
+        m = result.metrics
+        ranking = f"ROC-AUC {m['roc_auc']:.3f}, PR-AUC {m['pr_auc']:.3f}"
+        return f"{ranking}, F1 {m['f1']:.3f}, RUL MAE {m['rul_mae_hours']:.1f} h"
+
+    def search_problem(
+        self, data_path: str, hyperparameters: dict, inputs: StepInputs, config: HpoConfig
+    ) -> SearchProblem:
+        """Maximize the validation failure PR-AUC over the window model's space."""
+        from shopfloor.families.predictive_maintenance.search import problem_at
+
+        return problem_at(data_path, hyperparameters, inputs.data_schema, inputs.split, config)

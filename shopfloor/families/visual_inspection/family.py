@@ -1,0 +1,121 @@
+"""The visual-inspection family as the steps see it: a CNN on part photos, its defect threshold, edge exports."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any, Literal
+
+import numpy as np
+
+from shopfloor.common.config import HpoConfig, validated
+from shopfloor.common.storage import join_uri
+from shopfloor.common.vision_config import CnnConfig, ImageDataConfig, ImageSplitConfig, TfliteConfig, VisionGateConfig
+from shopfloor.contracts.images import ImageSet, load_image_set
+from shopfloor.contracts.model_artifact import write_model
+from shopfloor.families.base import EvaluationResult, ModelFamily, Rendered, StepInputs, Trained
+from shopfloor.families.registry import ModelKind
+from shopfloor.families.shared import final_metrics
+
+if TYPE_CHECKING:
+    from shopfloor.families.search import SearchProblem
+
+__all__ = ["VisualInspection"]
+
+
+def _images(data_path: str, inputs: StepInputs) -> ImageSet:
+    """The labelled images of the manifest, read with the image schema and split the pipeline was given."""
+    data = validated(ImageDataConfig, inputs.data_schema, "pipeline parameter image_schema")
+    return load_image_set(data_path, data, validated(ImageSplitConfig, inputs.split, "pipeline parameter split"))
+
+
+class VisualInspection(ModelFamily):
+    """A small CNN that rejects a part when its defect score passes the threshold chosen for the target recall."""
+
+    key = ModelKind.VISUAL_INSPECTION
+    data_kind = "images"
+
+    def train(self, data_path: str, hyperparameters: dict, inputs: StepInputs, model_dir: str) -> Trained:
+        """Fit the CNN, choose its defect threshold, and export float32 and int8 TFLite models next to it."""
+        from shopfloor.families.visual_inspection.model import train_vision_model
+        from shopfloor.families.visual_inspection.tflite import export_tflite, write_tflite
+
+        images = _images(data_path, inputs)
+        target = validated(VisionGateConfig, inputs.gate, "pipeline parameter gate").target_defect_recall
+        config = validated(CnnConfig, hyperparameters, "hyperparameters artifact")
+        result = train_vision_model(images, config, target_defect_recall=target, data_sha256=images.content_sha256)
+        threshold = result.info["threshold"]["value"]
+        edge = validated(TfliteConfig, inputs.edge, "pipeline parameter edge")
+        exported = export_tflite(result.model, images, threshold, edge)
+        result.info["edge"] = exported.info
+        write_model(result, model_dir)
+        write_tflite(exported, join_uri(model_dir, "edge"))
+        metrics = {**final_metrics(result.history), "threshold": threshold}
+        for variant, record in exported.info["variants"].items():
+            metrics[f"{variant}_bytes"] = record["bytes"]
+        metadata = {"framework": "keras", "model_type": self.key.value, "classes": list(images.classes)}
+        return Trained(result.history, metadata, metrics)
+
+    def load_evaluation_data(self, data_path: str, inputs: StepInputs) -> ImageSet:
+        """The labelled images (evaluation inspects the test split)."""
+        return _images(data_path, inputs)
+
+    def evaluate(self, model: Any, model_info: dict, data: ImageSet, inputs: StepInputs) -> EvaluationResult:
+        """Reject or pass each test part at the model's own threshold, against the gate."""
+        from shopfloor.families.visual_inspection.evaluation import evaluate_vision
+
+        gate = validated(VisionGateConfig, inputs.gate, "pipeline parameter gate")
+        return evaluate_vision(model, data, model_info["threshold"]["value"], gate)
+
+    def comparable_inputs(self, model_info: dict, data: ImageSet) -> dict:
+        """Production's CNN inspects these photos only with the same classes, image size and colour mode."""
+        return {key: model_info[key] for key in ("classes", "image_size", "color_mode")}
+
+    def champion_metric(self, result: EvaluationResult) -> tuple[str, Literal[">=", "<="]]:
+        """ROC-AUC of the defect score: how well defects rank above good parts, whatever the threshold."""
+        return "roc_auc", ">="
+
+    def reference_scores(self, result: EvaluationResult) -> np.ndarray:
+        """The test parts' defect scores."""
+        return result.scores  # type: ignore[attr-defined]  # this family's VisionEvaluation
+
+    def confusion_labels(self, result: EvaluationResult) -> list[str]:
+        """The classes, in the model's order."""
+        return list(result.classes)  # type: ignore[attr-defined]  # this family's VisionEvaluation
+
+    def render(
+        self,
+        result: EvaluationResult,
+        history: dict[str, list[float]],
+        model_name: str,
+        version: str,
+        model_info: dict,
+        profile: dict,
+        data: ImageSet,
+    ) -> Rendered:
+        """Per-class table, confusion matrix and ROC; the card lists each edge variant's size and accuracy."""
+        from shopfloor.families.visual_inspection.evaluation import (
+            render_vision_model_card,
+            render_vision_report,
+            render_vision_summary,
+        )
+
+        return Rendered(
+            report=render_vision_report(result, history, model_name),
+            summary=render_vision_summary(result, model_name),
+            model_card=render_vision_model_card(model_name, version, model_info, profile, result),
+        )
+
+    def progress_line(self, result: EvaluationResult) -> str:
+        """Accuracy, defect recall and false rejects at the threshold."""
+        m = result.metrics
+        return (
+            f"accuracy {m['accuracy']:.3f}, defect recall {m['defect_recall']:.3f}, "
+            f"false rejects {m['false_reject_rate']:.3f}"
+        )
+
+    def search_problem(
+        self, data_path: str, hyperparameters: dict, inputs: StepInputs, config: HpoConfig
+    ) -> SearchProblem:
+        """Maximize the validation balanced accuracy over the CNN's space."""
+        from shopfloor.families.visual_inspection.search import problem_at
+
+        return problem_at(data_path, hyperparameters, inputs.data_schema, inputs.split, config)
