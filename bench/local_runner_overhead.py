@@ -123,9 +123,8 @@ def in_process_seconds(arguments: dict, work: Path) -> dict[str, float]:
     run = InProcess(work)
     a = arguments
     out = run.output
-    sensors, events, profile = out(Dataset, "ingest", "sensors"), out(Dataset, "ingest", "events"), out(
-        Artifact, "ingest", "profile"
-    )
+    sensors, events = out(Dataset, "ingest", "sensors"), out(Dataset, "ingest", "events")
+    profile = out(Artifact, "ingest", "profile")
     run.call(
         "ingest",
         ingest,
