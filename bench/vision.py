@@ -8,7 +8,10 @@ LiteRT).
 Each path reports p50 latency for one image and images per second for batches of 32; the ratios to Keras
 ``predict`` are the figures.
 
-    python bench/vision.py [--images 300] [--requests 200]
+    python bench/vision.py [--images 300] [--requests 200] [--short]
+
+``--short`` (a quick check that it runs, for CI): 60 images, one training epoch, 5 timed calls per path and 2
+batches for throughput; same table.
 """
 
 from __future__ import annotations
@@ -28,8 +31,8 @@ from serving_latency import Client, deploy, time_calls  # noqa: E402 - the bench
 BATCH = 32
 
 
-def train_small_inspector(root: Path, images: int):  # noqa: ANN201
-    """Demo part images -> ingest -> a CNN trained for 3 epochs and its TFLite variants; returns them and the data."""
+def train_small_inspector(root: Path, images: int, epochs: int = 3):  # noqa: ANN201
+    """Demo part images -> ingest -> a CNN trained briefly and its TFLite variants; returns them and the data."""
     from shopfloor.common.vision_config import CnnConfig, ImageDataConfig, ImageSplitConfig, TfliteConfig
     from shopfloor.components.ingest.images import ingest_images
     from shopfloor.contracts.images import load_image_set
@@ -43,7 +46,7 @@ def train_small_inspector(root: Path, images: int):  # noqa: ANN201
     image_set = load_image_set(
         ingest_images(str(root / "data"), config).manifest, config, ImageSplitConfig(), root=str(root / "data")
     )
-    result = train_vision_model(image_set, CnnConfig(epochs=3))
+    result = train_vision_model(image_set, CnnConfig(epochs=epochs))
     exported = export_tflite(result.model, image_set, result.info["threshold"]["value"], TfliteConfig())
     result.info["edge"] = exported.info
     write_model(result, str(root / "model"))
@@ -62,12 +65,16 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--images", type=int, default=300)
     parser.add_argument("--requests", type=int, default=200)
+    parser.add_argument("--short", action="store_true", help="60 images, 1 epoch, 5 calls per path (CI)")
     args = parser.parse_args()
+    epochs, batch_calls = 3, 20
+    if args.short:
+        args.images, args.requests, epochs, batch_calls = 60, 5, 1, 2
     from shopfloor.families.visual_inspection.tflite import tflite_predict
 
     with tempfile.TemporaryDirectory(prefix="shopfloor-bench-vision-") as scratch:
         root = Path(scratch)
-        model, exported, image_set = train_small_inspector(root, args.images)
+        model, exported, image_set = train_small_inspector(root, args.images, epochs)
         test = image_set.part("test")
         pixels = test.images.astype(np.float32)
         singles = [pixels[i : i + 1] for i in range(len(pixels))]
@@ -86,12 +93,12 @@ def main() -> None:
         rows = {}
         rows["Keras model.predict"] = (
             np.median(time_calls(lambda x: model.predict(x, verbose=0), singles, args.requests)[0]),
-            rate(lambda x: model.predict(x, verbose=0), batches, 20),
+            rate(lambda x: model.predict(x, verbose=0), batches, batch_calls),
         )
         for name, content in exported.models.items():
             rows[f"TFLite {name}"] = (
                 np.median(time_calls(lambda x, c=content: tflite_predict(c, x), singles, args.requests)[0]),
-                rate(lambda x, c=content: tflite_predict(c, x), batches, 20),
+                rate(lambda x, c=content: tflite_predict(c, x), batches, batch_calls),
             )
         served = deploy(root / "serving", root / "model", "vi")
         client = Client(served.url)
@@ -99,7 +106,7 @@ def main() -> None:
             path = "/v1/models/vi:predict"
             rows["served V1 (base64 PNG)"] = (
                 np.median(time_calls(lambda body: client.post(path, body), bodies, args.requests)[0]),
-                rate(lambda body: client.post(path, body), [batch_body], 20),
+                rate(lambda body: client.post(path, body), [batch_body], batch_calls),
             )
         finally:
             client.close()

@@ -36,14 +36,16 @@ def hpo_setup(
     from shopfloor.common.config import HpoConfig, validated
     from shopfloor.common.progress import report_progress
     from shopfloor.common.storage import write_json
-    from shopfloor.components.hpo.problems import load_problem
-    from shopfloor.components.hpo.search import create_study, open_storage, storage_url
 
     config = validated(HpoConfig, hpo, "pipeline parameter hpo")
     if not config.enabled:
         report_progress("search disabled: training with the given hyperparameters")
         write_json(study.path, {"name": ""})
         return
+    # only a search needs the model builders (keras-tuner, so TensorFlow): a disabled one starts in a second
+    from shopfloor.components.hpo.problems import load_problem
+    from shopfloor.components.hpo.search import create_study, open_storage, storage_url
+
     problem = load_problem(config, data.path, hyperparameters, data_schema, split)
     name = f"{config.builder}-{uuid.uuid4().hex[:12]}"
     create_study(open_storage(storage_url(config)), name, config.trials, problem.label, problem.first_params)
@@ -80,12 +82,13 @@ def hpo_worker(
 
     from shopfloor.common.config import HpoConfig, validated
     from shopfloor.common.storage import read_json
-    from shopfloor.components.hpo.problems import load_problem
-    from shopfloor.components.hpo.search import load_study, make_objective, open_storage, run_worker, storage_url
 
     study_name = read_json(study.path)["name"]
     if not study_name:
         return 0
+    from shopfloor.components.hpo.problems import load_problem  # TensorFlow, only when there is a search
+    from shopfloor.components.hpo.search import load_study, make_objective, open_storage, run_worker, storage_url
+
     config = validated(HpoConfig, hpo, "pipeline parameter hpo")
     problem = load_problem(config, data.path, hyperparameters, data_schema, split)
     shared = load_study(open_storage(storage_url(config)), study_name, config.seed + int(worker))
@@ -124,9 +127,6 @@ def hpo_select(
     from shopfloor.common.plots import html_page
     from shopfloor.common.progress import report_progress
     from shopfloor.common.storage import atomic_write_bytes, read_json, write_json
-    from shopfloor.components.hpo.problems import load_problem
-    from shopfloor.components.hpo.report import render_hpo_report
-    from shopfloor.components.hpo.search import best_model_config, load_study, open_storage, storage_url, summarize
 
     config = validated(HpoConfig, hpo, "pipeline parameter hpo")
     study_name = read_json(study.path)["name"]
@@ -136,6 +136,10 @@ def hpo_select(
         atomic_write_bytes(report.path, disabled.encode())
         search_metrics.log_metric("trials", 0)
         return
+    from shopfloor.components.hpo.problems import load_problem  # TensorFlow, only when there was a search
+    from shopfloor.components.hpo.report import render_hpo_report
+    from shopfloor.components.hpo.search import best_model_config, load_study, open_storage, storage_url, summarize
+
     shared = load_study(open_storage(storage_url(config)), study_name, config.seed)
     summary = summarize(shared)
     problem = load_problem(config, data.path, hyperparameters, data_schema, split)

@@ -15,7 +15,6 @@ import dataclasses
 
 import numpy as np
 import pandas as pd
-from sklearn import metrics as skm
 
 from shopfloor.common.errors import DataValidationError
 from shopfloor.common.storage import read_bytes
@@ -108,7 +107,12 @@ def measure_performance(
     min_labels: int,
     unmatched: int = 0,
 ) -> Performance:
-    """Recall, precision and F1 at the alarm threshold, and ROC-AUC/PR-AUC where both classes occur."""
+    """Recall, precision and F1 at the alarm threshold, and ROC-AUC/PR-AUC where both classes occur.
+
+    scikit-learn is imported here, not with the module: a drift check without labels never needs it.
+    """
+    from sklearn import metrics as skm
+
     metrics: dict[str, float] = {}
     alarms = scores >= threshold
     if y.any():

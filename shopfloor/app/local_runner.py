@@ -45,7 +45,11 @@ class PipelineFailed(ShopfloorError):
 
 @dataclasses.dataclass(frozen=True)
 class LocalRun:
-    """Where a finished local run left its outputs."""
+    """Where a finished local run left its outputs, and how long it and each step took.
+
+    ``step_seconds`` is keyed by step name; the iterations of a ``dsl.ParallelFor`` share their step's name,
+    so their times add up there (the step's total process time, not the loop's wall time).
+    """
 
     name: str
     folder: Path
@@ -61,7 +65,7 @@ class ProgressStream(io.TextIOBase):
     def __init__(self, log: TextIO, console: TextIO):
         self._log, self._console = log, console
         self._pending = ""
-        self._started: dict[str, float] = {}
+        self._started: dict[str, list[float]] = {}
         self.step_seconds: dict[str, float] = {}
         self.failed_step: str | None = None
         self.last_error: str | None = None
@@ -84,12 +88,13 @@ class ProgressStream(io.TextIOBase):
     def _show(self, line: str) -> None:
         """Translate one runner log line into a console line, if it is worth showing."""
         if started := _STARTED.search(line):
-            self._started[started[1]] = time.monotonic()
+            self._started.setdefault(started[1], []).append(time.monotonic())
             self._console.write(f"  > {started[1]} ...\n")
         elif finished := _FINISHED.search(line):
             step, status = finished[1], finished[2]
-            seconds = time.monotonic() - self._started.get(step, time.monotonic())
-            self.step_seconds[step] = seconds
+            starts = self._started.get(step) or [time.monotonic()]
+            seconds = time.monotonic() - starts.pop(0)
+            self.step_seconds[step] = self.step_seconds.get(step, 0.0) + seconds
             mark = "ok" if status == "SUCCESS" else status
             self._console.write(f"  < {step}: {mark} ({seconds:.1f} s)\n")
             if status != "SUCCESS":
