@@ -17,7 +17,7 @@ from shopfloor.components._image import IMAGE
 from shopfloor.components.deploy.kserve_target import inference_service_manifest
 from shopfloor.components.deploy.target import DeploymentRequest
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 BASE = ROOT / "infra" / "kserve" / "base"
 DOCKERFILE = ROOT / "infra" / "images" / "serving.Dockerfile"
 

@@ -1,6 +1,6 @@
 """A search worker in its own process, for the shared-study tests.
 
-python -m tests.components.hpo_worker_process URL STUDY SEED SECONDS_PER_TRIAL HEARTBEAT GRACE
+python -m tests.components.hpo.hpo_worker_process URL STUDY SEED SECONDS_PER_TRIAL HEARTBEAT GRACE
 """
 
 import sys

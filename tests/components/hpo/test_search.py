@@ -53,7 +53,7 @@ def start_worker(url: str, study: str, seed: int, seconds: float, heartbeat: int
         [
             sys.executable,
             "-m",
-            "tests.components.hpo_worker_process",
+            "tests.components.hpo.hpo_worker_process",
             url,
             study,
             str(seed),
@@ -64,7 +64,7 @@ def start_worker(url: str, study: str, seed: int, seconds: float, heartbeat: int
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
-        cwd=Path(__file__).resolve().parents[2],
+        cwd=Path(__file__).resolve().parents[3],
     )
 
 

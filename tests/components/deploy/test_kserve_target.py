@@ -20,7 +20,13 @@ from shopfloor.components.deploy.kserve_target import (
     readiness,
 )
 from shopfloor.components.deploy.target import DeploymentFailed, DeploymentRequest, DeployTarget, Endpoint
-from tests.deploy.k8s_api import FakeKubernetesApi, apply_merge_patch, becomes_ready_after, fails_with, never_ready
+from tests.components.deploy.k8s_api import (
+    FakeKubernetesApi,
+    apply_merge_patch,
+    becomes_ready_after,
+    fails_with,
+    never_ready,
+)
 
 NAMESPACE = "kubeflow-user-example-com"
 NAME = "pm"
