@@ -19,6 +19,7 @@ from shopfloor.common.attributions import integrated_gradients, mean_baseline
 from shopfloor.common.errors import ShopfloorError
 from shopfloor.common.images import image_statistics
 from shopfloor.contracts.model_artifact import BLESSING_FILE, load_keras_model, load_model_info, resolve_model_dir
+from shopfloor.families.registry import ModelKind
 from shopfloor.families.visual_inspection.inference import (
     LAST_CONV,
     TfliteRunner,
@@ -420,12 +421,12 @@ class ImageModel(WindowModel):
 
 
 MODEL_CLASSES: dict[str, type[WindowModel]] = {
-    "predictive-maintenance": WindowModel,
-    "anomaly-detection": AnomalyWindowModel,
-    "visual-inspection": ImageModel,
+    ModelKind.PREDICTIVE_MAINTENANCE: WindowModel,
+    ModelKind.ANOMALY_DETECTION: AnomalyWindowModel,
+    ModelKind.VISUAL_INSPECTION: ImageModel,
 }
 
 
 def model_class(model_dir: str | Path) -> type[WindowModel]:
     """The served class for a model folder, by the ``model_type`` its description records."""
-    return MODEL_CLASSES[load_model_info(model_dir).get("model_type", "predictive-maintenance")]
+    return MODEL_CLASSES[load_model_info(model_dir).get("model_type", ModelKind.PREDICTIVE_MAINTENANCE)]

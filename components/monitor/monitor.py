@@ -28,11 +28,11 @@ from shopfloor.components.monitor.performance import labelled_scores, measure_pe
 from shopfloor.components.monitor.records import CurrentWindow, MonitorResult, PlantHealth, Reference
 from shopfloor.components.monitor.report import render_monitor_report
 from shopfloor.contracts.model_artifact import BLESSING_FILE, MODEL_INFO, PROFILE_FILE
+from shopfloor.families.registry import ModelKind, family
 
 __all__ = [
     "IMAGE_FEATURES",
     "MonitoringRun",
-    "SCORE_OUTPUTS",
     "batch_window",
     "current_window",
     "load_reference",
@@ -43,12 +43,6 @@ __all__ = [
 ]
 
 
-# the served output each model type answers with, whose distribution the monitor follows
-SCORE_OUTPUTS = {
-    "predictive-maintenance": "failure_probability",
-    "anomaly-detection": "anomaly_score",
-    "visual-inspection": "defect_score",
-}
 IMAGE_FEATURES = list(IMAGE_STATISTICS)  # what an image model's payload log keeps of each photo
 
 
@@ -65,12 +59,10 @@ def load_reference(version_uri: str) -> Reference:
             field=PROFILE_FILE,
             expected="a version published with its profile (shopfloor >= 0.1 publish)",
         ) from None
-    model_type = info.get("model_type", "predictive-maintenance")
-    if model_type == "predictive-maintenance":
-        threshold = blessing["gate"]["decision_threshold"]
-    else:
-        threshold = info["threshold"]["value"]
-    images = model_type == "visual-inspection"  # photos drift in lighting, contrast, focus; sensors in readings
+    model_type = info.get("model_type", ModelKind.PREDICTIVE_MAINTENANCE.value)
+    chosen = family(model_type)
+    threshold = chosen.alarm_threshold(info, blessing)
+    images = chosen.data_kind == "images"  # photos drift in lighting, contrast, focus; sensors in readings
     # a profile written before sharpness was profiled is compared on what it has
     image_features = [f for f in IMAGE_FEATURES if f in profile]
     return Reference(
@@ -117,7 +109,7 @@ def current_window(records: list, reference: Reference, source: str = "payload l
             )
         rows.append(windows[:, -1, :])
         outputs = record.outputs if isinstance(record.outputs, dict) else {}
-        scores.extend(outputs.get(SCORE_OUTPUTS.get(reference.model_type, "failure_probability"), []))
+        scores.extend(outputs.get(family(reference.model_type).score_output, []))
     readings = np.concatenate(rows) if rows else np.empty((0, len(reference.features)))
     return CurrentWindow(
         readings=readings, scores=np.asarray(scores, dtype=float), requests=len(mine), other_versions=others
@@ -126,7 +118,7 @@ def current_window(records: list, reference: Reference, source: str = "payload l
 
 def plant_health(current: CurrentWindow, reference: Reference, max_alarm_rate: float) -> PlantHealth | None:
     """The anomaly model's alarms over the window as a plant-health signal; ``None`` for other model types."""
-    if reference.model_type != "anomaly-detection" or current.scores.size == 0:
+    if reference.model_type != ModelKind.ANOMALY_DETECTION or current.scores.size == 0:
         return None
     reference_mean = float(reference.reference_scores.mean()) if reference.reference_scores.size else float("nan")
     return PlantHealth(
@@ -235,7 +227,7 @@ def run_monitoring(
     result = monitor_window(current, reference, thresholds, settings.min_share_drifted, settings.max_alarm_rate)
     if labels_uri:
         mine = [r for r in records if r.model_version == reference.model_version]
-        y, scores, unmatched = labelled_scores(mine, read_labels(labels_uri), SCORE_OUTPUTS[reference.model_type])
+        y, scores, unmatched = labelled_scores(mine, read_labels(labels_uri), family(reference.model_type).score_output)
         found = measure_performance(
             y,
             scores,

@@ -14,6 +14,7 @@ from shopfloor.components.monitor.drift import (
     FeatureDrift,
 )
 from shopfloor.components.monitor.performance import Performance
+from shopfloor.families.registry import ModelKind
 
 __all__ = [
     "CurrentWindow",
@@ -32,7 +33,7 @@ class Reference:
     window: int
     profile_columns: dict
     reference_scores: np.ndarray
-    model_type: str = "predictive-maintenance"
+    model_type: str = ModelKind.PREDICTIVE_MAINTENANCE.value
     alarm_threshold: float = 0.5
     test_metrics: dict[str, float] = dataclasses.field(default_factory=dict)
 

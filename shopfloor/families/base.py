@@ -72,11 +72,16 @@ class ModelFamily(abc.ABC):
 
     ``key`` is the registry key, written as ``model_type`` into every model it trains (the server and the monitor
     read it back); ``data_kind`` names the contract its data artifact follows (``contracts.windows`` or
-    ``contracts.images``).
+    ``contracts.images``); ``score_output`` is the served output whose distribution the monitor follows.
     """
 
     key: ClassVar[str]
     data_kind: ClassVar[DataKind]
+    score_output: ClassVar[str]
+
+    def alarm_threshold(self, model_info: dict, blessing: dict) -> float:
+        """The score at which a served answer raises an alarm: by default the threshold trained into the model."""
+        return float(model_info["threshold"]["value"])
 
     @abc.abstractmethod
     def train(self, data_path: str, hyperparameters: dict, inputs: StepInputs, model_dir: str) -> Trained:

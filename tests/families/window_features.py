@@ -53,6 +53,11 @@ class WindowFeatures(ModelFamily):
 
     key = KEY
     data_kind = "windows"
+    score_output = "failure_probability"
+
+    def alarm_threshold(self, model_info: dict, blessing: dict) -> float:
+        """The gate's decision threshold."""
+        return float(blessing["gate"]["decision_threshold"])
 
     def train(self, data_path: str, hyperparameters: dict, inputs: StepInputs, model_dir: str) -> Trained:
         """Fit the classifier on the train split; standardization is the model's first layer."""

@@ -25,6 +25,7 @@ class AnomalyDetection(ModelFamily):
 
     key = ModelKind.ANOMALY_DETECTION
     data_kind = "windows"
+    score_output = "anomaly_score"
 
     def train(self, data_path: str, hyperparameters: dict, inputs: StepInputs, model_dir: str) -> Trained:
         """Fit on normal windows, choose the alarm threshold on validation; the threshold is logged too."""

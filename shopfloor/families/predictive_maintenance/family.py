@@ -27,6 +27,11 @@ class PredictiveMaintenance(ModelFamily):
 
     key = ModelKind.PREDICTIVE_MAINTENANCE
     data_kind = "windows"
+    score_output = "failure_probability"
+
+    def alarm_threshold(self, model_info: dict, blessing: dict) -> float:
+        """The gate's decision threshold, which the evaluation blessed the model at."""
+        return float(blessing["gate"]["decision_threshold"])
 
     def train(self, data_path: str, hyperparameters: dict, inputs: StepInputs, model_dir: str) -> Trained:
         """Fit the failure/RUL model on the labelled windows; the windows file's hash goes into the model."""
