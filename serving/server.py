@@ -76,6 +76,7 @@ class _TooLarge(Exception):
 
 def build_app(model, *, payload_logger=None, max_body_bytes: int = DEFAULT_MAX_BODY_BYTES):  # noqa: ANN001, ANN201
     """A FastAPI app serving ``model`` over kserve's V1 and V2 routes plus our explain/payload-log routes."""
+    import pydantic
     from fastapi import FastAPI
     from fastapi.responses import JSONResponse
 
@@ -113,7 +114,7 @@ def build_app(model, *, payload_logger=None, max_body_bytes: int = DEFAULT_MAX_B
             raise errors.ModelNotReady(model_name)
         try:
             body = InferenceRequest.model_validate_json(await request.body())
-        except ValueError as exc:
+        except pydantic.ValidationError as exc:
             raise errors.InvalidInput(f"request body: not a V2 inference request ({exc.errors()[0]['msg']})") from None
         served = dataplane.get_model_from_registry(model_name)
         response = served.explain(InferRequest.from_inference_request(body, model_name), dict(request.headers))
@@ -145,7 +146,8 @@ def build_app(model, *, payload_logger=None, max_body_bytes: int = DEFAULT_MAX_B
     app.add_api_route("/v2/models/{model_name}/explain", v2_explain, methods=["POST"])
     app.add_api_route("/v1/payload-log", payload_log_stats, methods=["GET"])
     app.add_api_route("/v1/models/{model_name}/feedback", feedback, methods=["POST"])
-    app.add_exception_handler(PayloadTooLarge, too_large)
+    # Starlette types a handler as taking any Exception; this one is only registered for PayloadTooLarge.
+    app.add_exception_handler(PayloadTooLarge, too_large)  # type: ignore[arg-type]
     for exception, handler in [
         (errors.InvalidInput, invalid_input),
         (errors.InferenceError, errors.inference_error_handler),

@@ -138,6 +138,7 @@ def _plots(evaluation: AnomalyEvaluation, history: dict[str, list[float]]) -> di
         ax.legend(fontsize=7)
 
     def roc(ax):  # noqa: ANN001
+        assert evaluation.roc is not None  # drawn only when there is a curve
         ax.plot(evaluation.roc["fpr"], evaluation.roc["tpr"], label=f"AUC {evaluation.metrics['roc_auc']:.3f}")
         ax.plot([0, 1], [0, 1], "--", color="grey")
         ax.set(xlabel="false positive rate", ylabel="true positive rate", title="ROC curve")

@@ -69,7 +69,7 @@ def _plots(evaluation: Evaluation, history: dict[str, list[float]], threshold: f
 
     def timeline(ax):  # noqa: ANN001
         positives = {a: int(y[evaluation.asset == a].sum()) for a in np.unique(evaluation.asset)}
-        asset = max(sorted(positives), key=positives.get)
+        asset = max(sorted(positives), key=lambda a: positives[a])
         mask = evaluation.asset == asset
         order = np.argsort(evaluation.end_time[mask])
         times = evaluation.end_time[mask][order].astype("datetime64[ns]")

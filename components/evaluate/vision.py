@@ -168,6 +168,7 @@ def _plots(evaluation: VisionEvaluation, history: dict[str, list[float]]) -> dic
         ax.set_yticklabels(classes)
 
     def roc(ax):  # noqa: ANN001
+        assert evaluation.roc is not None  # drawn only when there is a curve
         ax.plot(evaluation.roc["fpr"], evaluation.roc["tpr"], label=f"AUC {evaluation.metrics['roc_auc']:.3f}")
         ax.plot([0, 1], [0, 1], "--", color="grey")
         ax.plot(

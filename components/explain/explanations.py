@@ -92,7 +92,7 @@ def explain_windows(
 
 def _ranked(explanation: Explanation) -> list[str]:
     """Features from most to least important."""
-    return sorted(explanation.importance, key=explanation.importance.get, reverse=True)
+    return sorted(explanation.importance, key=lambda name: explanation.importance[name], reverse=True)
 
 
 def render_explain_report(explanation: Explanation, model_name: str) -> str:

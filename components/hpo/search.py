@@ -334,12 +334,14 @@ def summarize(study: optuna.Study) -> SearchSummary:
             field="hpo",
             expected="a larger timeout_s or more max_epochs",
         )
-    best = max(completed, key=lambda t: t.value)
+    # (value, trial): a COMPLETE trial of a single-objective study always has its value
+    valued = [(t.value, t) for t in completed if t.value is not None]
+    best_value, best = max(valued, key=lambda pair: pair[0])
     return SearchSummary(
         requested=int(study.user_attrs.get("requested_trials", 0)),
         by_state=by_state,
         retried=len([t for t in tickets if _retry_of(t) is not None]),
         surplus=len(study.trials) - len(tickets),
-        best_value=float(best.value),
+        best_value=float(best_value),
         best_params=dict(best.params),
     )

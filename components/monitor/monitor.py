@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
@@ -28,6 +29,9 @@ from shopfloor.components.monitor.drift import (
     prediction_drift,
 )
 from shopfloor.components.monitor.performance import Performance, labelled_scores, measure_performance, read_labels
+
+if TYPE_CHECKING:
+    from shopfloor.components.monitor.policy import Decision
 
 __all__ = [
     "IMAGE_FEATURES",
@@ -268,7 +272,7 @@ class MonitoringRun:
     reference: Reference
     current: CurrentWindow
     result: MonitorResult
-    decision: object
+    decision: Decision
     report_html: str
 
 

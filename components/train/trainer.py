@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -24,6 +25,9 @@ from shopfloor.common.progress import report_progress
 from shopfloor.common.storage import atomic_output_dir, write_json
 from shopfloor.components.label.labeling import LabelledWindows
 
+if TYPE_CHECKING:
+    import keras
+
 __all__ = ["TrainResult", "build_model", "feature_statistics", "runtime_versions", "train_model", "write_model"]
 
 
@@ -31,7 +35,7 @@ __all__ = ["TrainResult", "build_model", "feature_statistics", "runtime_versions
 class TrainResult:
     """A trained model with its per-epoch history and the description written beside it."""
 
-    model: object
+    model: keras.Model
     history: dict[str, list[float]]
     info: dict
 

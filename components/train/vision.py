@@ -270,7 +270,8 @@ class VisualInspectionHyperModel(kt.HyperModel):
 
     def __init__(self, image_size: tuple[int, int], channels: int, n_classes: int, base: CnnConfig | None = None):
         super().__init__(name="visual-inspection")
-        self.image_size, self.channels, self.n_classes = tuple(image_size), channels, n_classes
+        width, height = image_size  # a [width, height] list from JSON too
+        self.image_size, self.channels, self.n_classes = (width, height), channels, n_classes
         self.base = base or CnnConfig()
 
     def space(self, hp: kt.HyperParameters) -> CnnConfig:

@@ -328,18 +328,19 @@ def _render(
         drilled[k] = False
         hx, hy = part.holes[k]
         box = _box([hx], [hy], part.hole_radius + 1.0, n)
-    drilled = tuple(drilled)
+    holes = tuple(drilled)
     surface = _surface(part, x, y, light, rng)
-    material = part.material_distance(x, y, drilled)
+    material = part.material_distance(x, y, holes)
     outline = part.outline_distance(x, y)
     surface += 0.2 * ((material > -0.8) & (outline < -0.8))  # chamfers on hole rims catch the light
     surface += 0.25 * (outline > -0.8)  # the chamfer on the outer edge
+    mark: np.ndarray | float
     if label == "scratch":
-        mark, box = _scratch(rng, part, drilled, x, y, n, light)
+        mark, box = _scratch(rng, part, holes, x, y, n, light)
     elif label == "dent":
-        mark, box = _dent(rng, part, drilled, x, y, n, light)
+        mark, box = _dent(rng, part, holes, x, y, n, light)
     elif label == "crack":
-        mark, box = _crack(rng, part, drilled, x, y, n)
+        mark, box = _crack(rng, part, holes, x, y, n)
     else:
         mark = 0.0
     fixture = rng.uniform(*_FIXTURE_LEVEL) + rng.normal(0.0, 0.02, size=x.shape)
