@@ -23,12 +23,12 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).parent))
-from serving_latency import Client, deploy, time_calls  # noqa: E402 - the bench helpers next to this file
+from serving_latency import Client, deploy, time_calls
 
 BATCH = 32
 
 
-def train_small_inspector(root: Path, images: int):  # noqa: ANN201
+def train_small_inspector(root: Path, images: int):
     """Demo part images -> ingest -> a CNN trained for 3 epochs and its TFLite variants; returns them and the data."""
     from shopfloor.common.vision_config import CnnConfig, ImageDataConfig, ImageSplitConfig, TfliteConfig
     from shopfloor.components.ingest.images import ingest_images
@@ -50,7 +50,7 @@ def train_small_inspector(root: Path, images: int):  # noqa: ANN201
     return result.model, exported, image_set
 
 
-def rate(call, batches: list[np.ndarray], count: int) -> float:  # noqa: ANN001
+def rate(call, batches: list[np.ndarray], count: int) -> float:
     """Images per second over ``count`` calls on batches of ``BATCH``."""
     _, wall = time_calls(call, batches, count)
     return count * BATCH / wall

@@ -33,11 +33,11 @@ _LOGGER = logging.getLogger("shopfloor.serving")
 class _BodySizeLimit:
     """ASGI middleware: answer 413 before reading a body larger than the limit (declared or streamed)."""
 
-    def __init__(self, app, max_bytes: int):  # noqa: ANN001
+    def __init__(self, app, max_bytes: int):
         self.app = app
         self.max_bytes = max_bytes
 
-    async def __call__(self, scope, receive, send):  # noqa: ANN001, D102
+    async def __call__(self, scope, receive, send):
         if scope["type"] != "http":
             return await self.app(scope, receive, send)
         declared = dict(scope.get("headers") or []).get(b"content-length")
@@ -45,7 +45,7 @@ class _BodySizeLimit:
             return await self._reject(send)
         seen = 0
 
-        async def counted_receive():  # noqa: ANN202
+        async def counted_receive():
             nonlocal seen
             message = await receive()
             seen += len(message.get("body", b""))
@@ -58,7 +58,7 @@ class _BodySizeLimit:
         except _TooLarge:
             return await self._reject(send)
 
-    async def _reject(self, send) -> None:  # noqa: ANN001
+    async def _reject(self, send) -> None:
         body = f'{{"error": "request body larger than {self.max_bytes} bytes"}}'.encode()
         await send(
             {
@@ -74,7 +74,7 @@ class _TooLarge(Exception):
     """Raised inside the ASGI receive wrapper when a streamed body passes the limit."""
 
 
-def build_app(model, *, payload_logger=None, max_body_bytes: int = DEFAULT_MAX_BODY_BYTES):  # noqa: ANN001, ANN201
+def build_app(model, *, payload_logger=None, max_body_bytes: int = DEFAULT_MAX_BODY_BYTES):
     """A FastAPI app serving ``model`` over kserve's V1 and V2 routes plus our explain/payload-log routes."""
     import pydantic
     from fastapi import FastAPI
@@ -97,7 +97,7 @@ def build_app(model, *, payload_logger=None, max_body_bytes: int = DEFAULT_MAX_B
     dataplane = DataPlane(model_registry=repository)
 
     @contextlib.asynccontextmanager
-    async def lifespan(_):  # noqa: ANN001, ANN202
+    async def lifespan(_):
         yield
         if payload_logger is not None:  # uvicorn re-raises SIGTERM after shutdown: flush here, not after run()
             payload_logger.close()
@@ -182,7 +182,7 @@ def load_window_model(
     max_batch: int | None = None,
     feedback_uri: str | None = None,
     runtime: str = "keras",
-):  # noqa: ANN201
+):
     """Load a published model (local or s3://) into a ready window model of its type, with payload logging if asked."""
     from shopfloor.common.errors import ShopfloorError
     from shopfloor.common.model_artifact import BLESSING_FILE

@@ -10,12 +10,18 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 import keras_tuner as kt
 import numpy as np
 
 from shopfloor.common.config import AutoencoderConfig, HpoConfig, ModelConfig, validated
 from shopfloor.common.errors import DataValidationError
+
+if TYPE_CHECKING:
+    from shopfloor.common.vision_config import CnnConfig
+    from shopfloor.components.label.labeling import LabelledWindows
+    from shopfloor.components.train.vision import ImageSet
 
 __all__ = [
     "ANOMALY_MONITOR",
@@ -64,7 +70,7 @@ def space_defaults(builder: kt.HyperModel) -> dict:
     return dict(hp.values)
 
 
-def builder_for(windows, base: ModelConfig, config: HpoConfig, source: str = "hpo config"):  # noqa: ANN001, ANN201
+def builder_for(windows, base: ModelConfig, config: HpoConfig, source: str = "hpo config"):
     """The window model's builder for this data; refuses a space or data that cannot work, before any training."""
     from shopfloor.components.hpo.builders import PredictiveMaintenanceHyperModel
     from shopfloor.components.train.trainer import feature_statistics
@@ -90,7 +96,7 @@ def builder_for(windows, base: ModelConfig, config: HpoConfig, source: str = "hp
     return builder
 
 
-def window_problem(windows, builder: kt.HyperModel) -> SearchProblem:  # noqa: ANN001 - LabelledWindows
+def window_problem(windows: LabelledWindows, builder: kt.HyperModel) -> SearchProblem:
     """Failure/RUL windows: maximize the validation failure PR-AUC (rare failures: precision matters)."""
     train, validation = windows.part("train"), windows.part("validation")
     return SearchProblem(
@@ -109,7 +115,7 @@ def balanced_accuracy(labels: np.ndarray, predicted: np.ndarray) -> float:
     return float(np.mean([(predicted[labels == k] == k).mean() for k in present])) if present.size else 0.0
 
 
-def image_problem(images, base) -> SearchProblem:  # noqa: ANN001 - ImageSet, CnnConfig
+def image_problem(images: ImageSet, base: CnnConfig) -> SearchProblem:
     """Part images: maximize the validation balanced accuracy, with the class weights training uses.
 
     Balanced accuracy, not the defect-vs-ok AUC: on parts the latter is near 1 for most configurations and cannot
@@ -122,7 +128,7 @@ def image_problem(images, base) -> SearchProblem:  # noqa: ANN001 - ImageSet, Cn
     builder = VisualInspectionHyperModel((width, height), channels, len(images.classes), base)
     validation_x, validation_labels, _ = data.validation_data
 
-    def score(model) -> float:  # noqa: ANN001 - a keras Model
+    def score(model) -> float:
         return balanced_accuracy(validation_labels, predict_probabilities(model, validation_x).argmax(axis=1))
 
     return SearchProblem(
@@ -138,7 +144,7 @@ def image_problem(images, base) -> SearchProblem:  # noqa: ANN001 - ImageSet, Cn
     )
 
 
-def anomaly_problem(windows, base: AutoencoderConfig, source: str = "hpo config") -> SearchProblem:  # noqa: ANN001
+def anomaly_problem(windows, base: AutoencoderConfig, source: str = "hpo config") -> SearchProblem:
     """Anomaly windows: maximize the validation PR-AUC of the anomaly score, the autoencoder fit on normal windows.
 
     The reconstruction loss cannot rank configurations: a wider bottleneck reconstructs everything better, faults
@@ -163,7 +169,7 @@ def anomaly_problem(windows, base: AutoencoderConfig, source: str = "hpo config"
     builder = AutoencoderHyperModel(normal.train.shape[1], normal.train.shape[2], normal.mean, normal.std, base)
     builder.check_fits(source)
 
-    def score(model) -> float:  # noqa: ANN001 - a keras Model
+    def score(model) -> float:
         return float(average_precision_score(validation.failure, anomaly_scores(model, validation.x)))
 
     return SearchProblem(

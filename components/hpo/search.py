@@ -150,7 +150,7 @@ def is_ticket(trial: optuna.trial.BaseTrial | optuna.trial.FrozenTrial) -> bool:
     return trial.user_attrs.get(TICKET_ATTR) is True
 
 
-def pruning_callback(trial: optuna.trial.Trial, monitor: str):  # noqa: ANN201 - a keras Callback
+def pruning_callback(trial: optuna.trial.Trial, monitor: str):
     """A Keras callback that reports the best validation score so far each epoch and stops a pruned trial.
 
     The reported value is the running maximum, the same quantity the objective returns (the best epoch), so the
@@ -172,7 +172,7 @@ def pruning_callback(trial: optuna.trial.Trial, monitor: str):  # noqa: ANN201 -
     return _Pruning()
 
 
-def scoring_callback(monitor: str, score: Callable[[object], float]):  # noqa: ANN201 - a keras Callback
+def scoring_callback(monitor: str, score: Callable[[object], float]):
     """A Keras callback that adds ``monitor`` = ``score(model)`` to each epoch's logs, before the pruner reads them."""
     import keras
 
@@ -294,7 +294,7 @@ def _frozen_heap() -> Iterator[None]:
         gc.unfreeze()
 
 
-def best_model_config(params: dict, builder):  # noqa: ANN001, ANN201 - a builder's config model
+def best_model_config(params: dict, builder):
     """The model config a trial's parameters choose (keras-tuner values -> the train step's config)."""
     import keras_tuner as kt
 

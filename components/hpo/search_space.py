@@ -61,7 +61,7 @@ def to_distribution(hp: HyperParameter) -> _Distribution:
     raise UnsupportedSpace(f"hyperparameter '{hp.name}': {type(hp).__name__} is not supported")
 
 
-def from_distribution(name: str, distribution: optuna.distributions.BaseDistribution):  # noqa: ANN201
+def from_distribution(name: str, distribution: optuna.distributions.BaseDistribution):
     """The keras-tuner hyperparameter equivalent to one Optuna distribution (the way back)."""
     if isinstance(distribution, optuna.distributions.CategoricalDistribution):
         choices = list(distribution.choices)
@@ -110,7 +110,7 @@ class OptunaHyperParameters(kt.HyperParameters):
         super().__init__()
         self.trial = trial
 
-    def _register(self, hyperparameter, overwrite: bool = False):  # noqa: ANN001, ANN202
+    def _register(self, hyperparameter, overwrite: bool = False):
         """Register the hyperparameter as keras-tuner does; if active, its value is the trial's suggestion."""
         hp = hyperparameter.__class__.from_config(hyperparameter.get_config())
         self._validate_name(hp.name)

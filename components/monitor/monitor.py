@@ -281,7 +281,7 @@ def run_monitoring(
     payload_log_uri: str,
     state_uri: str,
     model_name: str,
-    settings,  # noqa: ANN001
+    settings,
     days: int | None = None,
     labels_uri: str = "",
     batch_uri: str = "",

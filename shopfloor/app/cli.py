@@ -38,7 +38,7 @@ def _git_commit() -> str:
     return result.stdout.strip() if result.returncode == 0 else ""
 
 
-def _data_base(args: argparse.Namespace, scenario, work_dir: Path) -> str:  # noqa: ANN001
+def _data_base(args: argparse.Namespace, scenario, work_dir: Path) -> str:
     """Folder that relative data paths resolve against: --data, else the config's folder, else demo data."""
     if args.data:
         if not str(args.data).startswith("s3://") and not Path(args.data).is_dir():
@@ -113,7 +113,7 @@ def _command_run(args: argparse.Namespace) -> int:
     return 0
 
 
-def _example_requests(run_root: Path, prefix: Path, config) -> dict[str, Path]:  # noqa: ANN001
+def _example_requests(run_root: Path, prefix: Path, config) -> dict[str, Path]:
     """Request bodies from the run's own data: a positive and a quiet window, or a defective and a good part."""
     import pandas as pd
 
@@ -131,7 +131,7 @@ def _example_requests(run_root: Path, prefix: Path, config) -> dict[str, Path]: 
     return write_image_requests([read_bytes(uri) for uri in picks], prefix)
 
 
-def _print_endpoint(serving_dir: Path, model_name: str, run_root: Path, config) -> None:  # noqa: ANN001
+def _print_endpoint(serving_dir: Path, model_name: str, run_root: Path, config) -> None:
     """Say where the model is served, with ready-to-paste curl commands on the run's own held-out data."""
     from shopfloor.components.deploy.local_target import running_server
 

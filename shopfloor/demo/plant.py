@@ -356,7 +356,7 @@ def _simulate_asset(
     return _measure(truth, asset.site_index, noise_rng, n), events
 
 
-def generate_plant_data(spec: PlantDataSpec = PlantDataSpec()) -> PlantData:  # noqa: B008 - frozen, immutable default
+def generate_plant_data(spec: PlantDataSpec = PlantDataSpec()) -> PlantData:
     """Generates sensor readings and events for the whole plant described by ``spec``.
 
     Args:
@@ -401,7 +401,7 @@ def generate_plant_data(spec: PlantDataSpec = PlantDataSpec()) -> PlantData:  # 
 
 def write_plant_data(
     out_dir: pathlib.Path,
-    spec: PlantDataSpec = PlantDataSpec(),  # noqa: B008 - frozen, immutable default
+    spec: PlantDataSpec = PlantDataSpec(),
 ) -> dict[str, pathlib.Path]:
     """Writes sensors.csv and events.csv into out_dir (created if needed); returns {"sensors": path, "events": path}."""
     data = generate_plant_data(spec)
