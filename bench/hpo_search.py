@@ -87,7 +87,7 @@ def load_average() -> float:
     return os.getloadavg()[0]
 
 
-def labelled_windows(root: Path, plant):  # noqa: ANN001, ANN201 - a PlantDataSpec; LabelledWindows
+def labelled_windows(root: Path, plant):
     """Demo plant data -> ingest -> labelled windows, as the pipeline makes them."""
     from shopfloor.common.config import PredictiveMaintenanceConfig
     from shopfloor.components.ingest.ingest import ingest
@@ -100,7 +100,7 @@ def labelled_windows(root: Path, plant):  # noqa: ANN001, ANN201 - a PlantDataSp
     return label_windows(result.sensors, result.events, result.features, config.data.failure_values, config.labeling)
 
 
-def warm_up(windows, builder) -> None:  # noqa: ANN001
+def warm_up(windows, builder) -> None:
     """One untimed short fit, so TensorFlow's one-time start-up costs fall on no method's clock."""
     import keras
     import keras_tuner as kt
@@ -114,7 +114,7 @@ def warm_up(windows, builder) -> None:  # noqa: ANN001
     keras.backend.clear_session()
 
 
-def optuna_search(windows, builder, trials: int, max_epochs: int, seed: int, work: Path) -> SearchRun:  # noqa: ANN001
+def optuna_search(windows, builder, trials: int, max_epochs: int, seed: int, work: Path) -> SearchRun:
     """Our search: a fresh SQLite study with ``trials`` tickets, run by one in-process worker."""
     import keras
     from optuna.trial import TrialState
@@ -144,13 +144,13 @@ def timed(tuner_class: type) -> type:
     """A keras-tuner tuner class that timestamps each trial's end and keeps its score."""
 
     class Timed(tuner_class):
-        def __init__(self, *args, **kwargs) -> None:  # noqa: ANN002, ANN003
+        def __init__(self, *args, **kwargs) -> None:
             self.start = time.perf_counter()
             self.finished: list[tuple[float, float]] = []
             self.ended = 0
             super().__init__(*args, **kwargs)
 
-        def on_trial_end(self, trial) -> None:  # noqa: ANN001
+        def on_trial_end(self, trial) -> None:
             super().on_trial_end(trial)
             self.ended += 1
             score = self.oracle.get_trial(trial.trial_id).score
@@ -160,7 +160,7 @@ def timed(tuner_class: type) -> type:
     return Timed
 
 
-def keras_tuner_search(kind: str, windows, builder, trials: int, max_epochs: int, seed: int, work: Path) -> SearchRun:  # noqa: ANN001
+def keras_tuner_search(kind: str, windows, builder, trials: int, max_epochs: int, seed: int, work: Path) -> SearchRun:
     """keras-tuner's ``RandomSearch`` or ``Hyperband``, stock, on the same builder, splits, targets and epochs."""
     import keras
     import keras_tuner as kt
@@ -188,7 +188,7 @@ def keras_tuner_search(kind: str, windows, builder, trials: int, max_epochs: int
     return SearchRun(f"keras-tuner {kind}", tuner.ended, wall, tuner.finished)
 
 
-def run_method(method: str, windows, builder, budget: tuple[int, int, int], root: Path) -> SearchRun:  # noqa: ANN001
+def run_method(method: str, windows, builder, budget: tuple[int, int, int], root: Path) -> SearchRun:
     """Run one method on the budget (trials, max_epochs, seed), noting the load average around it."""
     before = load_average()
     if method == "optuna":
@@ -231,7 +231,7 @@ def fmt_ratio(ratio: float) -> str:
     return "never" if math.isinf(ratio) else f"{ratio:.2f}"
 
 
-def run_seed(windows, builder, budget: tuple[int, int, int], index: int, root: Path) -> dict[str, SearchRun]:  # noqa: ANN001
+def run_seed(windows, builder, budget: tuple[int, int, int], index: int, root: Path) -> dict[str, SearchRun]:
     """All three methods on one seed, in an order rotated by the seed's index; prints the table and ratios."""
     order = METHODS[index % len(METHODS) :] + METHODS[: index % len(METHODS)]
     runs = {method: run_method(method, windows, builder, budget, root) for method in order}

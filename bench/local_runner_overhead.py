@@ -51,7 +51,7 @@ def noop_chain():
         previous = noop().after(previous)
 
 
-def local_config(config, root: Path, search: bool):  # noqa: ANN001, ANN201 - PredictiveMaintenanceConfig
+def local_config(config, root: Path, search: bool):
     """The config as ``shopfloor run`` adapts it for this machine: local deploy target, SQLite study.
 
     ``root`` holds the serving state, payload logs and study of one side of the comparison.
@@ -100,13 +100,13 @@ class InProcess:
         self.work = work
         self.seconds: dict[str, float] = {}
 
-    def output(self, kind: type, step: str, name: str):  # noqa: ANN201 - a kfp artifact of ``kind``
+    def output(self, kind: type, step: str, name: str):
         """An output artifact of ``step`` under the work folder, as the executor hands one to a body."""
         path = self.work / step / name
         path.parent.mkdir(parents=True, exist_ok=True)
         return kind(name=name, uri=str(path), metadata={})
 
-    def call(self, step: str, component, **arguments):  # noqa: ANN001, ANN201 - a kfp PythonComponent
+    def call(self, step: str, component, **arguments):
         """Run ``component``'s body with ``arguments``; its time is added to ``step``'s (loop iterations add up)."""
         start = time.perf_counter()
         result = component.python_func(**arguments)

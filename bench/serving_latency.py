@@ -37,7 +37,7 @@ CONCURRENT_REQUESTS = 200
 CONCURRENT_THREADS = 32
 
 
-def train_small_model(root: Path, plant) -> np.ndarray:  # noqa: ANN001 - a PlantDataSpec
+def train_small_model(root: Path, plant) -> np.ndarray:
     """Demo data -> ingest -> windows -> a two-epoch model in ``root/model``; returns the test windows."""
     from shopfloor.common.config import ModelConfig, PredictiveMaintenanceConfig
     from shopfloor.components.ingest.ingest import ingest
@@ -118,7 +118,7 @@ class Client:
 COMPILED = "in-process compiled"
 
 
-def in_process_rows(keras_model, batches: dict[int, list[np.ndarray]], requests: dict[int, int]) -> list[tuple]:  # noqa: ANN001
+def in_process_rows(keras_model, batches: dict[int, list[np.ndarray]], requests: dict[int, int]) -> list[tuple]:
     """``predict()``, the eager call and the server's own compiled forward pass, per batch size."""
     from shopfloor.serving.predictor import _compiled
 
@@ -204,7 +204,7 @@ def print_concurrent(wall: float, errors: int, done: list[tuple[bool, float]]) -
             print(f"  {label:<26} {ms.size:>4} requests  p50 {p50:7.1f} ms  p99 {p99:7.1f} ms  max {ms.max():7.1f} ms")
 
 
-def check_served_matches(url: str, name: str, keras_model, batch: np.ndarray, body: bytes) -> float:  # noqa: ANN001
+def check_served_matches(url: str, name: str, keras_model, batch: np.ndarray, body: bytes) -> float:
     """Largest |served - in-process| failure probability on one batch (a sanity check, not timed)."""
     client = Client(url)
     try:
@@ -217,7 +217,7 @@ def check_served_matches(url: str, name: str, keras_model, batch: np.ndarray, bo
     return float(np.max(np.abs(np.asarray(served) - local)))
 
 
-def deploy(state: Path, model_dir: Path, name: str, payload_log_uri: str = ""):  # noqa: ANN201
+def deploy(state: Path, model_dir: Path, name: str, payload_log_uri: str = ""):
     """Start ``python -m shopfloor.serving.server`` for the model through the local deploy target."""
     from shopfloor.components.deploy.local_target import LocalServerTarget
     from shopfloor.components.deploy.target import DeploymentRequest

@@ -26,12 +26,12 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).parent))
-from serving_latency import Client, deploy, time_calls  # noqa: E402 - the bench helpers next to this file
+from serving_latency import Client, deploy, time_calls
 
 BATCH = 32
 
 
-def train_small_inspector(root: Path, images: int, epochs: int = 3):  # noqa: ANN201
+def train_small_inspector(root: Path, images: int, epochs: int = 3):
     """Demo part images -> ingest -> a CNN trained briefly and its TFLite variants; returns them and the data."""
     from shopfloor.common.vision_config import CnnConfig, ImageDataConfig, ImageSplitConfig, TfliteConfig
     from shopfloor.components.ingest.images import ingest_images
@@ -54,7 +54,7 @@ def train_small_inspector(root: Path, images: int, epochs: int = 3):  # noqa: AN
     return result.model, exported, image_set
 
 
-def rate(call, batches: list[np.ndarray], count: int) -> float:  # noqa: ANN001
+def rate(call, batches: list[np.ndarray], count: int) -> float:
     """Images per second over ``count`` calls on batches of ``BATCH``."""
     _, wall = time_calls(call, batches, count)
     return count * BATCH / wall

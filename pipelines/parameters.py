@@ -9,14 +9,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from pydantic import BaseModel
-
-from shopfloor.common.config import as_parameter
+from shopfloor.common.config import AnomalyDetectionConfig, PredictiveMaintenanceConfig, ScenarioConfig, as_parameter
+from shopfloor.common.vision_config import VisualInspectionConfig
 
 __all__ = ["config_parameters", "image_data_parameters", "pipeline_arguments", "sensor_data_parameters"]
 
 
-def config_parameters(config: BaseModel) -> dict[str, Any]:
+def config_parameters(config: ScenarioConfig) -> dict[str, Any]:
     """Every section a scenario config sets besides its data, under the pipeline parameter's name."""
     parameters: dict[str, Any] = {
         "labeling": as_parameter(config.labeling),
@@ -27,15 +26,14 @@ def config_parameters(config: BaseModel) -> dict[str, Any]:
         "model_name": config.model_name,
         "deployment": as_parameter(config.deploy),
     }
-    for section in ("split", "edge"):
-        if section in type(config).model_fields:
-            parameters[section] = as_parameter(getattr(config, section))
-    if "annotations" in type(config).model_fields:
+    if isinstance(config, VisualInspectionConfig):
+        parameters["split"] = as_parameter(config.split)
+        parameters["edge"] = as_parameter(config.edge)
         parameters["annotations"] = list(config.annotations)
     return parameters
 
 
-def sensor_data_parameters(config: BaseModel) -> dict[str, Any]:
+def sensor_data_parameters(config: PredictiveMaintenanceConfig | AnomalyDetectionConfig) -> dict[str, Any]:
     """Where a sensor scenario's tables are and what their columns mean (the schema without locations)."""
     return {
         "sensors_uri": config.data.sensors,
@@ -44,12 +42,12 @@ def sensor_data_parameters(config: BaseModel) -> dict[str, Any]:
     }
 
 
-def image_data_parameters(config: BaseModel) -> dict[str, Any]:
+def image_data_parameters(config: VisualInspectionConfig) -> dict[str, Any]:
     """Where an image scenario's photos are and how they are read."""
     return {"data_root": config.data_root, "image_schema": as_parameter(config.data)}
 
 
-def pipeline_arguments(data: dict[str, Any], config: BaseModel, model_store_uri: str | None) -> dict[str, Any]:
+def pipeline_arguments(data: dict[str, Any], config: ScenarioConfig, model_store_uri: str | None) -> dict[str, Any]:
     """Arguments of one run: the data's parameters, every config section, and the model store if given."""
     arguments = {**data, **config_parameters(config)}
     if model_store_uri is not None:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
 
 from shopfloor.common.config import AnomalyDetectionConfig, PredictiveMaintenanceConfig, ScenarioConfig
@@ -24,7 +24,7 @@ class Scenario:
     pipeline: Callable
     config_model: type[ScenarioConfig]
     arguments: Callable[..., dict]
-    write_demo_data: Callable[[Path], dict[str, Path]]
+    write_demo_data: Callable[[Path], Mapping[str, str | Path]]
 
     @property
     def compiled_file(self) -> str:

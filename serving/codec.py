@@ -156,4 +156,4 @@ def decode_v2(request: InferRequest, spec: WindowSpec) -> np.ndarray:
 def finite_or_none(values: np.ndarray) -> list:
     """A JSON-safe nested list: NaN/inf become None."""
     array = np.asarray(values, dtype=np.float64)
-    return np.where(np.isfinite(array), array, None).tolist()
+    return np.where(np.isfinite(array), array, np.array(None)).tolist()

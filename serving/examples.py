@@ -5,16 +5,20 @@ from __future__ import annotations
 import base64
 import json
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from shopfloor.common.storage import atomic_write_bytes
 from shopfloor.serving.codec import finite_or_none
 
+if TYPE_CHECKING:
+    from shopfloor.contracts.windows import LabelledWindows
+
 __all__ = ["example_windows", "write_example_requests", "write_image_requests"]
 
 
-def example_windows(windows, count: int = 2) -> np.ndarray:  # noqa: ANN001 - LabelledWindows
+def example_windows(windows: LabelledWindows, count: int = 2) -> np.ndarray:
     """Test windows for examples: a positive one where the signal is clearest, and the first quiet one.
 
     The positive one ends the first run of positive windows: just before the first failure, or deep in an anomaly.
@@ -26,7 +30,7 @@ def example_windows(windows, count: int = 2) -> np.ndarray:  # noqa: ANN001 - La
     return test.x[picks]
 
 
-def write_example_requests(windows, prefix: Path) -> dict[str, Path]:  # noqa: ANN001
+def write_example_requests(windows, prefix: Path) -> dict[str, Path]:
     """Write ``<prefix>-v1.json`` and ``<prefix>-v2.json`` request bodies; return their paths."""
     batch = example_windows(windows)
     v1 = {"instances": finite_or_none(batch)}

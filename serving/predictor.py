@@ -12,6 +12,7 @@ import hashlib
 import json
 import uuid
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -58,7 +59,7 @@ def _decision_threshold(folder: Path) -> float:
     return 0.5
 
 
-def _compiled(keras_model, window: int, features: int):  # noqa: ANN001, ANN202
+def _compiled(keras_model, window: int, features: int):
     """The model's forward pass as one traced graph for any batch size: ~0.3 ms instead of ~4 ms eager."""
     import tensorflow as tf
 
@@ -69,13 +70,15 @@ def _compiled(keras_model, window: int, features: int):  # noqa: ANN001, ANN202
 class WindowModel(Model):
     """A predictive-maintenance model over sensor windows, served by ``kserve.ModelServer`` or our app."""
 
+    spec: WindowSpec  # the input the loaded model expects: set by load()
+
     def __init__(
         self,
         name: str,
         model_dir: str | Path,
         *,
         model_version: str = "",
-        payload_logger=None,  # noqa: ANN001
+        payload_logger=None,
         max_batch: int = DEFAULT_MAX_BATCH,
         explain_steps: int = 32,
     ):
@@ -85,9 +88,8 @@ class WindowModel(Model):
         self.payload_logger = payload_logger
         self.max_batch = max_batch
         self.explain_steps = explain_steps
-        self.keras_model = None
+        self.keras_model: Any = None  # a keras.Model once loaded (keras has no type information)
         self.info: dict = {}
-        self.spec: WindowSpec | None = None
         self.threshold = 0.5
 
     def load(self) -> bool:
@@ -135,11 +137,17 @@ class WindowModel(Model):
 
     def _log(self, payload: dict | InferRequest, headers: dict | None, windows: np.ndarray, outputs: dict) -> None:
         """Hand the pair to the payload logger (non-blocking; it never raises)."""
+        self._record(payload, headers, windows, outputs)
+
+    def _record(
+        self, payload: dict | InferRequest, headers: dict | None, inputs: np.ndarray | list[dict], outputs: dict
+    ) -> None:
+        """Hand the inputs as logged (windows, or a summary per image) and the outputs to the payload logger."""
         if self.payload_logger is None:
             return
         request_id = (headers or {}).get("x-request-id") or getattr(payload, "id", None) or uuid.uuid4().hex
         protocol = "v2" if isinstance(payload, InferRequest) else "v1"
-        self.payload_logger.record(request_id, protocol, windows, outputs)
+        self.payload_logger.record(request_id, protocol, inputs, outputs)
 
     def predict(self, payload: dict | InferRequest, headers: dict[str, str] | None = None) -> dict | InferResponse:
         """Score a batch of windows; V1 answers ``predictions`` (one object per window), V2 one tensor per output."""
@@ -269,7 +277,7 @@ class AnomalyWindowModel(WindowModel):
                     "anomaly_score": round(float(score), 6),
                     "anomalous": bool(score >= self.threshold),
                     "feature_errors": per_feature,
-                    "top_features": sorted(per_feature, key=per_feature.get, reverse=True)[:3],
+                    "top_features": sorted(per_feature, key=lambda name: per_feature[name], reverse=True)[:3],
                 }
             )
         return {
@@ -286,6 +294,10 @@ class ImageModel(WindowModel):
     Explanations are Grad-CAM heatmaps on the last convolution, the same as the explain step's report, as an
     array and as a PNG overlay an operator can look at before giving feedback.
     """
+
+    # The images the loaded model expects. Not a WindowSpec: every WindowModel method that reads the spec
+    # (load, get_input_types, _decode, explanation, explain) is overridden here.
+    spec: ImageSpec  # type: ignore[assignment]
 
     def load(self) -> bool:
         """Load the CNN, its classes, image spec and the defect threshold chosen on validation data."""
@@ -351,7 +363,7 @@ class ImageModel(WindowModel):
         for image in images:  # the statistics ingest profiles: the drift monitor compares the two
             statistics = {name: round(value, 3) for name, value in image_statistics(image).items()}
             summary.append({"sha256": hashlib.sha256(image.astype(np.uint8).tobytes()).hexdigest(), **statistics})
-        super()._log(payload, headers, summary, outputs)
+        self._record(payload, headers, summary, outputs)
 
     def explanation(self, images: np.ndarray) -> dict:
         """Grad-CAM heatmaps [n, height, width] in 0-1 for the decided class of each image."""

@@ -26,7 +26,7 @@ HEAVY = ("tensorflow", "keras", "keras_tuner", "pandas", "matplotlib", "sklearn"
 NO_MODEL = {"tensorflow", "keras", "keras_tuner"}
 
 
-def body_imports(component) -> list[str]:  # noqa: ANN001 - a kfp PythonComponent
+def body_imports(component) -> list[str]:
     """The modules a component's body imports, in order."""
     tree = ast.parse(textwrap.dedent(inspect.getsource(component.python_func)))
     modules = []

@@ -106,3 +106,17 @@ def test_wheel_installs_only_the_shopfloor_namespace(tmp_path: Path) -> None:
     assert "shopfloor/pipelines/compiled/predictive_maintenance.yaml" in names
     assert "shopfloor/pipelines/configs/visual_inspection.yaml" in names
     assert "shopfloor/serving/server.py" in names and "shopfloor/common/config.py" in names
+
+
+def test_typecheck_tree_mirrors_the_installed_layout() -> None:
+    """mypy (pyproject's [tool.mypy]) reads .ci/typecheck/shopfloor: the installed shopfloor.* layout as symlinks."""
+    config = configparser.ConfigParser()
+    config.read(ROOT / "setup.cfg")
+    mapped = dict(line.split(" = ") for line in config["options"]["package_dir"].strip().splitlines())
+    top = {name.split(".")[1] for name in config["options"]["packages"].split() if name.count(".") == 1}
+    tree = ROOT / ".ci" / "typecheck" / "shopfloor"
+    assert {p.name for p in tree.iterdir()} == top | {"__init__.py"}
+    assert (tree / "__init__.py").resolve() == (ROOT / "shopfloor" / "__init__.py").resolve()
+    for name in top:
+        source = mapped.get(f"shopfloor.{name}", f"shopfloor/{name}")
+        assert (tree / name).is_symlink() and (tree / name).resolve() == (ROOT / source).resolve(), name

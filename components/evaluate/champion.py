@@ -12,6 +12,7 @@ import dataclasses
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING, Protocol, TypeVar
 
 from shopfloor.common.storage import is_s3_uri, read_tree
 from shopfloor.contracts.model_artifact import load_keras_model, load_model_info
@@ -68,15 +69,31 @@ def challenge(gate: dict, metric: str, op: str, challenger: float, champion: flo
     return {**gate, "checks": checks, "passed": all(c["passed"] for c in checks)}
 
 
+if TYPE_CHECKING:
+    from _typeshed import DataclassInstance
+
+    class _Gated(DataclassInstance, Protocol):
+        """An Evaluation, AnomalyEvaluation or VisionEvaluation: a frozen dataclass with .metrics and .gate."""
+
+        @property
+        def metrics(self) -> dict[str, float]: ...
+
+        @property
+        def gate(self) -> dict: ...
+
+
+_Evaluation = TypeVar("_Evaluation", bound="_Gated")
+
+
 def versus_production(
-    evaluation,  # noqa: ANN001 - an Evaluation or AnomalyEvaluation (frozen dataclasses with .metrics, .gate)
+    evaluation: _Evaluation,
     metric: str,
     op: str,
     model_store_uri: str,
     model_name: str,
     inputs: dict,
     champion_metrics: Callable[[Champion], dict[str, float]],
-) -> tuple[object, str]:
+) -> tuple[_Evaluation, str]:
     """The evaluation with the production comparison added to its gate, and a sentence saying what was compared.
 
     Without a comparable champion the evaluation comes back unchanged and the sentence says why.

@@ -54,7 +54,7 @@ def explain(
     atomic_write_bytes(summary.path, render_explain_summary(found, model_name).encode())
     for feature, value in found.importance.items():
         importance.log_metric(feature, value)
-    top = sorted(found.importance, key=found.importance.get, reverse=True)[:3]
+    top = sorted(found.importance, key=lambda name: found.importance[name], reverse=True)[:3]
     report_progress(f"explained {found.attributions.values.shape[0]} windows; top sensors: {', '.join(top)}")
 
 

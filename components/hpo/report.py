@@ -5,6 +5,8 @@ from __future__ import annotations
 import html
 import json
 import warnings
+from collections.abc import Callable
+from typing import Any
 
 import optuna
 
@@ -21,7 +23,7 @@ def _plots(study: optuna.Study) -> dict[str, str]:
     matplotlib.use("Agg")
     from optuna.visualization import matplotlib as optuna_plots
 
-    makers = {
+    makers: dict[str, Callable[[optuna.Study], Any]] = {
         "Optimization history": optuna_plots.plot_optimization_history,
         "Parameter importances": optuna_plots.plot_param_importances,
         "Parallel coordinates": optuna_plots.plot_parallel_coordinate,

@@ -150,7 +150,7 @@ def is_ticket(trial: optuna.trial.BaseTrial | optuna.trial.FrozenTrial) -> bool:
     return trial.user_attrs.get(TICKET_ATTR) is True
 
 
-def pruning_callback(trial: optuna.trial.Trial, monitor: str):  # noqa: ANN201 - a keras Callback
+def pruning_callback(trial: optuna.trial.Trial, monitor: str):
     """A Keras callback that reports the best validation score so far each epoch and stops a pruned trial.
 
     The reported value is the running maximum, the same quantity the objective returns (the best epoch), so the
@@ -172,7 +172,7 @@ def pruning_callback(trial: optuna.trial.Trial, monitor: str):  # noqa: ANN201 -
     return _Pruning()
 
 
-def scoring_callback(monitor: str, score: Callable[[object], float]):  # noqa: ANN201 - a keras Callback
+def scoring_callback(monitor: str, score: Callable[[object], float]):
     """A Keras callback that adds ``monitor`` = ``score(model)`` to each epoch's logs, before the pruner reads them."""
     import keras
 
@@ -294,7 +294,7 @@ def _frozen_heap() -> Iterator[None]:
         gc.unfreeze()
 
 
-def best_model_config(params: dict, builder):  # noqa: ANN001, ANN201 - a builder's config model
+def best_model_config(params: dict, builder):
     """The model config a trial's parameters choose (keras-tuner values -> the train step's config)."""
     import keras_tuner as kt
 
@@ -334,12 +334,14 @@ def summarize(study: optuna.Study) -> SearchSummary:
             field="hpo",
             expected="a larger timeout_s or more max_epochs",
         )
-    best = max(completed, key=lambda t: t.value)
+    # (value, trial): a COMPLETE trial of a single-objective study always has its value
+    valued = [(t.value, t) for t in completed if t.value is not None]
+    best_value, best = max(valued, key=lambda pair: pair[0])
     return SearchSummary(
         requested=int(study.user_attrs.get("requested_trials", 0)),
         by_state=by_state,
         retried=len([t for t in tickets if _retry_of(t) is not None]),
         surplus=len(study.trials) - len(tickets),
-        best_value=float(best.value),
+        best_value=float(best_value),
         best_params=dict(best.params),
     )

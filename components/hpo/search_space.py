@@ -12,6 +12,7 @@ from __future__ import annotations
 import keras_tuner as kt
 import optuna
 from keras_tuner.src.engine.hyperparameters import hp_types
+from keras_tuner.src.engine.hyperparameters.hyperparameter import HyperParameter
 
 __all__ = ["OptunaHyperParameters", "UnsupportedSpace", "from_distribution", "suggest", "to_distribution"]
 
@@ -20,7 +21,15 @@ class UnsupportedSpace(ValueError):
     """A keras-tuner hyperparameter with no Optuna equivalent (e.g. reverse-log sampling)."""
 
 
-def _log(hp: kt.HyperParameters, name: str) -> bool:
+# The distributions a keras-tuner hyperparameter maps to.
+_Distribution = (
+    optuna.distributions.CategoricalDistribution
+    | optuna.distributions.IntDistribution
+    | optuna.distributions.FloatDistribution
+)
+
+
+def _log(hp: HyperParameter, name: str) -> bool:
     """Whether a numeric hyperparameter samples on a log scale."""
     if hp.sampling == "reverse_log":
         raise UnsupportedSpace(
@@ -29,7 +38,7 @@ def _log(hp: kt.HyperParameters, name: str) -> bool:
     return hp.sampling == "log"
 
 
-def to_distribution(hp) -> optuna.distributions.BaseDistribution:  # noqa: ANN001 - a keras-tuner hyperparameter
+def to_distribution(hp: HyperParameter) -> _Distribution:
     """The Optuna distribution equivalent to one keras-tuner hyperparameter."""
     if isinstance(hp, hp_types.Boolean):
         return optuna.distributions.CategoricalDistribution([False, True])
@@ -52,7 +61,7 @@ def to_distribution(hp) -> optuna.distributions.BaseDistribution:  # noqa: ANN00
     raise UnsupportedSpace(f"hyperparameter '{hp.name}': {type(hp).__name__} is not supported")
 
 
-def from_distribution(name: str, distribution: optuna.distributions.BaseDistribution):  # noqa: ANN201
+def from_distribution(name: str, distribution: optuna.distributions.BaseDistribution):
     """The keras-tuner hyperparameter equivalent to one Optuna distribution (the way back)."""
     if isinstance(distribution, optuna.distributions.CategoricalDistribution):
         choices = list(distribution.choices)
@@ -80,7 +89,7 @@ def from_distribution(name: str, distribution: optuna.distributions.BaseDistribu
     raise UnsupportedSpace(f"hyperparameter '{name}': {type(distribution).__name__} is not supported")
 
 
-def suggest(trial: optuna.trial.BaseTrial, hp) -> object:  # noqa: ANN001
+def suggest(trial: optuna.trial.BaseTrial, hp: HyperParameter) -> object:
     """Ask the trial for a value of one keras-tuner hyperparameter."""
     distribution = to_distribution(hp)
     if isinstance(distribution, optuna.distributions.CategoricalDistribution):
@@ -101,7 +110,7 @@ class OptunaHyperParameters(kt.HyperParameters):
         super().__init__()
         self.trial = trial
 
-    def _register(self, hyperparameter, overwrite: bool = False):  # noqa: ANN001, ANN202
+    def _register(self, hyperparameter, overwrite: bool = False):
         """Register the hyperparameter as keras-tuner does; if active, its value is the trial's suggestion."""
         hp = hyperparameter.__class__.from_config(hyperparameter.get_config())
         self._validate_name(hp.name)

@@ -122,7 +122,9 @@ def read_label_manifest(
     for column in ("path", "label"):
         if column not in frame.columns:
             raise DataValidationError(
-                uri, f"column '{column}' not found", expected=f"CSV with columns path,label (has: {', '.join(frame)})"
+                uri,
+                f"column '{column}' not found",
+                expected=f"CSV with columns path,label (has: {', '.join(frame.columns)})",
             )
     if frame.empty:
         raise DataValidationError(uri, "no rows", expected="one path,label row per image")
@@ -400,7 +402,8 @@ def ingest_images(root: str, config: ImageDataConfig) -> ImageIngestResult:
     kept = [inspected[p] for p in kept_paths]
     rows = [{**inspected[p].record, "label": labels[p]} for p in kept_paths]
     manifest = pd.DataFrame(rows, columns=list(MANIFEST_COLUMNS))
-    manifest["label"] = manifest["label"].astype(object).where(manifest["label"].notna(), None)
+    # pandas-stubs reject None as `other`; a missing label must be None (not NaN) in the manifest
+    manifest["label"] = manifest["label"].astype(object).where(manifest["label"].notna(), None)  # type: ignore[call-overload]
     profile = _profile(kept, [labels[p] for p in kept_paths], config)
     profile["skipped"] = {
         "count": len(problems),

@@ -92,7 +92,7 @@ def _parse_numeric(values: pd.Series, uri: str) -> pd.Series:
     """A sensor column as float; empty cells are missing readings, any other non-number (inf too) is an error."""
     if pd.api.types.is_numeric_dtype(values) and not pd.api.types.is_bool_dtype(values):
         numbers = values.astype(float)
-        bad = pd.Series(np.isinf(numbers.to_numpy()), index=values.index)
+        bad: pd.Series = pd.Series(np.isinf(numbers.to_numpy()), index=values.index)
     else:
         numbers = pd.to_numeric(values, errors="coerce").astype(float)
         text = values.astype("string").str.strip()

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
@@ -29,6 +30,9 @@ from shopfloor.components.monitor.records import CurrentWindow, MonitorResult, P
 from shopfloor.components.monitor.report import render_monitor_report
 from shopfloor.contracts.model_artifact import BLESSING_FILE, MODEL_INFO, PROFILE_FILE
 from shopfloor.families.registry import ModelKind, family
+
+if TYPE_CHECKING:
+    from shopfloor.components.monitor.policy import Decision
 
 __all__ = [
     "IMAGE_FEATURES",
@@ -190,7 +194,7 @@ class MonitoringRun:
     reference: Reference
     current: CurrentWindow
     result: MonitorResult
-    decision: object
+    decision: Decision
     report_html: str
 
 
@@ -199,7 +203,7 @@ def run_monitoring(
     payload_log_uri: str,
     state_uri: str,
     model_name: str,
-    settings,  # noqa: ANN001
+    settings,
     days: int | None = None,
     labels_uri: str = "",
     batch_uri: str = "",

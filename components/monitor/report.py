@@ -12,12 +12,12 @@ from shopfloor.components.monitor.records import CurrentWindow, MonitorResult, R
 __all__ = ["render_monitor_report"]
 
 
-def _histogram(reference: dict, values: np.ndarray, name: str):  # noqa: ANN202
+def _histogram(reference: dict, values: np.ndarray, name: str):
     """A drawing of the training histogram against the current readings of one sensor."""
     edges = np.asarray(reference["histogram"]["edges"], dtype=float)
     counts = np.asarray(reference["histogram"]["counts"], dtype=float)
 
-    def draw(ax) -> None:  # noqa: ANN001
+    def draw(ax) -> None:
         ax.stairs(counts / max(counts.sum(), 1), edges, fill=True, alpha=0.4, label="training")
         present = values[np.isfinite(values)]
         if present.size:

@@ -13,7 +13,7 @@ from shopfloor.common.errors import ShopfloorError
 __all__ = ["start_retraining_run"]
 
 
-def _latest_version_id(client, pipeline_id: str) -> str | None:  # noqa: ANN001 - a kfp.Client
+def _latest_version_id(client, pipeline_id: str) -> str | None:
     """The newest version of a registered pipeline."""
     response = client.list_pipeline_versions(pipeline_id, page_size=1, sort_by="created_at desc")
     versions = response.pipeline_versions or []
@@ -22,7 +22,7 @@ def _latest_version_id(client, pipeline_id: str) -> str | None:  # noqa: ANN001 
 
 def start_retraining_run(
     pipeline_name: str, experiment: str, arguments: dict, run_name: str, client=None, namespace: str | None = None
-) -> str:  # noqa: ANN001
+) -> str:
     """Create a run of the newest version of ``pipeline_name``; returns the run id."""
     import kfp
 

@@ -38,7 +38,7 @@ def _git_commit() -> str:
     return result.stdout.strip() if result.returncode == 0 else ""
 
 
-def _data_base(args: argparse.Namespace, scenario, work_dir: Path) -> str:  # noqa: ANN001
+def _data_base(args: argparse.Namespace, scenario, work_dir: Path) -> str:
     """Folder that relative data paths resolve against: --data, else the config's folder, else demo data."""
     if args.data:
         if not str(args.data).startswith("s3://") and not Path(args.data).is_dir():
@@ -77,7 +77,7 @@ def _command_run(args: argparse.Namespace) -> int:
     config = config.model_copy(update={"deploy": config.deploy.model_copy(update=local_deploy)})
     if hasattr(config, "hpo"):  # scenarios with a hyperparameter search keep its study on this machine
         (work_dir / "hpo").mkdir(parents=True, exist_ok=True)
-        local_hpo = {
+        local_hpo: dict[str, object] = {
             "storage": config.hpo.storage
             or os.environ.get("SHOPFLOOR_OPTUNA_STORAGE")
             or f"sqlite:///{work_dir / 'hpo' / 'studies.db'}"
@@ -113,7 +113,7 @@ def _command_run(args: argparse.Namespace) -> int:
     return 0
 
 
-def _example_requests(run_root: Path, prefix: Path, config) -> dict[str, Path]:  # noqa: ANN001
+def _example_requests(run_root: Path, prefix: Path, config) -> dict[str, Path]:
     """Request bodies from the run's own data: a positive and a quiet window, or a defective and a good part."""
     import pandas as pd
 
@@ -131,7 +131,7 @@ def _example_requests(run_root: Path, prefix: Path, config) -> dict[str, Path]: 
     return write_image_requests([read_bytes(uri) for uri in picks], prefix)
 
 
-def _print_endpoint(serving_dir: Path, model_name: str, run_root: Path, config) -> None:  # noqa: ANN001
+def _print_endpoint(serving_dir: Path, model_name: str, run_root: Path, config) -> None:
     """Say where the model is served, with ready-to-paste curl commands on the run's own held-out data."""
     from shopfloor.components.deploy.local_target import running_server
 
@@ -203,6 +203,7 @@ def _command_demo_data(args: argparse.Namespace) -> int:
 
 def _command_validate(args: argparse.Namespace) -> int:
     """Check a config and its data without running anything."""
+    from shopfloor.common.vision_config import VisualInspectionConfig
     from shopfloor.components.ingest.ingest import ingest
     from shopfloor.pipelines.scenarios import SCENARIOS
 
@@ -210,7 +211,7 @@ def _command_validate(args: argparse.Namespace) -> int:
     config = load_config(args.config, scenario.name).resolve_data(
         _data_base(args, scenario, Path(args.work_dir).resolve())
     )
-    if scenario.name == "visual-inspection":
+    if isinstance(config, VisualInspectionConfig):  # the visual-inspection scenario
         from shopfloor.components.ingest.images import ingest_images
 
         found = ingest_images(config.data_root, config.data)
@@ -330,6 +331,9 @@ def _command_demo_drift(args: argparse.Namespace) -> int:
         if _command_run(base) != 0:
             return EXIT_ERROR
     state = running_server(work_dir / "serving", name)
+    if state is None:  # it stopped after training, or serving it failed
+        print(f"the model server for {name} is not running (see {work_dir / 'serving'})", file=sys.stderr)
+        return EXIT_ERROR
     print(f"2/4 replaying the plant's next months, with wear injected, against {state['url']}", flush=True)
     aged = write_aged_plant(work_dir / "demo-data" / "aged-plant")
     info = load_model_info(state["model_uri"])

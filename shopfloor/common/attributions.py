@@ -41,7 +41,7 @@ def integrated_gradients(
     model,
     x: np.ndarray,
     baseline: np.ndarray,
-    output: str = "failure",  # noqa: ANN001
+    output: str = "failure",
     steps: int = 32,
 ) -> Attributions:
     """Attributions of ``model(x)[output]`` relative to ``baseline`` by the trapezoidal integrated-gradients rule."""

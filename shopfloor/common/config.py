@@ -9,13 +9,20 @@ from __future__ import annotations
 import difflib
 import os
 from pathlib import Path
-from typing import Literal
+from typing import TYPE_CHECKING, Any, Literal, Self, TypeAlias, TypeVar
 
 import pydantic
 from pydantic import BaseModel, ConfigDict, Field
 
 from shopfloor.common.errors import ConfigError
 from shopfloor.common.storage import is_s3_uri, join_uri
+
+if TYPE_CHECKING:
+    from collections.abc import Mapping
+
+    from pydantic_core import ErrorDetails
+
+    from shopfloor.common.vision_config import VisualInspectionConfig
 
 __all__ = [
     "AnomalyDetectionConfig",
@@ -54,7 +61,7 @@ def as_parameter(section: BaseModel, exclude: set[str] | None = None) -> dict:
     '' and the section's validators read '' back as null.
     """
 
-    def blank(value: object) -> object:
+    def blank(value: Any) -> Any:
         if isinstance(value, dict):
             return {k: blank(v) for k, v in value.items()}
         if isinstance(value, list):
@@ -224,7 +231,12 @@ class MonitorConfig(_Strict):
 class _DataLocations:
     """Mixin for scenario configs whose data section names sensor and event tables."""
 
-    def resolve_data(self, base: str | os.PathLike):  # noqa: ANN201 - returns the same config type
+    if TYPE_CHECKING:  # provided by the pydantic model the mixin is combined with
+        data: DataConfig
+
+        def model_copy(self, *, update: Mapping[str, Any] | None = None, deep: bool = False) -> Self: ...
+
+    def resolve_data(self, base: str | os.PathLike) -> Self:
         """Make relative data paths absolute against ``base`` (the data folder or the config's folder)."""
 
         def resolve(location: str) -> str:
@@ -314,7 +326,8 @@ class AnomalyDetectionConfig(_DataLocations, _Strict):
     _scenario_builder = pydantic.field_validator("hpo")(lambda hpo: require_builder(hpo, "anomaly-detection"))
 
 
-ScenarioConfig = BaseModel  # one of the scenario configs below and in vision_config
+# One of the scenario configs above or vision_config's (a string: vision_config imports this module).
+ScenarioConfig: TypeAlias = "PredictiveMaintenanceConfig | AnomalyDetectionConfig | VisualInspectionConfig"
 
 
 def _field_names(model: type[BaseModel], loc: tuple) -> list[str]:
@@ -327,7 +340,7 @@ def _field_names(model: type[BaseModel], loc: tuple) -> list[str]:
     return list(model.model_fields)
 
 
-def _describe(error: dict, model: type[BaseModel]) -> tuple[str, str, str | None]:
+def _describe(error: ErrorDetails, model: type[BaseModel]) -> tuple[str, str, str | None]:
     """Field path, problem and expectation for one pydantic error, phrased for a plant engineer."""
     loc = tuple(error["loc"])
     field = ".".join(str(p) for p in loc) or "(top level)"
@@ -341,7 +354,10 @@ def _describe(error: dict, model: type[BaseModel]) -> tuple[str, str, str | None
     return field, error["msg"].lower(), None
 
 
-def validated(model: type[pydantic.BaseModel], values: dict, source: str) -> pydantic.BaseModel:
+_Model = TypeVar("_Model", bound=BaseModel)
+
+
+def validated(model: type[_Model], values: dict, source: str) -> _Model:
     """Build a config section from plain values, raising a one-line ``ConfigError`` naming ``source``."""
     try:
         return model.model_validate(values)

@@ -35,7 +35,7 @@ class ImageDecodeError(ValueError):
 class DecodedImage:
     """An image decoded in full: its format (PNG, JPEG, ...), Pillow mode, (width, height) and pixels."""
 
-    format: str
+    format: str | None  # None when Pillow cannot name the format
     mode: str
     size: tuple[int, int]
     pixels: np.ndarray  # uint8 [height, width] or [height, width, channels]
@@ -43,7 +43,7 @@ class DecodedImage:
 
 def decode_pixels(data: bytes, verify: bool = False) -> DecodedImage:
     """Decode image bytes in full; ``verify`` also checks PNG chunk checksums (slower, for ingest)."""
-    from PIL import Image
+    from PIL import Image, UnidentifiedImageError
 
     try:
         if verify:
@@ -54,7 +54,7 @@ def decode_pixels(data: bytes, verify: bool = False) -> DecodedImage:
             return DecodedImage(image.format, image.mode, image.size, np.asarray(image))
     except Image.DecompressionBombError:
         raise ImageDecodeError("unreadable", "image is too large to decode") from None
-    except Image.UnidentifiedImageError:
+    except UnidentifiedImageError:
         raise ImageDecodeError("unreadable", "not an image file (cannot identify it)") from None
     except (OSError, SyntaxError, ValueError, EOFError) as exc:
         detail = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__

@@ -26,7 +26,7 @@ def figure_png(draw: Callable, size: tuple[float, float] = (5.2, 3.8)) -> str:
     return base64.b64encode(buffer.getvalue()).decode()
 
 
-def figure_to_png(figure) -> str:  # noqa: ANN001 - a matplotlib Figure drawn by someone else (e.g. Optuna)
+def figure_to_png(figure) -> str:
     """Render an existing matplotlib figure to a base64 PNG and close it."""
     import matplotlib.pyplot as plt
 

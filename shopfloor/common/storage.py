@@ -84,7 +84,7 @@ class S3Settings:
             region=env.get("AWS_REGION") or env.get("AWS_DEFAULT_REGION"),
         )
 
-    def client(self):  # noqa: ANN201 - minio is imported lazily so local-only use never needs it
+    def client(self):
         """A ``minio.Minio`` client for these settings."""
         import certifi
         import urllib3
@@ -180,7 +180,7 @@ def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:
         raise
 
 
-def _put_object(client, location: S3Location, data: bytes, uri: str) -> None:  # noqa: ANN001
+def _put_object(client, location: S3Location, data: bytes, uri: str) -> None:
     """Upload one object; S3 makes it visible only once complete, so this is atomic."""
     try:
         client.put_object(

@@ -13,12 +13,16 @@ import dataclasses
 import json
 import os
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from shopfloor import __version__
 from shopfloor.common.errors import StorageError
 from shopfloor.common.storage import atomic_output_dir, write_json
+
+if TYPE_CHECKING:
+    import keras
 
 __all__ = [
     "BLESSING_FILE",
@@ -74,7 +78,7 @@ def load_keras_model(folder: str | Path):
 class TrainResult:
     """A trained model with its per-epoch history and the description written beside it."""
 
-    model: object
+    model: keras.Model
     history: dict[str, list[float]]
     info: dict
 

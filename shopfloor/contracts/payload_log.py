@@ -21,7 +21,7 @@ import threading
 import time
 import urllib.parse
 from collections.abc import Callable, Iterable
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import orjson
 
@@ -305,7 +305,7 @@ def _parse_record(document: object) -> PayloadRecord:
     """Check one decoded JSON line and build its record; raises ValueError when it is not a payload record."""
     if not isinstance(document, dict):
         raise ValueError("not a JSON object")
-    fields = {field.name: document.get(field.name) for field in dataclasses.fields(PayloadRecord)}
+    fields: dict[str, Any] = {field.name: document.get(field.name) for field in dataclasses.fields(PayloadRecord)}
     expected = {"inputs": list, "outputs": dict | list}
     bad = [name for name, value in fields.items() if not isinstance(value, expected.get(name, str))]
     if bad:

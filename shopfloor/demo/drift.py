@@ -50,7 +50,7 @@ def replay_windows(url: str, model_name: str, windows: np.ndarray, batch: int = 
     answered = 0
     for start in range(0, len(windows), batch):
         chunk = windows[start : start + batch]
-        body = {"instances": np.where(np.isnan(chunk), None, chunk).tolist()}
+        body = {"instances": np.where(np.isnan(chunk), np.array(None), chunk).tolist()}
         request = urllib.request.Request(
             f"{url}/v1/models/{model_name}:predict",
             data=json.dumps(body).encode(),

@@ -246,7 +246,7 @@ def _box(xs: list[float], ys: list[float], pad: float, n: int) -> DefectBox:
     )
 
 
-def _scratch(rng, part, drilled, x, y, n, light) -> tuple[np.ndarray, DefectBox]:  # noqa: ANN001
+def _scratch(rng, part, drilled, x, y, n, light) -> tuple[np.ndarray, DefectBox]:
     """A straight handling mark: a dark groove, its wall facing the light bright, tapered at both ends."""
     width = rng.uniform(0.9, 1.4)
     strength = rng.uniform(0.45, 0.6)
@@ -268,7 +268,7 @@ def _scratch(rng, part, drilled, x, y, n, light) -> tuple[np.ndarray, DefectBox]
     return strength * taper * (0.9 * wall - groove), _box([a[0], b[0]], [a[1], b[1]], width + 2, n)
 
 
-def _dent(rng, part, drilled, x, y, n, light) -> tuple[np.ndarray, DefectBox]:  # noqa: ANN001
+def _dent(rng, part, drilled, x, y, n, light) -> tuple[np.ndarray, DefectBox]:
     """A small impact crater: darker overall, its slope facing the light bright and the other side dark."""
     radius = rng.uniform(0.03, 0.05) * n
     px, py = _point_on_surface(rng, part, drilled, radius * 2.0)
@@ -278,7 +278,7 @@ def _dent(rng, part, drilled, x, y, n, light) -> tuple[np.ndarray, DefectBox]:  
     return strength * (0.8 * slope - 0.6 * depth), _box([px], [py], 2.5 * radius, n)
 
 
-def _crack(rng, part, drilled, x, y, n) -> tuple[np.ndarray, DefectBox]:  # noqa: ANN001
+def _crack(rng, part, drilled, x, y, n) -> tuple[np.ndarray, DefectBox]:
     """A dark jagged line running from the rim of a hole into the material, where fatigue cracks start."""
     centres = [(hx, hy, part.hole_radius) for (hx, hy), cut in zip(part.holes, drilled, strict=True) if cut]
     if part.bore > 0:
@@ -328,18 +328,19 @@ def _render(
         drilled[k] = False
         hx, hy = part.holes[k]
         box = _box([hx], [hy], part.hole_radius + 1.0, n)
-    drilled = tuple(drilled)
+    holes = tuple(drilled)
     surface = _surface(part, x, y, light, rng)
-    material = part.material_distance(x, y, drilled)
+    material = part.material_distance(x, y, holes)
     outline = part.outline_distance(x, y)
     surface += 0.2 * ((material > -0.8) & (outline < -0.8))  # chamfers on hole rims catch the light
     surface += 0.25 * (outline > -0.8)  # the chamfer on the outer edge
+    mark: np.ndarray | float
     if label == "scratch":
-        mark, box = _scratch(rng, part, drilled, x, y, n, light)
+        mark, box = _scratch(rng, part, holes, x, y, n, light)
     elif label == "dent":
-        mark, box = _dent(rng, part, drilled, x, y, n, light)
+        mark, box = _dent(rng, part, holes, x, y, n, light)
     elif label == "crack":
-        mark, box = _crack(rng, part, drilled, x, y, n)
+        mark, box = _crack(rng, part, holes, x, y, n)
     else:
         mark = 0.0
     fixture = rng.uniform(*_FIXTURE_LEVEL) + rng.normal(0.0, 0.02, size=x.shape)
@@ -362,7 +363,7 @@ def _render(
     return pixels, box
 
 
-def generate_parts(spec: PartsDataSpec = PartsDataSpec()) -> PartsData:  # noqa: B008 - frozen, immutable default
+def generate_parts(spec: PartsDataSpec = PartsDataSpec()) -> PartsData:
     """Render every part image of ``spec`` in memory, with labels in a seeded shuffled order.
 
     Args:
@@ -406,7 +407,7 @@ def _csv(header: str, rows: list[str]) -> bytes:
 
 def write_parts_data(
     out: str | os.PathLike,
-    spec: PartsDataSpec = PartsDataSpec(),  # noqa: B008 - frozen, immutable default
+    spec: PartsDataSpec = PartsDataSpec(),
 ) -> dict[str, str]:
     """Write the image set to a local folder or ``s3://`` prefix, replacing it whole and only once complete.
 

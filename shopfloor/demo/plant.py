@@ -144,7 +144,7 @@ def _parse_start(start: str) -> pd.Timestamp:
         stamp = pd.Timestamp(start)
     except (TypeError, ValueError) as exc:
         raise ValueError(f"PlantDataSpec.start must be an ISO 8601 timestamp, got {start!r}") from exc
-    if stamp is pd.NaT:
+    if pd.isna(stamp):
         raise ValueError(f"PlantDataSpec.start must be an ISO 8601 timestamp, got {start!r}")
     return stamp.tz_localize("UTC") if stamp.tzinfo is None else stamp.tz_convert("UTC")
 
@@ -356,7 +356,7 @@ def _simulate_asset(
     return _measure(truth, asset.site_index, noise_rng, n), events
 
 
-def generate_plant_data(spec: PlantDataSpec = PlantDataSpec()) -> PlantData:  # noqa: B008 - frozen, immutable default
+def generate_plant_data(spec: PlantDataSpec = PlantDataSpec()) -> PlantData:
     """Generates sensor readings and events for the whole plant described by ``spec``.
 
     Args:
@@ -376,7 +376,8 @@ def generate_plant_data(spec: PlantDataSpec = PlantDataSpec()) -> PlantData:  # 
     timestamps = np.asarray(stamps.strftime(_TIMESTAMP_FORMAT), dtype=object)
     hours_of_day = hours + start.hour + start.minute / 60.0
 
-    frames, event_rows = [], []
+    frames: list[pd.DataFrame] = []
+    event_rows: list[tuple[str, str, str, str]] = []
     for asset in _plan_assets(spec):
         readings, events = _simulate_asset(spec, asset, hours_of_day, steps_per_day)
         frame = pd.DataFrame(
@@ -400,7 +401,7 @@ def generate_plant_data(spec: PlantDataSpec = PlantDataSpec()) -> PlantData:  # 
 
 def write_plant_data(
     out_dir: pathlib.Path,
-    spec: PlantDataSpec = PlantDataSpec(),  # noqa: B008 - frozen, immutable default
+    spec: PlantDataSpec = PlantDataSpec(),
 ) -> dict[str, pathlib.Path]:
     """Writes sensors.csv and events.csv into out_dir (created if needed); returns {"sensors": path, "events": path}."""
     data = generate_plant_data(spec)

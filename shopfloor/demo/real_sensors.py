@@ -33,7 +33,8 @@ hpo: {enabled: false}   # the abnormal segment lies in the held-out part: no ano
 def ecg_record() -> pd.DataFrame:
     """The ECG as shipped by sktime: columns ``data`` (mV) and ``label`` (1 = abnormal sample)."""
     spec = importlib.util.find_spec("sktime")
-    path = Path(spec.submodule_search_locations[0]) / "datasets" / "data" / "mitdb" / "mitdb.csv" if spec else None
+    folders = spec.submodule_search_locations if spec else None
+    path = Path(folders[0]) / "datasets" / "data" / "mitdb" / "mitdb.csv" if folders else None
     if path is None or not path.is_file():
         raise DataValidationError(
             "sktime", "the ECG record is not installed", expected="pip install 'shopfloor[test]' (sktime ships it)"

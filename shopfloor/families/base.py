@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import abc
 import dataclasses
-from typing import TYPE_CHECKING, Any, ClassVar, Literal, Protocol
+from typing import TYPE_CHECKING, Any, ClassVar, Generic, Literal, Protocol, TypeVar
 
 import numpy as np
 
@@ -47,15 +47,29 @@ class Trained:
 
 
 class EvaluationResult(Protocol):
-    """What every family's evaluation holds: test metrics, the gate's verdict, the curves of the dashboard."""
+    """What every family's evaluation holds (a frozen dataclass): test metrics, the gate, the dashboard's curves."""
 
-    metrics: dict[str, float]
-    gate: dict
-    confusion_matrix: list[list[int]]
+    __dataclass_fields__: ClassVar[dict[str, Any]]  # champion/challenger replaces the gate with dataclasses.replace
+
+    @property
+    def metrics(self) -> dict[str, float]:
+        """Scalar metrics of the test split."""
+
+    @property
+    def gate(self) -> dict:
+        """The gate's verdict: ``passed`` and its ``checks``."""
+
+    @property
+    def confusion_matrix(self) -> list[list[int]]:
+        """Counts by true (rows) and decided (columns) class."""
 
     @property
     def roc(self) -> dict[str, list[float]] | None:
         """ROC curve points (fpr, tpr, thresholds), or None where the test data has one class only."""
+
+
+DataT = TypeVar("DataT")
+ResultT = TypeVar("ResultT", bound=EvaluationResult)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -67,12 +81,13 @@ class Rendered:
     model_card: str
 
 
-class ModelFamily(abc.ABC):
+class ModelFamily(abc.ABC, Generic[DataT, ResultT]):
     """One kind of model: its training, evaluation, search problem and how its results are shown.
 
     ``key`` is the registry key, written as ``model_type`` into every model it trains (the server and the monitor
     read it back); ``data_kind`` names the contract its data artifact follows (``contracts.windows`` or
-    ``contracts.images``); ``score_output`` is the served output whose distribution the monitor follows.
+    ``contracts.images``); ``score_output`` is the served output whose distribution the monitor follows. ``DataT``
+    is what the family evaluates on, ``ResultT`` its evaluation.
     """
 
     key: ClassVar[str]
@@ -88,44 +103,44 @@ class ModelFamily(abc.ABC):
         """Train on the data artifact with these hyperparameters and write the model folder to ``model_dir``."""
 
     @abc.abstractmethod
-    def load_evaluation_data(self, data_path: str, inputs: StepInputs) -> Any:
+    def load_evaluation_data(self, data_path: str, inputs: StepInputs) -> DataT:
         """The held-out data of the data artifact, read once for both the new model and production's."""
 
     @abc.abstractmethod
-    def evaluate(self, model: Any, model_info: dict, data: Any, inputs: StepInputs) -> EvaluationResult:
+    def evaluate(self, model: Any, model_info: dict, data: DataT, inputs: StepInputs) -> ResultT:
         """Score a model (the new one or production's) on the held-out data and apply the quality gate."""
 
     @abc.abstractmethod
-    def comparable_inputs(self, model_info: dict, data: Any) -> dict:
+    def comparable_inputs(self, model_info: dict, data: DataT) -> dict:
         """What must be equal for production's model to score the same data (features and window, classes...)."""
 
     @abc.abstractmethod
-    def champion_metric(self, result: EvaluationResult) -> tuple[str, Literal[">=", "<="]]:
+    def champion_metric(self, result: ResultT) -> tuple[str, Literal[">=", "<="]]:
         """The metric the new model must match production's on, and which way is better."""
 
     @abc.abstractmethod
-    def reference_scores(self, result: EvaluationResult) -> np.ndarray:
+    def reference_scores(self, result: ResultT) -> np.ndarray:
         """The test scores monitoring compares served scores with (a sample goes into the blessing)."""
 
     @abc.abstractmethod
-    def confusion_labels(self, result: EvaluationResult) -> list[str]:
+    def confusion_labels(self, result: ResultT) -> list[str]:
         """Row and column names of the confusion matrix."""
 
     @abc.abstractmethod
     def render(
         self,
-        result: EvaluationResult,
+        result: ResultT,
         history: dict[str, list[float]],
         model_name: str,
         version: str,
         model_info: dict,
         profile: dict,
-        data: Any,
+        data: DataT,
     ) -> Rendered:
         """The report, summary and model card of an evaluation."""
 
     @abc.abstractmethod
-    def progress_line(self, result: EvaluationResult) -> str:
+    def progress_line(self, result: ResultT) -> str:
         """The one line ``shopfloor run`` shows for the evaluation (headline metrics, before the gate's verdict)."""
 
     @abc.abstractmethod

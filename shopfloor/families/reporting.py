@@ -78,7 +78,7 @@ def render_model_card(
     model_info: dict,
     profile: dict,
     labels: dict,
-    evaluation,  # noqa: ANN001 - any family's evaluation (with .metrics and .gate)
+    evaluation,
     task: str,
     created: dt.datetime | None = None,
 ) -> str:

@@ -48,7 +48,7 @@ class WindowFeaturesEvaluation:
     scores: np.ndarray
 
 
-class WindowFeatures(ModelFamily):
+class WindowFeatures(ModelFamily[LabelledWindows, WindowFeaturesEvaluation]):
     """Logistic regression on window summaries: a simple model any other family should beat."""
 
     key = KEY
@@ -94,7 +94,9 @@ class WindowFeatures(ModelFamily):
         """The labelled windows; their test split is evaluated."""
         return load_windows(data_path)
 
-    def evaluate(self, model: Any, model_info: dict, data: LabelledWindows, inputs: StepInputs) -> Any:
+    def evaluate(
+        self, model: Any, model_info: dict, data: LabelledWindows, inputs: StepInputs
+    ) -> WindowFeaturesEvaluation:
         """ROC-AUC and PR-AUC of the failure score on the test split, against the gate's min_roc_auc."""
         from sklearn import metrics as skm
 
@@ -116,21 +118,21 @@ class WindowFeatures(ModelFamily):
         """The same sensors over the same window."""
         return {"features": data.features, "window": int(data.info["window"])}
 
-    def champion_metric(self, result: Any) -> tuple[str, Literal[">=", "<="]]:
+    def champion_metric(self, result: WindowFeaturesEvaluation) -> tuple[str, Literal[">=", "<="]]:
         """ROC-AUC, higher is better."""
         return "roc_auc", ">="
 
-    def reference_scores(self, result: Any) -> np.ndarray:
+    def reference_scores(self, result: WindowFeaturesEvaluation) -> np.ndarray:
         """The test windows' failure scores."""
         return result.scores
 
-    def confusion_labels(self, result: Any) -> list[str]:
+    def confusion_labels(self, result: WindowFeaturesEvaluation) -> list[str]:
         """Healthy windows, then failing ones."""
         return ["ok", "fails"]
 
     def render(
         self,
-        result: Any,
+        result: WindowFeaturesEvaluation,
         history: dict[str, list[float]],
         model_name: str,
         version: str,
@@ -155,7 +157,7 @@ class WindowFeatures(ModelFamily):
             ),
         )
 
-    def progress_line(self, result: Any) -> str:
+    def progress_line(self, result: WindowFeaturesEvaluation) -> str:
         """Both ranking metrics."""
         return f"ROC-AUC {result.metrics['roc_auc']:.3f}, PR-AUC {result.metrics['pr_auc']:.3f}"
 

@@ -82,7 +82,7 @@ def anomaly_gate(metrics: dict[str, float], gate: AnomalyGateConfig, threshold: 
     return {"passed": all(c["passed"] for c in checks), "checks": checks, "decision_threshold": threshold}
 
 
-def evaluate_detector(model, windows: LabelledWindows, threshold: float, gate: AnomalyGateConfig) -> AnomalyEvaluation:  # noqa: ANN001
+def evaluate_detector(model, windows: LabelledWindows, threshold: float, gate: AnomalyGateConfig) -> AnomalyEvaluation:
     """Score the test part, raise alarms at ``threshold`` and apply the gate."""
     from shopfloor.families.anomaly_detection.model import anomaly_scores
 
@@ -112,8 +112,8 @@ def _plots(evaluation: AnomalyEvaluation, history: dict[str, list[float]]) -> di
     abnormal_per_asset = {a: int(labels[evaluation.asset == a].sum()) for a in np.unique(evaluation.asset)}
     shown = sorted(abnormal_per_asset, key=lambda a: (-abnormal_per_asset[a], a))[:3]
 
-    def timeline(asset: str):  # noqa: ANN202
-        def draw(ax):  # noqa: ANN001
+    def timeline(asset: str):
+        def draw(ax):
             mask = evaluation.asset == asset
             order = np.argsort(evaluation.end_time[mask])
             times = evaluation.end_time[mask][order].astype("datetime64[ns]")
@@ -128,7 +128,7 @@ def _plots(evaluation: AnomalyEvaluation, history: dict[str, list[float]]) -> di
 
         return draw
 
-    def histogram(ax):  # noqa: ANN001
+    def histogram(ax):
         bins = np.histogram_bin_edges(scores, bins=50)
         ax.hist(scores[labels == 0], bins=bins, alpha=0.6, label="normal", density=True)
         if labels.any():
@@ -137,13 +137,14 @@ def _plots(evaluation: AnomalyEvaluation, history: dict[str, list[float]]) -> di
         ax.set(xlabel="reconstruction error", ylabel="density", title="Score distribution (test)")
         ax.legend(fontsize=7)
 
-    def roc(ax):  # noqa: ANN001
+    def roc(ax):
+        assert evaluation.roc is not None  # drawn only when there is a curve
         ax.plot(evaluation.roc["fpr"], evaluation.roc["tpr"], label=f"AUC {evaluation.metrics['roc_auc']:.3f}")
         ax.plot([0, 1], [0, 1], "--", color="grey")
         ax.set(xlabel="false positive rate", ylabel="true positive rate", title="ROC curve")
         ax.legend(loc="lower right")
 
-    def curves(ax):  # noqa: ANN001
+    def curves(ax):
         for name in ("loss", "val_loss"):
             if name in history:
                 ax.plot(history[name], label=name)

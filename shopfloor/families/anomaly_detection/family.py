@@ -10,17 +10,18 @@ from shopfloor.common.config import AnomalyGateConfig, AutoencoderConfig, HpoCon
 from shopfloor.common.storage import join_uri, read_bytes, sha256_hex
 from shopfloor.contracts.model_artifact import write_model
 from shopfloor.contracts.windows import LabelledWindows, load_windows
-from shopfloor.families.base import EvaluationResult, ModelFamily, Rendered, StepInputs, Trained
+from shopfloor.families.base import ModelFamily, Rendered, StepInputs, Trained
 from shopfloor.families.registry import ModelKind
 from shopfloor.families.shared import final_metrics
 
 if TYPE_CHECKING:
+    from shopfloor.families.anomaly_detection.evaluation import AnomalyEvaluation
     from shopfloor.families.search import SearchProblem
 
 __all__ = ["AnomalyDetection"]
 
 
-class AnomalyDetection(ModelFamily):
+class AnomalyDetection(ModelFamily[LabelledWindows, AnomalyEvaluation]):
     """An autoencoder trained on normal operation; a window whose reconstruction error passes the threshold alarms."""
 
     key = ModelKind.ANOMALY_DETECTION
@@ -44,7 +45,7 @@ class AnomalyDetection(ModelFamily):
         """The windows labelled normal/abnormal (evaluation raises alarms on the test part)."""
         return load_windows(data_path)
 
-    def evaluate(self, model: Any, model_info: dict, data: LabelledWindows, inputs: StepInputs) -> EvaluationResult:
+    def evaluate(self, model: Any, model_info: dict, data: LabelledWindows, inputs: StepInputs) -> AnomalyEvaluation:
         """Alarms on the held-out period at the model's own threshold, against the gate."""
         from shopfloor.families.anomaly_detection.evaluation import evaluate_detector
 
@@ -55,21 +56,21 @@ class AnomalyDetection(ModelFamily):
         """Production's detector scores these windows only if it reads the same sensors over the same window."""
         return {"features": data.features, "window": int(data.info["window"])}
 
-    def champion_metric(self, result: EvaluationResult) -> tuple[str, Literal[">=", "<="]]:
+    def champion_metric(self, result: AnomalyEvaluation) -> tuple[str, Literal[">=", "<="]]:
         """F1 where the held-out period has anomalies; otherwise the false-alarm rate, lower being better."""
         return ("f1", ">=") if "f1" in result.metrics else ("false_alarm_rate", "<=")
 
-    def reference_scores(self, result: EvaluationResult) -> np.ndarray:
+    def reference_scores(self, result: AnomalyEvaluation) -> np.ndarray:
         """The test windows' anomaly scores."""
-        return result.scores  # type: ignore[attr-defined]  # this family's AnomalyEvaluation
+        return result.scores
 
-    def confusion_labels(self, result: EvaluationResult) -> list[str]:
+    def confusion_labels(self, result: AnomalyEvaluation) -> list[str]:
         """Normal windows, then abnormal ones."""
         return ["normal", "abnormal"]
 
     def render(
         self,
-        result: EvaluationResult,
+        result: AnomalyEvaluation,
         history: dict[str, list[float]],
         model_name: str,
         version: str,
@@ -93,7 +94,7 @@ class AnomalyDetection(ModelFamily):
             ),
         )
 
-    def progress_line(self, result: EvaluationResult) -> str:
+    def progress_line(self, result: AnomalyEvaluation) -> str:
         """False alarms, and precision, recall and F1 where anomalies were held out."""
         m = result.metrics
         found = ", ".join(f"{k} {m[k]:.3f}" for k in ("precision", "recall", "f1") if k in m)

@@ -92,11 +92,11 @@ class AutoencoderHyperModel(kt.HyperModel):
             }
         )
 
-    def build(self, hp: kt.HyperParameters):  # noqa: ANN201
+    def build(self, hp: kt.HyperParameters):
         """The compiled autoencoder for these hyperparameters."""
         return build_autoencoder(self.window, self.features, self.mean, self.std, self.space(hp))
 
-    def fit(self, hp: kt.HyperParameters, model, *args, **kwargs):  # noqa: ANN001, ANN201
+    def fit(self, hp: kt.HyperParameters, model, *args, **kwargs):
         """Fit with the searched batch size (keras-tuner calls this too)."""
         return model.fit(*args, batch_size=hp.get("batch_size"), **kwargs)
 
@@ -127,7 +127,7 @@ def normal_windows(windows: LabelledWindows) -> NormalWindows:
     return NormalWindows(normal_train, normal_validation, mean, std)
 
 
-def anomaly_scores(model, x: np.ndarray, batch_size: int = 2048) -> np.ndarray:  # noqa: ANN001
+def anomaly_scores(model, x: np.ndarray, batch_size: int = 2048) -> np.ndarray:
     """Anomaly scores (reconstruction MSE in standard units) for a batch of windows."""
     if len(x) == 0:
         return np.zeros(0, dtype=np.float32)

@@ -16,7 +16,7 @@ __all__ = [
 ANOMALY_MONITOR = "val_anomaly_pr_auc"
 
 
-def anomaly_problem(windows, base: AutoencoderConfig, source: str = "hpo config") -> SearchProblem:  # noqa: ANN001
+def anomaly_problem(windows, base: AutoencoderConfig, source: str = "hpo config") -> SearchProblem:
     """Anomaly windows: maximize the validation PR-AUC of the anomaly score, the autoencoder fit on normal windows.
 
     The reconstruction loss cannot rank configurations: a wider bottleneck reconstructs everything better, faults
@@ -41,7 +41,7 @@ def anomaly_problem(windows, base: AutoencoderConfig, source: str = "hpo config"
     builder = AutoencoderHyperModel(normal.train.shape[1], normal.train.shape[2], normal.mean, normal.std, base)
     builder.check_fits(source)
 
-    def score(model) -> float:  # noqa: ANN001 - a keras Model
+    def score(model) -> float:
         return float(average_precision_score(validation.failure, anomaly_scores(model, validation.x)))
 
     return SearchProblem(

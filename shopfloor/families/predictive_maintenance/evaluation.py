@@ -42,7 +42,7 @@ class Evaluation:
     asset: np.ndarray
 
 
-def predict(model, x: np.ndarray, batch_size: int = 2048) -> tuple[np.ndarray, np.ndarray]:  # noqa: ANN001
+def predict(model, x: np.ndarray, batch_size: int = 2048) -> tuple[np.ndarray, np.ndarray]:
     """Failure probabilities and RUL predictions (hours) for a batch of windows."""
     outputs = model.predict(x, batch_size=batch_size, verbose=0)
     return np.asarray(outputs["failure"]).reshape(-1), np.asarray(outputs["rul"]).reshape(-1)
@@ -90,7 +90,7 @@ def quality_gate(metrics: dict[str, float], gate: GateConfig) -> dict:
     return {"passed": all(c["passed"] for c in checks), "checks": checks, "decision_threshold": gate.decision_threshold}
 
 
-def evaluate_model(model, windows: LabelledWindows, gate: GateConfig) -> Evaluation:  # noqa: ANN001
+def evaluate_model(model, windows: LabelledWindows, gate: GateConfig) -> Evaluation:
     """Score the test split and apply the quality gate."""
     test = windows.part("test")
     score, rul_pred = predict(model, test.x)

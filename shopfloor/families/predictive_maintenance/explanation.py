@@ -65,7 +65,7 @@ def explain_windows(
     windows: LabelledWindows,
     model_info: dict,
     *,
-    sample_size: int = 256,  # noqa: ANN001
+    sample_size: int = 256,
     threshold: float = 0.5,
     steps: int = 32,
     seed: int = 7,
@@ -92,21 +92,21 @@ def explain_windows(
 
 def _ranked(explanation: Explanation) -> list[str]:
     """Features from most to least important."""
-    return sorted(explanation.importance, key=explanation.importance.get, reverse=True)
+    return sorted(explanation.importance, key=lambda name: explanation.importance[name], reverse=True)
 
 
 def render_explain_report(explanation: Explanation, model_name: str) -> str:
     """HTML: global importance bars and a time x sensor heatmap for each showcased case."""
     ranked = _ranked(explanation)
 
-    def bars(ax):  # noqa: ANN001
+    def bars(ax):
         values = [explanation.importance[f] for f in ranked][::-1]
         colours = ["#b22" if explanation.direction[f] > 0 else "#26b" for f in ranked][::-1]
         ax.barh(ranked[::-1], values, color=colours)
         ax.set(xlabel="mean |attribution| to failure probability", title="Which sensors drive the risk")
 
-    def heatmap(index: int, title: str):  # noqa: ANN202
-        def draw(ax):  # noqa: ANN001
+    def heatmap(index: int, title: str):
+        def draw(ax):
             values = explanation.attributions.values[index].T
             limit = float(np.abs(values).max()) or 1.0
             image = ax.imshow(values, aspect="auto", cmap="RdBu_r", vmin=-limit, vmax=limit)

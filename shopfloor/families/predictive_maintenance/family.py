@@ -10,11 +10,12 @@ from shopfloor.common.config import GateConfig, HpoConfig, ModelConfig, validate
 from shopfloor.common.storage import join_uri, read_bytes, sha256_hex
 from shopfloor.contracts.model_artifact import write_model
 from shopfloor.contracts.windows import LabelledWindows, load_windows
-from shopfloor.families.base import EvaluationResult, ModelFamily, Rendered, StepInputs, Trained
+from shopfloor.families.base import ModelFamily, Rendered, StepInputs, Trained
 from shopfloor.families.registry import ModelKind
 from shopfloor.families.shared import final_metrics
 
 if TYPE_CHECKING:
+    from shopfloor.families.predictive_maintenance.evaluation import Evaluation
     from shopfloor.families.search import SearchProblem
 
 __all__ = [
@@ -22,7 +23,7 @@ __all__ = [
 ]
 
 
-class PredictiveMaintenance(ModelFamily):
+class PredictiveMaintenance(ModelFamily[LabelledWindows, Evaluation]):
     """A window model that predicts failure within a horizon and the remaining useful life, per asset."""
 
     key = ModelKind.PREDICTIVE_MAINTENANCE
@@ -48,7 +49,7 @@ class PredictiveMaintenance(ModelFamily):
         """The labelled windows (evaluation scores their test split)."""
         return load_windows(data_path)
 
-    def evaluate(self, model: Any, model_info: dict, data: LabelledWindows, inputs: StepInputs) -> EvaluationResult:
+    def evaluate(self, model: Any, model_info: dict, data: LabelledWindows, inputs: StepInputs) -> Evaluation:
         """Failure and RUL metrics on the test split at the gate's decision threshold, and the gate."""
         from shopfloor.families.predictive_maintenance.evaluation import evaluate_model
 
@@ -58,21 +59,21 @@ class PredictiveMaintenance(ModelFamily):
         """Production's model scores these windows only if it reads the same sensors over the same window."""
         return {"features": data.features, "window": int(data.info["window"])}
 
-    def champion_metric(self, result: EvaluationResult) -> tuple[str, Literal[">=", "<="]]:
+    def champion_metric(self, result: Evaluation) -> tuple[str, Literal[">=", "<="]]:
         """PR-AUC: failures are rare, so ranking them above healthy windows is what matters."""
         return "pr_auc", ">="
 
-    def reference_scores(self, result: EvaluationResult) -> np.ndarray:
+    def reference_scores(self, result: Evaluation) -> np.ndarray:
         """The test windows' failure probabilities."""
-        return result.failure_score  # type: ignore[attr-defined]  # this family's Evaluation
+        return result.failure_score
 
-    def confusion_labels(self, result: EvaluationResult) -> list[str]:
+    def confusion_labels(self, result: Evaluation) -> list[str]:
         """Healthy windows, then windows followed by a failure within the horizon."""
         return ["ok", "fails"]
 
     def render(
         self,
-        result: EvaluationResult,
+        result: Evaluation,
         history: dict[str, list[float]],
         model_name: str,
         version: str,
@@ -92,7 +93,7 @@ class PredictiveMaintenance(ModelFamily):
             ),
         )
 
-    def progress_line(self, result: EvaluationResult) -> str:
+    def progress_line(self, result: Evaluation) -> str:
         """Ranking, F1 at the threshold and the RUL error."""
         m = result.metrics
         ranking = f"ROC-AUC {m['roc_auc']:.3f}, PR-AUC {m['pr_auc']:.3f}"

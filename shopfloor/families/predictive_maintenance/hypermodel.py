@@ -56,10 +56,10 @@ class PredictiveMaintenanceHyperModel(kt.HyperModel):
             }
         )
 
-    def build(self, hp: kt.HyperParameters):  # noqa: ANN201
+    def build(self, hp: kt.HyperParameters):
         """The compiled Keras model for these hyperparameters."""
         return build_model(self.window, self.features, self.mean, self.std, self.rul_cap_hours, self.space(hp))
 
-    def fit(self, hp: kt.HyperParameters, model, *args, **kwargs):  # noqa: ANN001, ANN201
+    def fit(self, hp: kt.HyperParameters, model, *args, **kwargs):
         """Fit with the searched batch size (keras-tuner calls this too)."""
         return model.fit(*args, batch_size=hp.get("batch_size"), **kwargs)

@@ -134,7 +134,8 @@ def label_windows(
         )
     stacked = {k: np.concatenate(v) for k, v in parts.items()}
     positives = pd.Series(stacked["failure"]).groupby(stacked["asset"]).sum().astype(int).to_dict()
-    assignment = split_assets(sorted(positives), positives, config)
+    # pandas-stubs key to_dict() by Hashable; the keys here are the asset ids (str)
+    assignment = split_assets(sorted(positives), positives, config)  # type: ignore[arg-type]
     split = np.zeros(stacked["failure"].size, dtype=np.int8)
     for index, name in enumerate(SPLITS):
         split[np.isin(stacked["asset"], assignment[name])] = index

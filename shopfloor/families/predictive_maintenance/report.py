@@ -26,20 +26,20 @@ def _plots(evaluation: Evaluation, history: dict[str, list[float]], threshold: f
 
     y, score = evaluation.failure_true, evaluation.failure_score
 
-    def roc(ax):  # noqa: ANN001
+    def roc(ax):
         ax.plot(evaluation.roc["fpr"], evaluation.roc["tpr"], label=f"AUC {evaluation.metrics['roc_auc']:.3f}")
         ax.plot([0, 1], [0, 1], "--", color="grey")
         ax.set(xlabel="false positive rate", ylabel="true positive rate", title="ROC curve")
         ax.legend(loc="lower right")
 
-    def pr(ax):  # noqa: ANN001
+    def pr(ax):
         precision, recall, _ = skm.precision_recall_curve(y, score)
         ax.plot(recall, precision, label=f"AP {evaluation.metrics['pr_auc']:.3f}")
         ax.axhline(float(np.mean(y)), ls="--", color="grey", label="base rate")
         ax.set(xlabel="recall", ylabel="precision", title="Precision-recall")
         ax.legend(loc="lower left")
 
-    def confusion(ax):  # noqa: ANN001
+    def confusion(ax):
         matrix = np.array(evaluation.confusion_matrix)
         ax.imshow(matrix, cmap="Blues")
         for (i, j), value in np.ndenumerate(matrix):
@@ -54,23 +54,23 @@ def _plots(evaluation: Evaluation, history: dict[str, list[float]], threshold: f
             title=f"Confusion matrix at threshold {threshold}",
         )
 
-    def rul(ax):  # noqa: ANN001
+    def rul(ax):
         known = evaluation.rul_true >= 0
         ax.scatter(evaluation.rul_true[known], evaluation.rul_pred[known], s=4, alpha=0.3)
         top = float(max(evaluation.rul_true.max(), 1.0))
         ax.plot([0, top], [0, top], "--", color="grey")
         ax.set(xlabel="true RUL (h)", ylabel="predicted RUL (h)", title="Remaining useful life")
 
-    def curves(ax):  # noqa: ANN001
+    def curves(ax):
         for name in ("loss", "val_loss"):
             if name in history:
                 ax.plot(history[name], label=name)
         ax.set(xlabel="epoch", ylabel="loss", title="Training")
         ax.legend()
 
-    def timeline(ax):  # noqa: ANN001
+    def timeline(ax):
         positives = {a: int(y[evaluation.asset == a].sum()) for a in np.unique(evaluation.asset)}
-        asset = max(sorted(positives), key=positives.get)
+        asset = max(sorted(positives), key=lambda a: positives[a])
         mask = evaluation.asset == asset
         order = np.argsort(evaluation.end_time[mask])
         times = evaluation.end_time[mask][order].astype("datetime64[ns]")

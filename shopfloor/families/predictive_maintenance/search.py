@@ -19,7 +19,7 @@ __all__ = [
 PM_MONITOR = "val_failure_pr_auc"
 
 
-def builder_for(windows, base: ModelConfig, config: HpoConfig, source: str = "hpo config"):  # noqa: ANN001, ANN201
+def builder_for(windows, base: ModelConfig, config: HpoConfig, source: str = "hpo config"):
     """The window model's builder for this data; refuses a space or data that cannot work, before any training."""
     from shopfloor.families.predictive_maintenance.hypermodel import PredictiveMaintenanceHyperModel
     from shopfloor.families.shared import feature_statistics
@@ -45,7 +45,7 @@ def builder_for(windows, base: ModelConfig, config: HpoConfig, source: str = "hp
     return builder
 
 
-def window_problem(windows, builder: kt.HyperModel) -> SearchProblem:  # noqa: ANN001 - LabelledWindows
+def window_problem(windows, builder: kt.HyperModel) -> SearchProblem:
     """Failure/RUL windows: maximize the validation failure PR-AUC (rare failures: precision matters)."""
     train, validation = windows.part("train"), windows.part("validation")
     return SearchProblem(

@@ -114,14 +114,14 @@ def vision_gate(metrics: dict[str, float], gate: VisionGateConfig, threshold: fl
     return {"passed": all(c["passed"] for c in checks), "checks": checks, "decision_threshold": threshold}
 
 
-def validation_threshold(model, images: ImageSet, gate: VisionGateConfig) -> dict:  # noqa: ANN001
+def validation_threshold(model, images: ImageSet, gate: VisionGateConfig) -> dict:
     """The decision threshold chosen on the validation split, for a model whose description lacks one."""
     validation = images.part("validation")
     scores = defect_scores(predict_probabilities(model, validation.images), images.ok_index)
     return choose_defect_threshold(scores, validation.is_defect, gate.target_defect_recall)
 
 
-def evaluate_vision(model, images: ImageSet, threshold: float, gate: VisionGateConfig) -> VisionEvaluation:  # noqa: ANN001
+def evaluate_vision(model, images: ImageSet, threshold: float, gate: VisionGateConfig) -> VisionEvaluation:
     """Score the test split, decide at ``threshold`` (chosen on validation) and apply the gate.
 
     Raises:
@@ -158,7 +158,7 @@ def _plots(evaluation: VisionEvaluation, history: dict[str, list[float]]) -> dic
     defect = evaluation.labels != classes.index(evaluation.ok_class)
     scores = evaluation.scores
 
-    def confusion(ax):  # noqa: ANN001
+    def confusion(ax):
         matrix = np.array(evaluation.confusion_matrix)
         ax.imshow(matrix, cmap="Blues")
         for (i, j), value in np.ndenumerate(matrix):
@@ -168,7 +168,8 @@ def _plots(evaluation: VisionEvaluation, history: dict[str, list[float]]) -> dic
         ax.set_xticklabels(classes, rotation=30, ha="right")
         ax.set_yticklabels(classes)
 
-    def roc(ax):  # noqa: ANN001
+    def roc(ax):
+        assert evaluation.roc is not None  # drawn only when there is a curve
         ax.plot(evaluation.roc["fpr"], evaluation.roc["tpr"], label=f"AUC {evaluation.metrics['roc_auc']:.3f}")
         ax.plot([0, 1], [0, 1], "--", color="grey")
         ax.plot(
@@ -181,7 +182,7 @@ def _plots(evaluation: VisionEvaluation, history: dict[str, list[float]]) -> dic
         ax.set(xlabel="false-reject rate (good parts)", ylabel="defect recall", title="Defect vs. ok ROC (test)")
         ax.legend(loc="lower right")
 
-    def histogram(ax):  # noqa: ANN001
+    def histogram(ax):
         bins = np.linspace(0.0, 1.0, 41)
         ax.hist(scores[~defect], bins=bins, alpha=0.6, label="ok", density=True)
         if defect.any():
@@ -190,7 +191,7 @@ def _plots(evaluation: VisionEvaluation, history: dict[str, list[float]]) -> dic
         ax.set(xlabel="defect score 1 - P(ok)", ylabel="density", title="Defect score (test)")
         ax.legend(fontsize=7)
 
-    def curves(ax):  # noqa: ANN001
+    def curves(ax):
         for name in ("loss", "val_loss"):
             if name in history:
                 ax.plot(history[name], label=name)

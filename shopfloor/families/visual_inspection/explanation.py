@@ -84,7 +84,7 @@ def _feedback_html(feedback: list) -> str:
     )
 
 
-def render_gradcam_report(  # noqa: ANN001
+def render_gradcam_report(
     model, images: ImageSet, model_name: str, count: int = 8, layer: str = LAST_CONV, feedback: list | None = None
 ) -> str:
     """A self-contained HTML grid of the most confidently wrong and most confident images with their heatmaps."""

@@ -11,12 +11,13 @@ from shopfloor.common.storage import join_uri
 from shopfloor.common.vision_config import CnnConfig, ImageDataConfig, ImageSplitConfig, TfliteConfig, VisionGateConfig
 from shopfloor.contracts.images import ImageSet, load_image_set
 from shopfloor.contracts.model_artifact import write_model
-from shopfloor.families.base import EvaluationResult, ModelFamily, Rendered, StepInputs, Trained
+from shopfloor.families.base import ModelFamily, Rendered, StepInputs, Trained
 from shopfloor.families.registry import ModelKind
 from shopfloor.families.shared import final_metrics
 
 if TYPE_CHECKING:
     from shopfloor.families.search import SearchProblem
+    from shopfloor.families.visual_inspection.evaluation import VisionEvaluation
 
 __all__ = ["VisualInspection"]
 
@@ -27,7 +28,7 @@ def _images(data_path: str, inputs: StepInputs) -> ImageSet:
     return load_image_set(data_path, data, validated(ImageSplitConfig, inputs.split, "pipeline parameter split"))
 
 
-class VisualInspection(ModelFamily):
+class VisualInspection(ModelFamily[ImageSet, VisionEvaluation]):
     """A small CNN that rejects a part when its defect score passes the threshold chosen for the target recall."""
 
     key = ModelKind.VISUAL_INSPECTION
@@ -59,7 +60,7 @@ class VisualInspection(ModelFamily):
         """The labelled images (evaluation inspects the test split)."""
         return _images(data_path, inputs)
 
-    def evaluate(self, model: Any, model_info: dict, data: ImageSet, inputs: StepInputs) -> EvaluationResult:
+    def evaluate(self, model: Any, model_info: dict, data: ImageSet, inputs: StepInputs) -> VisionEvaluation:
         """Reject or pass each test part at the model's own threshold, against the gate."""
         from shopfloor.families.visual_inspection.evaluation import evaluate_vision
 
@@ -70,21 +71,21 @@ class VisualInspection(ModelFamily):
         """Production's CNN inspects these photos only with the same classes, image size and colour mode."""
         return {key: model_info[key] for key in ("classes", "image_size", "color_mode")}
 
-    def champion_metric(self, result: EvaluationResult) -> tuple[str, Literal[">=", "<="]]:
+    def champion_metric(self, result: VisionEvaluation) -> tuple[str, Literal[">=", "<="]]:
         """ROC-AUC of the defect score: how well defects rank above good parts, whatever the threshold."""
         return "roc_auc", ">="
 
-    def reference_scores(self, result: EvaluationResult) -> np.ndarray:
+    def reference_scores(self, result: VisionEvaluation) -> np.ndarray:
         """The test parts' defect scores."""
-        return result.scores  # type: ignore[attr-defined]  # this family's VisionEvaluation
+        return result.scores
 
-    def confusion_labels(self, result: EvaluationResult) -> list[str]:
+    def confusion_labels(self, result: VisionEvaluation) -> list[str]:
         """The classes, in the model's order."""
-        return list(result.classes)  # type: ignore[attr-defined]  # this family's VisionEvaluation
+        return list(result.classes)
 
     def render(
         self,
-        result: EvaluationResult,
+        result: VisionEvaluation,
         history: dict[str, list[float]],
         model_name: str,
         version: str,
@@ -105,7 +106,7 @@ class VisualInspection(ModelFamily):
             model_card=render_vision_model_card(model_name, version, model_info, profile, result),
         )
 
-    def progress_line(self, result: EvaluationResult) -> str:
+    def progress_line(self, result: VisionEvaluation) -> str:
         """Accuracy, defect recall and false rejects at the threshold."""
         m = result.metrics
         return (

@@ -53,7 +53,7 @@ class GradCam:
     probabilities: np.ndarray
 
 
-def gradcam(  # noqa: ANN001
+def gradcam(
     model,
     images: np.ndarray,
     class_index: int | np.ndarray | None = None,
@@ -151,14 +151,14 @@ def heatmap_png(image: np.ndarray, heatmap: np.ndarray) -> str:
     return base64.b64encode(buffer.getvalue()).decode()
 
 
-def _interpreter(content: bytes):  # noqa: ANN202
+def _interpreter(content: bytes):
     """A TFLite interpreter: LiteRT's where installed (what an edge PC runs), else TensorFlow's."""
     try:
         from ai_edge_litert.interpreter import Interpreter
     except ImportError:
         import tensorflow as tf
 
-        Interpreter = tf.lite.Interpreter  # noqa: N806 - a class, named as its module names it
+        Interpreter = tf.lite.Interpreter
     return Interpreter(model_content=content)
 
 

@@ -133,10 +133,10 @@ def _time(value: object) -> pd.Timestamp | None:
     if value is None or (isinstance(value, str) and not value.strip()):
         return None
     try:
-        stamp = pd.Timestamp(value)
+        stamp = pd.Timestamp(value)  # type: ignore[arg-type]  # any JSON value: what pandas cannot parse is caught
     except (TypeError, ValueError):
         return None
-    if stamp is pd.NaT:
+    if pd.isna(stamp):
         return None
     return stamp.tz_localize("UTC") if stamp.tzinfo is None else stamp.tz_convert("UTC")
 
@@ -463,7 +463,8 @@ def apply_labels(manifest: pd.DataFrame, resolution: LabelResolution) -> pd.Data
     status[known] = out.loc[known, "sha256"].map(resolved["status"])
     labels = out["label"].astype(object)
     labels[known] = out.loc[known, "sha256"].map(resolved["label"])
-    out["label"] = labels.where(labels.notna(), None)
+    # pandas-stubs reject None as `other`; a missing label must be None (not NaN) in the manifest
+    out["label"] = labels.where(labels.notna(), None)  # type: ignore[call-overload]
     out["label_status"] = status
     return out
 

@@ -57,7 +57,7 @@ def class_weights(labels: np.ndarray, n_classes: int, mode: str = "balanced") ->
     return {k: float(labels.size / (present * c)) if c else 1.0 for k, c in enumerate(counts)}
 
 
-def build_cnn(image_size: tuple[int, int], channels: int, n_classes: int, config: CnnConfig):  # noqa: ANN201
+def build_cnn(image_size: tuple[int, int], channels: int, n_classes: int, config: CnnConfig):
     """The compiled Keras CNN: raw pixels [height, width, channels] (0-255) -> class probabilities."""
     import keras
 
@@ -124,7 +124,8 @@ class VisualInspectionHyperModel(kt.HyperModel):
 
     def __init__(self, image_size: tuple[int, int], channels: int, n_classes: int, base: CnnConfig | None = None):
         super().__init__(name="visual-inspection")
-        self.image_size, self.channels, self.n_classes = tuple(image_size), channels, n_classes
+        width, height = image_size  # a [width, height] list from JSON too
+        self.image_size, self.channels, self.n_classes = (width, height), channels, n_classes
         self.base = base or CnnConfig()
 
     def space(self, hp: kt.HyperParameters) -> CnnConfig:
@@ -155,16 +156,16 @@ class VisualInspectionHyperModel(kt.HyperModel):
             }
         )
 
-    def build(self, hp: kt.HyperParameters):  # noqa: ANN201
+    def build(self, hp: kt.HyperParameters):
         """The compiled Keras model for these hyperparameters."""
         return build_cnn(self.image_size, self.channels, self.n_classes, self.space(hp))
 
-    def fit(self, hp: kt.HyperParameters, model, *args, **kwargs):  # noqa: ANN001, ANN201
+    def fit(self, hp: kt.HyperParameters, model, *args, **kwargs):
         """Fit with the searched batch size (keras-tuner calls this too)."""
         return model.fit(*args, batch_size=hp.get("batch_size"), **kwargs)
 
 
-def predict_probabilities(model, images: np.ndarray, batch_size: int = 256) -> np.ndarray:  # noqa: ANN001
+def predict_probabilities(model, images: np.ndarray, batch_size: int = 256) -> np.ndarray:
     """Class probabilities [n, classes] for raw uint8 images [n, height, width, channels]."""
     if len(images) == 0:
         return np.zeros((0, model.output_shape[-1]), dtype=np.float32)

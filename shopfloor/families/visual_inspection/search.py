@@ -24,7 +24,7 @@ def balanced_accuracy(labels: np.ndarray, predicted: np.ndarray) -> float:
     return float(np.mean([(predicted[labels == k] == k).mean() for k in present])) if present.size else 0.0
 
 
-def image_problem(images, base) -> SearchProblem:  # noqa: ANN001 - ImageSet, CnnConfig
+def image_problem(images, base) -> SearchProblem:
     """Part images: maximize the validation balanced accuracy, with the class weights training uses.
 
     Balanced accuracy, not the defect-vs-ok AUC: on parts the latter is near 1 for most configurations and cannot
@@ -37,7 +37,7 @@ def image_problem(images, base) -> SearchProblem:  # noqa: ANN001 - ImageSet, Cn
     builder = VisualInspectionHyperModel((width, height), channels, len(images.classes), base)
     validation_x, validation_labels, _ = data.validation_data
 
-    def score(model) -> float:  # noqa: ANN001 - a keras Model
+    def score(model) -> float:
         return balanced_accuracy(validation_labels, predict_probabilities(model, validation_x).argmax(axis=1))
 
     return SearchProblem(

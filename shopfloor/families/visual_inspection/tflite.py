@@ -57,7 +57,7 @@ def representative_sample(images: np.ndarray, count: int, seed: int) -> np.ndarr
     return images[np.sort(rng.permutation(len(images))[: min(count, len(images))])]
 
 
-def convert_tflite(model, representative: np.ndarray | None = None) -> bytes:  # noqa: ANN001
+def convert_tflite(model, representative: np.ndarray | None = None) -> bytes:
     """The model as a TFLite flatbuffer: float32, or int8-quantized when a representative sample is given."""
     import tensorflow as tf
 
@@ -91,7 +91,7 @@ def _measure(probabilities: np.ndarray, reference: np.ndarray, labels: np.ndarra
     }
 
 
-def export_tflite(model, images: ImageSet, threshold: float, config: TfliteConfig) -> TfliteExport:  # noqa: ANN001
+def export_tflite(model, images: ImageSet, threshold: float, config: TfliteConfig) -> TfliteExport:
     """Convert to float32 (and int8) TFLite and measure each against the Keras model on the test split."""
     import tensorflow as tf
 

@@ -470,7 +470,7 @@ class FakeKubernetesApi:
 
             do_GET = do_POST = do_PATCH = do_PUT = do_DELETE = _serve
 
-            def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - the base class's name
+            def log_message(self, format: str, *args: Any) -> None:
                 pass
 
         return Handler

@@ -38,7 +38,7 @@ class KfpApi(BaseHTTPRequestHandler):
         predicate = json.loads(raw)["predicates"][0]
         return predicate.get("string_value") or predicate.get("stringValue")
 
-    def do_GET(self) -> None:  # noqa: N802
+    def do_GET(self) -> None:
         url = urllib.parse.urlparse(self.path)
         query = urllib.parse.parse_qs(url.query)
         if url.path.endswith("/healthz"):
@@ -58,7 +58,7 @@ class KfpApi(BaseHTTPRequestHandler):
             return self._answer({"experiments": found, "total_size": len(found)})
         return self._answer({"error": f"no route {url.path}"}, 404)
 
-    def do_POST(self) -> None:  # noqa: N802
+    def do_POST(self) -> None:
         body = json.loads(self.rfile.read(int(self.headers["content-length"])) or b"{}")
         if self.path.startswith("/apis/v2beta1/experiments"):
             self.experiments[body["display_name"]] = f"exp-{len(self.experiments) + 1}"

@@ -1,0 +1,1 @@
+../../../shopfloor/__init__.py
