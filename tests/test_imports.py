@@ -51,7 +51,7 @@ def loaded_after(code: str) -> set[str]:
 MONITOR_RUN = [
     "shopfloor.components.monitor.policy",
     "shopfloor.components.monitor.report",
-    "shopfloor.serving.payload_log",
+    "shopfloor.contracts.payload_log",
 ]
 
 STEPS = [
