@@ -70,13 +70,14 @@ def demo_data(request: DemoDataRequest) -> int:
     """Write a scenario's demo data set."""
     from shopfloor.demo.plant import PlantDataSpec, write_plant_data
 
-    try:
-        spec = PlantDataSpec(
-            seed=request.seed, sites=request.sites, assets_per_site=request.assets_per_site, days=request.days
-        )
+    spec = PlantDataSpec(
+        seed=request.seed, sites=request.sites, assets_per_site=request.assets_per_site, days=request.days
+    )
+    try:  # the spec is checked when the data is generated, not when it is built
+        written = write_plant_data(request.output, spec)
     except ValueError as exc:
         raise ShopfloorError("demo-data", str(exc)) from None
-    for name, path in write_plant_data(request.output, spec).items():
+    for name, path in written.items():
         print(f"{name}: {path}")
     return 0
 
