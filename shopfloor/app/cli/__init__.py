@@ -25,7 +25,22 @@ from shopfloor.app.cli.shared import EXIT_ERROR
 from shopfloor.app.cli.validate import ValidateRequest
 from shopfloor.common.errors import ShopfloorError
 
-__all__ = ["Request", "build_parser", "main", "parse_request"]
+__all__ = [
+    "CompileRequest",
+    "DecisionRequest",
+    "DemoDataRequest",
+    "DemoDriftRequest",
+    "FeedbackRequest",
+    "MonitorRequest",
+    "Request",
+    "RunRequest",
+    "ServeRequest",
+    "StopRequest",
+    "ValidateRequest",
+    "build_parser",
+    "main",
+    "parse_request",
+]
 
 Request = (
     RunRequest

@@ -1,4 +1,5 @@
-"""`shopfloor run` as a user runs it: a subprocess, real KFP local runner, real TensorFlow training."""
+"""`shopfloor run` as a user runs it (a subprocess, real KFP local runner, real TensorFlow training), and the
+RunRequest its command line parses into and a retrain saves."""
 
 from __future__ import annotations
 
@@ -12,6 +13,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from shopfloor.app.cli import parse_request
+from shopfloor.app.cli.run import RunRequest
 from shopfloor.common.storage import exists, read_json, sha256_hex
 from shopfloor.demo.plant import PlantDataSpec, generate_plant_data
 from tests.app.cli.helpers import gate_values, post_json, printed_path, shopfloor
@@ -261,3 +264,41 @@ def test_missing_data_folder_is_reported(tmp_path: Path) -> None:
     )
     assert result.returncode == 1
     assert "--data: data folder not found" in result.stderr
+
+
+def test_run_defaults() -> None:
+    assert parse_request(["run", "predictive-maintenance"]) == RunRequest(
+        scenario="predictive-maintenance",
+        data=None,
+        config=None,
+        work_dir=Path("shopfloor-runs"),
+        model_store=None,
+        no_hpo=False,
+    )
+
+
+def test_run_every_flag() -> None:
+    argv = ["run", "visual-inspection", "--data", "s3://plant/parts", "--config", "plant.yaml"]
+    argv += ["--work-dir", "/tmp/runs", "--model-store", "s3://models", "--no-hpo"]
+    assert parse_request(argv) == RunRequest(
+        scenario="visual-inspection",
+        data="s3://plant/parts",
+        config="plant.yaml",
+        work_dir=Path("/tmp/runs"),
+        model_store="s3://models",
+        no_hpo=True,
+    )
+
+
+def test_saved_run_request_round_trips_through_json() -> None:
+    request = parse_request(["run", "anomaly-detection", "--data", "s3://b/plant", "--work-dir", "runs", "--no-hpo"])
+    saved = json.loads(json.dumps(request.to_json()))
+    assert saved == {
+        "scenario": "anomaly-detection",
+        "data": "s3://b/plant",  # kept as text: a Path would fold s3:// into s3:/
+        "config": None,
+        "work_dir": "runs",  # as given: the approval resolves it, like the run would have
+        "model_store": None,
+        "no_hpo": True,
+    }
+    assert RunRequest.from_json(saved) == request
