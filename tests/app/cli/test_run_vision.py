@@ -9,13 +9,13 @@ from pathlib import Path
 
 import pytest
 
-from tests.app.test_cli_run import gate_values, post_json, printed_path, shopfloor, work_dirs  # noqa: F401
+from tests.app.cli.helpers import gate_values, post_json, printed_path, shopfloor
 
 
 @pytest.mark.slow
 def test_run_visual_inspection_then_predict_explain_and_give_feedback(
     tmp_path: Path,
-    work_dirs: list[Path],  # noqa: F811
+    work_dirs: list[Path],
 ) -> None:
     work_dirs.append(tmp_path)
     result = shopfloor("run", "visual-inspection", "--work-dir", str(tmp_path))
@@ -64,7 +64,7 @@ def test_run_visual_inspection_then_predict_explain_and_give_feedback(
 @pytest.mark.slow
 def test_run_visual_inspection_on_a_real_image_set_through_data_and_config_alone(
     tmp_path: Path,
-    work_dirs: list[Path],  # noqa: F811
+    work_dirs: list[Path],
 ) -> None:
     """scikit-learn's scanned digits (1,797 real 8x8 images, class folders): it never saw them, nothing but config."""
     from shopfloor.demo.real_images import write_digits_layout

@@ -1,65 +1,23 @@
-"""`shopfloor run` as a user runs it: a subprocess, real KFP local runner, real TensorFlow training."""
+"""`shopfloor run` as a user runs it (a subprocess, real KFP local runner, real TensorFlow training), and the
+RunRequest its command line parses into and a retrain saves."""
 
 from __future__ import annotations
 
 import json
 import os
 import re
-import subprocess
-import sys
 import time
-import urllib.error
-import urllib.request
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
 
+from shopfloor.app.cli import parse_request
+from shopfloor.app.cli.run import RunRequest
 from shopfloor.common.storage import exists, read_json, sha256_hex
 from shopfloor.demo.plant import PlantDataSpec, generate_plant_data
-
-SHOPFLOOR = str(Path(sys.executable).with_name("shopfloor"))
-
-
-def shopfloor(*args: str, timeout: int = 600) -> subprocess.CompletedProcess:
-    """Run the console script with the current environment (S3 variables included, when a test set them)."""
-    return subprocess.run([SHOPFLOOR, *args], capture_output=True, text=True, timeout=timeout, env=dict(os.environ))
-
-
-def printed_path(stdout: str, label: str) -> Path:
-    """A path the run printed after ``label:``."""
-    match = re.search(rf"^\s*{re.escape(label)}:\s+(\S+)$", stdout, re.MULTILINE)
-    assert match, f"{label!r} not in output:\n{stdout}"
-    return Path(match[1])
-
-
-@pytest.fixture
-def work_dirs():
-    """Work folders of `shopfloor run`; the model servers those runs started are stopped afterwards."""
-    from shopfloor.components.deploy.local_target import running_server, stop_server
-
-    folders: list[Path] = []
-    yield folders
-    for folder in folders:
-        for state in (folder / "serving").glob("*.json"):
-            if running_server(folder / "serving", state.stem) is not None:
-                stop_server(folder / "serving", state.stem)
-
-
-def post_json(url: str, body: bytes) -> tuple[int, dict]:
-    """POST a JSON body, return status and decoded answer (errors included)."""
-    request = urllib.request.Request(url, data=body, headers={"content-type": "application/json"})
-    try:
-        with urllib.request.urlopen(request, timeout=30) as response:
-            return response.status, json.loads(response.read())
-    except urllib.error.HTTPError as error:
-        return error.code, json.loads(error.read())
-
-
-def gate_values(stdout: str) -> dict[str, float]:
-    """The gate lines of the run summary as {metric: value}."""
-    return {m[1]: float(m[2]) for m in re.finditer(r"gate (\w+): ([0-9.eE+-]+)", stdout)}
+from tests.app.cli.helpers import gate_values, post_json, printed_path, shopfloor
 
 
 @pytest.mark.slow
@@ -306,3 +264,41 @@ def test_missing_data_folder_is_reported(tmp_path: Path) -> None:
     )
     assert result.returncode == 1
     assert "--data: data folder not found" in result.stderr
+
+
+def test_run_defaults() -> None:
+    assert parse_request(["run", "predictive-maintenance"]) == RunRequest(
+        scenario="predictive-maintenance",
+        data=None,
+        config=None,
+        work_dir=Path("shopfloor-runs"),
+        model_store=None,
+        no_hpo=False,
+    )
+
+
+def test_run_every_flag() -> None:
+    argv = ["run", "visual-inspection", "--data", "s3://plant/parts", "--config", "plant.yaml"]
+    argv += ["--work-dir", "/tmp/runs", "--model-store", "s3://models", "--no-hpo"]
+    assert parse_request(argv) == RunRequest(
+        scenario="visual-inspection",
+        data="s3://plant/parts",
+        config="plant.yaml",
+        work_dir=Path("/tmp/runs"),
+        model_store="s3://models",
+        no_hpo=True,
+    )
+
+
+def test_saved_run_request_round_trips_through_json() -> None:
+    request = parse_request(["run", "anomaly-detection", "--data", "s3://b/plant", "--work-dir", "runs", "--no-hpo"])
+    saved = json.loads(json.dumps(request.to_json()))
+    assert saved == {
+        "scenario": "anomaly-detection",
+        "data": "s3://b/plant",  # kept as text: a Path would fold s3:// into s3:/
+        "config": None,
+        "work_dir": "runs",  # as given: the approval resolves it, like the run would have
+        "model_store": None,
+        "no_hpo": True,
+    }
+    assert RunRequest.from_json(saved) == request

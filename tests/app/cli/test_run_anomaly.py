@@ -8,11 +8,11 @@ from pathlib import Path
 
 import pytest
 
-from tests.app.test_cli_run import gate_values, post_json, printed_path, shopfloor, work_dirs  # noqa: F401
+from tests.app.cli.helpers import gate_values, post_json, printed_path, shopfloor
 
 
 @pytest.mark.slow
-def test_run_anomaly_detection_demo_end_to_end(tmp_path: Path, work_dirs: list[Path]) -> None:  # noqa: F811
+def test_run_anomaly_detection_demo_end_to_end(tmp_path: Path, work_dirs: list[Path]) -> None:
     work_dirs.append(tmp_path)
     result = shopfloor("run", "anomaly-detection", "--work-dir", str(tmp_path))
     assert result.returncode == 0, result.stderr[-3000:]
@@ -47,7 +47,7 @@ def test_run_anomaly_detection_demo_end_to_end(tmp_path: Path, work_dirs: list[P
 @pytest.mark.slow
 def test_run_anomaly_detection_on_a_real_ecg_through_data_and_config_alone(
     tmp_path: Path,
-    work_dirs: list[Path],  # noqa: F811
+    work_dirs: list[Path],
 ) -> None:
     from shopfloor.demo.real_sensors import write_ecg_plant_layout
 

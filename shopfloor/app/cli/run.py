@@ -1,0 +1,189 @@
+"""``shopfloor run``: a scenario pipeline end to end on the KFP local runner, then where its outputs are."""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from shopfloor.app.cli.shared import (
+    DEFAULT_WORK_DIR,
+    EXIT_GATE_FAILED,
+    Subcommands,
+    add_data_options,
+    data_base,
+    model_store_uri,
+)
+from shopfloor.common.config_files import load_config
+from shopfloor.common.storage import read_json
+from shopfloor.contracts.model_store import ModelStore
+
+if TYPE_CHECKING:
+    from shopfloor.common.config import ScenarioConfig
+
+__all__ = ["RunRequest", "add_parsers", "run"]
+
+
+@dataclasses.dataclass(frozen=True)
+class RunRequest:
+    """What `shopfloor run` needs: the scenario, its config and data, and the folders it writes into.
+
+    The fields keep the names (and order) of the retrain arguments the monitor saves, so saved files stay readable.
+    """
+
+    scenario: str
+    data: str | None = None
+    config: str | None = None
+    work_dir: Path = Path(DEFAULT_WORK_DIR)
+    model_store: str | None = None
+    no_hpo: bool = False
+
+    @classmethod
+    def from_args(cls, args: argparse.Namespace) -> RunRequest:
+        """The request a parsed `shopfloor run` command line asks for."""
+        return cls(
+            scenario=args.scenario,
+            data=args.data,
+            config=args.config,
+            work_dir=Path(args.work_dir),
+            model_store=args.model_store,
+            no_hpo=args.no_hpo,
+        )
+
+    def to_json(self) -> dict:
+        """The request as JSON values, saved by the monitor so a later approval can start the same run."""
+        return {**dataclasses.asdict(self), "work_dir": str(self.work_dir)}
+
+    @classmethod
+    def from_json(cls, saved: dict) -> RunRequest:
+        """The request `to_json` saved (the work dir comes back as a path)."""
+        return cls(**{**saved, "work_dir": Path(saved["work_dir"])})
+
+
+def add_parsers(commands: Subcommands) -> None:
+    """Add `shopfloor run` to the command line."""
+    run_ = commands.add_parser("run", help="run a scenario pipeline on the KFP local runner")
+    add_data_options(run_)
+    run_.add_argument(
+        "--model-store",
+        help="where blessed models are published, a folder or s3:// prefix (default: <work-dir>/model-store)",
+    )
+    run_.add_argument("--no-hpo", action="store_true", help="skip the hyperparameter search (quick runs)")
+    run_.set_defaults(make_request=RunRequest.from_args, execute=run)
+
+
+def git_commit() -> str:
+    """The source checkout's commit, recorded in model cards; empty outside a git checkout."""
+    try:
+        result = subprocess.run(
+            ["git", "rev-parse", "HEAD"],
+            cwd=Path(__file__).parent,
+            capture_output=True,
+            text=True,
+            timeout=5,
+            check=False,
+        )
+    except (OSError, subprocess.SubprocessError):
+        return ""
+    return result.stdout.strip() if result.returncode == 0 else ""
+
+
+def local_config(config: ScenarioConfig, work_dir: Path, no_hpo: bool) -> ScenarioConfig:
+    """The config with this machine's deploy target and search storage: a local run serves and searches here."""
+    local_deploy = {
+        "target": "local",
+        "local_state_dir": str(work_dir / "serving"),
+        "payload_log_uri": config.deploy.payload_log_uri or str(work_dir / "payload-logs"),
+    }
+    config = config.model_copy(update={"deploy": config.deploy.model_copy(update=local_deploy)})
+    if hasattr(config, "hpo"):  # scenarios with a hyperparameter search keep its study on this machine
+        (work_dir / "hpo").mkdir(parents=True, exist_ok=True)
+        local_hpo: dict[str, object] = {
+            "storage": config.hpo.storage
+            or os.environ.get("SHOPFLOOR_OPTUNA_STORAGE")
+            or f"sqlite:///{work_dir / 'hpo' / 'studies.db'}"
+        }
+        if no_hpo:
+            local_hpo["enabled"] = False
+        config = config.model_copy(update={"hpo": config.hpo.model_copy(update=local_hpo)})
+    return config
+
+
+def run(request: RunRequest) -> int:
+    """Run a scenario pipeline end to end on the local runner and say where its outputs are."""
+    from shopfloor.app.local_runner import run_locally
+    from shopfloor.pipelines.scenarios import SCENARIOS
+
+    scenario = SCENARIOS[request.scenario]
+    work_dir = request.work_dir.resolve()
+    config = load_config(request.config, scenario.name)  # a config typo is reported before any data is read
+    config = config.resolve_data(data_base(scenario, request.data, request.config, work_dir))
+    os.environ.setdefault("SHOPFLOOR_GIT_COMMIT", git_commit())
+    store = model_store_uri(work_dir, request.model_store)
+    config = local_config(config, work_dir, request.no_hpo)
+    print(f"Running {scenario.name} on the KFP local runner (work dir {work_dir})", file=sys.stderr)
+    pipeline_run = run_locally(scenario.pipeline, scenario.arguments(config, model_store_uri=store), work_dir)
+    evaluate_dir = Path(pipeline_run.outputs["report"]).parent
+    blessing = read_json(evaluate_dir / "blessing")
+    print(f"\nRun {pipeline_run.name} finished in {pipeline_run.seconds:.1f} s")
+    for check in blessing["gate"]["checks"]:
+        verdict = "pass" if check["passed"] else "FAIL"
+        print(f"  gate {check['metric']}: {check['value']:.4g} {check['op']} {check['threshold']}  {verdict}")
+    titles = {
+        "report": "report (HTML)",
+        "model_card": "model card",
+        "explanation": "explanations",
+        "search_report": "search report",
+        "model": "model",
+    }
+    for output, title in titles.items():
+        if output in pipeline_run.outputs:
+            print(f"  {title + ':':<15}{pipeline_run.outputs[output]}")
+    print(f"  log:           {pipeline_run.log}")
+    if not blessing["blessed"]:
+        print("Quality gate FAILED: the model was not published.")
+        return EXIT_GATE_FAILED
+    latest = ModelStore(store).require_latest(config.model_name)
+    print(f"  published:     {latest.uri}")
+    run_root = Path(pipeline_run.outputs["model"]).parents[1]
+    print_endpoint(work_dir / "serving", config.model_name, run_root, config)
+    return 0
+
+
+def example_requests(run_root: Path, prefix: Path, config: ScenarioConfig) -> dict[str, Path]:
+    """Request bodies from the run's own data: a positive and a quiet window, or a defective and a good part."""
+    import pandas as pd
+
+    from shopfloor.common.storage import read_bytes
+    from shopfloor.common.vision_config import VisualInspectionConfig
+    from shopfloor.contracts.windows import load_windows
+    from shopfloor.serving.examples import write_example_requests, write_image_requests
+
+    windows = next(run_root.glob("label*/windows"), None)
+    if windows is not None or not isinstance(config, VisualInspectionConfig):
+        return write_example_requests(load_windows(str(windows)), prefix)
+    frame = pd.read_parquet(run_root / "label-images" / "labelled").sort_values("path")
+    labelled = frame[frame["label"].notna()]
+    ok = labelled["label"] == config.data.ok_class
+    picks = [*labelled[~ok]["uri"].head(1), *labelled[ok]["uri"].head(1)]
+    return write_image_requests([read_bytes(uri) for uri in picks], prefix)
+
+
+def print_endpoint(serving_dir: Path, model_name: str, run_root: Path, config: ScenarioConfig) -> None:
+    """Say where the model is served, with ready-to-paste curl commands on the run's own held-out data."""
+    from shopfloor.components.deploy.local_target import running_server
+
+    state = running_server(serving_dir, model_name)
+    if state is None:
+        return
+    requests = example_requests(run_root, serving_dir / "requests" / model_name, config)
+    url = state["url"]
+    print(f"\nServing {model_name} {state['model_version']} at {url} (stop: shopfloor stop {model_name})")
+    json_header = "-H 'content-type: application/json'"
+    print(f"  V1: curl -s {json_header} -d @{requests['v1']} {url}/v1/models/{model_name}:predict")
+    print(f"  V2: curl -s {json_header} -d @{requests['v2']} {url}/v2/models/{model_name}/infer")
+    print(f"  explain: curl -s {json_header} -d @{requests['v1']} {url}/v1/models/{model_name}:explain")

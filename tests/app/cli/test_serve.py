@@ -1,0 +1,38 @@
+"""`shopfloor serve` and `shopfloor stop`: their requests, the server's command line, stopping what is not running."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from shopfloor.app.cli import main, parse_request
+from shopfloor.app.cli.serve import ServeRequest, StopRequest
+
+
+def test_serve_defaults_bind_this_machine_only() -> None:
+    request = parse_request(["serve", "models/pm/v-1"])
+    assert request == ServeRequest(
+        model_uri="models/pm/v-1", name="predictive-maintenance", host="127.0.0.1", port=8080
+    )
+    assert request.server_argv() == [
+        "--model-uri", "models/pm/v-1", "--model-name", "predictive-maintenance", "--host", "127.0.0.1",
+        "--http-port", "8080",
+    ]  # fmt: skip
+
+
+def test_serve_every_flag_reaches_the_server() -> None:
+    argv = ["serve", "s3://m/pm/v-2", "--name", "pumps", "--host", "0.0.0.0", "--port", "9000"]
+    request = parse_request([*argv, "--payload-log", "s3://logs"])
+    assert request == ServeRequest("s3://m/pm/v-2", "pumps", "0.0.0.0", 9000, "s3://logs")
+    assert request.server_argv()[-4:] == ["--http-port", "9000", "--payload-log-uri", "s3://logs"]
+
+
+def test_stop_parses_name_and_work_dir() -> None:
+    assert parse_request(["stop"]) == StopRequest("predictive-maintenance", Path("shopfloor-runs"))
+    assert parse_request(["stop", "pumps", "--work-dir", "runs"]) == StopRequest("pumps", Path("runs"))
+
+
+def test_stopping_a_server_that_is_not_running_says_so(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["stop", "pumps", "--work-dir", str(tmp_path)]) == 0
+    assert capsys.readouterr().err == "pumps was not running\n"
