@@ -14,7 +14,7 @@ from shopfloor.common.progress import report_progress
 from shopfloor.common.storage import atomic_write_bytes, read_json, write_json
 from shopfloor.components.evaluate.champion import versus_production
 from shopfloor.contracts.model_artifact import blessing_record, load_keras_model, load_model_info, model_version
-from shopfloor.families.base import StepInputs
+from shopfloor.families.base import ModelRecord, StepInputs
 from shopfloor.families.registry import family
 
 __all__ = ["EvaluationPaths", "Verdict", "run_evaluate"]
@@ -70,9 +70,8 @@ def run_evaluate(
     )
     report_progress(compared)
     version = model_version(model_dir)
-    rendered = chosen.render(
-        result, read_json(history_path), model_name, version, model_info, read_json(profile_path), data
-    )
+    record = ModelRecord(model_name, version, model_info, read_json(history_path), read_json(profile_path))
+    rendered = chosen.render(result, record, data)
     atomic_write_bytes(outputs.report, rendered.report.encode())
     atomic_write_bytes(outputs.summary, rendered.summary.encode())
     atomic_write_bytes(outputs.model_card, rendered.model_card.encode())

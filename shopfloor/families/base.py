@@ -18,7 +18,7 @@ if TYPE_CHECKING:
     from shopfloor.common.config import HpoConfig
     from shopfloor.families.search import SearchProblem
 
-__all__ = ["DataKind", "EvaluationResult", "ModelFamily", "Rendered", "StepInputs", "Trained"]
+__all__ = ["DataKind", "EvaluationResult", "ModelFamily", "ModelRecord", "Rendered", "StepInputs", "Trained"]
 
 DataKind = Literal["windows", "images"]
 
@@ -70,6 +70,17 @@ class EvaluationResult(Protocol):
 
 DataT = TypeVar("DataT")
 ResultT = TypeVar("ResultT", bound=EvaluationResult)
+
+
+@dataclasses.dataclass(frozen=True)
+class ModelRecord:
+    """What a report and model card quote besides the evaluation: the model, its training and its data."""
+
+    model_name: str
+    version: str
+    model_info: dict
+    history: dict[str, list[float]]
+    profile: dict
 
 
 @dataclasses.dataclass(frozen=True)
@@ -127,16 +138,7 @@ class ModelFamily(abc.ABC, Generic[DataT, ResultT]):
         """Row and column names of the confusion matrix."""
 
     @abc.abstractmethod
-    def render(
-        self,
-        result: ResultT,
-        history: dict[str, list[float]],
-        model_name: str,
-        version: str,
-        model_info: dict,
-        profile: dict,
-        data: DataT,
-    ) -> Rendered:
+    def render(self, result: ResultT, record: ModelRecord, data: DataT) -> Rendered:
         """The report, summary and model card of an evaluation."""
 
     @abc.abstractmethod

@@ -8,6 +8,10 @@ from __future__ import annotations
 
 import datetime as dt
 import html
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from shopfloor.families.base import EvaluationResult, ModelRecord
 
 __all__ = [
     "card_results",
@@ -73,12 +77,9 @@ def gate_table_html(gate: dict, metrics: dict[str, float]) -> str:
 
 
 def render_model_card(
-    model_name: str,
-    model_version: str,
-    model_info: dict,
-    profile: dict,
+    record: ModelRecord,
     labels: dict,
-    evaluation,
+    evaluation: EvaluationResult,
     task: str,
     created: dt.datetime | None = None,
 ) -> str:
@@ -86,6 +87,8 @@ def render_model_card(
 
     ``task`` is the family's one line of what the model predicts from what.
     """
+    model_name, model_version = record.model_name, record.version
+    model_info, profile = record.model_info, record.profile
     created = created or dt.datetime.now(dt.UTC)
     versions = model_info.get("versions", {})
     sources = profile.get("sources", {})

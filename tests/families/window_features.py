@@ -20,7 +20,7 @@ from shopfloor.common.errors import ConfigError
 from shopfloor.common.plots import html_page
 from shopfloor.contracts.model_artifact import TrainResult, runtime_versions, write_model
 from shopfloor.contracts.windows import LabelledWindows, load_windows
-from shopfloor.families.base import ModelFamily, Rendered, StepInputs, Trained
+from shopfloor.families.base import ModelFamily, ModelRecord, Rendered, StepInputs, Trained
 from shopfloor.families.reporting import gate_summary, gate_table_html, render_model_card
 from shopfloor.families.search import SearchProblem
 from shopfloor.families.shared import final_metrics, roc_points
@@ -130,31 +130,15 @@ class WindowFeatures(ModelFamily[LabelledWindows, WindowFeaturesEvaluation]):
         """Healthy windows, then failing ones."""
         return ["ok", "fails"]
 
-    def render(
-        self,
-        result: WindowFeaturesEvaluation,
-        history: dict[str, list[float]],
-        model_name: str,
-        version: str,
-        model_info: dict,
-        profile: dict,
-        data: LabelledWindows,
-    ) -> Rendered:
+    def render(self, result: WindowFeaturesEvaluation, record: ModelRecord, data: LabelledWindows) -> Rendered:
         """A one-table report, shopfloor's gate summary and model card."""
-        body = f"<h1>{html.escape(model_name)} (window features)</h1>" + gate_table_html(result.gate, result.metrics)
+        heading = f"<h1>{html.escape(record.model_name)} (window features)</h1>"
+        body = heading + gate_table_html(result.gate, result.metrics)
         detail = f"ROC-AUC {result.metrics['roc_auc']:.3f} on {len(result.scores)} test windows"
         return Rendered(
-            report=html_page(model_name, body),
-            summary=gate_summary(result.gate, model_name, detail),
-            model_card=render_model_card(
-                model_name,
-                version,
-                model_info,
-                profile,
-                data.info,
-                result,
-                "probability of failure from window summaries",
-            ),
+            report=html_page(record.model_name, body),
+            summary=gate_summary(result.gate, record.model_name, detail),
+            model_card=render_model_card(record, data.info, result, TASK),
         )
 
     def progress_line(self, result: WindowFeaturesEvaluation) -> str:

@@ -10,7 +10,7 @@ from shopfloor.common.config import AnomalyGateConfig, AutoencoderConfig, HpoCon
 from shopfloor.common.storage import join_uri, read_bytes, sha256_hex
 from shopfloor.contracts.model_artifact import write_model
 from shopfloor.contracts.windows import LabelledWindows, load_windows
-from shopfloor.families.base import ModelFamily, Rendered, StepInputs, Trained
+from shopfloor.families.base import ModelFamily, ModelRecord, Rendered, StepInputs, Trained
 from shopfloor.families.registry import ModelKind
 from shopfloor.families.shared import final_metrics
 
@@ -21,7 +21,7 @@ if TYPE_CHECKING:
 __all__ = ["AnomalyDetection"]
 
 
-class AnomalyDetection(ModelFamily[LabelledWindows, AnomalyEvaluation]):
+class AnomalyDetection(ModelFamily[LabelledWindows, "AnomalyEvaluation"]):
     """An autoencoder trained on normal operation; a window whose reconstruction error passes the threshold alarms."""
 
     key = ModelKind.ANOMALY_DETECTION
@@ -68,16 +68,7 @@ class AnomalyDetection(ModelFamily[LabelledWindows, AnomalyEvaluation]):
         """Normal windows, then abnormal ones."""
         return ["normal", "abnormal"]
 
-    def render(
-        self,
-        result: AnomalyEvaluation,
-        history: dict[str, list[float]],
-        model_name: str,
-        version: str,
-        model_info: dict,
-        profile: dict,
-        data: LabelledWindows,
-    ) -> Rendered:
+    def render(self, result: AnomalyEvaluation, record: ModelRecord, data: LabelledWindows) -> Rendered:
         """Reconstruction error over time against the threshold; the card quotes the labels' settings."""
         from shopfloor.families.anomaly_detection.evaluation import (
             detector_task,
@@ -87,11 +78,9 @@ class AnomalyDetection(ModelFamily[LabelledWindows, AnomalyEvaluation]):
         from shopfloor.families.reporting import render_model_card
 
         return Rendered(
-            report=render_anomaly_report(result, history, model_name),
-            summary=render_anomaly_summary(result, model_name),
-            model_card=render_model_card(
-                model_name, version, model_info, profile, data.info, result, detector_task(model_info)
-            ),
+            report=render_anomaly_report(result, record.history, record.model_name),
+            summary=render_anomaly_summary(result, record.model_name),
+            model_card=render_model_card(record, data.info, result, detector_task(record.model_info)),
         )
 
     def progress_line(self, result: AnomalyEvaluation) -> str:

@@ -10,7 +10,7 @@ from shopfloor.common.config import GateConfig, HpoConfig, ModelConfig, validate
 from shopfloor.common.storage import join_uri, read_bytes, sha256_hex
 from shopfloor.contracts.model_artifact import write_model
 from shopfloor.contracts.windows import LabelledWindows, load_windows
-from shopfloor.families.base import ModelFamily, Rendered, StepInputs, Trained
+from shopfloor.families.base import ModelFamily, ModelRecord, Rendered, StepInputs, Trained
 from shopfloor.families.registry import ModelKind
 from shopfloor.families.shared import final_metrics
 
@@ -23,7 +23,7 @@ __all__ = [
 ]
 
 
-class PredictiveMaintenance(ModelFamily[LabelledWindows, Evaluation]):
+class PredictiveMaintenance(ModelFamily[LabelledWindows, "Evaluation"]):
     """A window model that predicts failure within a horizon and the remaining useful life, per asset."""
 
     key = ModelKind.PREDICTIVE_MAINTENANCE
@@ -71,26 +71,15 @@ class PredictiveMaintenance(ModelFamily[LabelledWindows, Evaluation]):
         """Healthy windows, then windows followed by a failure within the horizon."""
         return ["ok", "fails"]
 
-    def render(
-        self,
-        result: Evaluation,
-        history: dict[str, list[float]],
-        model_name: str,
-        version: str,
-        model_info: dict,
-        profile: dict,
-        data: LabelledWindows,
-    ) -> Rendered:
+    def render(self, result: Evaluation, record: ModelRecord, data: LabelledWindows) -> Rendered:
         """ROC/PR curves, RUL and one asset's risk over time; the model card quotes the labels' settings."""
         from shopfloor.families.predictive_maintenance.report import model_task, render_report, render_summary
         from shopfloor.families.reporting import render_model_card
 
         return Rendered(
-            report=render_report(result, history, model_name),
-            summary=render_summary(result, model_name),
-            model_card=render_model_card(
-                model_name, version, model_info, profile, data.info, result, model_task(model_info)
-            ),
+            report=render_report(result, record.history, record.model_name),
+            summary=render_summary(result, record.model_name),
+            model_card=render_model_card(record, data.info, result, model_task(record.model_info)),
         )
 
     def progress_line(self, result: Evaluation) -> str:

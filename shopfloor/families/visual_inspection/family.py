@@ -11,7 +11,7 @@ from shopfloor.common.storage import join_uri
 from shopfloor.common.vision_config import CnnConfig, ImageDataConfig, ImageSplitConfig, TfliteConfig, VisionGateConfig
 from shopfloor.contracts.images import ImageSet, load_image_set
 from shopfloor.contracts.model_artifact import write_model
-from shopfloor.families.base import ModelFamily, Rendered, StepInputs, Trained
+from shopfloor.families.base import ModelFamily, ModelRecord, Rendered, StepInputs, Trained
 from shopfloor.families.registry import ModelKind
 from shopfloor.families.shared import final_metrics
 
@@ -28,7 +28,7 @@ def _images(data_path: str, inputs: StepInputs) -> ImageSet:
     return load_image_set(data_path, data, validated(ImageSplitConfig, inputs.split, "pipeline parameter split"))
 
 
-class VisualInspection(ModelFamily[ImageSet, VisionEvaluation]):
+class VisualInspection(ModelFamily[ImageSet, "VisionEvaluation"]):
     """A small CNN that rejects a part when its defect score passes the threshold chosen for the target recall."""
 
     key = ModelKind.VISUAL_INSPECTION
@@ -83,16 +83,7 @@ class VisualInspection(ModelFamily[ImageSet, VisionEvaluation]):
         """The classes, in the model's order."""
         return list(result.classes)
 
-    def render(
-        self,
-        result: VisionEvaluation,
-        history: dict[str, list[float]],
-        model_name: str,
-        version: str,
-        model_info: dict,
-        profile: dict,
-        data: ImageSet,
-    ) -> Rendered:
+    def render(self, result: VisionEvaluation, record: ModelRecord, data: ImageSet) -> Rendered:
         """Per-class table, confusion matrix and ROC; the card lists each edge variant's size and accuracy."""
         from shopfloor.families.visual_inspection.evaluation import (
             render_vision_model_card,
@@ -101,9 +92,11 @@ class VisualInspection(ModelFamily[ImageSet, VisionEvaluation]):
         )
 
         return Rendered(
-            report=render_vision_report(result, history, model_name),
-            summary=render_vision_summary(result, model_name),
-            model_card=render_vision_model_card(model_name, version, model_info, profile, result),
+            report=render_vision_report(result, record.history, record.model_name),
+            summary=render_vision_summary(result, record.model_name),
+            model_card=render_vision_model_card(
+                record.model_name, record.version, record.model_info, record.profile, result
+            ),
         )
 
     def progress_line(self, result: VisionEvaluation) -> str:

@@ -22,6 +22,7 @@ from shopfloor.families.anomaly_detection.evaluation import (
 )
 from shopfloor.families.anomaly_detection.labelling import abnormal_readings, label_anomaly_windows, time_split
 from shopfloor.families.anomaly_detection.model import anomaly_scores, choose_threshold, train_autoencoder
+from shopfloor.families.base import ModelRecord
 from shopfloor.families.reporting import render_model_card
 
 HOUR = 3_600_000_000_000
@@ -142,7 +143,8 @@ def test_report_and_model_card(detector, windows, ingested) -> None:
     report = render_anomaly_report(evaluation, detector.history, "ad")
     assert report.count("<img") >= 4 and "Reconstruction error over time" in report
     info = json.loads(json.dumps(detector.info))
-    card = render_model_card("ad", "v-1", info, ingested.profile, windows.info, evaluation, detector_task(info))
+    record = ModelRecord("ad", "v-1", info, detector.history, ingested.profile)
+    card = render_model_card(record, windows.info, evaluation, detector_task(info))
     assert "anomaly score (autoencoder reconstruction error)" in card and "| split | windows | abnormal |" in card
 
 

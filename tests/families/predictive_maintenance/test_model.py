@@ -11,6 +11,7 @@ import pytest
 from shopfloor.common.config import GateConfig, LabelingConfig, ModelConfig, PredictiveMaintenanceConfig
 from shopfloor.components.ingest.ingest import ingest
 from shopfloor.contracts.model_artifact import MODEL_FILE, MODEL_INFO, SAVED_MODEL_DIR, load_keras_model, write_model
+from shopfloor.families.base import ModelRecord
 from shopfloor.families.predictive_maintenance.evaluation import (
     classification_metrics,
     evaluate_model,
@@ -125,9 +126,8 @@ def test_evaluation_report_and_model_card(trained, windows, ingested) -> None:
     html = render_report(evaluation, trained.history, "pumps")
     assert html.count("data:image/png;base64,") == 6 and "FAILED - not deployable" in html
     assert "FAIL" in render_summary(evaluation, "pumps")
-    card = render_model_card(
-        "pumps", "v-123", trained.info, ingested.profile, windows.info, evaluation, model_task(trained.info)
-    )
+    record = ModelRecord("pumps", "v-123", trained.info, trained.history, ingested.profile)
+    card = render_model_card(record, windows.info, evaluation, model_task(trained.info))
     assert ingested.profile["sources"]["sensors"]["sha256"] in card
     assert "FAILED (not deployable)" in card and "v-123" in card
     for feature in windows.features:
