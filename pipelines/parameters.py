@@ -9,7 +9,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from shopfloor.common.config import AnomalyDetectionConfig, PredictiveMaintenanceConfig, ScenarioConfig, as_parameter
+from shopfloor.common.config import AnomalyDetectionConfig, PredictiveMaintenanceConfig, as_parameter
+from shopfloor.common.config_files import ScenarioConfig
 from shopfloor.common.vision_config import VisualInspectionConfig
 
 __all__ = ["config_parameters", "image_data_parameters", "pipeline_arguments", "sensor_data_parameters"]

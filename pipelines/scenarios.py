@@ -6,7 +6,8 @@ import dataclasses
 from collections.abc import Callable, Mapping
 from pathlib import Path
 
-from shopfloor.common.config import AnomalyDetectionConfig, PredictiveMaintenanceConfig, ScenarioConfig
+from shopfloor.common.config import AnomalyDetectionConfig, PredictiveMaintenanceConfig
+from shopfloor.common.config_files import ScenarioConfig
 from shopfloor.common.vision_config import VisualInspectionConfig
 from shopfloor.demo.parts import write_parts_data
 from shopfloor.demo.plant import write_plant_data

@@ -9,7 +9,7 @@ from __future__ import annotations
 import difflib
 import os
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal, Self, TypeAlias, TypeVar
+from typing import TYPE_CHECKING, Any, Literal, Self, TypeVar
 
 import pydantic
 from pydantic import BaseModel, ConfigDict, Field
@@ -22,7 +22,6 @@ if TYPE_CHECKING:
 
     from pydantic_core import ErrorDetails
 
-    from shopfloor.common.vision_config import VisualInspectionConfig
 
 __all__ = [
     "AnomalyDetectionConfig",
@@ -39,7 +38,6 @@ __all__ = [
     "MonitorConfig",
     "PredictiveMaintenanceConfig",
     "RetrainPolicy",
-    "ScenarioConfig",
     "SensorColumns",
     "as_parameter",
     "blank_is_none",
@@ -324,10 +322,6 @@ class AnomalyDetectionConfig(_DataLocations, _Strict):
 
     _search_defaults = pydantic.field_validator("hpo", mode="before")(lambda v: over_scenario_search(v, ANOMALY_SEARCH))
     _scenario_builder = pydantic.field_validator("hpo")(lambda hpo: require_builder(hpo, "anomaly-detection"))
-
-
-# One of the scenario configs above or vision_config's (a string: vision_config imports this module).
-ScenarioConfig: TypeAlias = "PredictiveMaintenanceConfig | AnomalyDetectionConfig | VisualInspectionConfig"
 
 
 def _field_names(model: type[BaseModel], loc: tuple) -> list[str]:

@@ -6,19 +6,25 @@ Above both config modules (``config`` and ``vision_config``), so neither imports
 from __future__ import annotations
 
 import os
+from typing import TypeAlias
 
 import yaml
 
-from shopfloor.common.config import AnomalyDetectionConfig, PredictiveMaintenanceConfig, ScenarioConfig, validated
+from shopfloor.common.config import AnomalyDetectionConfig, PredictiveMaintenanceConfig, validated
 from shopfloor.common.errors import ConfigError
 from shopfloor.common.storage import read_bytes
 from shopfloor.common.vision_config import VisualInspectionConfig
 
 __all__ = [
+    "ScenarioConfig",
     "load_config",
     "parse_config",
     "scenario_configs",
 ]
+
+
+# One of the scenario configs: the sensor scenarios' (config) or visual inspection's (vision_config).
+ScenarioConfig: TypeAlias = PredictiveMaintenanceConfig | AnomalyDetectionConfig | VisualInspectionConfig
 
 
 def scenario_configs() -> dict[str, type[ScenarioConfig]]:

@@ -23,7 +23,7 @@ from shopfloor.common.storage import read_json
 from shopfloor.contracts.model_store import ModelStore
 
 if TYPE_CHECKING:
-    from shopfloor.common.config import ScenarioConfig
+    from shopfloor.common.config_files import ScenarioConfig
 
 __all__ = ["RunRequest", "add_parsers", "run"]
 
