@@ -12,6 +12,7 @@ import contextlib
 import dataclasses
 import datetime as dt
 import io
+import logging
 import re
 import shutil
 import sys
@@ -106,6 +107,19 @@ class ProgressStream(io.TextIOBase):
         self._console.flush()
 
 
+def _release_log_handlers(stream: ProgressStream, console: TextIO) -> None:
+    """Point log handlers made during the run at the console: the run's log file closes when it ends.
+
+    kfp's runner creates handlers on ``sys.stdout`` (our stream while the run lasts); one that outlives the run
+    would otherwise fail on every later log line of this process (e.g. monitoring after ``shopfloor run``).
+    """
+    loggers = [logging.getLogger(), *logging.Logger.manager.loggerDict.values()]
+    for logger in loggers:
+        for handler in getattr(logger, "handlers", []):
+            if isinstance(handler, logging.StreamHandler) and handler.stream is stream:
+                handler.setStream(console)
+
+
 def run_locally(pipeline: Callable, arguments: dict, work_dir: Path, console: TextIO = sys.stderr) -> LocalRun:
     """Run ``pipeline`` on ``kfp.local`` (subprocesses, this environment) under ``work_dir``."""
     from kfp import local
@@ -134,6 +148,7 @@ def run_locally(pipeline: Callable, arguments: dict, work_dir: Path, console: Te
         finally:
             # kfp's indented_print swaps builtins.print per task; parallel loop iterations can leave it swapped
             builtins.print = original_print
+            _release_log_handlers(stream, console)
     created = sorted(set(root.iterdir()) - before)
     folder = created[-1] if created else root
     outputs = {name: artifact.path for name, artifact in task.outputs.items()}
