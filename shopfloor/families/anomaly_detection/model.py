@@ -23,6 +23,7 @@ from shopfloor.common.hyperparameters import check_kernels_fit, in_range, in_spa
 from shopfloor.common.progress import report_progress
 from shopfloor.contracts.model_artifact import TrainResult, runtime_versions
 from shopfloor.contracts.windows import LabelledWindows
+from shopfloor.families.registry import ModelKind
 from shopfloor.families.shared import feature_statistics
 
 __all__ = [
@@ -64,7 +65,7 @@ class AutoencoderHyperModel(kt.HyperModel):
     """The window autoencoder with a searchable width, kernel, bottleneck and schedule; defaults are the base's."""
 
     def __init__(self, window: int, features: int, mean: list[float], std: list[float], base: AutoencoderConfig):
-        super().__init__(name="anomaly-detection")
+        super().__init__(name=ModelKind.ANOMALY_DETECTION.value)
         self.window, self.features, self.mean, self.std, self.base = window, features, mean, std, base
 
     def check_fits(self, source: str) -> None:
@@ -194,7 +195,7 @@ def train_autoencoder(windows: LabelledWindows, config: AutoencoderConfig, data_
     threshold = choose_threshold(validation_scores, validation_labels, config)
     report_progress(f"alarm threshold {threshold['value']:.4f} ({threshold['method']} on the validation part)")
     info = {
-        "model_type": "anomaly-detection",
+        "model_type": ModelKind.ANOMALY_DETECTION.value,
         "inputs": {"name": "window", "shape": [None, *train.x.shape[1:]], "dtype": "float32", "missing": "NaN"},
         "outputs": {
             "score": "mean squared reconstruction error of the window, in standard units",

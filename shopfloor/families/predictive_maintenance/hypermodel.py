@@ -12,6 +12,7 @@ import keras_tuner as kt
 from shopfloor.common.config import ModelConfig
 from shopfloor.common.hyperparameters import check_kernels_fit
 from shopfloor.families.predictive_maintenance.model import build_model
+from shopfloor.families.registry import ModelKind
 
 __all__ = ["PredictiveMaintenanceHyperModel"]
 
@@ -24,7 +25,7 @@ class PredictiveMaintenanceHyperModel(kt.HyperModel):
     def __init__(
         self, window: int, features: int, mean: list[float], std: list[float], rul_cap_hours: float, base: ModelConfig
     ):
-        super().__init__(name="predictive-maintenance")
+        super().__init__(name=ModelKind.PREDICTIVE_MAINTENANCE.value)
         self.window, self.features = window, features
         self.mean, self.std, self.rul_cap_hours = mean, std, rul_cap_hours
         self.base = base

@@ -19,6 +19,7 @@ from shopfloor.contracts.model_artifact import (
     runtime_versions,
 )
 from shopfloor.contracts.windows import LabelledWindows
+from shopfloor.families.registry import ModelKind
 from shopfloor.families.shared import feature_statistics
 
 __all__ = [
@@ -103,7 +104,7 @@ def train_model(windows: LabelledWindows, config: ModelConfig, data_sha256: str 
     )
     history = {k: [float(v) for v in values] for k, values in fit.history.items()}
     info = {
-        "model_type": "predictive-maintenance",
+        "model_type": ModelKind.PREDICTIVE_MAINTENANCE.value,
         "inputs": {"name": "window", "shape": [None, *train.x.shape[1:]], "dtype": "float32", "missing": "NaN"},
         "outputs": {
             "failure": "probability of failure within horizon_hours",

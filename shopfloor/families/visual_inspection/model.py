@@ -30,6 +30,7 @@ from shopfloor.common.progress import report_progress
 from shopfloor.common.vision_config import CnnConfig
 from shopfloor.contracts.images import ImageSet
 from shopfloor.contracts.model_artifact import TrainResult, runtime_versions
+from shopfloor.families.registry import ModelKind
 from shopfloor.families.visual_inspection.inference import LAST_CONV, defect_scores
 
 __all__ = [
@@ -123,7 +124,7 @@ class VisualInspectionHyperModel(kt.HyperModel):
     """
 
     def __init__(self, image_size: tuple[int, int], channels: int, n_classes: int, base: CnnConfig | None = None):
-        super().__init__(name="visual-inspection")
+        super().__init__(name=ModelKind.VISUAL_INSPECTION.value)
         width, height = image_size  # a [width, height] list from JSON too
         self.image_size, self.channels, self.n_classes = (width, height), channels, n_classes
         self.base = base or CnnConfig()
@@ -290,7 +291,7 @@ def train_vision_model(
         f"{threshold['validation_defect_recall']:.3f}, false rejects {threshold['validation_false_reject_rate']:.3f}"
     )
     info = {
-        "model_type": "visual-inspection",
+        "model_type": ModelKind.VISUAL_INSPECTION.value,
         "inputs": {"name": "image", "shape": [None, height, width, channels], "dtype": "float32", "scale": "0-255"},
         "outputs": {"probabilities": "softmax over classes; defect score = 1 - P(ok_class)"},
         "classes": list(images.classes),
