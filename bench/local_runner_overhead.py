@@ -149,6 +149,7 @@ def in_process_seconds(arguments: dict, work: Path) -> dict[str, float]:
         label,
         sensors=sensors,
         events=events,
+        family="predictive-maintenance",
         data_schema=a["data_schema"],
         labeling=a["labeling"],
         windows=windows,

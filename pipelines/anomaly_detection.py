@@ -13,7 +13,7 @@ from kfp.dsl import HTML, Markdown, Model
 
 from shopfloor.common.config import AnomalyDetectionConfig
 from shopfloor.components.ingest.component import ingest
-from shopfloor.components.label.component import label_anomalies
+from shopfloor.components.label.component import label
 from shopfloor.families.registry import ModelKind
 from shopfloor.pipelines import parameters
 from shopfloor.pipelines.cluster import with_s3_access
@@ -77,9 +77,10 @@ def anomaly_detection(
     """
     ingested = ingest(sensors_uri=sensors_uri, events_uri=events_uri, data_schema=data_schema)
     ingested.set_display_name("ingest")
-    labelled = label_anomalies(
+    labelled = label(
         sensors=ingested.outputs["sensors"],
         events=ingested.outputs["events"],
+        family=ModelKind.ANOMALY_DETECTION.value,
         data_schema=data_schema,
         labeling=labeling,
     ).set_display_name("label-anomalies")

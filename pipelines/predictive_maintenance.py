@@ -84,6 +84,7 @@ def predictive_maintenance(
     labelled = label(
         sensors=ingested.outputs["sensors"],
         events=ingested.outputs["events"],
+        family=ModelKind.PREDICTIVE_MAINTENANCE.value,
         data_schema=data_schema,
         labeling=labeling,
     ).set_display_name("label")

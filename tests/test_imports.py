@@ -18,7 +18,7 @@ import pytest
 
 from shopfloor.components.deploy.component import deploy
 from shopfloor.components.ingest.component import ingest, ingest_images
-from shopfloor.components.label.component import label, label_anomalies
+from shopfloor.components.label.component import label
 from shopfloor.components.monitor.component import check_drift, trigger_retraining
 from shopfloor.components.publish.component import publish
 
@@ -58,7 +58,6 @@ STEPS = [
     pytest.param(body_imports(ingest), NO_MODEL | {"matplotlib", "sklearn"}, id="ingest"),
     pytest.param(body_imports(ingest_images), NO_MODEL | {"matplotlib", "sklearn"}, id="ingest-images"),
     pytest.param(body_imports(label), NO_MODEL | {"matplotlib", "sklearn"}, id="label"),
-    pytest.param(body_imports(label_anomalies), NO_MODEL | {"matplotlib", "sklearn"}, id="label-anomalies"),
     pytest.param(body_imports(publish), set(HEAVY), id="publish"),
     pytest.param(body_imports(deploy), set(HEAVY), id="deploy"),
     pytest.param(body_imports(check_drift) + MONITOR_RUN, NO_MODEL | {"matplotlib", "sklearn"}, id="check-drift"),

@@ -14,11 +14,25 @@ from typing import TYPE_CHECKING, Any, ClassVar, Generic, Literal, Protocol, Typ
 
 import numpy as np
 
+from shopfloor.common.errors import ConfigError
+
 if TYPE_CHECKING:
+    import pandas as pd
+
     from shopfloor.common.config import HpoConfig
+    from shopfloor.contracts.windows import LabelledWindows
     from shopfloor.families.search import SearchProblem
 
-__all__ = ["DataKind", "EvaluationResult", "ModelFamily", "ModelRecord", "Rendered", "StepInputs", "Trained"]
+__all__ = [
+    "DataKind",
+    "EvaluationResult",
+    "ModelFamily",
+    "ModelRecord",
+    "Rendered",
+    "SensorLabels",
+    "StepInputs",
+    "Trained",
+]
 
 DataKind = Literal["windows", "images"]
 
@@ -35,6 +49,15 @@ class StepInputs:
     split: dict = dataclasses.field(default_factory=dict)
     gate: dict = dataclasses.field(default_factory=dict)
     edge: dict = dataclasses.field(default_factory=dict)
+
+
+@dataclasses.dataclass(frozen=True)
+class SensorLabels:
+    """Labelled windows of a sensor table, the line that sums them up, and what a window's positive label means."""
+
+    windows: LabelledWindows
+    summary: str
+    rate_name: str
 
 
 @dataclasses.dataclass(frozen=True)
@@ -108,6 +131,19 @@ class ModelFamily(abc.ABC, Generic[DataT, ResultT]):
     def alarm_threshold(self, model_info: dict, blessing: dict) -> float:
         """The score at which a served answer raises an alarm: by default the threshold trained into the model."""
         return float(model_info["threshold"]["value"])
+
+    def label_sensors(
+        self,
+        sensors: pd.DataFrame,
+        events: pd.DataFrame,
+        features: list[str],
+        failure_values: list[str],
+        labeling: dict,
+    ) -> SensorLabels:
+        """Cut an ingested sensor table into windows labelled for this family (families that read windows)."""
+        raise ConfigError(
+            "pipeline parameter family", f"{self.key} reads {self.data_kind}", expected="a family that reads windows"
+        )
 
     @abc.abstractmethod
     def train(self, data_path: str, hyperparameters: dict, inputs: StepInputs, model_dir: str) -> Trained:

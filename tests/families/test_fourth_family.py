@@ -57,6 +57,7 @@ def window_features_pipeline(
     labelled = label(
         sensors=ingested.outputs["sensors"],
         events=ingested.outputs["events"],
+        family=FAMILY,
         data_schema=data_schema,
         labeling=labeling,
     )

@@ -14,13 +14,14 @@ import warnings
 from typing import Any, Literal
 
 import numpy as np
+import pandas as pd
 
 from shopfloor.common.config import HpoConfig
 from shopfloor.common.errors import ConfigError
 from shopfloor.common.plots import html_page
 from shopfloor.contracts.model_artifact import TrainResult, runtime_versions, write_model
 from shopfloor.contracts.windows import LabelledWindows, load_windows
-from shopfloor.families.base import ModelFamily, ModelRecord, Rendered, StepInputs, Trained
+from shopfloor.families.base import ModelFamily, ModelRecord, Rendered, SensorLabels, StepInputs, Trained
 from shopfloor.families.reporting import gate_summary, gate_table_html, render_model_card
 from shopfloor.families.search import SearchProblem
 from shopfloor.families.shared import final_metrics, roc_points
@@ -58,6 +59,22 @@ class WindowFeatures(ModelFamily[LabelledWindows, WindowFeaturesEvaluation]):
     def alarm_threshold(self, model_info: dict, blessing: dict) -> float:
         """The gate's decision threshold."""
         return float(blessing["gate"]["decision_threshold"])
+
+    def label_sensors(
+        self,
+        sensors: pd.DataFrame,
+        events: pd.DataFrame,
+        features: list[str],
+        failure_values: list[str],
+        labeling: dict,
+    ) -> SensorLabels:
+        """The same labels as predictive maintenance's: fails within the horizon (a family may reuse another's)."""
+        from shopfloor.common.config import LabelingConfig, validated
+        from shopfloor.families.predictive_maintenance.labelling import label_windows
+
+        config = validated(LabelingConfig, labeling, "pipeline parameter labeling")
+        windows = label_windows(sensors, events, features, failure_values, config)
+        return SensorLabels(windows, f"{windows.failure.size:,} windows for {KEY}", "positive_rate")
 
     def train(self, data_path: str, hyperparameters: dict, inputs: StepInputs, model_dir: str) -> Trained:
         """Fit the classifier on the train split; standardization is the model's first layer."""

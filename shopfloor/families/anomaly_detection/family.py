@@ -6,15 +6,17 @@ from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 
-from shopfloor.common.config import AnomalyGateConfig, AutoencoderConfig, HpoConfig, validated
+from shopfloor.common.config import AnomalyGateConfig, AnomalyLabelingConfig, AutoencoderConfig, HpoConfig, validated
 from shopfloor.common.storage import join_uri, read_bytes, sha256_hex
 from shopfloor.contracts.model_artifact import write_model
 from shopfloor.contracts.windows import LabelledWindows, load_windows
-from shopfloor.families.base import ModelFamily, ModelRecord, Rendered, StepInputs, Trained
+from shopfloor.families.base import ModelFamily, ModelRecord, Rendered, SensorLabels, StepInputs, Trained
 from shopfloor.families.registry import ModelKind
 from shopfloor.families.shared import final_metrics
 
 if TYPE_CHECKING:
+    import pandas as pd
+
     from shopfloor.families.anomaly_detection.evaluation import AnomalyEvaluation
     from shopfloor.families.search import SearchProblem
 
@@ -27,6 +29,22 @@ class AnomalyDetection(ModelFamily[LabelledWindows, "AnomalyEvaluation"]):
     key = ModelKind.ANOMALY_DETECTION
     data_kind = "windows"
     score_output = "anomaly_score"
+
+    def label_sensors(
+        self,
+        sensors: pd.DataFrame,
+        events: pd.DataFrame,
+        features: list[str],
+        failure_values: list[str],
+        labeling: dict,
+    ) -> SensorLabels:
+        """Windows marked normal or abnormal (near an anomaly event), split in time order per asset."""
+        from shopfloor.families.anomaly_detection.labelling import label_anomaly_windows
+
+        config = validated(AnomalyLabelingConfig, labeling, "pipeline parameter labeling")
+        windows = label_anomaly_windows(sensors, events, features, failure_values, config)
+        rates = ", ".join(f"{k} {v['positive_rate']:.1%}" for k, v in windows.info["class_balance"].items())
+        return SensorLabels(windows, f"{windows.failure.size:,} windows; abnormal: {rates}", "abnormal_rate")
 
     def train(self, data_path: str, hyperparameters: dict, inputs: StepInputs, model_dir: str) -> Trained:
         """Fit on normal windows, choose the alarm threshold on validation; the threshold is logged too."""

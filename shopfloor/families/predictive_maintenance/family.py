@@ -6,15 +6,17 @@ from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 
-from shopfloor.common.config import GateConfig, HpoConfig, ModelConfig, validated
+from shopfloor.common.config import GateConfig, HpoConfig, LabelingConfig, ModelConfig, validated
 from shopfloor.common.storage import join_uri, read_bytes, sha256_hex
 from shopfloor.contracts.model_artifact import write_model
 from shopfloor.contracts.windows import LabelledWindows, load_windows
-from shopfloor.families.base import ModelFamily, ModelRecord, Rendered, StepInputs, Trained
+from shopfloor.families.base import ModelFamily, ModelRecord, Rendered, SensorLabels, StepInputs, Trained
 from shopfloor.families.registry import ModelKind
 from shopfloor.families.shared import final_metrics
 
 if TYPE_CHECKING:
+    import pandas as pd
+
     from shopfloor.families.predictive_maintenance.evaluation import Evaluation
     from shopfloor.families.search import SearchProblem
 
@@ -33,6 +35,23 @@ class PredictiveMaintenance(ModelFamily[LabelledWindows, "Evaluation"]):
     def alarm_threshold(self, model_info: dict, blessing: dict) -> float:
         """The gate's decision threshold, which the evaluation blessed the model at."""
         return float(blessing["gate"]["decision_threshold"])
+
+    def label_sensors(
+        self,
+        sensors: pd.DataFrame,
+        events: pd.DataFrame,
+        features: list[str],
+        failure_values: list[str],
+        labeling: dict,
+    ) -> SensorLabels:
+        """Windows labelled "fails within the horizon" with the remaining useful life, split by asset."""
+        from shopfloor.families.predictive_maintenance.labelling import label_windows
+
+        config = validated(LabelingConfig, labeling, "pipeline parameter labeling")
+        windows = label_windows(sensors, events, features, failure_values, config)
+        rates = ", ".join(f"{k} {v['positive_rate']:.1%}" for k, v in windows.info["class_balance"].items())
+        summary = f"{windows.failure.size:,} windows; failing within {config.horizon_hours:g} h: {rates}"
+        return SensorLabels(windows, summary, "positive_rate")
 
     def train(self, data_path: str, hyperparameters: dict, inputs: StepInputs, model_dir: str) -> Trained:
         """Fit the failure/RUL model on the labelled windows; the windows file's hash goes into the model."""

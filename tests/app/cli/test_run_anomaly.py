@@ -18,7 +18,7 @@ def test_run_anomaly_detection_demo_end_to_end(tmp_path: Path, work_dirs: list[P
     assert result.returncode == 0, result.stderr[-3000:]
     for step in (
         "ingest",
-        "label-anomalies",
+        "label",
         "train",
         "evaluate",
         "publish",
