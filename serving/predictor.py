@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import importlib
 import json
 import uuid
 from pathlib import Path
@@ -20,7 +21,7 @@ from shopfloor.common.attributions import integrated_gradients, mean_baseline
 from shopfloor.common.errors import ShopfloorError
 from shopfloor.common.images import image_statistics
 from shopfloor.contracts.model_artifact import BLESSING_FILE, load_keras_model, load_model_info, resolve_model_dir
-from shopfloor.families.registry import ModelKind
+from shopfloor.families.registry import ModelKind, family
 from shopfloor.families.visual_inspection.inference import (
     LAST_CONV,
     TfliteRunner,
@@ -33,7 +34,7 @@ from shopfloor.serving._kserve import InferOutput, InferRequest, InferResponse, 
 from shopfloor.serving.codec import WindowSpec, decode_v1, decode_v2
 from shopfloor.serving.image_codec import ImageSpec, decode_images_v1, decode_images_v2
 
-__all__ = ["DEFAULT_MAX_BATCH", "MODEL_CLASSES", "AnomalyWindowModel", "ImageModel", "WindowModel", "model_class"]
+__all__ = ["DEFAULT_MAX_BATCH", "AnomalyWindowModel", "ImageModel", "WindowModel", "model_class"]
 
 DEFAULT_MAX_BATCH = 1024
 _V2_DATATYPES = {"f": "FP32", "b": "BOOL", "U": "BYTES"}
@@ -432,13 +433,14 @@ class ImageModel(WindowModel):
         }
 
 
-MODEL_CLASSES: dict[str, type[WindowModel]] = {
-    ModelKind.PREDICTIVE_MAINTENANCE: WindowModel,
-    ModelKind.ANOMALY_DETECTION: AnomalyWindowModel,
-    ModelKind.VISUAL_INSPECTION: ImageModel,
-}
 
 
 def model_class(model_dir: str | Path) -> type[WindowModel]:
-    """The served class for a model folder, by the ``model_type`` its description records."""
-    return MODEL_CLASSES[load_model_info(model_dir).get("model_type", ModelKind.PREDICTIVE_MAINTENANCE)]
+    """The served class for a model folder: the one its family (the ``model_type`` it records) names."""
+    model_type = load_model_info(model_dir).get("model_type", ModelKind.PREDICTIVE_MAINTENANCE.value)
+    location = family(model_type).served_model
+    if not location:
+        raise ShopfloorError(str(model_dir), f"model family {model_type!r} has no served model", field="model_type")
+    module_name, _, name = location.partition(":")
+    served: type[WindowModel] = getattr(importlib.import_module(module_name), name)
+    return served

@@ -127,6 +127,9 @@ class ModelFamily(abc.ABC, Generic[DataT, ResultT]):
     key: ClassVar[str]
     data_kind: ClassVar[DataKind]
     score_output: ClassVar[str]
+    # the kserve.Model subclass the model server runs for this family, as ``module:Class`` ("" = not servable yet);
+    # a name, not an import, because the server sits above the families
+    served_model: ClassVar[str] = ""
 
     def alarm_threshold(self, model_info: dict, blessing: dict) -> float:
         """The score at which a served answer raises an alarm: by default the threshold trained into the model."""

@@ -14,6 +14,7 @@ from kfp import compiler, dsl
 
 from shopfloor.app.local_runner import run_locally
 from shopfloor.common.config import PredictiveMaintenanceConfig
+from shopfloor.common.errors import ShopfloorError
 from shopfloor.components.evaluate.component import evaluate
 from shopfloor.components.ingest.component import ingest
 from shopfloor.components.label.component import label
@@ -24,6 +25,7 @@ from shopfloor.contracts.model_store import ModelStore
 from shopfloor.families import registry
 from shopfloor.pipelines import parameters
 from shopfloor.pipelines.search import search_stage
+from shopfloor.serving.predictor import model_class
 
 ROOT = Path(__file__).resolve().parents[2]
 FAMILY = "window-features"
@@ -132,3 +134,5 @@ def test_the_plugin_family_trains_is_gated_and_published_on_the_local_runner(
     blessing = json.loads(Path(published.uri, "blessing.json").read_text())
     assert blessing["blessed"] is True and blessing["metrics"]["roc_auc"] >= 0.6
     assert Path(published.uri, "MODEL_CARD.md").read_text().count(published.version) >= 1
+    with pytest.raises(ShopfloorError, match=f"model family '{FAMILY}' has no served model"):
+        model_class(Path(published.uri, "model"))  # the family names no served class: the server says so

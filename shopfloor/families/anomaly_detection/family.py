@@ -29,6 +29,7 @@ class AnomalyDetection(ModelFamily[LabelledWindows, "AnomalyEvaluation"]):
     key = ModelKind.ANOMALY_DETECTION
     data_kind = "windows"
     score_output = "anomaly_score"
+    served_model = "shopfloor.serving.predictor:AnomalyWindowModel"
 
     def label_sensors(
         self,

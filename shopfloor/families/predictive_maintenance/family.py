@@ -31,6 +31,7 @@ class PredictiveMaintenance(ModelFamily[LabelledWindows, "Evaluation"]):
     key = ModelKind.PREDICTIVE_MAINTENANCE
     data_kind = "windows"
     score_output = "failure_probability"
+    served_model = "shopfloor.serving.predictor:WindowModel"
 
     def alarm_threshold(self, model_info: dict, blessing: dict) -> float:
         """The gate's decision threshold, which the evaluation blessed the model at."""
