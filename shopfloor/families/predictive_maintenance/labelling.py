@@ -26,7 +26,6 @@ from shopfloor.families.shared import class_balance, window_stack
 
 __all__ = [
     "label_windows",
-    "sensor_features",
     "split_assets",
 ]
 
@@ -80,11 +79,6 @@ def split_assets(assets: list[str], positives: dict[str, int], config: LabelingC
     validation = candidates[:n_validation]
     train = [kept_for_train, *candidates[n_validation:]]
     return {"train": sorted(train), "validation": sorted(validation), "test": sorted(test)}
-
-
-def sensor_features(table: pd.DataFrame, declared: list[str] | None) -> list[str]:
-    """The feature columns of an ingested sensor table: as ingest declared them, else all but the id columns."""
-    return list(declared) if declared else [c for c in table.columns if c not in ("timestamp", "asset_id", "site")]
 
 
 def label_windows(

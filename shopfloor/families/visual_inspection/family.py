@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING, Any, Literal
 import numpy as np
 
 from shopfloor.common.config import HpoConfig, validated
+from shopfloor.common.progress import report_progress
 from shopfloor.common.storage import join_uri
 from shopfloor.common.vision_config import CnnConfig, ImageDataConfig, ImageSplitConfig, TfliteConfig, VisionGateConfig
 from shopfloor.contracts.images import ImageSet, load_image_set
@@ -54,6 +55,8 @@ class VisualInspection(ModelFamily[ImageSet, "VisionEvaluation"]):
         metrics = {**final_metrics(result.history), "threshold": threshold}
         for variant, record in exported.info["variants"].items():
             metrics[f"{variant}_bytes"] = record["bytes"]
+            metrics[f"{variant}_accuracy"] = round(record["accuracy"], 4)
+            report_progress(f"edge {variant}: {record['bytes']:,} bytes, test accuracy {record['accuracy']:.3f}")
         metadata = {"framework": "keras", "model_type": self.key.value, "classes": list(images.classes)}
         return Trained(result.history, metadata, metrics)
 

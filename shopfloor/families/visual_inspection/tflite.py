@@ -61,9 +61,10 @@ def convert_tflite(model, representative: np.ndarray | None = None) -> bytes:
     """The model as a TFLite flatbuffer: float32, or int8-quantized when a representative sample is given."""
     import tensorflow as tf
 
-    signature = tf.TensorSpec([None, *model.input_shape[1:]], tf.float32, name="image")
-    serve = tf.function(lambda image: model(image, training=False), input_signature=[signature])
-    converter = tf.lite.TFLiteConverter.from_concrete_functions([serve.get_concrete_function()], model)
+    # from the Keras model (through a SavedModel, which freezes its variables): a concrete function of the model
+    # left a variable read in the graph when the model had no random augmentation layer, and int8 calibration
+    # cannot run one ("READ_VARIABLE failed to invoke")
+    converter = tf.lite.TFLiteConverter.from_keras_model(model)
     if representative is not None:
         sample = representative.astype(np.float32)
         converter.optimizations = [tf.lite.Optimize.DEFAULT]

@@ -68,3 +68,18 @@ def test_written_folder(export, tmp_path):
         "variants",
         "within_tolerance",
     ]
+
+
+def test_a_model_without_augmentation_layers_converts_to_int8() -> None:
+    """No random layer (flip, rotation, contrast... all off, as a search may choose): int8 calibration still runs."""
+    import numpy as np
+
+    from shopfloor.common.vision_config import CnnConfig
+    from shopfloor.families.visual_inspection.model import build_cnn
+    from shopfloor.families.visual_inspection.tflite import convert_tflite, tflite_predict
+
+    config = CnnConfig(filters=[8, 16], convs_per_block=1, local_contrast=0, flip=False, rotation=0.0, contrast=0.0)
+    model = build_cnn((8, 8), 1, 3, config)
+    images = np.random.default_rng(0).integers(0, 256, (12, 8, 8, 1)).astype(np.uint8)
+    content = convert_tflite(model, images)
+    assert tflite_predict(content, images).shape == (12, 3)
