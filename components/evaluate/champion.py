@@ -12,7 +12,7 @@ import dataclasses
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Protocol, TypeVar
+from typing import TYPE_CHECKING, TypeVar
 
 from shopfloor.common.storage import is_s3_uri, read_tree
 from shopfloor.contracts.model_artifact import load_keras_model, load_model_info
@@ -70,19 +70,9 @@ def challenge(gate: dict, metric: str, op: str, challenger: float, champion: flo
 
 
 if TYPE_CHECKING:
-    from _typeshed import DataclassInstance
+    from shopfloor.families.base import EvaluationResult
 
-    class _Gated(DataclassInstance, Protocol):
-        """An Evaluation, AnomalyEvaluation or VisionEvaluation: a frozen dataclass with .metrics and .gate."""
-
-        @property
-        def metrics(self) -> dict[str, float]: ...
-
-        @property
-        def gate(self) -> dict: ...
-
-
-_Evaluation = TypeVar("_Evaluation", bound="_Gated")
+_Evaluation = TypeVar("_Evaluation", bound="EvaluationResult")  # any family's evaluation (a frozen dataclass)
 
 
 def versus_production(
