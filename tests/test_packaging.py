@@ -106,6 +106,12 @@ def test_wheel_installs_only_the_shopfloor_namespace(tmp_path: Path) -> None:
     assert "shopfloor/pipelines/compiled/predictive_maintenance.yaml" in names
     assert "shopfloor/pipelines/configs/visual_inspection.yaml" in names
     assert "shopfloor/serving/server.py" in names and "shopfloor/common/config.py" in names
+    metadata = zipfile.ZipFile(wheel).read(next(n for n in names if n.endswith(".dist-info/METADATA"))).decode()
+    required = {
+        line.split()[1].split("==")[0].lower() for line in metadata.splitlines() if line.startswith("Requires-Dist:")
+    }
+    for package in ("kfp", "kserve", "kubernetes", "tensorflow-cpu", "keras-tuner", "optuna", "minio", "pandas"):
+        assert package in required, f"{package} missing from install_requires"
 
 
 def test_typecheck_tree_mirrors_the_installed_layout() -> None:
