@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import numpy as np
 
-from shopfloor.contracts.windows import SPLITS
+from shopfloor.contracts.windows import SPLITS, LabelledWindows
 
 __all__ = [
     "class_balance",
     "feature_statistics",
     "final_metrics",
     "roc_points",
+    "split_rates",
     "window_stack",
 ]
 
@@ -64,3 +65,8 @@ def class_balance(failure: np.ndarray, split: np.ndarray) -> dict:
 def final_metrics(history: dict[str, list[float]]) -> dict[str, float]:
     """The last epoch's value of every training curve, as the dashboard's ``final_<name>`` metrics."""
     return {f"final_{name}": values[-1] for name, values in sorted(history.items())}
+
+
+def split_rates(windows: LabelledWindows) -> str:
+    """The positive (failing or abnormal) share of each split, for the label step's one-line summary."""
+    return ", ".join(f"{k} {v['positive_rate']:.1%}" for k, v in windows.info["class_balance"].items())

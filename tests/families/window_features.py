@@ -22,6 +22,7 @@ from shopfloor.common.plots import html_page
 from shopfloor.contracts.model_artifact import TrainResult, runtime_versions, write_model
 from shopfloor.contracts.windows import LabelledWindows, load_windows
 from shopfloor.families.base import ModelFamily, ModelRecord, Rendered, SensorLabels, StepInputs, Trained
+from shopfloor.families.registry import ModelKind, family
 from shopfloor.families.reporting import gate_summary, gate_table_html, render_model_card
 from shopfloor.families.search import SearchProblem
 from shopfloor.families.shared import final_metrics, roc_points
@@ -57,8 +58,8 @@ class WindowFeatures(ModelFamily[LabelledWindows, WindowFeaturesEvaluation]):
     score_output = "failure_probability"
 
     def alarm_threshold(self, model_info: dict, blessing: dict) -> float:
-        """The gate's decision threshold."""
-        return float(blessing["gate"]["decision_threshold"])
+        """The gate's decision threshold, as predictive maintenance's (a family may reuse another's)."""
+        return family(ModelKind.PREDICTIVE_MAINTENANCE).alarm_threshold(model_info, blessing)
 
     def label_sensors(
         self,
@@ -68,13 +69,9 @@ class WindowFeatures(ModelFamily[LabelledWindows, WindowFeaturesEvaluation]):
         failure_values: list[str],
         labeling: dict,
     ) -> SensorLabels:
-        """The same labels as predictive maintenance's: fails within the horizon (a family may reuse another's)."""
-        from shopfloor.common.config import LabelingConfig, validated
-        from shopfloor.families.predictive_maintenance.labelling import label_windows
-
-        config = validated(LabelingConfig, labeling, "pipeline parameter labeling")
-        windows = label_windows(sensors, events, features, failure_values, config)
-        return SensorLabels(windows, f"{windows.failure.size:,} windows for {KEY}", "positive_rate")
+        """The same labels as predictive maintenance's: fails within the horizon."""
+        labels = family(ModelKind.PREDICTIVE_MAINTENANCE)
+        return labels.label_sensors(sensors, events, features, failure_values, labeling)
 
     def train(self, data_path: str, hyperparameters: dict, inputs: StepInputs, model_dir: str) -> Trained:
         """Fit the classifier on the train split; standardization is the model's first layer."""

@@ -12,7 +12,7 @@ from shopfloor.contracts.model_artifact import write_model
 from shopfloor.contracts.windows import LabelledWindows, load_windows
 from shopfloor.families.base import ModelFamily, ModelRecord, Rendered, SensorLabels, StepInputs, Trained
 from shopfloor.families.registry import ModelKind
-from shopfloor.families.shared import final_metrics
+from shopfloor.families.shared import final_metrics, split_rates
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -44,7 +44,7 @@ class AnomalyDetection(ModelFamily[LabelledWindows, "AnomalyEvaluation"]):
 
         config = validated(AnomalyLabelingConfig, labeling, "pipeline parameter labeling")
         windows = label_anomaly_windows(sensors, events, features, failure_values, config)
-        rates = ", ".join(f"{k} {v['positive_rate']:.1%}" for k, v in windows.info["class_balance"].items())
+        rates = split_rates(windows)
         return SensorLabels(windows, f"{windows.failure.size:,} windows; abnormal: {rates}", "abnormal_rate")
 
     def train(self, data_path: str, hyperparameters: dict, inputs: StepInputs, model_dir: str) -> Trained:

@@ -12,7 +12,7 @@ from shopfloor.contracts.model_artifact import write_model
 from shopfloor.contracts.windows import LabelledWindows, load_windows
 from shopfloor.families.base import ModelFamily, ModelRecord, Rendered, SensorLabels, StepInputs, Trained
 from shopfloor.families.registry import ModelKind
-from shopfloor.families.shared import final_metrics
+from shopfloor.families.shared import final_metrics, split_rates
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -50,7 +50,7 @@ class PredictiveMaintenance(ModelFamily[LabelledWindows, "Evaluation"]):
 
         config = validated(LabelingConfig, labeling, "pipeline parameter labeling")
         windows = label_windows(sensors, events, features, failure_values, config)
-        rates = ", ".join(f"{k} {v['positive_rate']:.1%}" for k, v in windows.info["class_balance"].items())
+        rates = split_rates(windows)
         summary = f"{windows.failure.size:,} windows; failing within {config.horizon_hours:g} h: {rates}"
         return SensorLabels(windows, summary, "positive_rate")
 
