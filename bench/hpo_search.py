@@ -89,9 +89,9 @@ def load_average() -> float:
 
 def labelled_windows(root: Path, plant):
     """Demo plant data -> ingest -> labelled windows, as the pipeline makes them."""
-    from shopfloor.common.config import PredictiveMaintenanceConfig
     from shopfloor.components.ingest.ingest import ingest
     from shopfloor.demo.plant import write_plant_data
+    from shopfloor.families.predictive_maintenance.config import PredictiveMaintenanceConfig
     from shopfloor.families.predictive_maintenance.labelling import label_windows
 
     write_plant_data(root / "data", plant)
@@ -252,8 +252,9 @@ def main() -> None:
     args = parser.parse_args()
     quiet()
 
-    from shopfloor.common.config import HpoConfig, ModelConfig
+    from shopfloor.common.config import HpoConfig
     from shopfloor.demo.plant import PlantDataSpec
+    from shopfloor.families.predictive_maintenance.config import ModelConfig
     from shopfloor.families.predictive_maintenance.search import builder_for
 
     plant = PlantDataSpec(days=args.days)

@@ -216,10 +216,14 @@ def in_process_seconds(arguments: dict, work: Path) -> dict[str, float]:
     run.call(
         "explain",
         explain,
-        windows=windows,
+        data=windows,
         model=model,
+        family="predictive-maintenance",
         model_name=a["model_name"],
+        data_schema=a["data_schema"],
+        split={},
         gate=a["gate"],
+        model_store_uri=a["model_store_uri"],
         report=out(HTML, "explain", "report"),
         summary=out(Markdown, "explain", "summary"),
         importance=out(Metrics, "explain", "importance"),
@@ -274,9 +278,9 @@ def main() -> None:
     args = parser.parse_args()
 
     from shopfloor.app.local_runner import run_locally
-    from shopfloor.common.config import PredictiveMaintenanceConfig
     from shopfloor.components.deploy.local_target import stop_server
     from shopfloor.demo.plant import PlantDataSpec, write_plant_data
+    from shopfloor.families.predictive_maintenance.config import PredictiveMaintenanceConfig
     from shopfloor.pipelines.predictive_maintenance import pipeline_arguments, predictive_maintenance
 
     spec = PlantDataSpec(sites=2, assets_per_site=3, days=40) if args.short else PlantDataSpec(days=args.days)

@@ -39,10 +39,10 @@ CONCURRENT_THREADS = 32
 
 def train_small_model(root: Path, plant) -> np.ndarray:
     """Demo data -> ingest -> windows -> a two-epoch model in ``root/model``; returns the test windows."""
-    from shopfloor.common.config import ModelConfig, PredictiveMaintenanceConfig
     from shopfloor.components.ingest.ingest import ingest
     from shopfloor.contracts.model_artifact import write_model
     from shopfloor.demo.plant import write_plant_data
+    from shopfloor.families.predictive_maintenance.config import ModelConfig, PredictiveMaintenanceConfig
     from shopfloor.families.predictive_maintenance.labelling import label_windows
     from shopfloor.families.predictive_maintenance.model import train_model
 

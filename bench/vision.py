@@ -33,11 +33,12 @@ BATCH = 32
 
 def train_small_inspector(root: Path, images: int, epochs: int = 3):
     """Demo part images -> ingest -> a CNN trained briefly and its TFLite variants; returns them and the data."""
-    from shopfloor.common.vision_config import CnnConfig, ImageDataConfig, ImageSplitConfig, TfliteConfig
+    from shopfloor.common.vision_config import ImageDataConfig, ImageSplitConfig
     from shopfloor.components.ingest.images import ingest_images
     from shopfloor.contracts.images import load_image_set
     from shopfloor.contracts.model_artifact import write_model
     from shopfloor.demo.parts import PartsDataSpec, write_parts_data
+    from shopfloor.families.visual_inspection.config import CnnConfig, TfliteConfig
     from shopfloor.families.visual_inspection.model import train_vision_model
     from shopfloor.families.visual_inspection.tflite import export_tflite, write_tflite
 

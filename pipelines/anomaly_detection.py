@@ -1,4 +1,4 @@
-"""The anomaly-detection pipeline: ingest, label normal/abnormal, search, train an autoencoder, evaluate, release.
+"""The anomaly-detection pipeline: ingest, label normal/abnormal, search, train an autoencoder, evaluate, explain.
 
 Every parameter has the default of ``AnomalyDetectionConfig``, so the dashboard, a notebook and ``shopfloor run
 anomaly-detection`` start from the same values; ``pipeline_arguments`` turns a config file into arguments. The
@@ -11,14 +11,11 @@ from typing import NamedTuple
 from kfp import dsl
 from kfp.dsl import HTML, Markdown, Model
 
-from shopfloor.common.config import AnomalyDetectionConfig
-from shopfloor.components.ingest.component import ingest
-from shopfloor.components.label.component import label
+from shopfloor.families.anomaly_detection.config import AnomalyDetectionConfig
 from shopfloor.families.registry import ModelKind
 from shopfloor.pipelines import parameters
-from shopfloor.pipelines.cluster import with_s3_access
 from shopfloor.pipelines.predictive_maintenance import DEFAULT_MODEL_STORE
-from shopfloor.pipelines.training import search_train_release
+from shopfloor.pipelines.training import sensor_training
 
 __all__ = ["PIPELINE_NAME", "anomaly_detection", "pipeline_arguments"]
 
@@ -27,12 +24,14 @@ PIPELINE_NAME = "anomaly-detection"
 _DEFAULTS = AnomalyDetectionConfig()
 _DEFAULT = {**parameters.sensor_data_parameters(_DEFAULTS), **parameters.config_parameters(_DEFAULTS)}
 
+
 class PipelineOutputs(NamedTuple):
-    """What a run returns: the detector, its evaluation report, its model card and the search report."""
+    """What a run returns: the detector, its evaluation report, its model card, explanations and search report."""
 
     model: Model
     report: HTML
     model_card: Markdown
+    explanation: HTML
     search_report: HTML
 
 
@@ -75,38 +74,28 @@ def anomaly_detection(
         deployment: where a blessed model is served: target (kserve|local), namespace, service_account,
             canary_traffic_percent, ready_timeout_s, explainer, runtime, payload_log_uri, local_state_dir.
     """
-    ingested = ingest(sensors_uri=sensors_uri, events_uri=events_uri, data_schema=data_schema)
-    ingested.set_display_name("ingest")
-    labelled = label(
-        sensors=ingested.outputs["sensors"],
-        events=ingested.outputs["events"],
-        family=ModelKind.ANOMALY_DETECTION.value,
+    run = sensor_training(
+        ModelKind.ANOMALY_DETECTION.value,
+        sensors_uri,
+        events_uri,
         data_schema=data_schema,
         labeling=labeling,
-    ).set_display_name("label-anomalies")
-    stage = search_train_release(
-        ModelKind.ANOMALY_DETECTION.value,
-        labelled.outputs["windows"],
-        ingested.outputs["profile"],
         hpo=hpo,
         hyperparameters=hyperparameters,
         hpo_workers=hpo_workers,
-        data_schema=data_schema,
-        split={},
         gate=gate,
-        edge={},
         model_name=model_name,
         model_store_uri=model_store_uri,
         deployment=deployment,
+        label_display_name="label-anomalies",
         train_display_name="train-autoencoder",
     )
-    for task in (ingested, labelled, *stage.all()):
-        with_s3_access(task)
     return PipelineOutputs(
-        model=stage.trained.outputs["model"],
-        report=stage.evaluated.outputs["report"],
-        model_card=stage.evaluated.outputs["model_card"],
-        search_report=stage.selected.outputs["report"],
+        model=run.stage.trained.outputs["model"],
+        report=run.stage.evaluated.outputs["report"],
+        model_card=run.stage.evaluated.outputs["model_card"],
+        explanation=run.stage.explained.outputs["report"],
+        search_report=run.stage.selected.outputs["report"],
     )
 
 

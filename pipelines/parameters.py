@@ -9,9 +9,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from shopfloor.common.config import AnomalyDetectionConfig, PredictiveMaintenanceConfig, as_parameter
-from shopfloor.common.config_files import ScenarioConfig
-from shopfloor.common.vision_config import VisualInspectionConfig
+from shopfloor.common.config import as_parameter
+from shopfloor.families.anomaly_detection.config import AnomalyDetectionConfig
+from shopfloor.families.predictive_maintenance.config import PredictiveMaintenanceConfig
+from shopfloor.families.scenarios import ScenarioConfig
+from shopfloor.families.visual_inspection.config import VisualInspectionConfig
 
 __all__ = ["config_parameters", "image_data_parameters", "pipeline_arguments", "sensor_data_parameters"]
 

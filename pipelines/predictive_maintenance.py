@@ -9,14 +9,10 @@ from typing import NamedTuple
 from kfp import dsl
 from kfp.dsl import HTML, Markdown, Model
 
-from shopfloor.common.config import PredictiveMaintenanceConfig
-from shopfloor.components.explain.component import explain
-from shopfloor.components.ingest.component import ingest
-from shopfloor.components.label.component import label
+from shopfloor.families.predictive_maintenance.config import PredictiveMaintenanceConfig
 from shopfloor.families.registry import ModelKind
 from shopfloor.pipelines import parameters
-from shopfloor.pipelines.cluster import with_s3_access
-from shopfloor.pipelines.training import search_train_release
+from shopfloor.pipelines.training import sensor_training
 
 __all__ = ["DEFAULT_MODEL_STORE", "PIPELINE_NAME", "pipeline_arguments", "predictive_maintenance"]
 
@@ -79,41 +75,26 @@ def predictive_maintenance(
         deployment: where a blessed model is served: target (kserve|local), namespace, service_account,
             canary_traffic_percent, ready_timeout_s, explainer, runtime, payload_log_uri, local_state_dir.
     """
-    ingested = ingest(sensors_uri=sensors_uri, events_uri=events_uri, data_schema=data_schema)
-    ingested.set_display_name("ingest")
-    labelled = label(
-        sensors=ingested.outputs["sensors"],
-        events=ingested.outputs["events"],
-        family=ModelKind.PREDICTIVE_MAINTENANCE.value,
+    run = sensor_training(
+        ModelKind.PREDICTIVE_MAINTENANCE.value,
+        sensors_uri,
+        events_uri,
         data_schema=data_schema,
         labeling=labeling,
-    ).set_display_name("label")
-    stage = search_train_release(
-        ModelKind.PREDICTIVE_MAINTENANCE.value,
-        labelled.outputs["windows"],
-        ingested.outputs["profile"],
         hpo=hpo,
         hyperparameters=hyperparameters,
         hpo_workers=hpo_workers,
-        data_schema=data_schema,
-        split={},
         gate=gate,
-        edge={},
         model_name=model_name,
         model_store_uri=model_store_uri,
         deployment=deployment,
     )
-    explained = explain(
-        windows=labelled.outputs["windows"], model=stage.trained.outputs["model"], model_name=model_name, gate=gate
-    ).set_display_name("explain")
-    for task in (ingested, labelled, *stage.all(), explained):
-        with_s3_access(task)  # data, model store and payload logs on MinIO; the Secret never enters the YAML
     return PipelineOutputs(
-        model=stage.trained.outputs["model"],
-        report=stage.evaluated.outputs["report"],
-        model_card=stage.evaluated.outputs["model_card"],
-        explanation=explained.outputs["report"],
-        search_report=stage.selected.outputs["report"],
+        model=run.stage.trained.outputs["model"],
+        report=run.stage.evaluated.outputs["report"],
+        model_card=run.stage.evaluated.outputs["model_card"],
+        explanation=run.stage.explained.outputs["report"],
+        search_report=run.stage.selected.outputs["report"],
     )
 
 

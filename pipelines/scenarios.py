@@ -6,11 +6,12 @@ import dataclasses
 from collections.abc import Callable, Mapping
 from pathlib import Path
 
-from shopfloor.common.config import AnomalyDetectionConfig, PredictiveMaintenanceConfig
-from shopfloor.common.config_files import ScenarioConfig
-from shopfloor.common.vision_config import VisualInspectionConfig
 from shopfloor.demo.parts import write_parts_data
 from shopfloor.demo.plant import write_plant_data
+from shopfloor.families.anomaly_detection.config import AnomalyDetectionConfig
+from shopfloor.families.predictive_maintenance.config import PredictiveMaintenanceConfig
+from shopfloor.families.scenarios import ScenarioConfig
+from shopfloor.families.visual_inspection.config import VisualInspectionConfig
 from shopfloor.pipelines import anomaly_detection, visual_inspection
 from shopfloor.pipelines.predictive_maintenance import pipeline_arguments, predictive_maintenance
 

@@ -1,8 +1,8 @@
-"""The stage every training pipeline shares: search, train, evaluate, then publish and deploy if blessed.
+"""The stage every training pipeline shares: search, train, evaluate and explain, then publish and deploy if blessed.
 
 A pipeline brings its own ingest and label steps (what its data needs) and hands the labelled data to this stage
 with the model family's registry key; the steps ask the registry for the family, so a new family reuses the stage
-unchanged.
+unchanged. Sensor pipelines share their ingest and label steps too (``sensor_training``).
 """
 
 from __future__ import annotations
@@ -13,11 +13,15 @@ from kfp.dsl import PipelineTask
 from kfp.dsl.pipeline_channel import PipelineChannel
 
 from shopfloor.components.evaluate.component import evaluate
+from shopfloor.components.explain.component import explain
+from shopfloor.components.ingest.component import ingest
+from shopfloor.components.label.component import label
 from shopfloor.components.train.component import train
+from shopfloor.pipelines.cluster import with_s3_access
 from shopfloor.pipelines.release import release_if_blessed
 from shopfloor.pipelines.search import search_stage
 
-__all__ = ["TrainingTasks", "search_train_release"]
+__all__ = ["SensorTraining", "TrainingTasks", "search_train_release", "sensor_training"]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -29,6 +33,7 @@ class TrainingTasks:
     selected: PipelineTask
     trained: PipelineTask
     evaluated: PipelineTask
+    explained: PipelineTask
     published: PipelineTask
     served: PipelineTask
 
@@ -78,7 +83,74 @@ def search_train_release(
         gate=gate,
         model_store_uri=model_store_uri,
     ).set_display_name("evaluate")
+    explained = explain(
+        data=data,
+        model=trained.outputs["model"],
+        family=family,
+        model_name=model_name,
+        data_schema=data_schema,
+        split=split,
+        gate=gate,
+        model_store_uri=model_store_uri,
+    ).set_display_name("explain")
     published, served = release_if_blessed(
         evaluated, trained.outputs["model"], profile, model_store_uri, model_name, deployment
     )
-    return TrainingTasks(setup, searching, selected, trained, evaluated, published, served)
+    return TrainingTasks(setup, searching, selected, trained, evaluated, explained, published, served)
+
+
+@dataclasses.dataclass(frozen=True)
+class SensorTraining:
+    """The tasks of a sensor pipeline: its ingest and label steps, then the shared stage."""
+
+    ingested: PipelineTask
+    labelled: PipelineTask
+    stage: TrainingTasks
+
+
+def sensor_training(
+    family: str,
+    sensors_uri: str,
+    events_uri: str,
+    *,
+    data_schema: dict,
+    labeling: dict,
+    hpo: dict,
+    hyperparameters: dict,
+    hpo_workers: list,
+    gate: dict,
+    model_name: str,
+    model_store_uri: str,
+    deployment: dict,
+    label_display_name: str = "label",
+    train_display_name: str = "train",
+) -> SensorTraining:
+    """A whole sensor pipeline for ``family``: ingest, label into windows, then the shared stage; S3 on every task."""
+    ingested = ingest(sensors_uri=sensors_uri, events_uri=events_uri, data_schema=data_schema)
+    ingested.set_display_name("ingest")
+    labelled = label(
+        sensors=ingested.outputs["sensors"],
+        events=ingested.outputs["events"],
+        family=family,
+        data_schema=data_schema,
+        labeling=labeling,
+    ).set_display_name(label_display_name)
+    stage = search_train_release(
+        family,
+        labelled.outputs["windows"],
+        ingested.outputs["profile"],
+        hpo=hpo,
+        hyperparameters=hyperparameters,
+        hpo_workers=hpo_workers,
+        data_schema=data_schema,
+        split={},
+        gate=gate,
+        edge={},
+        model_name=model_name,
+        model_store_uri=model_store_uri,
+        deployment=deployment,
+        train_display_name=train_display_name,
+    )
+    for task in (ingested, labelled, *stage.all()):
+        with_s3_access(task)  # data, model store and payload logs on MinIO; the Secret never enters the YAML
+    return SensorTraining(ingested, labelled, stage)

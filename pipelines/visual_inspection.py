@@ -12,11 +12,10 @@ from typing import NamedTuple
 from kfp import dsl
 from kfp.dsl import HTML, Markdown, Model
 
-from shopfloor.common.vision_config import VisualInspectionConfig
-from shopfloor.components.explain.component import explain_inspector
 from shopfloor.components.ingest.component import ingest_images
 from shopfloor.components.label.component import label_images
 from shopfloor.families.registry import ModelKind
+from shopfloor.families.visual_inspection.config import VisualInspectionConfig
 from shopfloor.pipelines import parameters
 from shopfloor.pipelines.cluster import with_s3_access
 from shopfloor.pipelines.predictive_maintenance import DEFAULT_MODEL_STORE
@@ -28,6 +27,7 @@ PIPELINE_NAME = "visual-inspection"
 
 _DEFAULTS = VisualInspectionConfig()
 _DEFAULT = {**parameters.image_data_parameters(_DEFAULTS), **parameters.config_parameters(_DEFAULTS)}
+
 
 class PipelineOutputs(NamedTuple):
     """What a run returns: the model (with its edge variants), evaluation report, model card, Grad-CAM and search."""
@@ -110,21 +110,13 @@ def visual_inspection(
         deployment=deployment,
         train_display_name="train-inspector",
     )
-    explained = explain_inspector(
-        labelled=labelled.outputs["labelled"],
-        model=stage.trained.outputs["model"],
-        model_name=model_name,
-        image_schema=image_schema,
-        split=split,
-        model_store_uri=model_store_uri,
-    ).set_display_name("explain-gradcam")
-    for task in (ingested, labelled, *stage.all(), explained):
+    for task in (ingested, labelled, *stage.all()):
         with_s3_access(task)
     return PipelineOutputs(
         model=stage.trained.outputs["model"],
         report=stage.evaluated.outputs["report"],
         model_card=stage.evaluated.outputs["model_card"],
-        explanation=explained.outputs["report"],
+        explanation=stage.explained.outputs["report"],
         search_report=stage.selected.outputs["report"],
     )
 

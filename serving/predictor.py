@@ -433,8 +433,6 @@ class ImageModel(WindowModel):
         }
 
 
-
-
 def model_class(model_dir: str | Path) -> type[WindowModel]:
     """The served class for a model folder: the one its family (the ``model_type`` it records) names."""
     model_type = load_model_info(model_dir).get("model_type", ModelKind.PREDICTIVE_MAINTENANCE.value)

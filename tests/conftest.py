@@ -10,10 +10,10 @@ from pathlib import Path
 
 import pytest
 
-from shopfloor.common.config import LabelingConfig, ModelConfig, PredictiveMaintenanceConfig
 from shopfloor.components.ingest.ingest import ingest
 from shopfloor.contracts.model_artifact import write_model
 from shopfloor.demo.plant import PlantDataSpec, write_plant_data
+from shopfloor.families.predictive_maintenance.config import LabelingConfig, ModelConfig, PredictiveMaintenanceConfig
 from shopfloor.families.predictive_maintenance.evaluation import classification_metrics
 from shopfloor.families.predictive_maintenance.labelling import label_windows
 from shopfloor.families.predictive_maintenance.model import train_model
@@ -109,7 +109,7 @@ def published_model(tmp_path_factory: pytest.TempPathFactory, trained_windows, s
 @pytest.fixture(scope="session")
 def anomaly_windows(small_ingested):
     """The small plant as windows marked normal/abnormal (12 h before a failure), split in time order."""
-    from shopfloor.common.config import AnomalyLabelingConfig
+    from shopfloor.families.anomaly_detection.config import AnomalyLabelingConfig
     from shopfloor.families.anomaly_detection.labelling import label_anomaly_windows
 
     result = small_ingested
@@ -120,7 +120,7 @@ def anomaly_windows(small_ingested):
 def published_detector(tmp_path_factory: pytest.TempPathFactory, anomaly_windows, small_ingested) -> Path:
     """``<store>/ad/v-test/`` as publish writes it for an autoencoder: model/ (with its threshold), blessing.json
     (reference scores), profile.json and a model card."""
-    from shopfloor.common.config import AutoencoderConfig
+    from shopfloor.families.anomaly_detection.config import AutoencoderConfig
     from shopfloor.families.anomaly_detection.evaluation import anomaly_metrics
     from shopfloor.families.anomaly_detection.model import anomaly_scores, train_autoencoder
 
@@ -167,10 +167,11 @@ VISION_TEST_SPEC = {"count": 400, "defect_share": 0.5, "defect_weights": (0.0, 1
 @pytest.fixture(scope="session")
 def vision_trained(tmp_path_factory: pytest.TempPathFactory) -> VisionTrained:
     """400 part images, half with a dent in a known box (defects.csv), ingested, split and trained on (~25 s)."""
-    from shopfloor.common.vision_config import CnnConfig, ImageDataConfig, ImageSplitConfig
+    from shopfloor.common.vision_config import ImageDataConfig, ImageSplitConfig
     from shopfloor.components.ingest.images import ingest_images
     from shopfloor.contracts.images import load_image_set
     from shopfloor.demo.parts import PartsDataSpec, write_parts_data
+    from shopfloor.families.visual_inspection.config import CnnConfig
     from shopfloor.families.visual_inspection.model import train_vision_model
 
     root = tmp_path_factory.mktemp("vision") / "data"

@@ -438,5 +438,3 @@ def write_outputs(result: ImageIngestResult, manifest_path: str, skipped_path: s
         },
     )
     write_json(profile_path, result.profile)
-
-

@@ -1,7 +1,9 @@
-"""The typed scenario config: what the data columns mean, labeling horizon, model size and quality gate.
+"""The config sections every scenario shares: what the data columns mean, the search, deploy and monitoring.
 
-One YAML file per plant describes its data, so no step is hard-wired to a column layout. Loading reports the
-first problem as one line naming the file and the dotted field, with a suggestion for a misspelt key.
+One YAML file per plant describes its data, so no step is hard-wired to a column layout. Each model family adds
+its own sections and its scenario config in ``shopfloor.families.<kind>.config``, built on ``StrictSection``.
+Loading reports the first problem as one line naming the file and the dotted field, with a suggestion for a
+misspelt key (``validated``).
 """
 
 from __future__ import annotations
@@ -24,29 +26,24 @@ if TYPE_CHECKING:
 
 
 __all__ = [
-    "AnomalyDetectionConfig",
-    "AnomalyGateConfig",
-    "AnomalyLabelingConfig",
-    "AutoencoderConfig",
     "DataConfig",
     "DeployConfig",
     "EventColumns",
-    "GateConfig",
     "HpoConfig",
-    "LabelingConfig",
-    "ModelConfig",
     "MonitorConfig",
-    "PredictiveMaintenanceConfig",
     "RetrainPolicy",
     "SensorColumns",
+    "SensorDataLocations",
+    "StrictSection",
     "as_parameter",
     "blank_is_none",
+    "over_scenario_search",
     "require_builder",
     "validated",
 ]
 
 
-class _Strict(BaseModel):
+class StrictSection(BaseModel):
     """Base for config sections: unknown keys are errors, so a typo never silently falls back to a default."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
@@ -74,7 +71,7 @@ def blank_is_none(value: object) -> object:
     return value or None
 
 
-class SensorColumns(_Strict):
+class SensorColumns(StrictSection):
     """Which columns of the sensor table hold the time, the asset, the site and the sensor features."""
 
     timestamp: str = "timestamp"
@@ -85,7 +82,7 @@ class SensorColumns(_Strict):
     _blank_is_none = pydantic.field_validator("site", mode="before")(blank_is_none)
 
 
-class EventColumns(_Strict):
+class EventColumns(StrictSection):
     """Which columns of the maintenance-event table hold the time, the asset and the event type."""
 
     timestamp: str = "timestamp"
@@ -95,7 +92,7 @@ class EventColumns(_Strict):
     _blank_is_none = pydantic.field_validator("event_type", mode="before")(blank_is_none)
 
 
-class DataConfig(_Strict):
+class DataConfig(StrictSection):
     """Where the sensor readings and failure events are, and how to read them."""
 
     sensors: str = "sensors.csv"
@@ -109,33 +106,7 @@ class DataConfig(_Strict):
         return as_parameter(self, exclude={"sensors", "events"})
 
 
-class LabelingConfig(_Strict):
-    """How readings become labelled windows: the failure horizon, window length and the asset split."""
-
-    horizon_hours: float = Field(48.0, gt=0)
-    window: int = Field(24, ge=2, le=1024, description="readings per window")
-    stride: int = Field(2, ge=1, description="readings between window starts")
-    rul_cap_hours: float = Field(240.0, gt=0, description="remaining useful life is clipped here")
-    test_fraction: float = Field(0.25, gt=0, lt=1, description="share of assets held out for evaluation")
-    validation_fraction: float = Field(0.2, gt=0, lt=1, description="share of training assets for early stopping")
-    seed: int = 7
-
-
-class ModelConfig(_Strict):
-    """Size and training schedule of the Keras model."""
-
-    hidden_units: list[int] = Field(default_factory=lambda: [64, 32], min_length=1)
-    conv_filters: int = Field(32, ge=0, description="0: no temporal convolution")
-    kernel_size: int = Field(5, ge=1, description="readings the convolution looks at")
-    dropout: float = Field(0.1, ge=0, lt=1)
-    learning_rate: float = Field(1e-3, gt=0)
-    epochs: int = Field(15, ge=1)
-    patience: int = Field(4, ge=1, description="epochs without validation PR-AUC improvement before stopping")
-    batch_size: int = Field(256, ge=1)
-    seed: int = 7
-
-
-class HpoConfig(_Strict):
+class HpoConfig(StrictSection):
     """The hyperparameter search: builder, budget, parallel workers and where the shared study lives."""
 
     enabled: bool = Field(True, description="false: train with the model section as given (quick runs)")
@@ -165,19 +136,7 @@ def over_scenario_search(value: object, defaults: HpoConfig) -> object:
     return {**defaults.model_dump(), **value} if isinstance(value, dict) else value
 
 
-ANOMALY_SEARCH = HpoConfig(builder="anomaly-detection", trials=8, max_epochs=10)
-
-
-class GateConfig(_Strict):
-    """The quality gate: a model that misses any threshold is not deployable."""
-
-    decision_threshold: float = Field(0.5, gt=0, lt=1)
-    min_roc_auc: float = Field(0.85, ge=0, le=1)
-    min_pr_auc: float = Field(0.5, ge=0, le=1)
-    max_rul_mae_hours: float = Field(72.0, gt=0)
-
-
-class DeployConfig(_Strict):
+class DeployConfig(StrictSection):
     """Where a blessed model is served: KServe on a cluster, or our model server on this machine."""
 
     target: Literal["kserve", "local"] = "kserve"
@@ -194,7 +153,7 @@ class DeployConfig(_Strict):
     local_state_dir: str = Field("", description="local target: where server state and logs go (set by the CLI)")
 
 
-class RetrainPolicy(_Strict):
+class RetrainPolicy(StrictSection):
     """When drift may start a retrain: automatically, after a human approves, never; and how often at most."""
 
     mode: Literal["auto", "approval", "off"] = Field("approval", description="approval: an operator decides")
@@ -207,7 +166,7 @@ class RetrainPolicy(_Strict):
     )
 
 
-class MonitorConfig(_Strict):
+class MonitorConfig(StrictSection):
     """Drift thresholds of the monitor and the retrain policy it applies."""
 
     window_days: int = Field(7, ge=1, description="days of payload logs compared with the training data")
@@ -226,13 +185,14 @@ class MonitorConfig(_Strict):
     retrain: RetrainPolicy = Field(default_factory=RetrainPolicy)
 
 
-class _DataLocations:
+class SensorDataLocations:
     """Mixin for scenario configs whose data section names sensor and event tables."""
 
     if TYPE_CHECKING:  # provided by the pydantic model the mixin is combined with
         data: DataConfig
 
-        def model_copy(self, *, update: Mapping[str, Any] | None = None, deep: bool = False) -> Self: ...
+        def model_copy(self, *, update: Mapping[str, Any] | None = None, deep: bool = False) -> Self:
+            """Pydantic's copy with updated fields."""
 
     def resolve_data(self, base: str | os.PathLike) -> Self:
         """Make relative data paths absolute against ``base`` (the data folder or the config's folder)."""
@@ -244,84 +204,6 @@ class _DataLocations:
 
         data = self.data.model_copy(update={"sensors": resolve(self.data.sensors), "events": resolve(self.data.events)})
         return self.model_copy(update={"data": data})
-
-
-class PredictiveMaintenanceConfig(_DataLocations, _Strict):
-    """A predictive-maintenance scenario: data layout, labeling, model and gate."""
-
-    scenario: Literal["predictive-maintenance"] = "predictive-maintenance"
-    model_name: str = Field("predictive-maintenance", pattern=r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$", max_length=63)
-    data: DataConfig = Field(default_factory=DataConfig)
-    labeling: LabelingConfig = Field(default_factory=LabelingConfig)
-    model: ModelConfig = Field(default_factory=ModelConfig)
-    hpo: HpoConfig = Field(default_factory=HpoConfig)
-    gate: GateConfig = Field(default_factory=GateConfig)
-    deploy: DeployConfig = Field(default_factory=DeployConfig)
-    monitor: MonitorConfig = Field(default_factory=MonitorConfig)
-
-    _search_defaults = pydantic.field_validator("hpo", mode="before")(lambda v: over_scenario_search(v, HpoConfig()))
-    _scenario_builder = pydantic.field_validator("hpo")(lambda hpo: require_builder(hpo, "predictive-maintenance"))
-
-
-class AnomalyLabelingConfig(_Strict):
-    """How readings become windows for anomaly detection: window length and a chronological split per asset.
-
-    A reading is abnormal from ``before_hours`` before an anomaly event (``data.failure_values``) until
-    ``after_hours`` after it; a window is abnormal if any of its readings is. Each asset's history is cut in
-    time order (train, then validation, then test), so one machine's data is enough and no future leaks back.
-    """
-
-    window: int = Field(24, ge=2, le=1024, description="readings per window")
-    stride: int = Field(2, ge=1, description="readings between window starts")
-    before_hours: float = Field(12.0, ge=0, description="readings this long before an event are abnormal")
-    after_hours: float = Field(0.0, ge=0, description="readings this long after an event are abnormal")
-    validation_fraction: float = Field(0.2, gt=0, lt=1, description="share of each asset's time for validation")
-    test_fraction: float = Field(0.25, gt=0, lt=1, description="share of each asset's time held out for evaluation")
-
-
-class AutoencoderConfig(_Strict):
-    """Size and training schedule of the window autoencoder, and how its alarm threshold is chosen."""
-
-    conv_filters: int = Field(32, ge=1, description="filters of the encoder's temporal convolutions")
-    kernel_size: int = Field(5, ge=1, description="readings each convolution looks at")
-    latent_units: int = Field(16, ge=1, description="size of the bottleneck a window is squeezed through")
-    learning_rate: float = Field(1e-3, gt=0)
-    epochs: int = Field(30, ge=1)
-    patience: int = Field(4, ge=1, description="epochs without validation-loss improvement before stopping")
-    batch_size: int = Field(128, ge=1)
-    threshold: Literal["auto", "best-f1", "percentile"] = Field(
-        "auto", description="auto: best F1 on validation where it holds abnormal windows, else the percentile"
-    )
-    threshold_percentile: float = Field(99.0, gt=0, lt=100, description="of normal validation windows' errors")
-    seed: int = 7
-
-
-class AnomalyGateConfig(_Strict):
-    """The anomaly detector's quality gate on the test split."""
-
-    min_f1: float = Field(0.5, ge=0, le=1, description="checked where the test split holds abnormal windows")
-    min_recall: float = Field(0.4, ge=0, le=1, description="share of abnormal test windows that raise an alarm")
-    max_false_alarm_rate: float = Field(0.05, gt=0, le=1, description="share of normal test windows flagged")
-
-
-class AnomalyDetectionConfig(_DataLocations, _Strict):
-    """An anomaly-detection scenario: an autoencoder on normal operation, a threshold, a gate."""
-
-    scenario: Literal["anomaly-detection"] = "anomaly-detection"
-    model_name: str = Field("anomaly-detection", pattern=r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$", max_length=63)
-    data: DataConfig = Field(default_factory=DataConfig)
-    labeling: AnomalyLabelingConfig = Field(default_factory=AnomalyLabelingConfig)
-    model: AutoencoderConfig = Field(default_factory=AutoencoderConfig)
-    hpo: HpoConfig = Field(
-        default_factory=ANOMALY_SEARCH.model_copy,
-        description="Optuna search over the autoencoder's space from `model`; needs anomalies in the validation period",
-    )
-    gate: AnomalyGateConfig = Field(default_factory=AnomalyGateConfig)
-    deploy: DeployConfig = Field(default_factory=DeployConfig)
-    monitor: MonitorConfig = Field(default_factory=MonitorConfig)
-
-    _search_defaults = pydantic.field_validator("hpo", mode="before")(lambda v: over_scenario_search(v, ANOMALY_SEARCH))
-    _scenario_builder = pydantic.field_validator("hpo")(lambda hpo: require_builder(hpo, "anomaly-detection"))
 
 
 def _field_names(model: type[BaseModel], loc: tuple) -> list[str]:
@@ -360,5 +242,3 @@ def validated(model: type[_Model], values: dict, source: str) -> _Model:
         field, problem, expected = _describe(errors[0], model)
         more = f" (+{len(errors) - 1} more)" if len(errors) > 1 else ""
         raise ConfigError(source, problem + more, field=field, expected=expected) from None
-
-

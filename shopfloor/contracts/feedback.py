@@ -107,5 +107,3 @@ def read_feedback(store_uri: str, model_name: str) -> list[ExplanationFeedback]:
         ExplanationFeedback(**read_json(uri)) for uri in list_documents(ModelStore(store_uri).feedback_uri(model_name))
     ]
     return sorted(found, key=lambda f: (f.created, f.id))
-
-

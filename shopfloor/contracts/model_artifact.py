@@ -109,7 +109,6 @@ def model_version(model_dir: str) -> str:
     import hashlib
     from pathlib import Path
 
-
     return "v-" + hashlib.sha256(Path(model_dir, MODEL_FILE).read_bytes()).hexdigest()[:12]
 
 

@@ -1,9 +1,10 @@
 """What a model family provides to the steps: one class per family, asked for by key through the registry.
 
-The steps (train, evaluate, hpo) are the same code for every family: they read the step's artifacts, ask the
-family to do what is specific to it, and write the outputs the same way. A family reads the pipeline parameters it
-needs from ``StepInputs`` (the same four dicts for every family, empty where a family has no use for them) and
-imports TensorFlow only inside the methods that build or run a model, so asking the registry costs nothing.
+The steps (label, train, evaluate, explain, hpo) are the same code for every family: they read the step's
+artifacts, ask the family to do what is specific to it, and write the outputs the same way. A family reads the
+pipeline parameters it needs from ``StepInputs`` (the same four dicts for every family, empty where a family has no
+use for them) and imports TensorFlow only inside the methods that build or run a model, so asking the registry
+costs nothing.
 """
 
 from __future__ import annotations
@@ -26,6 +27,8 @@ if TYPE_CHECKING:
 __all__ = [
     "DataKind",
     "EvaluationResult",
+    "ExplainRequest",
+    "Explained",
     "ModelFamily",
     "ModelRecord",
     "Rendered",
@@ -89,6 +92,33 @@ class EvaluationResult(Protocol):
     @property
     def roc(self) -> dict[str, list[float]] | None:
         """ROC curve points (fpr, tpr, thresholds), or None where the test data has one class only."""
+
+
+@dataclasses.dataclass(frozen=True)
+class ExplainRequest:
+    """What the explain step asks of a family besides the model and data: names, sample size, the model store.
+
+    The model store holds operators' feedback on earlier explanations (``<model_name>/feedback/``), which a family
+    may show next to its own.
+    """
+
+    model_name: str
+    model_store_uri: str = ""
+    sample_size: int = 256
+
+
+@dataclasses.dataclass(frozen=True)
+class Explained:
+    """An explanation as people read it: the HTML report, the dashboard's Markdown, the global importances.
+
+    ``importance`` is what drives the model's score overall, by input (sensor, summary, image region...), logged
+    as the step's metrics; ``progress`` is the one line ``shopfloor run`` shows.
+    """
+
+    report: str
+    summary: str
+    importance: dict[str, float]
+    progress: str
 
 
 DataT = TypeVar("DataT")
@@ -183,6 +213,12 @@ class ModelFamily(abc.ABC, Generic[DataT, ResultT]):
     @abc.abstractmethod
     def progress_line(self, result: ResultT) -> str:
         """The one line ``shopfloor run`` shows for the evaluation (headline metrics, before the gate's verdict)."""
+
+    @abc.abstractmethod
+    def explain(
+        self, model: Any, model_info: dict, data_path: str, inputs: StepInputs, request: ExplainRequest
+    ) -> Explained:
+        """Explain the model on held-out data of the data artifact: what drives its score, shown on chosen cases."""
 
     @abc.abstractmethod
     def search_problem(

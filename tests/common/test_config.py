@@ -6,10 +6,11 @@ from pathlib import Path
 
 import pytest
 
-from shopfloor.common.config import DataConfig, LabelingConfig, PredictiveMaintenanceConfig, validated
-from shopfloor.common.config_files import load_config, parse_config
+from shopfloor.common.config import DataConfig, validated
 from shopfloor.common.errors import ConfigError
 from shopfloor.common.storage import write_bytes
+from shopfloor.families.predictive_maintenance.config import LabelingConfig, PredictiveMaintenanceConfig
+from shopfloor.families.scenarios import load_config, parse_config
 
 
 def _write(tmp_path: Path, text: str, name: str = "plant.yaml") -> Path:

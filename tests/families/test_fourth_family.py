@@ -7,15 +7,16 @@ installed plugin package would, in this process and in every step's subprocess.
 
 import json
 from pathlib import Path
+from typing import NamedTuple
 
 import pytest
 import yaml
 from kfp import compiler, dsl
 
 from shopfloor.app.local_runner import run_locally
-from shopfloor.common.config import PredictiveMaintenanceConfig
 from shopfloor.common.errors import ShopfloorError
 from shopfloor.components.evaluate.component import evaluate
+from shopfloor.components.explain.component import explain
 from shopfloor.components.ingest.component import ingest
 from shopfloor.components.label.component import label
 from shopfloor.components.publish.component import publish
@@ -23,6 +24,7 @@ from shopfloor.components.train.component import train
 from shopfloor.contracts.model_artifact import load_model_info
 from shopfloor.contracts.model_store import ModelStore
 from shopfloor.families import registry
+from shopfloor.families.predictive_maintenance.config import PredictiveMaintenanceConfig
 from shopfloor.pipelines import parameters
 from shopfloor.pipelines.search import search_stage
 from shopfloor.serving.predictor import model_class
@@ -50,10 +52,17 @@ def plugin(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     registry._locations.cache_clear()
 
 
+class Outputs(NamedTuple):
+    """The trained model and its explanation."""
+
+    model: dsl.Model
+    explanation: dsl.Markdown
+
+
 @dsl.pipeline(name="window-features")
 def window_features_pipeline(
     sensors_uri: str, events_uri: str, data_schema: dict, labeling: dict, gate: dict, model_store_uri: str
-) -> dsl.Model:
+) -> Outputs:
     """A plant team's own pipeline: shopfloor's steps, the plugin family's key, publish if the gate passes."""
     ingested = ingest(sensors_uri=sensors_uri, events_uri=events_uri, data_schema=data_schema)
     labelled = label(
@@ -86,6 +95,16 @@ def window_features_pipeline(
         gate=gate,
         model_store_uri=model_store_uri,
     )
+    explained = explain(
+        data=windows,
+        model=trained.outputs["model"],
+        family=FAMILY,
+        model_name="wf",
+        data_schema=data_schema,
+        split={},
+        gate=gate,
+        model_store_uri=model_store_uri,
+    )
     with dsl.If(evaluated.outputs["Output"] == True, name="quality-gate-passed"):  # noqa: E712 - KFP condition
         publish(
             model=trained.outputs["model"],
@@ -95,7 +114,7 @@ def window_features_pipeline(
             model_store_uri=model_store_uri,
             model_name="wf",
         )
-    return trained.outputs["model"]
+    return Outputs(model=trained.outputs["model"], explanation=explained.outputs["summary"])
 
 
 def test_the_registry_finds_the_plugin_family_and_keeps_the_built_ins(plugin: Path) -> None:
@@ -128,11 +147,13 @@ def test_the_plugin_family_trains_is_gated_and_published_on_the_local_runner(
         "model_store_uri": str(store),
     }
     run = run_locally(window_features_pipeline, arguments, tmp_path / "work")
-    info = load_model_info(run.outputs["Output"])
+    info = load_model_info(run.outputs["model"])
     assert info["model_type"] == FAMILY and info["features"] and info["window"] == arguments["labeling"]["window"]
     published = ModelStore(str(store)).require_latest("wf")
     blessing = json.loads(Path(published.uri, "blessing.json").read_text())
     assert blessing["blessed"] is True and blessing["metrics"]["roc_auc"] >= 0.6
     assert Path(published.uri, "MODEL_CARD.md").read_text().count(published.version) >= 1
+    ranked = Path(run.outputs["explanation"]).read_text().splitlines()  # the family's own explanation, by the step
+    assert len(ranked) == len(info["features"]) and all(line.startswith("- ") for line in ranked)
     with pytest.raises(ShopfloorError, match=f"model family '{FAMILY}' has no served model"):
         model_class(Path(published.uri, "model"))  # the family names no served class: the server says so

@@ -21,7 +21,16 @@ from shopfloor.common.errors import ConfigError
 from shopfloor.common.plots import html_page
 from shopfloor.contracts.model_artifact import TrainResult, runtime_versions, write_model
 from shopfloor.contracts.windows import LabelledWindows, load_windows
-from shopfloor.families.base import ModelFamily, ModelRecord, Rendered, SensorLabels, StepInputs, Trained
+from shopfloor.families.base import (
+    Explained,
+    ExplainRequest,
+    ModelFamily,
+    ModelRecord,
+    Rendered,
+    SensorLabels,
+    StepInputs,
+    Trained,
+)
 from shopfloor.families.registry import ModelKind, family
 from shopfloor.families.reporting import gate_summary, gate_table_html, render_model_card
 from shopfloor.families.search import SearchProblem
@@ -158,6 +167,20 @@ class WindowFeatures(ModelFamily[LabelledWindows, WindowFeaturesEvaluation]):
     def progress_line(self, result: WindowFeaturesEvaluation) -> str:
         """Both ranking metrics."""
         return f"ROC-AUC {result.metrics['roc_auc']:.3f}, PR-AUC {result.metrics['pr_auc']:.3f}"
+
+    def explain(
+        self, model: Any, model_info: dict, data_path: str, inputs: StepInputs, request: ExplainRequest
+    ) -> Explained:
+        """A linear model explains itself: each sensor's importance is the size of its standardized weights."""
+        weights = np.abs(np.asarray(model.layers[-1].get_weights()[0]).reshape(3, -1)).sum(axis=0)
+        share = weights / weights.sum()
+        pairs = zip(model_info["features"], share, strict=True)
+        importance = {sensor: round(float(value), 6) for sensor, value in pairs}
+        ranked = sorted(importance, key=lambda name: importance[name], reverse=True)
+        rows = "".join(f"<tr><td>{html.escape(s)}</td><td>{importance[s]:.1%}</td></tr>" for s in ranked)
+        report = html_page(request.model_name, f"<h1>Standardized weights</h1><table>{rows}</table>")
+        summary = "\n".join(f"- {sensor}: {importance[sensor]:.1%}" for sensor in ranked) + "\n"
+        return Explained(report, summary, importance, f"top sensor: {ranked[0]}")
 
     def search_problem(
         self, data_path: str, hyperparameters: dict, inputs: StepInputs, config: HpoConfig

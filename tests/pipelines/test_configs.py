@@ -5,7 +5,7 @@ from pathlib import Path
 import pytest
 
 from shopfloor import pipelines
-from shopfloor.common.config_files import load_config
+from shopfloor.families.scenarios import load_config
 from shopfloor.pipelines.scenarios import SCENARIOS
 
 

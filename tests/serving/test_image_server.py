@@ -125,7 +125,7 @@ def test_feedback_on_an_explanation_is_stored_and_refused_when_wrong(
 @pytest.fixture(scope="module")
 def edge_model_dir(vision_trained, served, tmp_path_factory) -> Path:
     """The trained model folder with its TFLite exports in edge/, as train-inspector writes it."""
-    from shopfloor.common.vision_config import TfliteConfig
+    from shopfloor.families.visual_inspection.config import TfliteConfig
     from shopfloor.families.visual_inspection.tflite import export_tflite, write_tflite
 
     folder = tmp_path_factory.mktemp("edge") / "model"

@@ -10,8 +10,8 @@ from pathlib import Path
 from shopfloor.app.cli.monitor import DecisionRequest, MonitorRequest, decide, monitor
 from shopfloor.app.cli.run import RunRequest, run
 from shopfloor.app.cli.shared import DEFAULT_WORK_DIR, EXIT_ERROR, Subcommands
-from shopfloor.common.config_files import load_config
 from shopfloor.common.errors import ShopfloorError
+from shopfloor.families.scenarios import load_config
 
 __all__ = ["DemoDataRequest", "DemoDriftRequest", "add_parsers", "demo_data", "demo_drift"]
 

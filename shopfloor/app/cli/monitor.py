@@ -19,8 +19,8 @@ from shopfloor.app.cli.shared import (
     monitor_state_uri,
     payload_log_uri,
 )
-from shopfloor.common.config_files import load_config
 from shopfloor.common.storage import join_uri, read_json
+from shopfloor.families.scenarios import load_config
 
 __all__ = ["DecisionRequest", "MonitorRequest", "add_parsers", "decide", "monitor", "save_retrain", "saved_retrain"]
 

@@ -18,12 +18,12 @@ from shopfloor.app.cli.shared import (
     data_base,
     model_store_uri,
 )
-from shopfloor.common.config_files import load_config
 from shopfloor.common.storage import read_json
 from shopfloor.contracts.model_store import ModelStore
+from shopfloor.families.scenarios import load_config
 
 if TYPE_CHECKING:
-    from shopfloor.common.config_files import ScenarioConfig
+    from shopfloor.families.scenarios import ScenarioConfig
 
 __all__ = ["RunRequest", "add_parsers", "run"]
 
@@ -159,8 +159,8 @@ def example_requests(run_root: Path, prefix: Path, config: ScenarioConfig) -> di
     import pandas as pd
 
     from shopfloor.common.storage import read_bytes
-    from shopfloor.common.vision_config import VisualInspectionConfig
     from shopfloor.contracts.windows import load_windows
+    from shopfloor.families.visual_inspection.config import VisualInspectionConfig
     from shopfloor.serving.examples import write_example_requests, write_image_requests
 
     windows = next(run_root.glob("label*/windows"), None)

@@ -7,7 +7,7 @@ import dataclasses
 from pathlib import Path
 
 from shopfloor.app.cli.shared import DEFAULT_WORK_DIR, Subcommands, add_data_options, data_base
-from shopfloor.common.config_files import load_config
+from shopfloor.families.scenarios import load_config
 
 __all__ = ["ValidateRequest", "add_parsers", "validate"]
 
@@ -36,8 +36,8 @@ def add_parsers(commands: Subcommands) -> None:
 
 def validate(request: ValidateRequest) -> int:
     """Check a config and its data without running anything."""
-    from shopfloor.common.vision_config import VisualInspectionConfig
     from shopfloor.components.ingest.ingest import ingest
+    from shopfloor.families.visual_inspection.config import VisualInspectionConfig
     from shopfloor.pipelines.scenarios import SCENARIOS
 
     scenario = SCENARIOS[request.scenario]

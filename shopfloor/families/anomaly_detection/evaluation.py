@@ -14,9 +14,9 @@ import html
 import numpy as np
 from sklearn import metrics as skm
 
-from shopfloor.common.config import AnomalyGateConfig
 from shopfloor.common.plots import figure_png, figures_html, html_page
 from shopfloor.contracts.windows import LabelledWindows
+from shopfloor.families.anomaly_detection.config import AnomalyGateConfig
 from shopfloor.families.reporting import gate_summary, gate_table_html
 from shopfloor.families.shared import roc_points
 

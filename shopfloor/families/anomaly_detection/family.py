@@ -6,11 +6,21 @@ from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 
-from shopfloor.common.config import AnomalyGateConfig, AnomalyLabelingConfig, AutoencoderConfig, HpoConfig, validated
+from shopfloor.common.config import HpoConfig, validated
 from shopfloor.common.storage import join_uri, read_bytes, sha256_hex
 from shopfloor.contracts.model_artifact import write_model
 from shopfloor.contracts.windows import LabelledWindows, load_windows
-from shopfloor.families.base import ModelFamily, ModelRecord, Rendered, SensorLabels, StepInputs, Trained
+from shopfloor.families.anomaly_detection.config import AnomalyGateConfig, AnomalyLabelingConfig, AutoencoderConfig
+from shopfloor.families.base import (
+    Explained,
+    ExplainRequest,
+    ModelFamily,
+    ModelRecord,
+    Rendered,
+    SensorLabels,
+    StepInputs,
+    Trained,
+)
 from shopfloor.families.registry import ModelKind
 from shopfloor.families.shared import final_metrics, split_rates
 
@@ -107,6 +117,26 @@ class AnomalyDetection(ModelFamily[LabelledWindows, "AnomalyEvaluation"]):
         m = result.metrics
         found = ", ".join(f"{k} {m[k]:.3f}" for k in ("precision", "recall", "f1") if k in m)
         return f"false alarms {m['false_alarm_rate']:.1%}{', ' + found if found else ''}"
+
+    def explain(
+        self, model: Any, model_info: dict, data_path: str, inputs: StepInputs, request: ExplainRequest
+    ) -> Explained:
+        """The error per sensor on every test window: which sensors set the alarms off (no sampling: it is cheap)."""
+        from shopfloor.families.anomaly_detection.explanation import (
+            explain_detector,
+            render_detector_report,
+            render_detector_summary,
+        )
+
+        found = explain_detector(model, load_windows(data_path), float(model_info["threshold"]["value"]))
+        top = sorted(found.importance, key=lambda name: found.importance[name], reverse=True)[:3]
+        alarms = int(found.alarms.sum())
+        return Explained(
+            report=render_detector_report(found, request.model_name),
+            summary=render_detector_summary(found, request.model_name),
+            importance=found.importance,
+            progress=f"explained {alarms} alarms in {len(found.scores)} test windows; top sensors: {', '.join(top)}",
+        )
 
     def search_problem(
         self, data_path: str, hyperparameters: dict, inputs: StepInputs, config: HpoConfig

@@ -17,9 +17,9 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from shopfloor.common.config import AnomalyLabelingConfig
 from shopfloor.common.errors import DataValidationError
 from shopfloor.contracts.windows import SPLITS, LabelledWindows
+from shopfloor.families.anomaly_detection.config import AnomalyLabelingConfig
 from shopfloor.families.shared import class_balance, window_stack
 
 __all__ = ["abnormal_readings", "label_anomaly_windows", "time_split"]

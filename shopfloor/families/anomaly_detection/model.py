@@ -17,12 +17,12 @@ import dataclasses
 import keras_tuner as kt
 import numpy as np
 
-from shopfloor.common.config import AutoencoderConfig
 from shopfloor.common.errors import DataValidationError
 from shopfloor.common.hyperparameters import check_kernels_fit, in_range, in_space
 from shopfloor.common.progress import report_progress
 from shopfloor.contracts.model_artifact import TrainResult, runtime_versions
 from shopfloor.contracts.windows import LabelledWindows
+from shopfloor.families.anomaly_detection.config import AutoencoderConfig
 from shopfloor.families.registry import ModelKind
 from shopfloor.families.shared import feature_statistics
 

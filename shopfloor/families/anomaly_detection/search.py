@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from shopfloor.common.config import AutoencoderConfig, HpoConfig, validated
+from shopfloor.common.config import HpoConfig, validated
 from shopfloor.common.errors import DataValidationError
+from shopfloor.families.anomaly_detection.config import AutoencoderConfig
 from shopfloor.families.search import SearchProblem, space_defaults
 
 __all__ = [
@@ -56,9 +57,7 @@ def anomaly_problem(windows, base: AutoencoderConfig, source: str = "hpo config"
     )
 
 
-def problem_at(
-    path: str, hyperparameters: dict, data_schema: dict, split: dict, config: HpoConfig
-) -> SearchProblem:
+def problem_at(path: str, hyperparameters: dict, data_schema: dict, split: dict, config: HpoConfig) -> SearchProblem:
     """The anomaly-detection problem from windows labelled normal/abnormal (already split in time)."""
     from shopfloor.contracts.windows import load_windows
 

@@ -12,8 +12,8 @@ import dataclasses
 import numpy as np
 from sklearn import metrics as skm
 
-from shopfloor.common.config import GateConfig
 from shopfloor.contracts.windows import LabelledWindows
+from shopfloor.families.predictive_maintenance.config import GateConfig
 from shopfloor.families.shared import roc_points
 
 __all__ = [

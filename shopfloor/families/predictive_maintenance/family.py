@@ -6,11 +6,21 @@ from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 
-from shopfloor.common.config import GateConfig, HpoConfig, LabelingConfig, ModelConfig, validated
+from shopfloor.common.config import HpoConfig, validated
 from shopfloor.common.storage import join_uri, read_bytes, sha256_hex
 from shopfloor.contracts.model_artifact import write_model
 from shopfloor.contracts.windows import LabelledWindows, load_windows
-from shopfloor.families.base import ModelFamily, ModelRecord, Rendered, SensorLabels, StepInputs, Trained
+from shopfloor.families.base import (
+    Explained,
+    ExplainRequest,
+    ModelFamily,
+    ModelRecord,
+    Rendered,
+    SensorLabels,
+    StepInputs,
+    Trained,
+)
+from shopfloor.families.predictive_maintenance.config import GateConfig, LabelingConfig, ModelConfig
 from shopfloor.families.registry import ModelKind
 from shopfloor.families.shared import final_metrics, split_rates
 
@@ -107,6 +117,28 @@ class PredictiveMaintenance(ModelFamily[LabelledWindows, "Evaluation"]):
         m = result.metrics
         ranking = f"ROC-AUC {m['roc_auc']:.3f}, PR-AUC {m['pr_auc']:.3f}"
         return f"{ranking}, F1 {m['f1']:.3f}, RUL MAE {m['rul_mae_hours']:.1f} h"
+
+    def explain(
+        self, model: Any, model_info: dict, data_path: str, inputs: StepInputs, request: ExplainRequest
+    ) -> Explained:
+        """Integrated gradients on a sample of test windows: sensor importance and the showcased cases' heatmaps."""
+        from shopfloor.families.predictive_maintenance.explanation import (
+            explain_windows,
+            render_explain_report,
+            render_explain_summary,
+        )
+
+        threshold = validated(GateConfig, inputs.gate, "pipeline parameter gate").decision_threshold
+        found = explain_windows(
+            model, load_windows(data_path), model_info, sample_size=request.sample_size, threshold=threshold
+        )
+        top = sorted(found.importance, key=lambda name: found.importance[name], reverse=True)[:3]
+        return Explained(
+            report=render_explain_report(found, request.model_name),
+            summary=render_explain_summary(found, request.model_name),
+            importance=found.importance,
+            progress=f"explained {found.attributions.values.shape[0]} windows; top sensors: {', '.join(top)}",
+        )
 
     def search_problem(
         self, data_path: str, hyperparameters: dict, inputs: StepInputs, config: HpoConfig

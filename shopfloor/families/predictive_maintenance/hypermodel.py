@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import keras_tuner as kt
 
-from shopfloor.common.config import ModelConfig
 from shopfloor.common.hyperparameters import check_kernels_fit
+from shopfloor.families.predictive_maintenance.config import ModelConfig
 from shopfloor.families.predictive_maintenance.model import build_model
 from shopfloor.families.registry import ModelKind
 

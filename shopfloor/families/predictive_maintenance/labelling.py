@@ -19,9 +19,9 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from shopfloor.common.config import LabelingConfig
 from shopfloor.common.errors import DataValidationError
 from shopfloor.contracts.windows import SPLITS, LabelledWindows
+from shopfloor.families.predictive_maintenance.config import LabelingConfig
 from shopfloor.families.shared import class_balance, window_stack
 
 __all__ = [
@@ -154,5 +154,3 @@ def label_windows(
         features=features,
         info=info,
     )
-
-

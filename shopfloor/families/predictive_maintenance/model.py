@@ -12,13 +12,13 @@ Output layout of the ``model`` artifact (a folder):
 
 from __future__ import annotations
 
-from shopfloor.common.config import ModelConfig
 from shopfloor.common.progress import report_progress
 from shopfloor.contracts.model_artifact import (
     TrainResult,
     runtime_versions,
 )
 from shopfloor.contracts.windows import LabelledWindows
+from shopfloor.families.predictive_maintenance.config import ModelConfig
 from shopfloor.families.registry import ModelKind
 from shopfloor.families.shared import feature_statistics
 
@@ -125,5 +125,3 @@ def train_model(windows: LabelledWindows, config: ModelConfig, data_sha256: str 
         "versions": runtime_versions(),
     }
     return TrainResult(model=model, history=history, info=info)
-
-

@@ -117,5 +117,3 @@ def render_summary(evaluation: Evaluation, model_name: str) -> str:
         f"RUL RMSE {evaluation.metrics['rul_rmse_hours']:.1f} h."
     )
     return gate_summary(evaluation.gate, model_name, detail)
-
-

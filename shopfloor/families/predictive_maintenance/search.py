@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import keras_tuner as kt
 
-from shopfloor.common.config import HpoConfig, ModelConfig, validated
+from shopfloor.common.config import HpoConfig, validated
 from shopfloor.common.errors import DataValidationError
+from shopfloor.families.predictive_maintenance.config import ModelConfig
 from shopfloor.families.search import SearchProblem
 
 __all__ = [

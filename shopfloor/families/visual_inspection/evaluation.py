@@ -17,10 +17,10 @@ import numpy as np
 from sklearn import metrics as skm
 
 from shopfloor.common.plots import figure_png, figures_html, html_page
-from shopfloor.common.vision_config import VisionGateConfig
 from shopfloor.contracts.images import ImageSet
 from shopfloor.families.reporting import card_results, gate_summary, gate_table_html
 from shopfloor.families.shared import roc_points
+from shopfloor.families.visual_inspection.config import VisionGateConfig
 from shopfloor.families.visual_inspection.inference import decide, defect_scores
 from shopfloor.families.visual_inspection.model import choose_defect_threshold, predict_probabilities
 

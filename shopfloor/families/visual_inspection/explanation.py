@@ -23,7 +23,7 @@ from shopfloor.contracts.images import ImageSet
 from shopfloor.families.visual_inspection.inference import LAST_CONV, gradcam, overlay
 from shopfloor.families.visual_inspection.model import predict_probabilities
 
-__all__ = ["box_mass", "pick_cases", "render_gradcam_report"]
+__all__ = ["box_mass", "pick_cases", "render_gradcam_report", "render_gradcam_summary"]
 
 _SHOWN_SIZE = 128
 
@@ -85,10 +85,20 @@ def _feedback_html(feedback: list) -> str:
 
 
 def render_gradcam_report(
-    model, images: ImageSet, model_name: str, count: int = 8, layer: str = LAST_CONV, feedback: list | None = None
+    model,
+    images: ImageSet,
+    model_name: str,
+    count: int = 8,
+    layer: str = LAST_CONV,
+    feedback: list | None = None,
+    probabilities: np.ndarray | None = None,
 ) -> str:
-    """A self-contained HTML grid of the most confidently wrong and most confident images with their heatmaps."""
-    probabilities = predict_probabilities(model, images.images)
+    """A self-contained HTML grid of the most confidently wrong and most confident images with their heatmaps.
+
+    ``probabilities`` are the model's class probabilities for ``images`` where the caller has them already.
+    """
+    if probabilities is None:
+        probabilities = predict_probabilities(model, images.images)
     sections = []
     for title, indices in pick_cases(images.labels, probabilities, count).items():
         if indices.size == 0:
@@ -111,3 +121,20 @@ def render_gradcam_report(
 {"".join(sections)}
 {_feedback_html(feedback or [])}"""
     return html_page(f"{model_name} Grad-CAM", body)
+
+
+def render_gradcam_summary(
+    images: ImageSet, probabilities: np.ndarray, model_name: str, count: int = 8, feedback: list | None = None
+) -> str:
+    """Markdown for the dashboard: which images the report shows, per case, and the operator feedback so far."""
+    lines = [f"# {model_name}: where the model looks (Grad-CAM)", "", "| case | image | label | predicted (P) |"]
+    lines.append("| --- | --- | --- | --- |")
+    for title, indices in pick_cases(images.labels, probabilities, count).items():
+        for i in indices:
+            predicted = int(probabilities[i].argmax())
+            label, guess = images.classes[images.labels[i]], images.classes[predicted]
+            lines.append(f"| {title} | {images.paths[i]} | {label} | {guess} ({probabilities[i, predicted]:.2f}) |")
+    verdicts = collections.Counter(f.verdict for f in feedback or [])
+    said = ", ".join(f"{verdict}: {n}" for verdict, n in sorted(verdicts.items())) or "none yet"
+    lines += ["", f"Operator feedback on earlier explanations: {said}."]
+    return "\n".join(lines) + "\n"

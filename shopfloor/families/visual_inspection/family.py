@@ -9,12 +9,21 @@ import numpy as np
 from shopfloor.common.config import HpoConfig, validated
 from shopfloor.common.progress import report_progress
 from shopfloor.common.storage import join_uri
-from shopfloor.common.vision_config import CnnConfig, ImageDataConfig, ImageSplitConfig, TfliteConfig, VisionGateConfig
+from shopfloor.common.vision_config import ImageDataConfig, ImageSplitConfig
 from shopfloor.contracts.images import ImageSet, load_image_set
 from shopfloor.contracts.model_artifact import write_model
-from shopfloor.families.base import ModelFamily, ModelRecord, Rendered, StepInputs, Trained
+from shopfloor.families.base import (
+    Explained,
+    ExplainRequest,
+    ModelFamily,
+    ModelRecord,
+    Rendered,
+    StepInputs,
+    Trained,
+)
 from shopfloor.families.registry import ModelKind
 from shopfloor.families.shared import final_metrics
+from shopfloor.families.visual_inspection.config import CnnConfig, TfliteConfig, VisionGateConfig
 
 if TYPE_CHECKING:
     from shopfloor.families.search import SearchProblem
@@ -110,6 +119,26 @@ class VisualInspection(ModelFamily[ImageSet, "VisionEvaluation"]):
             f"accuracy {m['accuracy']:.3f}, defect recall {m['defect_recall']:.3f}, "
             f"false rejects {m['false_reject_rate']:.3f}"
         )
+
+    def explain(
+        self, model: Any, model_info: dict, data_path: str, inputs: StepInputs, request: ExplainRequest
+    ) -> Explained:
+        """Grad-CAM of the test split's most confidently wrong and most confident parts, with operators' feedback.
+
+        Grad-CAM explains one image at a time, so there is no global importance to log.
+        """
+        from shopfloor.contracts.feedback import read_feedback
+        from shopfloor.families.visual_inspection.explanation import render_gradcam_report, render_gradcam_summary
+        from shopfloor.families.visual_inspection.model import predict_probabilities
+
+        test = _images(data_path, inputs).part("test")
+        feedback = read_feedback(request.model_store_uri, request.model_name) if request.model_store_uri else []
+        probabilities = predict_probabilities(model, test.images)
+        report = render_gradcam_report(model, test, request.model_name, feedback=feedback, probabilities=probabilities)
+        summary = render_gradcam_summary(test, probabilities, request.model_name, feedback=feedback)
+        wrong = int((probabilities.argmax(axis=1) != test.labels).sum())
+        progress = f"Grad-CAM over {len(test.labels)} test images ({wrong} misclassified); {len(feedback)} verdicts"
+        return Explained(report, summary, {}, progress)
 
     def search_problem(
         self, data_path: str, hyperparameters: dict, inputs: StepInputs, config: HpoConfig

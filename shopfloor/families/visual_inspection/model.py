@@ -27,10 +27,10 @@ import numpy as np
 from shopfloor.common.errors import DataValidationError
 from shopfloor.common.hyperparameters import grid, in_range, in_space
 from shopfloor.common.progress import report_progress
-from shopfloor.common.vision_config import CnnConfig
 from shopfloor.contracts.images import ImageSet
 from shopfloor.contracts.model_artifact import TrainResult, runtime_versions
 from shopfloor.families.registry import ModelKind
+from shopfloor.families.visual_inspection.config import CnnConfig
 from shopfloor.families.visual_inspection.inference import LAST_CONV, defect_scores
 
 __all__ = [

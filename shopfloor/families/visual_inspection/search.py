@@ -55,8 +55,9 @@ def image_problem(images, base) -> SearchProblem:
 
 def problem_at(path: str, hyperparameters: dict, data_schema: dict, split: dict, config: HpoConfig) -> SearchProblem:
     """The visual-inspection problem from a labelled image manifest, read with its image schema and split."""
-    from shopfloor.common.vision_config import CnnConfig, ImageDataConfig, ImageSplitConfig
+    from shopfloor.common.vision_config import ImageDataConfig, ImageSplitConfig
     from shopfloor.contracts.images import load_image_set
+    from shopfloor.families.visual_inspection.config import CnnConfig
 
     data = validated(ImageDataConfig, data_schema, "pipeline parameter image_schema")
     splitting = validated(ImageSplitConfig, split, "pipeline parameter split")

@@ -23,8 +23,8 @@ import dataclasses
 import numpy as np
 
 from shopfloor.common.storage import atomic_output_dir, sha256_hex, write_json
-from shopfloor.common.vision_config import TfliteConfig
 from shopfloor.contracts.images import ImageSet
+from shopfloor.families.visual_inspection.config import TfliteConfig
 from shopfloor.families.visual_inspection.inference import TfliteRunner, decide, defect_scores
 from shopfloor.families.visual_inspection.model import predict_probabilities
 

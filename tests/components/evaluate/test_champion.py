@@ -10,9 +10,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from shopfloor.common.config import GateConfig
 from shopfloor.components.evaluate.champion import Champion, challenge, load_champion, versus_production
 from shopfloor.contracts.model_artifact import load_keras_model
+from shopfloor.families.predictive_maintenance.config import GateConfig
 from shopfloor.families.predictive_maintenance.evaluation import evaluate_model
 
 

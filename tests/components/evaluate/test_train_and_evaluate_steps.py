@@ -5,13 +5,13 @@ from pathlib import Path
 
 import pytest
 
-from shopfloor.common.config import GateConfig, ModelConfig
 from shopfloor.common.errors import ConfigError
 from shopfloor.components.evaluate.evaluate import EvaluationPaths, run_evaluate
 from shopfloor.components.train.train import run_train
 from shopfloor.contracts.model_artifact import load_model_info
 from shopfloor.contracts.windows import write_windows
 from shopfloor.families.base import StepInputs
+from shopfloor.families.predictive_maintenance.config import GateConfig, ModelConfig
 
 HYPERPARAMETERS = ModelConfig(epochs=2, hidden_units=[16], conv_filters=8).model_dump()
 

@@ -9,8 +9,7 @@ import pytest
 from keras_tuner.src.engine.hyperparameters import hp_types
 from optuna.distributions import CategoricalDistribution, FloatDistribution, IntDistribution
 
-from shopfloor.common.config import HpoConfig, LabelingConfig, ModelConfig, PredictiveMaintenanceConfig
-from shopfloor.common.config_files import parse_config
+from shopfloor.common.config import HpoConfig
 from shopfloor.common.errors import ConfigError, DataValidationError
 from shopfloor.components.hpo.search import best_model_config, create_study, load_study, open_storage, summarize
 from shopfloor.components.hpo.search_space import (
@@ -20,7 +19,9 @@ from shopfloor.components.hpo.search_space import (
     suggest,
     to_distribution,
 )
+from shopfloor.families.predictive_maintenance.config import LabelingConfig, ModelConfig, PredictiveMaintenanceConfig
 from shopfloor.families.predictive_maintenance.search import builder_for, window_problem
+from shopfloor.families.scenarios import parse_config
 
 KINDS = [
     (hp_types.Int("a", 1, 9), IntDistribution(1, 9, step=1)),
@@ -194,8 +195,8 @@ def test_balanced_accuracy_weighs_every_class_alike() -> None:
 
 
 def test_the_image_search_starts_from_the_configured_cnn_and_hands_back_a_cnn_config(vision_trained, tmp_path) -> None:
-    from shopfloor.common.vision_config import CnnConfig
     from shopfloor.components.hpo.search import make_objective, run_worker
+    from shopfloor.families.visual_inspection.config import CnnConfig
     from shopfloor.families.visual_inspection.search import IMAGE_MONITOR, image_problem
 
     problem = image_problem(vision_trained.images, CnnConfig())
@@ -217,9 +218,9 @@ def test_the_anomaly_search_scores_anomalies_and_refuses_a_validation_period_wit
 ) -> None:
     import dataclasses
 
-    from shopfloor.common.config import AutoencoderConfig
     from shopfloor.components.hpo.search import make_objective, run_worker
     from shopfloor.contracts.windows import SPLITS
+    from shopfloor.families.anomaly_detection.config import AutoencoderConfig
     from shopfloor.families.anomaly_detection.search import ANOMALY_MONITOR, anomaly_problem
 
     problem = anomaly_problem(anomaly_windows, AutoencoderConfig())

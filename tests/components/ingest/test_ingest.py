@@ -10,14 +10,15 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from shopfloor.common.config import DataConfig, LabelingConfig
-from shopfloor.common.config_files import parse_config
+from shopfloor.common.config import DataConfig
 from shopfloor.common.errors import DataValidationError
 from shopfloor.common.storage import write_bytes
 from shopfloor.common.tables import read_table
 from shopfloor.components.ingest.ingest import ingest, validate_events, validate_sensors, write_outputs
 from shopfloor.demo.plant import SENSOR_COLUMNS
+from shopfloor.families.predictive_maintenance.config import LabelingConfig
 from shopfloor.families.predictive_maintenance.labelling import label_windows
+from shopfloor.families.scenarios import parse_config
 
 GOOD_SENSORS = """timestamp,site,asset_id,temp,vib
 2026-01-01T00:00:00Z,s1,A,1.0,0.1

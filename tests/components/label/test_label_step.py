@@ -4,11 +4,12 @@ from pathlib import Path
 
 import pytest
 
-from shopfloor.common.config import AnomalyLabelingConfig, LabelingConfig, PredictiveMaintenanceConfig
 from shopfloor.common.errors import ConfigError
 from shopfloor.components.ingest.ingest import write_outputs
 from shopfloor.components.label.label import run_label_sensors
 from shopfloor.contracts.windows import load_windows
+from shopfloor.families.anomaly_detection.config import AnomalyLabelingConfig
+from shopfloor.families.predictive_maintenance.config import LabelingConfig, PredictiveMaintenanceConfig
 
 
 @pytest.fixture(scope="module")

@@ -9,10 +9,15 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from shopfloor.common.config import AnomalyDetectionConfig, AnomalyGateConfig, AnomalyLabelingConfig, AutoencoderConfig
 from shopfloor.common.errors import DataValidationError
 from shopfloor.components.ingest.ingest import ingest
 from shopfloor.contracts.model_artifact import load_keras_model, load_model_info, write_model
+from shopfloor.families.anomaly_detection.config import (
+    AnomalyDetectionConfig,
+    AnomalyGateConfig,
+    AnomalyLabelingConfig,
+    AutoencoderConfig,
+)
 from shopfloor.families.anomaly_detection.evaluation import (
     anomaly_gate,
     anomaly_metrics,
@@ -150,8 +155,8 @@ def test_report_and_model_card(detector, windows, ingested) -> None:
 
 def test_detector_on_a_real_ecg_it_has_never_seen(tmp_path: Path) -> None:
     """sktime's MIT-BIH ECG excerpt, through the plant layout: learned normal beats, the abnormal segment stands out."""
-    from shopfloor.common.config_files import load_config
     from shopfloor.demo.real_sensors import write_ecg_plant_layout
+    from shopfloor.families.scenarios import load_config
 
     paths = write_ecg_plant_layout(tmp_path)
     config = load_config(paths["config"]).resolve_data(tmp_path)

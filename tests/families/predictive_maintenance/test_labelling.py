@@ -8,9 +8,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from shopfloor.common.config import LabelingConfig
 from shopfloor.common.errors import DataValidationError
 from shopfloor.contracts.windows import SPLITS, load_windows, write_windows
+from shopfloor.families.predictive_maintenance.config import LabelingConfig
 from shopfloor.families.predictive_maintenance.labelling import label_windows, split_assets
 from shopfloor.families.shared import class_balance
 

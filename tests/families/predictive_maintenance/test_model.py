@@ -8,10 +8,15 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from shopfloor.common.config import GateConfig, LabelingConfig, ModelConfig, PredictiveMaintenanceConfig
 from shopfloor.components.ingest.ingest import ingest
 from shopfloor.contracts.model_artifact import MODEL_FILE, MODEL_INFO, SAVED_MODEL_DIR, load_keras_model, write_model
 from shopfloor.families.base import ModelRecord
+from shopfloor.families.predictive_maintenance.config import (
+    GateConfig,
+    LabelingConfig,
+    ModelConfig,
+    PredictiveMaintenanceConfig,
+)
 from shopfloor.families.predictive_maintenance.evaluation import (
     classification_metrics,
     evaluate_model,

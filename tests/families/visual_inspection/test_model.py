@@ -11,11 +11,12 @@ import pandas as pd
 import pytest
 
 from shopfloor.common.errors import DataValidationError
-from shopfloor.common.vision_config import CnnConfig, ImageDataConfig, ImageSplitConfig, VisionGateConfig
+from shopfloor.common.vision_config import ImageDataConfig, ImageSplitConfig
 from shopfloor.components.ingest.images import ingest_images
 from shopfloor.contracts.images import load_image_set, split_by_hash
 from shopfloor.contracts.model_artifact import MODEL_FILE, MODEL_INFO, SAVED_MODEL_DIR, load_keras_model
 from shopfloor.demo.parts import PartsDataSpec, write_parts_data
+from shopfloor.families.visual_inspection.config import CnnConfig, VisionGateConfig
 from shopfloor.families.visual_inspection.evaluation import (
     evaluate_vision,
     render_vision_report,

@@ -7,7 +7,7 @@ import json
 import numpy as np
 import pytest
 
-from shopfloor.common.vision_config import TfliteConfig
+from shopfloor.families.visual_inspection.config import TfliteConfig
 from shopfloor.families.visual_inspection.model import predict_probabilities
 from shopfloor.families.visual_inspection.tflite import (
     TFLITE_INFO,
@@ -74,7 +74,7 @@ def test_a_model_without_augmentation_layers_converts_to_int8() -> None:
     """No random layer (flip, rotation, contrast... all off, as a search may choose): int8 calibration still runs."""
     import numpy as np
 
-    from shopfloor.common.vision_config import CnnConfig
+    from shopfloor.families.visual_inspection.config import CnnConfig
     from shopfloor.families.visual_inspection.model import build_cnn
     from shopfloor.families.visual_inspection.tflite import convert_tflite, tflite_predict
 

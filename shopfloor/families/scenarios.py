@@ -1,6 +1,7 @@
 """Scenario config files: YAML (local or s3://) -> the validated config of its scenario, errors in one line.
 
-Above both config modules (``config`` and ``vision_config``), so neither imports the other back.
+Each built-in scenario's config lives with its model family (``families.<kind>.config``); this module, above the
+families, is the one place that knows all three.
 """
 
 from __future__ import annotations
@@ -10,10 +11,12 @@ from typing import TypeAlias
 
 import yaml
 
-from shopfloor.common.config import AnomalyDetectionConfig, PredictiveMaintenanceConfig, validated
+from shopfloor.common.config import validated
 from shopfloor.common.errors import ConfigError
 from shopfloor.common.storage import read_bytes
-from shopfloor.common.vision_config import VisualInspectionConfig
+from shopfloor.families.anomaly_detection.config import AnomalyDetectionConfig
+from shopfloor.families.predictive_maintenance.config import PredictiveMaintenanceConfig
+from shopfloor.families.visual_inspection.config import VisualInspectionConfig
 
 __all__ = [
     "ScenarioConfig",
@@ -23,7 +26,7 @@ __all__ = [
 ]
 
 
-# One of the scenario configs: the sensor scenarios' (config) or visual inspection's (vision_config).
+# One of the built-in scenarios' configs, each defined by its family.
 ScenarioConfig: TypeAlias = PredictiveMaintenanceConfig | AnomalyDetectionConfig | VisualInspectionConfig
 
 

@@ -1,0 +1,77 @@
+"""Config sections of predictive maintenance: window labelling, the window model, its gate, and the scenario.
+
+The sections follow :mod:`shopfloor.common.config`: unknown keys are errors, and ``validated`` turns a bad value
+into a one-line ``ConfigError`` naming the file and the dotted field.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+import pydantic
+from pydantic import Field
+
+from shopfloor.common.config import (
+    DataConfig,
+    DeployConfig,
+    HpoConfig,
+    MonitorConfig,
+    SensorDataLocations,
+    StrictSection,
+    over_scenario_search,
+    require_builder,
+)
+
+__all__ = ["GateConfig", "LabelingConfig", "ModelConfig", "PredictiveMaintenanceConfig"]
+
+
+class LabelingConfig(StrictSection):
+    """How readings become labelled windows: the failure horizon, window length and the asset split."""
+
+    horizon_hours: float = Field(48.0, gt=0)
+    window: int = Field(24, ge=2, le=1024, description="readings per window")
+    stride: int = Field(2, ge=1, description="readings between window starts")
+    rul_cap_hours: float = Field(240.0, gt=0, description="remaining useful life is clipped here")
+    test_fraction: float = Field(0.25, gt=0, lt=1, description="share of assets held out for evaluation")
+    validation_fraction: float = Field(0.2, gt=0, lt=1, description="share of training assets for early stopping")
+    seed: int = 7
+
+
+class ModelConfig(StrictSection):
+    """Size and training schedule of the Keras model."""
+
+    hidden_units: list[int] = Field(default_factory=lambda: [64, 32], min_length=1)
+    conv_filters: int = Field(32, ge=0, description="0: no temporal convolution")
+    kernel_size: int = Field(5, ge=1, description="readings the convolution looks at")
+    dropout: float = Field(0.1, ge=0, lt=1)
+    learning_rate: float = Field(1e-3, gt=0)
+    epochs: int = Field(15, ge=1)
+    patience: int = Field(4, ge=1, description="epochs without validation PR-AUC improvement before stopping")
+    batch_size: int = Field(256, ge=1)
+    seed: int = 7
+
+
+class GateConfig(StrictSection):
+    """The quality gate: a model that misses any threshold is not deployable."""
+
+    decision_threshold: float = Field(0.5, gt=0, lt=1)
+    min_roc_auc: float = Field(0.85, ge=0, le=1)
+    min_pr_auc: float = Field(0.5, ge=0, le=1)
+    max_rul_mae_hours: float = Field(72.0, gt=0)
+
+
+class PredictiveMaintenanceConfig(SensorDataLocations, StrictSection):
+    """A predictive-maintenance scenario: data layout, labeling, model and gate."""
+
+    scenario: Literal["predictive-maintenance"] = "predictive-maintenance"
+    model_name: str = Field("predictive-maintenance", pattern=r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$", max_length=63)
+    data: DataConfig = Field(default_factory=DataConfig)
+    labeling: LabelingConfig = Field(default_factory=LabelingConfig)
+    model: ModelConfig = Field(default_factory=ModelConfig)
+    hpo: HpoConfig = Field(default_factory=HpoConfig)
+    gate: GateConfig = Field(default_factory=GateConfig)
+    deploy: DeployConfig = Field(default_factory=DeployConfig)
+    monitor: MonitorConfig = Field(default_factory=MonitorConfig)
+
+    _search_defaults = pydantic.field_validator("hpo", mode="before")(lambda v: over_scenario_search(v, HpoConfig()))
+    _scenario_builder = pydantic.field_validator("hpo")(lambda hpo: require_builder(hpo, "predictive-maintenance"))
