@@ -122,17 +122,38 @@ def in_process_seconds(arguments: dict, work: Path) -> dict[str, float]:
     from shopfloor.components.evaluate.component import evaluate
     from shopfloor.components.explain.component import explain
     from shopfloor.components.hpo.component import hpo_select, hpo_setup, hpo_worker
-    from shopfloor.components.ingest.component import ingest
+    from shopfloor.components.ingest.component import fingerprint_sources, ingest
     from shopfloor.components.label.component import label
     from shopfloor.components.publish.component import publish
     from shopfloor.components.train.component import train
 
-    warm_imports([ingest, label, hpo_setup, hpo_worker, hpo_select, train, evaluate, explain, publish, deploy])
+    warm_imports(
+        [
+            fingerprint_sources,
+            ingest,
+            label,
+            hpo_setup,
+            hpo_worker,
+            hpo_select,
+            train,
+            evaluate,
+            explain,
+            publish,
+            deploy,
+        ]
+    )
     run = InProcess(work)
     a = arguments
     out = run.output
     sensors, events = out(Dataset, "ingest", "sensors"), out(Dataset, "ingest", "events")
     profile = out(Artifact, "ingest", "profile")
+    fingerprinted = run.call(
+        "fingerprint-sources",
+        fingerprint_sources,
+        data_uri=a["sensors_uri"],
+        other_uri=a["events_uri"],
+        more_uris=[],
+    )
     run.call(
         "ingest",
         ingest,
@@ -142,6 +163,8 @@ def in_process_seconds(arguments: dict, work: Path) -> dict[str, float]:
         sensors=sensors,
         events=events,
         profile=profile,
+        profile_summary=out(Markdown, "ingest", "profile_summary"),
+        sources_fingerprint=fingerprinted,
     )
     windows = out(Dataset, "label", "windows")
     run.call(
@@ -245,7 +268,9 @@ def in_process_seconds(arguments: dict, work: Path) -> dict[str, float]:
             model_uri=published,
             model_name=a["model_name"],
             deployment=a["deployment"],
+            serving_image=IMAGE,
             endpoint=out(Artifact, "deploy", "endpoint"),
+            endpoint_card=out(Markdown, "deploy", "endpoint_card"),
         )
     return run.seconds
 

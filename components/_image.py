@@ -1,14 +1,26 @@
-"""The container image every shopfloor component runs in, tagged with the package version.
+"""The container image every shopfloor component runs in, tagged with the package version unless a plant says.
 
 One image for all steps (built from infra/images/Dockerfile) keeps the compiled YAML reproducible: the tag
-moves only when the package version does, as in google-cloud-pipeline-components' ``_image.py``.
+moves only when the package version does, as in google-cloud-pipeline-components' ``_image.py``. A plant that
+builds and pushes the image to its own registry compiles with ``shopfloor compile --image REGISTRY/NAME:TAG``
+(or ``$SHOPFLOOR_IMAGE``): every executor and the InferenceService the deploy step creates then use that image.
 """
+
+import os
+import re
 
 from shopfloor import __version__
 
-__all__ = ["IMAGE", "IMAGE_REPOSITORY", "SERVING_IMAGE"]
+__all__ = ["DEFAULT_IMAGE", "IMAGE", "IMAGE_ENV", "IMAGE_REFERENCE", "IMAGE_REPOSITORY", "SERVING_IMAGE"]
 
+IMAGE_ENV = "SHOPFLOOR_IMAGE"
 IMAGE_REPOSITORY = "ghcr.io/shopfloor-ml/shopfloor"
-IMAGE = f"{IMAGE_REPOSITORY}:{__version__}"
+DEFAULT_IMAGE = f"{IMAGE_REPOSITORY}:{__version__}"
+# registry/name[:tag][@sha256:digest], as docker and Kubernetes accept it (lowercase path, at least a name)
+IMAGE_REFERENCE = re.compile(
+    r"^(?:[a-z0-9.-]+(?::[0-9]+)?/)?[a-z0-9]+(?:[._-][a-z0-9]+)*(?:/[a-z0-9]+(?:[._-][a-z0-9]+)*)*"
+    r"(?::[A-Za-z0-9_][A-Za-z0-9_.-]{0,127})?(?:@sha256:[a-f0-9]{64})?$"
+)
+IMAGE = os.environ.get(IMAGE_ENV) or DEFAULT_IMAGE
 # The KServe predictor and explainer run the same image (serving/ is installed in it); one tag to move.
 SERVING_IMAGE = IMAGE

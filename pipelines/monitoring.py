@@ -4,10 +4,12 @@ Scheduled as a KFP recurring run (``infra/kfp/monitoring-recurring-run.yaml``); 
 ``shopfloor monitor`` does the same through the local runner's pipeline.
 """
 
-from kfp import dsl
+from kfp import dsl, kubernetes
 
 from shopfloor.common.config import MonitorConfig
+from shopfloor.common.kfp_api import ACCESS_LABEL
 from shopfloor.components.monitor.component import check_drift, trigger_retraining
+from shopfloor.pipelines.caching import apply_caching_policy
 from shopfloor.pipelines.cluster import with_s3_access
 from shopfloor.pipelines.predictive_maintenance import DEFAULT_MODEL_STORE
 
@@ -34,6 +36,7 @@ def monitoring(
     namespace: str = "kubeflow-user-example-com",
     labels_uri: str = "",
     batch_uri: str = "",
+    kfp_host: str = "",
 ):
     """Check drift and retrain under the policy.
 
@@ -50,6 +53,7 @@ def monitoring(
         labels_uri: what really happened to served windows (request_id, index, label), CSV/Parquet; '' = none
             yet. Degraded performance on them starts a retrain like drift does.
         batch_uri: a new data batch (sensor table, CSV/Parquet) to compare instead of the payload logs; '' = logs.
+        kfp_host: the Pipelines API the trigger calls ('' = Kubeflow's in-cluster ml-pipeline service).
     """
     checked = check_drift(
         model_name=model_name,
@@ -68,7 +72,11 @@ def monitoring(
             experiment=experiment,
             namespace=namespace,
             arguments=training_arguments,
+            kfp_host=kfp_host,
         )
         started.set_display_name("trigger-retraining")
+        # the PodDefault infra/kfp/access-ml-pipeline.yaml projects the Pipelines API token into labelled pods
+        kubernetes.add_pod_label(started, *ACCESS_LABEL)
+    apply_caching_policy(checked, started)  # neither is ever cached: both read and change state outside KFP
     for task in (checked, started):
         with_s3_access(task)

@@ -4,6 +4,7 @@ from kfp import dsl
 from kfp.dsl import PipelineTask
 from kfp.dsl.pipeline_channel import PipelineChannel
 
+from shopfloor.components._image import SERVING_IMAGE
 from shopfloor.components.deploy.component import deploy
 from shopfloor.components.publish.component import publish
 
@@ -31,6 +32,8 @@ def release_if_blessed(
             model_store_uri=model_store_uri,
             model_name=model_name,
         ).set_display_name("publish")
-        served = deploy(model_uri=published.output, model_name=model_name, deployment=deployment)
+        served = deploy(
+            model_uri=published.output, model_name=model_name, deployment=deployment, serving_image=SERVING_IMAGE
+        )
         served.set_display_name("deploy")
     return published, served

@@ -14,9 +14,10 @@ from kfp.dsl.pipeline_channel import PipelineChannel
 
 from shopfloor.components.evaluate.component import evaluate
 from shopfloor.components.explain.component import explain
-from shopfloor.components.ingest.component import ingest
+from shopfloor.components.ingest.component import fingerprint_sources, ingest
 from shopfloor.components.label.component import label
 from shopfloor.components.train.component import train
+from shopfloor.pipelines.caching import apply_caching_policy
 from shopfloor.pipelines.cluster import with_s3_access
 from shopfloor.pipelines.release import release_if_blessed
 from shopfloor.pipelines.search import search_stage
@@ -101,8 +102,9 @@ def search_train_release(
 
 @dataclasses.dataclass(frozen=True)
 class SensorTraining:
-    """The tasks of a sensor pipeline: its ingest and label steps, then the shared stage."""
+    """The tasks of a sensor pipeline: its fingerprint, ingest and label steps, then the shared stage."""
 
+    fingerprinted: PipelineTask
     ingested: PipelineTask
     labelled: PipelineTask
     stage: TrainingTasks
@@ -125,9 +127,18 @@ def sensor_training(
     label_display_name: str = "label",
     train_display_name: str = "train",
 ) -> SensorTraining:
-    """A whole sensor pipeline for ``family``: ingest, label into windows, then the shared stage; S3 on every task."""
-    ingested = ingest(sensors_uri=sensors_uri, events_uri=events_uri, data_schema=data_schema)
-    ingested.set_display_name("ingest")
+    """A whole sensor pipeline for ``family``: ingest, label into windows, then the shared stage.
+
+    Every task gets S3 access and its caching from the policy table; ingest is keyed on the sources' fingerprint.
+    """
+    fingerprinted = fingerprint_sources(data_uri=sensors_uri, other_uri=events_uri, more_uris=[])
+    fingerprinted.set_display_name("fingerprint-sources")
+    ingested = ingest(
+        sensors_uri=sensors_uri,
+        events_uri=events_uri,
+        data_schema=data_schema,
+        sources_fingerprint=fingerprinted.output,
+    ).set_display_name("ingest")
     labelled = label(
         sensors=ingested.outputs["sensors"],
         events=ingested.outputs["events"],
@@ -151,6 +162,8 @@ def sensor_training(
         deployment=deployment,
         train_display_name=train_display_name,
     )
-    for task in (ingested, labelled, *stage.all()):
+    tasks = (fingerprinted, ingested, labelled, *stage.all())
+    apply_caching_policy(*tasks)
+    for task in tasks:
         with_s3_access(task)  # data, model store and payload logs on MinIO; the Secret never enters the YAML
-    return SensorTraining(ingested, labelled, stage)
+    return SensorTraining(fingerprinted, ingested, labelled, stage)

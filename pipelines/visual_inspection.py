@@ -12,11 +12,12 @@ from typing import NamedTuple
 from kfp import dsl
 from kfp.dsl import HTML, Markdown, Model
 
-from shopfloor.components.ingest.component import ingest_images
+from shopfloor.components.ingest.component import fingerprint_sources, ingest_images
 from shopfloor.components.label.component import label_images
 from shopfloor.families.registry import ModelKind
 from shopfloor.families.visual_inspection.config import VisualInspectionConfig
 from shopfloor.pipelines import parameters
+from shopfloor.pipelines.caching import apply_caching_policy
 from shopfloor.pipelines.cluster import with_s3_access
 from shopfloor.pipelines.predictive_maintenance import DEFAULT_MODEL_STORE
 from shopfloor.pipelines.training import search_train_release
@@ -85,7 +86,11 @@ def visual_inspection(
             canary_traffic_percent, ready_timeout_s, explainer, runtime (keras | tflite-float32 | tflite-int8),
             payload_log_uri, local_state_dir.
     """
-    ingested = ingest_images(data_root=data_root, image_schema=image_schema).set_display_name("ingest-images")
+    fingerprinted = fingerprint_sources(data_uri=data_root, other_uri="", more_uris=annotations)
+    fingerprinted.set_display_name("fingerprint-sources")
+    ingested = ingest_images(
+        data_root=data_root, image_schema=image_schema, sources_fingerprint=fingerprinted.output
+    ).set_display_name("ingest-images")
     labelled = label_images(
         manifest=ingested.outputs["manifest"],
         image_schema=image_schema,
@@ -110,7 +115,9 @@ def visual_inspection(
         deployment=deployment,
         train_display_name="train-inspector",
     )
-    for task in (ingested, labelled, *stage.all()):
+    tasks = (fingerprinted, ingested, labelled, *stage.all())
+    apply_caching_policy(*tasks)
+    for task in tasks:
         with_s3_access(task)
     return PipelineOutputs(
         model=stage.trained.outputs["model"],

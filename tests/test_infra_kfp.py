@@ -39,13 +39,58 @@ def test_optuna_secret_template_matches_the_pipeline() -> None:
     assert secret.string_data == {"url": "REPLACE_ME"}, "a template: the real URL never lives in git"
 
 
-def test_retrainer_may_create_runs_and_nothing_else() -> None:
+# What the monitoring pipeline's service account needs, and all it gets (README "Run it on Kubeflow" lists it):
+# (API group, resource, resource name or "*", verb)
+STATED_GRANTS = {
+    ("argoproj.io", "workflowtaskresults", "*", "create"),
+    ("argoproj.io", "workflowtaskresults", "*", "patch"),
+    ("", "configmaps", "kfp-launcher", "get"),
+    ("", "secrets", "mlpipeline-minio-artifact", "get"),
+    *{("pipelines.kubeflow.org", r, "*", v) for r in ("pipelines", "pipelines/versions") for v in ("get", "list")},
+    *{("pipelines.kubeflow.org", r, "*", v) for r in ("experiments", "runs") for v in ("get", "list", "create")},
+}
+
+
+def test_the_retrainer_is_granted_exactly_the_stated_list() -> None:
     account, role, binding = kubernetes_documents("retrain-rbac.yaml")
     assert binding.subjects[0].name == account.metadata.name and binding.role_ref.name == role.metadata.name
-    verbs = {(resource, verb) for rule in role.rules for resource in rule.resources for verb in rule.verbs}
-    assert all(group == "pipelines.kubeflow.org" for rule in role.rules for group in rule.api_groups)
-    assert ("runs", "create") in verbs
-    assert not {v for _, v in verbs} & {"delete", "update", "patch", "*"}
+    granted = {
+        (group, resource, name, verb)
+        for rule in role.rules
+        for group in rule.api_groups
+        for resource in rule.resources
+        for name in (rule.resource_names or ["*"])
+        for verb in rule.verbs
+    }
+    assert granted == STATED_GRANTS
+    readme = (KFP.parents[1] / "README.md").read_text()
+    for group, resource, name, verb in STATED_GRANTS:
+        row = f"| `{group or 'core'}` | `{resource}` | {'any' if name == '*' else f'`{name}`'} |"
+        assert row in readme and verb in readme.split(row, 1)[1].splitlines()[0], f"README lacks {row} {verb}"
+
+
+def test_pod_default_projects_the_pipelines_token_the_trigger_reads() -> None:
+    from shopfloor.common.kfp_api import ACCESS_LABEL, DEFAULT_TOKEN_PATH, TOKEN_AUDIENCE, TOKEN_PATH_ENV
+
+    (pod_default,) = yaml.safe_load_all((KFP / "access-ml-pipeline.yaml").read_text())
+    assert pod_default["apiVersion"] == "kubeflow.org/v1alpha1" and pod_default["kind"] == "PodDefault"
+    spec = pod_default["spec"]
+    assert spec["selector"]["matchLabels"] == {ACCESS_LABEL[0]: ACCESS_LABEL[1]}
+    (source,) = spec["volumes"][0]["projected"]["sources"]
+    token = source["serviceAccountToken"]
+    assert token["audience"] == TOKEN_AUDIENCE
+    (mount,) = spec["volumeMounts"]
+    assert f"{mount['mountPath']}/{token['path']}" == DEFAULT_TOKEN_PATH
+    assert {"name": TOKEN_PATH_ENV, "value": DEFAULT_TOKEN_PATH} in spec["env"]
+
+
+def test_the_trigger_task_carries_the_label_the_pod_default_selects() -> None:
+    from shopfloor.common.kfp_api import ACCESS_LABEL
+
+    _, platform = yaml.safe_load_all((COMPILED_DIR / "monitoring.yaml").read_text())
+    executors = platform["platforms"]["kubernetes"]["deploymentSpec"]["executors"]
+    assert executors["exec-trigger-retraining"]["podMetadata"]["labels"] == {ACCESS_LABEL[0]: ACCESS_LABEL[1]}
+    assert "podMetadata" not in executors["exec-check-drift"], "only the step that calls the API gets the token"
 
 
 def test_recurring_run_is_a_valid_kfp_api_object_for_the_compiled_pipeline() -> None:

@@ -61,7 +61,9 @@ def test_image_tag_follows_package_version() -> None:
 
 def test_dockerfile_copies_what_exists_and_installs_the_package() -> None:
     dockerfile = (ROOT / "infra" / "images" / "Dockerfile").read_text()
-    assert re.search(r"^FROM python:3\.11", dockerfile, re.MULTILINE)
+    assert re.search(r"^ARG BASE_IMAGE=python:3\.11-slim@sha256:[0-9a-f]{64}$", dockerfile, re.MULTILINE), "by digest"
+    assert re.search(r"^FROM \$\{BASE_IMAGE\}$", dockerfile, re.MULTILINE)
+    assert re.search(r"^ARG SHOPFLOOR_IMAGE=", dockerfile, re.MULTILINE), "it knows the reference it is pushed as"
     for line in re.findall(r"^COPY (.+)$", dockerfile, re.MULTILINE):
         *sources, _ = line.split()
         for source in sources:

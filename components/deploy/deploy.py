@@ -10,9 +10,10 @@ from pathlib import PurePosixPath
 
 from shopfloor.common.config import DeployConfig
 from shopfloor.common.errors import ShopfloorError
+from shopfloor.components._image import SERVING_IMAGE
 from shopfloor.components.deploy.target import DeploymentRequest, DeployTarget, Endpoint
 
-__all__ = ["deploy_model", "deployment_request", "make_target"]
+__all__ = ["deploy_model", "deployment_request", "endpoint_markdown", "make_target"]
 
 
 def make_target(config: DeployConfig) -> DeployTarget:
@@ -33,11 +34,14 @@ def make_target(config: DeployConfig) -> DeployTarget:
     return KServeTarget.from_cluster()
 
 
-def deployment_request(model_uri: str, model_name: str, config: DeployConfig) -> DeploymentRequest:
-    """The request for a published model version (``<store>/<model>/<version>``)."""
+def deployment_request(
+    model_uri: str, model_name: str, config: DeployConfig, image: str = SERVING_IMAGE
+) -> DeploymentRequest:
+    """The request for a published model version (``<store>/<model>/<version>``), served by ``image``."""
     return DeploymentRequest(
         model_name=model_name,
         model_uri=model_uri,
+        image=image,
         model_version=PurePosixPath(model_uri.rstrip("/")).name,
         namespace=config.namespace,
         service_account=config.service_account,
@@ -49,6 +53,31 @@ def deployment_request(model_uri: str, model_name: str, config: DeployConfig) ->
     )
 
 
-def deploy_model(model_uri: str, model_name: str, config: DeployConfig) -> Endpoint:
+def deploy_model(model_uri: str, model_name: str, config: DeployConfig, image: str = SERVING_IMAGE) -> Endpoint:
     """Deploy a published model version to the configured target and return where it answers."""
-    return make_target(config).deploy(deployment_request(model_uri, model_name, config))
+    return make_target(config).deploy(deployment_request(model_uri, model_name, config, image))
+
+
+def endpoint_markdown(served: Endpoint, config: DeployConfig, image: str) -> str:
+    """The endpoint card for the dashboard: where the model answers, which version and runtime, how to call it."""
+    target = f"KServe InferenceService in `{config.namespace}`" if served.target == "kserve" else "local model server"
+    rows = [
+        ("model", f"`{served.model_name}`"),
+        ("version", f"`{served.model_version}`"),
+        ("target", target),
+        ("runtime", f"`{config.runtime}`" + (", explainer on" if config.explainer else "")),
+        ("image", f"`{image}`" if served.target == "kserve" else "this machine's Python"),
+        ("V1 predict", served.v1_predict_url),
+        ("V1 explain", served.v1_explain_url),
+        ("V2 infer", served.v2_infer_url),
+    ]
+    lines = [f"# {served.model_name} is serving", "", "| | |", "| --- | --- |"]
+    lines += [f"| {name} | {value} |" for name, value in rows]
+    lines += [
+        "",
+        "```sh",
+        f"curl -s {served.url}/v2/models/{served.model_name}  # metadata: inputs and outputs",
+        f"curl -s -H 'content-type: application/json' -d @request.json {served.v1_predict_url}",
+        "```",
+    ]
+    return "\n".join(lines) + "\n"

@@ -59,7 +59,13 @@ def check_drift(
 
 @dsl.component(base_image=IMAGE, install_kfp_package=False)
 def trigger_retraining(
-    model_name: str, state_uri: str, pipeline_name: str, experiment: str, namespace: str, arguments: dict
+    model_name: str,
+    state_uri: str,
+    pipeline_name: str,
+    experiment: str,
+    namespace: str,
+    arguments: dict,
+    kfp_host: str = "",
 ) -> str:
     """Start a run of the registered training pipeline and record it against the cooldown and storm limits.
 
@@ -68,8 +74,10 @@ def trigger_retraining(
         state_uri: where retrain runs are recorded.
         pipeline_name: the registered training pipeline (e.g. predictive-maintenance).
         experiment: the KFP experiment the run goes to.
-        namespace: the Kubeflow profile namespace.
+        namespace: the Kubeflow profile namespace the run goes to.
         arguments: the training pipeline's arguments (data location, config sections).
+        kfp_host: the Pipelines API ('' = ``$KF_PIPELINES_ENDPOINT``, else the in-cluster service); the token is
+            the one the ``access-ml-pipeline`` PodDefault projects into this step's pod.
 
     Returns:
         The id of the started run.
@@ -80,7 +88,9 @@ def trigger_retraining(
 
     state = RetrainState(state_uri, model_name)
     approved = state.approved_pending_start()  # an operator's approval is what this run carries out, if any
-    run_id = start_retraining_run(pipeline_name, experiment, arguments, f"{model_name}-retrain", namespace=namespace)
+    run_id = start_retraining_run(
+        pipeline_name, experiment, arguments, f"{model_name}-retrain", namespace=namespace, host=kfp_host
+    )
     state.record_run(approved[0].id if approved else None)
     report_progress(
         f"started retraining run {run_id}" + (f" for approved request {approved[0].id}" if approved else "")

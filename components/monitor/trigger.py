@@ -1,14 +1,18 @@
 """Start a retraining run of a registered pipeline through the KFP API, from inside the cluster.
 
 KFP has no native trigger from monitoring to training (kubeflow/pipelines #12834): the monitoring pipeline's
-last step calls the KFP API itself, as its service account (``kfp.Client()`` in a pod picks up the projected
-service-account token; ``infra/kfp/retrain-rbac.yaml`` grants it exactly run creation). The training pipeline
-is the one the GitOps repo registered (compiled YAML applied as a KFP pipeline); its newest version runs.
+last step calls the KFP API itself, as Kubeflow documents in-cluster access (``shopfloor.common.kfp_api``): the
+``ml-pipeline`` service in ``kubeflow`` unless a host is configured, the projected service-account token that the
+PodDefault selected by the task's ``access-ml-pipeline`` label mounts, and the profile namespace passed per call
+(``infra/kfp/retrain-rbac.yaml`` grants the account what this needs). The training pipeline is the one the GitOps
+repo registered (compiled YAML applied as a KFP pipeline); its newest version runs, with the caching its compiled
+tasks declare.
 """
 
 from __future__ import annotations
 
 from shopfloor.common.errors import ShopfloorError
+from shopfloor.common.kfp_api import kfp_client, resolve_connection
 
 __all__ = ["start_retraining_run"]
 
@@ -21,12 +25,19 @@ def _latest_version_id(client, pipeline_id: str) -> str | None:
 
 
 def start_retraining_run(
-    pipeline_name: str, experiment: str, arguments: dict, run_name: str, client=None, namespace: str | None = None
+    pipeline_name: str,
+    experiment: str,
+    arguments: dict,
+    run_name: str,
+    namespace: str | None = None,
+    host: str | None = None,
 ) -> str:
-    """Create a run of the newest version of ``pipeline_name``; returns the run id."""
-    import kfp
+    """Create a run of the newest version of ``pipeline_name`` in ``namespace``; returns the run id.
 
-    client = client or kfp.Client(namespace=namespace or "kubeflow")
+    ``host`` '' or None: ``$KF_PIPELINES_ENDPOINT``, else the in-cluster Pipelines API.
+    """
+    connection = resolve_connection(host or None, namespace or None)
+    client = kfp_client(connection)
     pipeline_id = client.get_pipeline_id(pipeline_name)
     if pipeline_id is None:
         raise ShopfloorError(
@@ -36,7 +47,7 @@ def start_retraining_run(
             expected="the training pipeline applied from the GitOps repo",
         )
     version_id = _latest_version_id(client, pipeline_id)
-    experiment_id = client.create_experiment(experiment, namespace=namespace).experiment_id
+    experiment_id = client.create_experiment(experiment, namespace=connection.namespace).experiment_id
     run = client.run_pipeline(
         experiment_id=experiment_id, job_name=run_name, pipeline_id=pipeline_id, version_id=version_id, params=arguments
     )

@@ -38,6 +38,7 @@ __all__ = [
     "read_bytes",
     "read_json",
     "read_tree",
+    "s3_error",
     "sha256_hex",
     "write_bytes",
     "write_json",
@@ -134,7 +135,7 @@ def sha256_hex(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
-def _s3_error(uri: str, exc: Exception) -> StorageError:
+def s3_error(uri: str, exc: Exception) -> StorageError:
     """Turn a minio/urllib3 failure into a one-line error without credentials in it."""
     code = getattr(exc, "code", None) or type(exc).__name__
     if code in ("NoSuchKey", "NoSuchBucket"):
@@ -160,7 +161,7 @@ def read_bytes(uri: str | os.PathLike) -> bytes:
     except StorageError:
         raise
     except Exception as exc:  # minio raises S3Error, urllib3 raises connection errors
-        raise _s3_error(str(uri), exc) from None
+        raise s3_error(str(uri), exc) from None
 
 
 def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:
@@ -191,7 +192,7 @@ def _put_object(client, location: S3Location, data: bytes, uri: str) -> None:
             part_size=_S3_PART_SIZE,
         )
     except Exception as exc:
-        raise _s3_error(uri, exc) from None
+        raise s3_error(uri, exc) from None
 
 
 def write_bytes(uri: str | os.PathLike, data: bytes) -> None:
@@ -226,14 +227,14 @@ def exists(uri: str | os.PathLike) -> bool:
         try:
             return client.bucket_exists(bucket_name=location.bucket)
         except Exception as exc:
-            raise _s3_error(str(uri), exc) from None
+            raise s3_error(str(uri), exc) from None
     for key in (location.key, f"{location.key.rstrip('/')}/{TREE_MANIFEST}"):
         try:
             client.stat_object(bucket_name=location.bucket, object_name=key)
             return True
         except Exception as exc:
             if getattr(exc, "code", None) not in ("NoSuchKey", "NoSuchBucket", "NotFound", "ResourceNotFound"):
-                raise _s3_error(str(uri), exc) from None
+                raise s3_error(str(uri), exc) from None
     return False
 
 
@@ -250,7 +251,7 @@ def list_files(uri: str | os.PathLike) -> list[str]:
         )
         return sorted(f"s3://{location.bucket}/{o.object_name}" for o in objects if not o.is_dir)
     except Exception as exc:
-        raise _s3_error(str(uri), exc) from None
+        raise s3_error(str(uri), exc) from None
 
 
 def list_documents(uri: str | os.PathLike, suffix: str = ".json") -> list[str]:
@@ -308,7 +309,7 @@ def write_tree(local_dir: str | os.PathLike, uri: str | os.PathLike) -> None:
         client.remove_object(bucket_name=manifest.bucket, object_name=manifest.key)
     except Exception as exc:
         if getattr(exc, "code", None) not in ("NoSuchKey", "NoSuchBucket"):
-            raise _s3_error(str(uri), exc) from None
+            raise s3_error(str(uri), exc) from None
     hashes = {}
     for name in files:
         data = (source / name).read_bytes()

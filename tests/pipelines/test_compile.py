@@ -70,7 +70,7 @@ def test_compiled_pipeline_shape() -> None:
     } <= set(tasks)
     assert "Output" in tasks["condition-2"]["triggerPolicy"]["condition"]
     executors = spec["deploymentSpec"]["executors"]
-    assert len(executors) == 10
+    assert len(executors) == 11  # fingerprint, ingest, label, 3 search steps, train, evaluate, explain, publish, deploy
     for executor in executors.values():
         container = executor["container"]
         assert container["image"] == IMAGE

@@ -248,7 +248,8 @@ def test_serving_dockerfile_builds_on_the_component_image() -> None:
     text = DOCKERFILE.read_text()
     instructions = [line.strip() for line in text.splitlines() if line.strip() and not line.lstrip().startswith("#")]
     froms = [line.split()[1] for line in instructions if line.upper().startswith("FROM ")]
-    assert froms == [IMAGE]
+    assert froms == ["${SHOPFLOOR_IMAGE}"], "the tag is a build argument"
+    assert f"ARG SHOPFLOOR_IMAGE={IMAGE}" in instructions, "by default the package version's component image"
     assert "EXPOSE 8080" in instructions
     assert 'ENTRYPOINT ["python", "-m", "shopfloor.serving.server"]' in instructions
     users = [line.split()[1] for line in instructions if line.upper().startswith("USER ")]

@@ -1,102 +1,77 @@
-"""The retraining trigger through the real kfp.Client against a local stand-in of the KFP API server."""
+"""The retraining trigger through the real kfp.Client against a stand-in of the KFP API (tests/kfp_api_standin)."""
 
 from __future__ import annotations
 
-import json
-import threading
-import urllib.parse
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 
 import pytest
 
+from shopfloor.common import kfp_api
 from shopfloor.common.errors import ShopfloorError
 from shopfloor.components.monitor.trigger import start_retraining_run
+from tests.kfp_api_standin import KfpApiState, kfp_api_standin
 
-
-class KfpApi(BaseHTTPRequestHandler):
-    """Answers the v2beta1 routes kfp.Client uses to find a pipeline, an experiment and create a run."""
-
-    registered = {"predictive-maintenance": ("pipe-1", ["ver-old", "ver-new"])}
-    experiments: dict[str, str] = {}
-    runs: list[dict] = []
-
-    def log_message(self, *args) -> None:
-        pass
-
-    def _answer(self, body: dict, status: int = 200) -> None:
-        data = json.dumps(body).encode()
-        self.send_response(status)
-        self.send_header("content-type", "application/json")
-        self.send_header("content-length", str(len(data)))
-        self.end_headers()
-        self.wfile.write(data)
-
-    def _filter_value(self, query: dict) -> str | None:
-        raw = query.get("filter", [None])[0]
-        if not raw:
-            return None
-        predicate = json.loads(raw)["predicates"][0]
-        return predicate.get("string_value") or predicate.get("stringValue")
-
-    def do_GET(self) -> None:
-        url = urllib.parse.urlparse(self.path)
-        query = urllib.parse.parse_qs(url.query)
-        if url.path.endswith("/healthz"):
-            return self._answer({"multi_user": False})
-        if url.path == "/apis/v2beta1/pipelines":
-            name = self._filter_value(query)
-            found = [{"pipeline_id": pid, "display_name": n} for n, (pid, _) in self.registered.items() if n == name]
-            return self._answer({"pipelines": found, "total_size": len(found)})
-        if url.path.startswith("/apis/v2beta1/pipelines/") and url.path.endswith("/versions"):
-            pipeline_id = url.path.split("/")[4]
-            versions = next(v for pid, v in self.registered.values() if pid == pipeline_id)
-            newest_first = [{"pipeline_version_id": v, "pipeline_id": pipeline_id} for v in reversed(versions)]
-            return self._answer({"pipeline_versions": newest_first[: int(query.get("page_size", ["10"])[0])]})
-        if url.path == "/apis/v2beta1/experiments":
-            name = self._filter_value(query)
-            found = [{"experiment_id": eid, "display_name": n} for n, eid in self.experiments.items() if n == name]
-            return self._answer({"experiments": found, "total_size": len(found)})
-        return self._answer({"error": f"no route {url.path}"}, 404)
-
-    def do_POST(self) -> None:
-        body = json.loads(self.rfile.read(int(self.headers["content-length"])) or b"{}")
-        if self.path.startswith("/apis/v2beta1/experiments"):
-            self.experiments[body["display_name"]] = f"exp-{len(self.experiments) + 1}"
-            return self._answer({"experiment_id": self.experiments[body["display_name"]], **body})
-        if self.path.startswith("/apis/v2beta1/runs"):
-            self.runs.append(body)
-            return self._answer({"run_id": f"run-{len(self.runs)}", **body})
-        return self._answer({"error": f"no route {self.path}"}, 404)
+ARGUMENTS = {"sensors_uri": "s3://plant/sensors.csv", "events_uri": "s3://plant/events.csv", "gate": {"min_f1": 0.5}}
 
 
 @pytest.fixture
-def kfp_api():
-    KfpApi.experiments, KfpApi.runs = {}, []
-    server = ThreadingHTTPServer(("127.0.0.1", 0), KfpApi)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    yield f"http://127.0.0.1:{server.server_address[1]}"
-    server.shutdown()
+def in_cluster(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    """A pod's view: the PodDefault's projected token file and the API host kfp reads from its environment."""
+    token = tmp_path / "token"
+    token.write_text("projected-sa-token")
+    monkeypatch.setenv(kfp_api.TOKEN_PATH_ENV, str(token))
+    monkeypatch.delenv(kfp_api.NAMESPACE_ENV, raising=False)
+    with kfp_api_standin(token="projected-sa-token") as (url, state):
+        monkeypatch.setenv(kfp_api.HOST_ENV, url)
+        yield state
 
 
-def test_retrain_starts_the_newest_version_of_the_registered_pipeline(kfp_api: str) -> None:
-    import kfp
-
-    client = kfp.Client(host=kfp_api)
-    arguments = {"sensors_uri": "s3://plant/sensors.csv", "events_uri": "s3://plant/events.csv"}
+def test_the_in_cluster_path_sends_the_projected_token_and_the_profile_namespace(in_cluster: KfpApiState) -> None:
     run_id = start_retraining_run(
-        "predictive-maintenance", "shopfloor-retraining", arguments, "pm-retrain", client=client
+        "predictive-maintenance", "shopfloor-retraining", ARGUMENTS, "pm-retrain", namespace="plant-north"
     )
     assert run_id == "run-1"
-    (run,) = KfpApi.runs
+    assert set(in_cluster.authorizations) == {"Bearer projected-sa-token"}, "every API call carries the token"
+    (run,) = in_cluster.runs
     assert run["pipeline_version_reference"] == {"pipeline_id": "pipe-1", "pipeline_version_id": "ver-new"}
     assert run["display_name"] == "pm-retrain"
-    assert run["runtime_config"]["parameters"] == arguments
-    assert run["experiment_id"] == KfpApi.experiments["shopfloor-retraining"]
+    assert run["runtime_config"]["parameters"] == ARGUMENTS, "dicts arrive as dicts"
+    experiment = in_cluster.experiments["shopfloor-retraining"]
+    assert run["experiment_id"] == experiment["experiment_id"] and experiment["namespace"] == "plant-north"
 
 
-def test_an_unregistered_pipeline_is_a_clear_error(kfp_api: str) -> None:
-    import kfp
+def test_the_token_is_read_again_on_every_call(in_cluster: KfpApiState, tmp_path: Path) -> None:
+    start_retraining_run("predictive-maintenance", "e", {}, "first", namespace="plant-north")
+    (tmp_path / "token").write_text("rotated-token")  # the kubelet rotates projected tokens
+    in_cluster.token = "rotated-token"
+    start_retraining_run("predictive-maintenance", "e", {}, "second", namespace="plant-north")
+    assert in_cluster.authorizations[-1] == "Bearer rotated-token" and len(in_cluster.runs) == 2
 
+
+def test_without_the_token_a_multi_user_api_refuses_and_the_error_says_so(
+    in_cluster: KfpApiState, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.setenv(kfp_api.TOKEN_PATH_ENV, str(tmp_path / "absent"))
+    with pytest.raises(Exception, match="401"):
+        start_retraining_run("predictive-maintenance", "e", {}, "r", namespace="plant-north")
+    assert in_cluster.runs == []
+
+
+def test_an_unregistered_pipeline_is_a_clear_error(in_cluster: KfpApiState) -> None:
     with pytest.raises(ShopfloorError, match="no registered pipeline named 'anomaly-detection'"):
-        start_retraining_run("anomaly-detection", "x", {}, "r", client=kfp.Client(host=kfp_api))
-    assert KfpApi.runs == []
+        start_retraining_run("anomaly-detection", "x", {}, "r", namespace="plant-north")
+    assert in_cluster.runs == []
+
+
+def test_with_nothing_configured_the_connection_is_kubeflows_in_cluster_service(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    for name in (kfp_api.HOST_ENV, kfp_api.NAMESPACE_ENV):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv(kfp_api.TOKEN_PATH_ENV, str(tmp_path / "no-token"))
+    connection = kfp_api.resolve_connection()
+    assert connection.host == "http://ml-pipeline.kubeflow.svc.cluster.local:8888"
+    assert connection.token_path is None
+    assert kfp_api.resolve_connection(namespace="plant-north").namespace == "plant-north"
+    monkeypatch.setenv(kfp_api.NAMESPACE_ENV, "plant-south")
+    assert kfp_api.resolve_connection().namespace == "plant-south"
