@@ -32,6 +32,8 @@ def validation_errors(value: object, type_name: str, where: str = "body") -> lis
         if not isinstance(value, dict):
             return [f"{where}: expected an object"]
         return [e for k, v in value.items() for e in validation_errors(v, inner, f"{where}.{k}")]
+    if type_name == "str" and isinstance(value, int) and not isinstance(value, bool):
+        return []  # the models type int64 fields as strings; the server's protojson parser takes numbers too
     if type_name in _JSON_TYPES:
         return [] if isinstance(value, _JSON_TYPES[type_name]) else [f"{where}: expected {type_name}"]
     if type_name == "datetime":

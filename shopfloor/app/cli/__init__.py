@@ -1,10 +1,11 @@
-"""The ``shopfloor`` command line: run a scenario on one machine, compile pipelines, make demo data.
+"""The ``shopfloor`` command line: run a scenario on one machine, compile, submit and schedule on Kubeflow.
 
 Exit codes: 0 success; 1 bad input or a failed step (one line on stderr naming file, field and expectation);
 2 bad command line; 3 the run finished but the model failed the quality gate (nothing was published).
 
-One module per command group (run, validate, serve, monitor, feedback, compile, demo) adds its subcommands and
-turns the parsed command line into a small frozen request; its command function takes only that request.
+One module per command group (run, validate, serve, monitor, feedback, compile, kubeflow, demo) adds its
+subcommands and turns the parsed command line into a small frozen request; its command function takes only that
+request.
 """
 
 from __future__ import annotations
@@ -14,10 +15,11 @@ import sys
 from collections.abc import Sequence
 
 from shopfloor.app.cli import compile as compile_group  # the module, not the builtin
-from shopfloor.app.cli import demo, feedback, monitor, run, serve, validate
+from shopfloor.app.cli import demo, feedback, kubeflow, monitor, run, serve, validate
 from shopfloor.app.cli.compile import CompileRequest
 from shopfloor.app.cli.demo import DemoDataRequest, DemoDriftRequest
 from shopfloor.app.cli.feedback import FeedbackRequest
+from shopfloor.app.cli.kubeflow import ScheduleRequest, SubmitRequest
 from shopfloor.app.cli.monitor import DecisionRequest, MonitorRequest
 from shopfloor.app.cli.run import RunRequest
 from shopfloor.app.cli.serve import ServeRequest, StopRequest
@@ -34,8 +36,10 @@ __all__ = [
     "MonitorRequest",
     "Request",
     "RunRequest",
+    "ScheduleRequest",
     "ServeRequest",
     "StopRequest",
+    "SubmitRequest",
     "ValidateRequest",
     "build_parser",
     "main",
@@ -51,12 +55,14 @@ Request = (
     | DecisionRequest
     | FeedbackRequest
     | CompileRequest
+    | SubmitRequest
+    | ScheduleRequest
     | DemoDriftRequest
     | DemoDataRequest
 )
 
 # in the order `shopfloor --help` lists them
-_COMMAND_GROUPS = (run, validate, serve, monitor, feedback, compile_group, demo)
+_COMMAND_GROUPS = (run, validate, serve, monitor, feedback, compile_group, kubeflow, demo)
 
 
 def build_parser() -> argparse.ArgumentParser:
