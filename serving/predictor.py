@@ -376,18 +376,18 @@ class ImageModel(WindowModel):
     feedback_uri: str = ""  # the model store feedback is written to; '' = feedback is refused
     runtime: str = "keras"  # keras | tflite-float32 | tflite-int8: what answers predict
 
-    def feedback(self, body: dict) -> dict:
-        """Record an operator's verdict on an explanation (right, wrong-region, wrong-label + the right label).
+    def feedback(self, body: dict, operator: str) -> dict:
+        """Record ``operator``'s verdict on an explanation (right, wrong-region, wrong-label + the right label).
 
-        The image is named by its file (``image_bytes.b64``, hashed as ingest hashes files) or by ``image_sha256``.
+        ``body`` is the validated request (``server.FeedbackBody``); the image is named by its file
+        (``image_bytes.b64``, hashed as ingest hashes files) or by ``image_sha256``. The answer names the record,
+        not where the store keeps it.
         """
         from shopfloor.contracts.feedback import new_feedback, record_feedback
 
-        if not isinstance(body, dict):
-            raise InvalidInput("request body: expected a JSON object with verdict, operator and the image")
         if not self.feedback_uri:
             raise InvalidInput("feedback is not enabled on this server (start it with --feedback-uri)")
-        encoded = (body.get("image_bytes") or {}).get("b64") if isinstance(body.get("image_bytes"), dict) else None
+        encoded = (body.get("image_bytes") or {}).get("b64")
         digest = body.get("image_sha256") or ""
         if encoded:
             try:
@@ -399,17 +399,17 @@ class ImageModel(WindowModel):
                 self.name,
                 self.model_version,
                 digest,
-                str(body.get("verdict", "")),
-                str(body.get("operator", "")),
+                body["verdict"],
+                operator,
                 self.classes,
                 corrected_label=body.get("corrected_label") or None,
-                note=str(body.get("note", "")),
-                request_id=str(body.get("request_id", "")),
-                path=str(body.get("path", "")),
+                note=body.get("note", ""),
+                request_id=body.get("request_id", ""),
             )
         except ShopfloorError as exc:
             raise InvalidInput(f"{exc.field or 'feedback'}: {exc.problem} (expected {exc.expected})") from None
-        return {"id": record.id, "uri": record_feedback(self.feedback_uri, record), "image_sha256": digest}
+        record_feedback(self.feedback_uri, record)
+        return {"id": record.id, "image_sha256": digest, "operator": record.operator}
 
     def explain(self, payload: dict | InferRequest, headers: dict[str, str] | None = None) -> dict | InferResponse:
         """Explain a batch: V1 answers heatmaps (rows of 0-1 values) and PNG overlays, V2 output tensors."""

@@ -6,7 +6,9 @@ pieces (model repository, data plane, V1 and V2 routes, error handlers) and run 
 127.0.0.1 unless ``--host`` says otherwise (the InferenceService passes ``--host 0.0.0.0`` in its pod). Added
 routes: ``POST /v2/models/{name}/explain`` (explanations for V2 users), ``GET /v1/payload-log`` (what the
 payload logger wrote, holds and dropped) and, for image models, ``POST /v1/models/{name}/feedback`` (an
-operator's verdict on an explanation). Oversized bodies and batches get HTTP 413.
+operator's verdict on an explanation). Oversized bodies and batches get HTTP 413. Writes need a bearer token with
+a role (``serving.auth``): feedback the operator's, and kserve's model-repository routes (load, unload), which
+are mounted only with ``--enable-repository``, the admin's.
 
     python -m shopfloor.serving.server --model-uri PATH_OR_S3 --model-name NAME [--host 127.0.0.1] [--http-port 8080]
 """
@@ -14,19 +16,24 @@ operator's verdict on an explanation). Oversized bodies and batches get HTTP 413
 from __future__ import annotations
 
 import argparse
+import asyncio
 import contextlib
-import json
 import logging
 import os
 import sys
 import tempfile
 from pathlib import Path
+from typing import Literal
 
+import pydantic
 from fastapi import Request
 
-__all__ = ["DEFAULT_MAX_BODY_BYTES", "build_app", "load_window_model", "main", "materialize_model"]
+from shopfloor.serving.auth import Authorizer, Denied, RateLimiter
+
+__all__ = ["DEFAULT_MAX_BODY_BYTES", "FeedbackBody", "build_app", "load_window_model", "main", "materialize_model"]
 
 DEFAULT_MAX_BODY_BYTES = 8 * 1024 * 1024
+MAX_NOTE_CHARS = 2048
 _LOGGER = logging.getLogger("shopfloor.serving")
 
 
@@ -74,9 +81,37 @@ class _TooLarge(Exception):
     """Raised inside the ASGI receive wrapper when a streamed body passes the limit."""
 
 
-def build_app(model, *, payload_logger=None, max_body_bytes: int = DEFAULT_MAX_BODY_BYTES):
-    """A FastAPI app serving ``model`` over kserve's V1 and V2 routes plus our explain/payload-log routes."""
-    import pydantic
+class FeedbackBody(pydantic.BaseModel):
+    """An operator's verdict on an explanation, as the feedback route accepts it: typed, bounded, no paths.
+
+    Who gives it is the bearer token's identity, so there is no operator field; the image is named by its bytes
+    (hashed as ingest hashes files) or by its sha256.
+    """
+
+    model_config = pydantic.ConfigDict(extra="forbid")
+
+    verdict: Literal["right", "wrong-region", "wrong-label"]
+    image_bytes: dict[Literal["b64"], str] | None = None
+    image_sha256: str | None = pydantic.Field(None, pattern=r"^[0-9a-f]{64}$")
+    corrected_label: str | None = pydantic.Field(None, max_length=64)
+    note: str = pydantic.Field("", max_length=MAX_NOTE_CHARS)
+    request_id: str = pydantic.Field("", max_length=128, pattern=r"^[A-Za-z0-9._:-]*$")
+
+
+def build_app(
+    model,
+    *,
+    payload_logger=None,
+    max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
+    authorizer: Authorizer | None = None,
+    enable_repository: bool = False,
+    writes_per_minute: int = 30,
+):
+    """A FastAPI app serving ``model`` over kserve's V1 and V2 routes plus our explain/payload-log routes.
+
+    ``authorizer`` says who may write (none: every write is refused); ``enable_repository`` mounts kserve's
+    load/unload routes for admins; ``writes_per_minute`` bounds each identity's writes.
+    """
     from fastapi import FastAPI
     from fastapi.responses import JSONResponse
 
@@ -102,9 +137,47 @@ def build_app(model, *, payload_logger=None, max_body_bytes: int = DEFAULT_MAX_B
         if payload_logger is not None:  # uvicorn re-raises SIGTERM after shutdown: flush here, not after run()
             payload_logger.close()
 
-    app = FastAPI(title="shopfloor model server", docs_url=None, redoc_url=None, lifespan=lifespan)
+    authorizer = authorizer or Authorizer()
+    limiter = RateLimiter(writes_per_minute)
+    app = FastAPI(title="shopfloor model server", docs_url=None, redoc_url=None, openapi_url=None, lifespan=lifespan)
     app.add_api_route("/", dataplane.live)
     extension = ModelRepositoryExtension(model_registry=repository)
+
+    async def load(model_name: str, request: Request) -> dict:
+        """Load the served model again after an unload (admin); other names are kserve's repository's."""
+        who = authorizer.require(request.headers.get("authorization"), "admin")
+        limiter.take(who)
+        if model_name == model.name and repository.get_model(model_name) is None:
+            await asyncio.to_thread(model.load)
+            repository.update(model)
+        else:
+            await extension.load(model_name)
+        _LOGGER.warning("model %s loaded by %s", model_name, who.name)
+        return {"name": model_name, "load": True}
+
+    async def unload(model_name: str, request: Request) -> dict:
+        """Unload a model (admin): it answers 503 until loaded again."""
+        who = authorizer.require(request.headers.get("authorization"), "admin")
+        limiter.take(who)
+        await extension.unload(model_name)
+        _LOGGER.warning("model %s unloaded by %s", model_name, who.name)
+        return {"name": model_name, "unload": True}
+
+    async def server_ready() -> JSONResponse:
+        """Ready only while the served model is loaded and ready (kserve's answer stays true after an unload)."""
+        found = repository.get_model(model.name)
+        ready = bool(found is not None and found.ready)
+        return JSONResponse(status_code=200 if ready else 503, content={"ready": ready})
+
+    async def no_repository(rest: str) -> JSONResponse:
+        return JSONResponse(status_code=404, content={"error": "the model repository routes are not enabled"})
+
+    # registered before kserve's routes, so they answer first: kserve mounts load/unload for anyone
+    if enable_repository:
+        app.add_api_route("/v2/repository/models/{model_name}/load", load, methods=["POST"])
+        app.add_api_route("/v2/repository/models/{model_name}/unload", unload, methods=["POST"])
+    app.add_api_route("/v2/repository/{rest:path}", no_repository, methods=["GET", "POST"])
+    app.add_api_route("/v2/health/ready", server_ready, methods=["GET"])
     register_v1_endpoints(app, dataplane, extension)
     register_v2_endpoints(app, dataplane, extension)
 
@@ -121,15 +194,19 @@ def build_app(model, *, payload_logger=None, max_body_bytes: int = DEFAULT_MAX_B
         return response.to_rest()[0]
 
     async def feedback(model_name: str, request: Request) -> JSONResponse:
-        """An operator's verdict on an explanation, stored as an artifact for the next labeling and report."""
+        """An operator's verdict on an explanation (operator role), stored for the next labeling and report."""
+        who = authorizer.require(request.headers.get("authorization"), "operator")
         served = dataplane.get_model_from_registry(model_name)
         if not hasattr(served, "feedback"):
             raise errors.InvalidInput(f"model {model_name} takes no feedback (only image models explain with heatmaps)")
         try:
-            body = json.loads(await request.body())
-        except ValueError:
-            raise errors.InvalidInput("request body: not JSON") from None
-        return JSONResponse(status_code=201, content=served.feedback(body))
+            body = FeedbackBody.model_validate_json(await request.body())
+        except pydantic.ValidationError as exc:
+            first = exc.errors()[0]
+            where = ".".join(str(part) for part in first["loc"]) or "request body"
+            raise errors.InvalidInput(f"{where}: {first['msg']}") from None
+        limiter.take(who)
+        return JSONResponse(status_code=201, content=served.feedback(body.model_dump(), operator=who.name))
 
     async def payload_log_stats() -> dict:
         """Counts of payload records recorded, written, pending and dropped (monitoring reads the logs)."""
@@ -137,6 +214,13 @@ def build_app(model, *, payload_logger=None, max_body_bytes: int = DEFAULT_MAX_B
 
     async def too_large(_, exc: PayloadTooLarge) -> JSONResponse:
         return JSONResponse(status_code=413, content={"error": exc.reason})
+
+    async def denied(_, exc: Denied) -> JSONResponse:
+        headers = {"WWW-Authenticate": "Bearer"} if exc.status == 401 else {}
+        if exc.retry_after_s is not None:
+            headers["Retry-After"] = str(exc.retry_after_s)
+        _LOGGER.warning("%d %s", exc.status, exc.reason)
+        return JSONResponse(status_code=exc.status, content={"error": exc.reason}, headers=headers)
 
     async def invalid_input(_, exc: errors.InvalidInput) -> JSONResponse:
         # a client's mistake: one log line, not kserve's traceback per bad request
@@ -148,6 +232,7 @@ def build_app(model, *, payload_logger=None, max_body_bytes: int = DEFAULT_MAX_B
     app.add_api_route("/v1/models/{model_name}/feedback", feedback, methods=["POST"])
     # Starlette types a handler as taking any Exception; this one is only registered for PayloadTooLarge.
     app.add_exception_handler(PayloadTooLarge, too_large)  # type: ignore[arg-type]
+    app.add_exception_handler(Denied, denied)  # type: ignore[arg-type]
     for exception, handler in [
         (errors.InvalidInput, invalid_input),
         (errors.InferenceError, errors.inference_error_handler),
@@ -238,6 +323,14 @@ def _parser() -> argparse.ArgumentParser:
         help="model store operators' feedback is written to (default: the published version's store)",
     )
     parser.add_argument("--explainer", action="store_true", help="this replica is the InferenceService's explainer")
+    parser.add_argument(
+        "--tokens-file",
+        default=os.environ.get("SHOPFLOOR_API_TOKENS_FILE"),
+        help="who may write: identities, roles (operator, admin) and tokens (default: nobody may)",
+    )
+    parser.add_argument(
+        "--enable-repository", action="store_true", help="mount the model-repository load/unload routes (admin)"
+    )
     return parser
 
 
@@ -252,6 +345,7 @@ def main(argv: list[str] | None = None) -> int:
     from shopfloor.common.errors import ShopfloorError
 
     try:
+        authorizer = Authorizer.from_env(args.tokens_file)
         model = load_window_model(
             args.model_uri or args.model_dir,
             args.model_name,
@@ -269,7 +363,9 @@ def main(argv: list[str] | None = None) -> int:
         f"on http://{args.host}:{args.http_port}",
         flush=True,
     )
-    app = build_app(model, payload_logger=model.payload_logger)
+    app = build_app(
+        model, payload_logger=model.payload_logger, authorizer=authorizer, enable_repository=args.enable_repository
+    )
     uvicorn.run(app, host=args.host, port=args.http_port, log_level="warning", access_log=False)
     return 0
 

@@ -23,7 +23,44 @@ from pathlib import Path
 from shopfloor.common.storage import atomic_write_bytes
 from shopfloor.components.deploy.target import DeploymentFailed, DeploymentRequest, Endpoint
 
-__all__ = ["LocalServerTarget", "free_port", "running_server", "stop_server"]
+__all__ = [
+    "OPERATOR_TOKEN_FILE",
+    "LocalServerTarget",
+    "free_port",
+    "local_tokens_file",
+    "running_server",
+    "stop_server",
+]
+
+OPERATOR_TOKEN_FILE = "operator.token"
+
+
+def local_tokens_file(state_dir: Path) -> Path:
+    """The local servers' tokens file: made once per state folder, with one operator token for this machine's user.
+
+    The token itself goes to ``operator.token`` beside it (readable by this user only), so the person who ran
+    ``shopfloor run`` can give feedback over HTTP; the tokens file keeps only its sha256.
+    """
+    tokens = state_dir / "tokens.yaml"
+    if tokens.is_file():
+        return tokens
+    import getpass
+    import hashlib
+    import secrets
+
+    import yaml
+
+    token = secrets.token_urlsafe(32)
+    entry = {
+        "identity": getpass.getuser(),
+        "role": "operator",
+        "token_sha256": hashlib.sha256(token.encode()).hexdigest(),
+    }
+    secret = state_dir / OPERATOR_TOKEN_FILE
+    secret.touch(mode=0o600)
+    secret.write_text(token + "\n")
+    atomic_write_bytes(tokens, yaml.safe_dump({"tokens": [entry]}).encode())
+    return tokens
 
 
 def free_port(host: str = "127.0.0.1") -> int:
@@ -106,6 +143,8 @@ class LocalServerTarget:
             self.host,
             "--http-port",
             str(port),
+            "--tokens-file",
+            str(local_tokens_file(self.state_dir)),
         ]
         if request.payload_log_uri:
             command += ["--payload-log-uri", request.payload_log_uri]

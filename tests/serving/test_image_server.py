@@ -95,29 +95,32 @@ def test_bad_images_are_400_and_413(client: TestClient, files) -> None:
     assert response.status_code == 413
 
 
-def test_feedback_on_an_explanation_is_stored_and_refused_when_wrong(
-    served, client: TestClient, files, tmp_path
-) -> None:
+def test_feedback_on_an_explanation_is_stored_and_refused_when_wrong(served, files, tmp_path) -> None:
+    import hashlib
+
     from shopfloor.contracts.feedback import read_feedback
+    from shopfloor.serving.auth import Authorizer, Identity
 
     served.feedback_uri = str(tmp_path / "store")
+    token = "olga-station-7"
+    olga = Authorizer(((hashlib.sha256(token.encode()).hexdigest(), Identity("olga", "operator")),))
+    client = TestClient(build_app(served, max_body_bytes=2_000_000, authorizer=olga))
+    headers = {"authorization": f"Bearer {token}"}
     body = {
         "image_bytes": {"b64": b64(files["dent"])},
         "verdict": "wrong-label",
         "corrected_label": "scratch",
-        "operator": "olga",
         "note": "it is a scratch along the turning marks",
     }
-    response = client.post(f"/v1/models/{NAME}/feedback", json=body)
+    response = client.post(f"/v1/models/{NAME}/feedback", json=body, headers=headers)
     assert response.status_code == 201, response.text
+    assert set(response.json()) == {"id", "image_sha256", "operator"}, "no store path in the answer"
     (stored,) = read_feedback(str(tmp_path / "store"), NAME)
     assert stored.id == response.json()["id"] and stored.corrected_label == "scratch" and stored.operator == "olga"
-    import hashlib
-
     assert stored.image_sha256 == hashlib.sha256(files["dent"]).hexdigest(), "the same hash ingest gives the file"
-    bad = client.post(f"/v1/models/{NAME}/feedback", json={**body, "corrected_label": "smudge"})
+    bad = client.post(f"/v1/models/{NAME}/feedback", json={**body, "corrected_label": "smudge"}, headers=headers)
     assert bad.status_code == 400 and "corrected_label: unknown class 'smudge'" in bad.json()["error"]
-    bad = client.post(f"/v1/models/{NAME}/feedback", json={**body, "verdict": "meh"})
+    bad = client.post(f"/v1/models/{NAME}/feedback", json={**body, "verdict": "meh"}, headers=headers)
     assert bad.status_code == 400 and "verdict" in bad.json()["error"]
     assert len(read_feedback(str(tmp_path / "store"), NAME)) == 1, "refused feedback writes nothing"
 

@@ -175,7 +175,7 @@ def example_requests(run_root: Path, prefix: Path, config: ScenarioConfig) -> di
 
 def print_endpoint(serving_dir: Path, model_name: str, run_root: Path, config: ScenarioConfig) -> None:
     """Say where the model is served, with ready-to-paste curl commands on the run's own held-out data."""
-    from shopfloor.components.deploy.local_target import running_server
+    from shopfloor.components.deploy.local_target import OPERATOR_TOKEN_FILE, running_server
 
     state = running_server(serving_dir, model_name)
     if state is None:
@@ -187,3 +187,9 @@ def print_endpoint(serving_dir: Path, model_name: str, run_root: Path, config: S
     print(f"  V1: curl -s {json_header} -d @{requests['v1']} {url}/v1/models/{model_name}:predict")
     print(f"  V2: curl -s {json_header} -d @{requests['v2']} {url}/v2/models/{model_name}/infer")
     print(f"  explain: curl -s {json_header} -d @{requests['v1']} {url}/v1/models/{model_name}:explain")
+    if config.scenario == "visual-inspection":
+        token = f'-H "authorization: Bearer $(cat {serving_dir.resolve() / OPERATOR_TOKEN_FILE})"'
+        print(
+            f'  feedback: curl -s {json_header} {token} -d \'{{"verdict": "right", "image_sha256": "..."}}\' '
+            f"{url}/v1/models/{model_name}/feedback"
+        )

@@ -26,9 +26,10 @@ def printed_path(stdout: str, label: str) -> Path:
     return Path(match[1])
 
 
-def post_json(url: str, body: bytes) -> tuple[int, dict]:
-    """POST a JSON body, return status and decoded answer (errors included)."""
-    request = urllib.request.Request(url, data=body, headers={"content-type": "application/json"})
+def post_json(url: str, body: bytes, token: str | None = None) -> tuple[int, dict]:
+    """POST a JSON body (with a bearer token if given), return status and decoded answer (errors included)."""
+    headers = {"content-type": "application/json"} | ({"authorization": f"Bearer {token}"} if token else {})
+    request = urllib.request.Request(url, data=body, headers=headers)
     try:
         with urllib.request.urlopen(request, timeout=30) as response:
             return response.status, json.loads(response.read())

@@ -47,9 +47,12 @@ def test_run_visual_inspection_then_predict_explain_and_give_feedback(
     # the operator disagrees with the first explanation: over HTTP, and from the CLI with the image file
     image = base64.b64decode(json.loads(Path(found["V1"]).read_text())["instances"][0]["image_bytes"]["b64"])
     feedback_url = urls["V1"].replace(":predict", "/feedback")
-    body = {"image_bytes": {"b64": base64.b64encode(image).decode()}, "verdict": "wrong-region", "operator": "olga"}
+    body = {"image_bytes": {"b64": base64.b64encode(image).decode()}, "verdict": "wrong-region"}
     status, answer = post_json(feedback_url, json.dumps(body).encode())
-    assert status == 201, answer
+    assert status == 401, "a write needs the operator's token"
+    token_file = re.search(r"^\s+feedback: curl .*\$\(cat (\S+)\)", result.stdout, re.MULTILINE)[1]
+    status, answer = post_json(feedback_url, json.dumps(body).encode(), token=Path(token_file).read_text().strip())
+    assert status == 201 and answer["operator"], answer
     (tmp_path / "part.png").write_bytes(image)
     cli = shopfloor(
         "feedback", str(tmp_path / "part.png"), "--verdict", "wrong-label", "--label", "crack", "--by", "olga",
