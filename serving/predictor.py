@@ -33,6 +33,7 @@ from shopfloor.families.visual_inspection.inference import (
 from shopfloor.serving._kserve import InferOutput, InferRequest, InferResponse, InvalidInput, Model
 from shopfloor.serving.codec import WindowSpec, decode_v1, decode_v2
 from shopfloor.serving.image_codec import ImageSpec, decode_images_v1, decode_images_v2
+from shopfloor.serving.offload import BoundedPool
 
 __all__ = ["DEFAULT_MAX_BATCH", "AnomalyWindowModel", "ImageModel", "WindowModel", "model_class"]
 
@@ -82,6 +83,8 @@ class WindowModel(Model):
         payload_logger=None,
         max_batch: int = DEFAULT_MAX_BATCH,
         explain_steps: int = 32,
+        explain_workers: int = 1,
+        explain_waiting: int = 2,
     ):
         super().__init__(name)
         self.model_dir = Path(model_dir)
@@ -89,6 +92,7 @@ class WindowModel(Model):
         self.payload_logger = payload_logger
         self.max_batch = max_batch
         self.explain_steps = explain_steps
+        self.explain_pool = BoundedPool(f"{name}-explain", workers=explain_workers, waiting=explain_waiting)
         self.keras_model: Any = None  # a keras.Model once loaded (keras has no type information)
         self.info: dict = {}
         self.threshold = 0.5
@@ -190,7 +194,13 @@ class WindowModel(Model):
             "baseline_probability": result.baseline_score,
         }
 
-    def explain(self, payload: dict | InferRequest, headers: dict[str, str] | None = None) -> dict | InferResponse:
+    async def explain(
+        self, payload: dict | InferRequest, headers: dict[str, str] | None = None
+    ) -> dict | InferResponse:
+        """Explain a batch in the model's bounded pool, off the event loop (503 when the pool is full)."""
+        return await self.explain_pool.run(self.explain_now, payload, headers)
+
+    def explain_now(self, payload: dict | InferRequest, headers: dict[str, str] | None = None) -> dict | InferResponse:
         """Explain a batch: V1 answers ``explanations`` with features ranked, V2 output tensors."""
         windows = self._decode(payload)
         found = self.explanation(windows)
@@ -262,7 +272,7 @@ class AnomalyWindowModel(WindowModel):
         score, per_feature = self._errors(windows)
         return {"anomaly_score": score, "feature_errors": per_feature}
 
-    def explain(self, payload: dict | InferRequest, headers: dict[str, str] | None = None) -> dict | InferResponse:
+    def explain_now(self, payload: dict | InferRequest, headers: dict[str, str] | None = None) -> dict | InferResponse:
         """Explain a batch: V1 answers ``explanations`` with sensors ranked by error, V2 output tensors."""
         windows = self._decode(payload)
         found = self.explanation(windows)
@@ -411,7 +421,7 @@ class ImageModel(WindowModel):
         record_feedback(self.feedback_uri, record)
         return {"id": record.id, "image_sha256": digest, "operator": record.operator}
 
-    def explain(self, payload: dict | InferRequest, headers: dict[str, str] | None = None) -> dict | InferResponse:
+    def explain_now(self, payload: dict | InferRequest, headers: dict[str, str] | None = None) -> dict | InferResponse:
         """Explain a batch: V1 answers heatmaps (rows of 0-1 values) and PNG overlays, V2 output tensors."""
         images = self._decode(payload)
         found = self.explanation(images)

@@ -29,6 +29,7 @@ import pydantic
 from fastapi import Request
 
 from shopfloor.serving.auth import Authorizer, Denied, RateLimiter
+from shopfloor.serving.offload import Overloaded
 
 __all__ = ["DEFAULT_MAX_BODY_BYTES", "FeedbackBody", "build_app", "load_window_model", "main", "materialize_model"]
 
@@ -190,7 +191,7 @@ def build_app(
         except pydantic.ValidationError as exc:
             raise errors.InvalidInput(f"request body: not a V2 inference request ({exc.errors()[0]['msg']})") from None
         served = dataplane.get_model_from_registry(model_name)
-        response = served.explain(InferRequest.from_inference_request(body, model_name), dict(request.headers))
+        response = await served.explain(InferRequest.from_inference_request(body, model_name), dict(request.headers))
         return response.to_rest()[0]
 
     async def feedback(model_name: str, request: Request) -> JSONResponse:
@@ -222,6 +223,11 @@ def build_app(
         _LOGGER.warning("%d %s", exc.status, exc.reason)
         return JSONResponse(status_code=exc.status, content={"error": exc.reason}, headers=headers)
 
+    async def overloaded(_, exc: Overloaded) -> JSONResponse:
+        _LOGGER.warning("503 %s", exc.reason)
+        headers = {"Retry-After": str(exc.retry_after_s)}
+        return JSONResponse(status_code=503, content={"error": exc.reason}, headers=headers)
+
     async def invalid_input(_, exc: errors.InvalidInput) -> JSONResponse:
         # a client's mistake: one log line, not kserve's traceback per bad request
         _LOGGER.warning("400 %s", exc.reason)
@@ -233,6 +239,7 @@ def build_app(
     # Starlette types a handler as taking any Exception; this one is only registered for PayloadTooLarge.
     app.add_exception_handler(PayloadTooLarge, too_large)  # type: ignore[arg-type]
     app.add_exception_handler(Denied, denied)  # type: ignore[arg-type]
+    app.add_exception_handler(Overloaded, overloaded)  # type: ignore[arg-type]
     for exception, handler in [
         (errors.InvalidInput, invalid_input),
         (errors.InferenceError, errors.inference_error_handler),

@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -20,6 +21,7 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
+from shopfloor.common.errors import ShopfloorError
 from shopfloor.common.storage import atomic_write_bytes
 from shopfloor.components.deploy.target import DeploymentFailed, DeploymentRequest, Endpoint
 
@@ -33,6 +35,7 @@ __all__ = [
 ]
 
 OPERATOR_TOKEN_FILE = "operator.token"
+_MODEL_NAME = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
 
 
 def local_tokens_file(state_dir: Path) -> Path:
@@ -82,19 +85,51 @@ def _alive(pid: int) -> bool:
     return True
 
 
+def _started_at(pid: int) -> int | None:
+    """When a process started, in clock ticks since boot (``/proc/<pid>/stat`` field 22); None if unknown."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    return int(stat.rsplit(")", 1)[1].split()[19])
+
+
+def _is_our_server(pid: int, state: dict) -> bool:
+    """Whether ``pid`` is still the server the state file recorded: same start time and our server's command.
+
+    A pid is reused once its process ends; without this check ``stop`` could signal an unrelated process.
+    """
+    try:
+        command = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+    except OSError:
+        return False
+    ours = b"shopfloor.serving.server" in command and state.get("model_name", "").encode() in command
+    recorded = state.get("started_at")
+    return ours and (recorded is None or recorded == _started_at(pid))
+
+
+def _state_path(state_dir: Path, model_name: str) -> Path:
+    """The model's state file; a name that is not a model name (a path, '..') is a one-line error."""
+    if not _MODEL_NAME.fullmatch(model_name or ""):
+        raise ShopfloorError(
+            "model name", f"{model_name!r} is not a model name", expected="lowercase letters, digits and '-'"
+        )
+    return state_dir / f"{model_name}.json"
+
+
 def running_server(state_dir: Path, model_name: str) -> dict | None:
-    """The state of the model's server if it is still running, else None."""
-    path = state_dir / f"{model_name}.json"
+    """The state of the model's server if that very server is still running, else None."""
+    path = _state_path(state_dir, model_name)
     if not path.is_file():
         return None
     state = json.loads(path.read_text())
-    return state if _alive(state["pid"]) else None
+    return state if _alive(state["pid"]) and _is_our_server(state["pid"], state) else None
 
 
 def stop_server(state_dir: Path, model_name: str, timeout_s: float = 10.0) -> bool:
     """Stop the model's server (SIGTERM, then SIGKILL); True if one was running."""
     state = running_server(state_dir, model_name)
-    (state_dir / f"{model_name}.json").unlink(missing_ok=True)
+    _state_path(state_dir, model_name).unlink(missing_ok=True)
     if state is None:
         return False
     _terminate(state["pid"], timeout_s)
@@ -181,6 +216,7 @@ class LocalServerTarget:
             time.sleep(self.poll_interval_s)
         state = {
             "pid": process.pid,
+            "started_at": _started_at(process.pid),
             "url": url,
             "model_name": request.model_name,
             "model_version": request.model_version,

@@ -114,13 +114,21 @@ def local_config(config: ScenarioConfig, work_dir: Path, no_hpo: bool) -> Scenar
 
 
 def run(request: RunRequest) -> int:
-    """Run a scenario pipeline end to end on the local runner and say where its outputs are."""
+    """Run a scenario pipeline end to end on the local runner and say where its outputs are (one run per work dir)."""
+    from shopfloor.app.work_dir import exclusive_work_dir
+
+    work_dir = request.work_dir.resolve()
+    config = load_config(request.config, request.scenario)  # a config typo is reported before any data is read
+    with exclusive_work_dir(work_dir, f"run {request.scenario}"):
+        return _run_holding_the_work_dir(request, work_dir, config)
+
+
+def _run_holding_the_work_dir(request: RunRequest, work_dir: Path, config: ScenarioConfig) -> int:
+    """The run itself, once the work dir is this run's."""
     from shopfloor.app.local_runner import run_locally
     from shopfloor.pipelines.scenarios import SCENARIOS
 
     scenario = SCENARIOS[request.scenario]
-    work_dir = request.work_dir.resolve()
-    config = load_config(request.config, scenario.name)  # a config typo is reported before any data is read
     config = config.resolve_data(data_base(scenario, request.data, request.config, work_dir))
     os.environ.setdefault("SHOPFLOOR_GIT_COMMIT", git_commit())
     store = model_store_uri(work_dir, request.model_store)
