@@ -12,6 +12,8 @@ V2 body: one input (named ``window`` by convention) of datatype FP32/FP64, shape
 from __future__ import annotations
 
 import math
+import numbers
+from collections.abc import Callable
 
 import numpy as np
 
@@ -92,6 +94,29 @@ def _instance_rows(instance: object, spec: WindowSpec, where: str) -> list[list[
     return rows
 
 
+_FLOAT32_MAX = float(np.finfo(np.float32).max)
+
+
+def _is_number(value: object) -> bool:
+    """A real number that is not a boolean (``true`` is not 1.0 in FP32 data)."""
+    return isinstance(value, numbers.Real) and not isinstance(value, bool | np.bool_)
+
+
+def _finite_readings(raw: np.ndarray, windows: np.ndarray, name_of: Callable[[int], str]) -> np.ndarray:
+    """Refuse readings float32 cannot hold (|x| > 3.4e38, inf); NaN stays a missing reading.
+
+    ``raw`` is the float64 view of the request's numbers (where 1e39 is still 1e39), ``name_of`` names a flat index.
+    """
+    beyond = np.flatnonzero(np.abs(np.nan_to_num(raw, nan=0.0)) > _FLOAT32_MAX)
+    if beyond.size:
+        index = int(beyond[0])
+        raise InvalidInput(
+            f"{name_of(index)}: {raw.ravel()[index]:g} is beyond float32 (expected a finite reading within "
+            "+-3.4e38, or null for a missing one)"
+        )
+    return windows
+
+
 def decode_v1(payload: object, spec: WindowSpec) -> np.ndarray:
     """Windows from a V1 ``{"instances": [...]}`` body."""
     if not isinstance(payload, dict) or "instances" not in payload:
@@ -104,11 +129,21 @@ def decode_v1(payload: object, spec: WindowSpec) -> np.ndarray:
         raise InvalidInput("instances: expected a list of windows")
     _check_batch(len(instances), spec, "instances")
     fast = _rectangular_numbers(instances, spec)
-    if fast is not None:
-        return fast
-    return np.asarray(
-        [_instance_rows(inst, spec, f"instances[{i}]") for i, inst in enumerate(instances)], dtype=np.float32
+    raw = (
+        fast
+        if fast is not None
+        else np.asarray(
+            [_instance_rows(inst, spec, f"instances[{i}]") for i, inst in enumerate(instances)], dtype=np.float64
+        )
     )
+    n_features = len(spec.features)
+
+    def name_of(index: int) -> str:
+        window, rest = divmod(index, spec.window * n_features)
+        row, feature = divmod(rest, n_features)
+        return f"instances[{window}][{row}][{feature}] ({spec.features[feature]})"
+
+    return _finite_readings(raw, raw.astype(np.float32), name_of)
 
 
 def _rectangular_numbers(instances: list, spec: WindowSpec) -> np.ndarray | None:
@@ -124,7 +159,7 @@ def _rectangular_numbers(instances: list, spec: WindowSpec) -> np.ndarray | None
         return None
     if not set(map(type, cells.ravel())) <= {float, int, type(None)}:
         return None
-    return np.where(cells == None, np.nan, cells).astype(np.float32)  # noqa: E711 - elementwise on an array
+    return np.where(cells == None, np.nan, cells).astype(np.float64)  # noqa: E711 - elementwise on an array
 
 
 def decode_v2(request: InferRequest, spec: WindowSpec) -> np.ndarray:
@@ -141,16 +176,18 @@ def decode_v2(request: InferRequest, spec: WindowSpec) -> np.ndarray:
     if len(shape) != 3 or shape[1:] != [spec.window, len(spec.features)]:
         raise InvalidInput(f"inputs[0] ({tensor.name}): shape {shape}, expected {spec.shape_text}")
     _check_batch(shape[0], spec, f"inputs[0] ({tensor.name})")
-    try:
-        flat = np.asarray(tensor.data, dtype=object).ravel()
-        values = np.array([math.nan if v is None else v for v in flat], dtype=np.float32)
-    except (TypeError, ValueError):
+    flat = np.asarray(tensor.data, dtype=object).ravel()
+    odd = next((i for i, v in enumerate(flat) if v is not None and not _is_number(v)), None)
+    if odd is not None:
         raise InvalidInput(
-            f"inputs[0] ({tensor.name}): data holds a non-number (use NaN or null for missing)"
-        ) from None
+            f"inputs[0] ({tensor.name}): data[{odd}] is {flat[odd]!r}, not a number "
+            f"({tensor.datatype} data are numbers; NaN or null for missing)"
+        )
+    values = np.array([math.nan if v is None else v for v in flat], dtype=np.float64)
     if values.size != int(np.prod(shape)):
         raise InvalidInput(f"inputs[0] ({tensor.name}): {values.size} values for shape {shape}")
-    return values.reshape(shape)
+    checked = _finite_readings(values, values.astype(np.float32), lambda i: f"inputs[0] ({tensor.name}): data[{i}]")
+    return checked.reshape(shape)
 
 
 def finite_or_none(values: np.ndarray) -> list:

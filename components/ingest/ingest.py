@@ -88,22 +88,32 @@ def _parse_ids(values: pd.Series, uri: str, field: str) -> pd.Series:
     return text.astype(str)
 
 
+_FLOAT32_MAX = float(np.finfo(np.float32).max)
+
+
 def _parse_numeric(values: pd.Series, uri: str) -> pd.Series:
-    """A sensor column as float; empty cells are missing readings, any other non-number (inf too) is an error."""
+    """A sensor column as float; empty cells are missing readings, any other non-number is an error.
+
+    Models compute in float32, so a reading beyond its range (|x| > 3.4e38, inf too) is refused here, naming the
+    cell, instead of collapsing training later.
+    """
     if pd.api.types.is_numeric_dtype(values) and not pd.api.types.is_bool_dtype(values):
         numbers = values.astype(float)
-        bad: pd.Series = pd.Series(np.isinf(numbers.to_numpy()), index=values.index)
+        unparsed: pd.Series = pd.Series(False, index=values.index)
     else:
         numbers = pd.to_numeric(values, errors="coerce").astype(float)
         text = values.astype("string").str.strip()
-        bad = (numbers.isna() & values.notna() & (text != "")) | np.isinf(numbers)
+        unparsed = numbers.isna() & values.notna() & (text != "")
+    beyond = pd.Series(np.abs(numbers.to_numpy()) > _FLOAT32_MAX, index=values.index)
+    bad = unparsed | beyond
     if bad.any():
         position = int(bad.to_numpy().argmax())
+        problem = "is beyond float32 (|x| > 3.4e38)" if beyond.iloc[position] else "is not a number"
         raise DataValidationError(
             uri,
-            f"row {position + 1}: '{values.iloc[position]}' is not a number",
+            f"row {position + 1}: '{values.iloc[position]}' {problem}",
             field=f"features ({values.name})",
-            expected="finite numeric sensor readings (empty cell = missing)",
+            expected="finite numeric sensor readings within float32 (empty cell = missing)",
         )
     return numbers
 

@@ -105,6 +105,15 @@ def test_v2_explain_route(client: TestClient, windows) -> None:
 
 
 WINDOW = [[1.0] * 7] * 24
+FEATURES = [
+    "temperature_c",
+    "pressure_bar",
+    "vibration_mm_s",
+    "flow_m3_h",
+    "valve_position_pct",
+    "motor_current_a",
+    "differential_pressure_bar",
+]
 BAD_V1 = {
     "missing field": ({"inputs": []}, 400, 'missing field "instances"'),
     "instances not a list": ({"instances": {"a": 1}}, 400, "expected a list of windows"),
@@ -113,6 +122,17 @@ BAD_V1 = {
     "short row": ({"instances": [[*WINDOW[:23], [1.0] * 6]]}, 400, "instances[0][23]: expected 7 readings"),
     "text reading": ({"instances": [[["x"] * 7] * 24]}, 400, "instances[0][0][0]: 'x' is not a number"),
     "bool reading": ({"instances": [[[True] * 7] * 24]}, 400, "is not a number"),
+    "beyond float32": (
+        {"instances": [[*WINDOW[:5], [1.0, 1e39, 1.0, 1.0, 1.0, 1.0, 1.0], *WINDOW[6:]]]},
+        400,
+        "instances[0][5][1] (pressure_bar): 1e+39 is beyond float32",
+    ),
+    "beyond float64 too": ({"instances": [[[1e308] * 7] * 24]}, 400, "instances[0][0][0] (temperature_c): 1e+308"),
+    "beyond float32 by feature": (
+        {"instances": [{f: [1e39 if f == "flow_m3_h" else 1.0] * 24 for f in FEATURES}]},
+        400,
+        "(flow_m3_h): 1e+39 is beyond float32",
+    ),
     "unknown feature": ({"instances": [{"speed": [1.0] * 24}]}, 400, "unknown feature 'speed'"),
     "missing feature": ({"instances": [{"temperature_c": [1.0] * 24}]}, 400, "missing feature 'pressure_bar'"),
     "too many windows": ({"instances": [WINDOW] * 65}, 413, "65 windows in one request, the limit is 64"),
@@ -137,7 +157,9 @@ BAD_V2 = {
     "wrong dtype": (v2_tensor(datatype="INT64"), 400, "datatype INT64, expected FP32 or FP64"),
     "wrong shape": (v2_tensor(shape=[1, 24, 6], data=[0.5] * 144), 400, "shape [1, 24, 6], expected"),
     "count mismatch": (v2_tensor(data=[0.5] * 100), 400, "100 values for shape [1, 24, 7]"),
-    "text data": (v2_tensor(datatype="FP32", data=["a"] * 168), 400, "non-number"),
+    "text data": (v2_tensor(datatype="FP32", data=["a"] * 168), 400, "data[0] is 'a', not a number"),
+    "bool data": (v2_tensor(data=[0.5] * 10 + [True] + [0.5] * 157), 400, "data[10] is True, not a number"),
+    "beyond float32": (v2_tensor(data=[0.5] * 20 + [-1e39] + [0.5] * 147), 400, "data[20]: -1e+39 is beyond"),
     "two inputs": ({"inputs": v2_tensor()["inputs"] * 2}, 400, "expected one input 'window'"),
     "too many windows": (v2_tensor(shape=[65, 24, 7], data=[0.5] * 65 * 168), 413, "the limit is 64"),
 }

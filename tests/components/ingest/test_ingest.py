@@ -281,6 +281,14 @@ def test_infinite_sensor_value_is_rejected(tmp_path):
     assert "row 2" in message
 
 
+@pytest.mark.parametrize("reading", ["1e39", "-3.5e38", "1e308"])
+def test_a_reading_beyond_float32_is_rejected_naming_the_cell(tmp_path, reading):
+    bad = GOOD_SENSORS.replace("s1,A,1.1,0.2", f"s1,A,{reading},0.2")
+    message = _rejected(tmp_path, bad)
+    shown = message.split("row 2: '", 1)[1].split("'", 1)[0]
+    assert "features (temp)" in message and float(shown) == float(reading) and "' is beyond float32" in message
+
+
 def test_unparsable_timestamp_names_row(tmp_path):
     bad = GOOD_SENSORS.replace("2026-01-01T00:00:00Z,s1,B", "yesterday,s1,B")
     message = _rejected(tmp_path, bad)
