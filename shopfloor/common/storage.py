@@ -17,6 +17,7 @@ import json
 import os
 import shutil
 import tempfile
+import time
 import urllib.parse
 from collections.abc import Iterator, Mapping
 from pathlib import Path, PurePosixPath
@@ -37,7 +38,9 @@ __all__ = [
     "parse_s3_uri",
     "read_bytes",
     "read_json",
+    "incomplete_trees",
     "read_tree",
+    "remove_tree",
     "s3_error",
     "sha256_hex",
     "write_bytes",
@@ -337,6 +340,60 @@ def _read_manifest(uri: str) -> dict[str, str]:
         if not parts or PurePosixPath(name).is_absolute() or ".." in parts:
             raise StorageError(location, f"unsafe file name {name!r} in tree manifest", expected="relative names")
     return files
+
+
+def incomplete_trees(uri: str | os.PathLike, older_than_s: float) -> list[str]:
+    """Trees under ``uri`` that a crashed writer left unfinished, untouched for ``older_than_s`` seconds.
+
+    On S3: a child prefix with objects but no tree manifest. Locally: the hidden ``.NAME.*.partial`` scratch
+    folders ``atomic_output_dir`` renames into place (a killed process leaves them behind).
+    """
+    now = time.time()
+    if not is_s3_uri(uri):
+        root = Path(uri)
+        if not root.is_dir():
+            return []
+        return sorted(str(p) for p in root.glob(".*.partial") if p.is_dir() and now - p.stat().st_mtime > older_than_s)
+    base = parse_s3_uri(str(uri))
+    prefix = base.key.rstrip("/") + "/" if base.key.strip("/") else ""
+    client = S3Settings.from_env().client()
+    newest: dict[str, float] = {}
+    complete: set[str] = set()
+    try:
+        for found in client.list_objects(bucket_name=base.bucket, prefix=prefix, recursive=True):
+            child, _, rest = found.object_name[len(prefix) :].partition("/")
+            if not rest:
+                continue
+            if rest == TREE_MANIFEST:
+                complete.add(child)
+            stamp = found.last_modified.timestamp() if found.last_modified else now
+            newest[child] = max(newest.get(child, 0.0), stamp)
+    except Exception as exc:
+        raise s3_error(str(uri), exc) from None
+    return sorted(
+        f"s3://{base.bucket}/{prefix}{child}"
+        for child, stamp in newest.items()
+        if child not in complete and now - stamp > older_than_s
+    )
+
+
+def remove_tree(uri: str | os.PathLike) -> int:
+    """Delete every file under a local folder or S3 prefix; returns how many were removed."""
+    if not is_s3_uri(uri):
+        root = Path(uri)
+        count = len(_tree_files(root)) if root.is_dir() else 0
+        shutil.rmtree(root, ignore_errors=True)
+        return count
+    base = parse_s3_uri(str(uri))
+    client = S3Settings.from_env().client()
+    prefix = base.key.rstrip("/") + "/"
+    try:
+        names = [o.object_name for o in client.list_objects(bucket_name=base.bucket, prefix=prefix, recursive=True)]
+        for name in names:
+            client.remove_object(bucket_name=base.bucket, object_name=name)
+    except Exception as exc:
+        raise s3_error(str(uri), exc) from None
+    return len(names)
 
 
 def read_tree(uri: str | os.PathLike, local_dir: str | os.PathLike) -> Path:
