@@ -27,6 +27,7 @@ def test_run_demo_end_to_end(tmp_path: Path, work_dirs: list[Path]) -> None:
     assert result.returncode == 0, result.stderr[-3000:]
     # per-step progress on screen
     for step in (
+        "fingerprint-sources",
         "ingest",
         "label",
         "hpo-setup",

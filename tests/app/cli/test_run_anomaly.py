@@ -17,15 +17,18 @@ def test_run_anomaly_detection_demo_end_to_end(tmp_path: Path, work_dirs: list[P
     result = shopfloor("run", "anomaly-detection", "--work-dir", str(tmp_path))
     assert result.returncode == 0, result.stderr[-3000:]
     for step in (
+        "fingerprint-sources",
         "ingest",
         "label",
         "train",
         "evaluate",
+        "explain",
         "publish",
         "deploy",
     ):
         assert f"> {step} ..." in result.stderr and f"< {step}: ok" in result.stderr
     assert "alarm threshold" in result.stderr
+    assert "share of alarm error" in printed_path(result.stdout, "explanations").read_text()
     gate = gate_values(result.stdout)
     assert gate["false_alarm_rate"] <= 0.05 and gate["f1"] >= 0.5
     report = printed_path(result.stdout, "report (HTML)").read_text()

@@ -21,7 +21,7 @@ def test_run_visual_inspection_then_predict_explain_and_give_feedback(
     result = shopfloor("run", "visual-inspection", "--work-dir", str(tmp_path))
     assert result.returncode == 0, result.stderr[-3000:]
     steps = ("ingest-images", "label-images", "hpo-setup", "hpo-worker", "hpo-select", "train")
-    for step in (*steps, "evaluate", "explain-inspector"):
+    for step in ("fingerprint-sources", *steps, "evaluate", "explain"):
         assert f"< {step}: ok" in result.stderr
     assert re.search(r"trial [1-6]/6: validation balanced accuracy 0\.\d+", result.stderr)
     assert "validation balanced accuracy" in printed_path(result.stdout, "search report").read_text()
