@@ -31,27 +31,13 @@ def hpo_setup(
             An artifact, not a string output: kfp 2.17's local runner hands a ParallelFor body the loop item in
             place of another task's output parameter, while artifacts arrive intact.
     """
-    import uuid
-
-    from shopfloor.common.config import HpoConfig, validated
-    from shopfloor.common.progress import report_progress
     from shopfloor.common.storage import write_json
+    from shopfloor.components.hpo.steps import run_hpo_setup
 
-    config = validated(HpoConfig, hpo, "pipeline parameter hpo")
-    if not config.enabled:
-        report_progress("search disabled: training with the given hyperparameters")
-        write_json(study.path, {"name": ""})
-        return
-    # only a search needs the model builders (keras-tuner, so TensorFlow): a disabled one starts in a second
-    from shopfloor.components.hpo.problems import load_problem
-    from shopfloor.components.hpo.search import create_study, open_storage, storage_url
-
-    problem = load_problem(config, data.path, hyperparameters, data_schema, split)
-    name = f"{config.builder}-{uuid.uuid4().hex[:12]}"
-    create_study(open_storage(storage_url(config)), name, config.trials, problem.label, problem.first_params)
+    name = run_hpo_setup(hpo, data.path, hyperparameters, data_schema, split)
     write_json(study.path, {"name": name})
-    study.metadata["name"] = name
-    report_progress(f"study {name}: {config.trials} trials maximizing {problem.label}")
+    if name:
+        study.metadata["name"] = name
 
 
 @dsl.component(base_image=IMAGE, install_kfp_package=False)
@@ -78,22 +64,11 @@ def hpo_worker(
     Returns:
         How many trials this worker ran.
     """
-    import time
-
-    from shopfloor.common.config import HpoConfig, validated
     from shopfloor.common.storage import read_json
+    from shopfloor.components.hpo.steps import run_hpo_worker
 
-    study_name = read_json(study.path)["name"]
-    if not study_name:
-        return 0
-    from shopfloor.components.hpo.problems import load_problem  # TensorFlow, only when there is a search
-    from shopfloor.components.hpo.search import load_study, make_objective, open_storage, run_worker, storage_url
-
-    config = validated(HpoConfig, hpo, "pipeline parameter hpo")
-    problem = load_problem(config, data.path, hyperparameters, data_schema, split)
-    shared = load_study(open_storage(storage_url(config)), study_name, config.seed + int(worker))
-    deadline = time.time() + config.timeout_s
-    return run_worker(shared, make_objective(problem, config.max_epochs, config.seed), deadline)
+    name = read_json(study.path)["name"]
+    return run_hpo_worker(name, hpo, data.path, hyperparameters, data_schema, split, worker)
 
 
 @dsl.component(base_image=IMAGE, install_kfp_package=False)
@@ -123,31 +98,13 @@ def hpo_select(
         search_metrics: the best validation score (``best_<monitor>``) and trial counts.
         report: HTML with optimization history, parameter importances and parallel coordinates.
     """
-    from shopfloor.common.config import HpoConfig, validated
-    from shopfloor.common.plots import html_page
-    from shopfloor.common.progress import report_progress
     from shopfloor.common.storage import atomic_write_bytes, read_json, write_json
+    from shopfloor.components.hpo.steps import run_hpo_select
 
-    config = validated(HpoConfig, hpo, "pipeline parameter hpo")
-    study_name = read_json(study.path)["name"]
-    if not study_name:
-        write_json(best_hyperparameters.path, hyperparameters)
-        disabled = html_page("hyperparameter search", "<p>Hyperparameter search disabled for this run.</p>")
-        atomic_write_bytes(report.path, disabled.encode())
-        search_metrics.log_metric("trials", 0)
-        return
-    from shopfloor.components.hpo.problems import load_problem  # TensorFlow, only when there was a search
-    from shopfloor.components.hpo.report import render_hpo_report
-    from shopfloor.components.hpo.search import best_model_config, load_study, open_storage, storage_url, summarize
-
-    shared = load_study(open_storage(storage_url(config)), study_name, config.seed)
-    summary = summarize(shared)
-    problem = load_problem(config, data.path, hyperparameters, data_schema, split)
-    chosen = best_model_config(summary.best_params, problem.builder)
-    write_json(best_hyperparameters.path, chosen.model_dump())
-    best_hyperparameters.metadata.update({"study": study_name, "best_value": summary.best_value})
-    atomic_write_bytes(report.path, render_hpo_report(shared, summary, chosen.model_dump(), model_name).encode())
-    search_metrics.log_metric(f"best_{problem.monitor}", round(summary.best_value, 6))
-    for state, count in summary.by_state.items():
-        search_metrics.log_metric(f"trials_{state.lower()}", count)
-    report_progress(f"best {problem.label} {summary.best_value:.3f}: {summary.best_params}")
+    name = read_json(study.path)["name"]
+    chosen = run_hpo_select(name, hpo, data.path, hyperparameters, data_schema, split, model_name)
+    write_json(best_hyperparameters.path, chosen.hyperparameters)
+    best_hyperparameters.metadata.update(chosen.metadata)
+    atomic_write_bytes(report.path, chosen.report.encode())
+    for metric, value in chosen.metrics.items():
+        search_metrics.log_metric(metric, value)
