@@ -66,8 +66,9 @@ def test_readiness_and_small_predicts_keep_answering_while_explains_run(endpoint
     predict_p99 = statistics.quantiles(predict, n=100)[98]
     print(f"while explaining: readiness p99 {ready_p99:.1f} ms, batch-1 predict p99 {predict_p99:.1f} ms")
     # before: an explain held the event loop, readiness waited 1.5 s and predicts 1.7 s; now readiness never waits
-    # for TensorFlow, and a predict waits at most for the chunk of explanation that holds the CPU's threads
-    assert ready_p99 < 100 and predict_p99 < 1000
+    # for TensorFlow (15-21 ms p99 measured on 2 cores), and a predict waits at most for the chunk of explanation
+    # that holds TensorFlow's threads; the bounds leave room for a CI machine busy with other work
+    assert ready_p99 < 250 and predict_p99 < 1000
 
 
 def test_explains_beyond_the_pool_are_refused_at_once_with_retry_after(endpoint, trained_windows) -> None:
