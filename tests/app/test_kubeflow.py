@@ -136,6 +136,7 @@ def test_a_cron_without_seconds_is_one_line(api: KfpApiState, tmp_path: Path) ->
     assert api.recurring_runs == []
 
 
+@pytest.mark.slow
 def test_the_notebook_submits_waits_and_reads_what_was_published(
     api: KfpApiState, s3_bucket: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -40,6 +40,7 @@ def _latency_ms(url: str, body: dict | None = None) -> float:
     return (time.perf_counter() - start) * 1000
 
 
+@pytest.mark.slow
 def test_readiness_and_small_predicts_keep_answering_while_explains_run(endpoint, trained_windows) -> None:
     big = {"instances": instances(trained_windows, 512)}
     one = {"instances": instances(trained_windows, 1)}
@@ -71,6 +72,7 @@ def test_readiness_and_small_predicts_keep_answering_while_explains_run(endpoint
     assert ready_p99 < 250 and predict_p99 < 1000
 
 
+@pytest.mark.slow
 def test_explains_beyond_the_pool_are_refused_at_once_with_retry_after(endpoint, trained_windows) -> None:
     big = {"instances": instances(trained_windows, 512)}
     answers: list[tuple[int, float]] = []
