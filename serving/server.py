@@ -350,7 +350,16 @@ def main(argv: list[str] | None = None) -> int:
     import uvicorn
 
     from shopfloor.common.errors import ShopfloorError
+    from shopfloor.contracts.model_store import MODEL_NAME
 
+    if not MODEL_NAME.fullmatch(args.model_name):
+        print(
+            f"error: --model-name: {args.model_name!r} is not a model name (expected lowercase letters, digits and "
+            "'-', at most 63)",
+            file=sys.stderr,
+            flush=True,
+        )
+        return 2
     try:
         authorizer = Authorizer.from_env(args.tokens_file)
         model = load_window_model(

@@ -11,7 +11,6 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import re
 import signal
 import socket
 import subprocess
@@ -24,6 +23,7 @@ from pathlib import Path
 from shopfloor.common.errors import ShopfloorError
 from shopfloor.common.storage import atomic_write_bytes
 from shopfloor.components.deploy.target import DeploymentFailed, DeploymentRequest, Endpoint
+from shopfloor.contracts.model_store import MODEL_NAME
 
 __all__ = [
     "OPERATOR_TOKEN_FILE",
@@ -35,7 +35,6 @@ __all__ = [
 ]
 
 OPERATOR_TOKEN_FILE = "operator.token"
-_MODEL_NAME = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
 
 
 def local_tokens_file(state_dir: Path) -> Path:
@@ -110,7 +109,7 @@ def _is_our_server(pid: int, state: dict) -> bool:
 
 def _state_path(state_dir: Path, model_name: str) -> Path:
     """The model's state file; a name that is not a model name (a path, '..') is a one-line error."""
-    if not _MODEL_NAME.fullmatch(model_name or ""):
+    if not MODEL_NAME.fullmatch(model_name or ""):
         raise ShopfloorError(
             "model name", f"{model_name!r} is not a model name", expected="lowercase letters, digits and '-'"
         )

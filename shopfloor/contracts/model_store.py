@@ -14,12 +14,15 @@ the monitor and the CLI find the served version, label and explain find feedback
 from __future__ import annotations
 
 import dataclasses
+import re
 
 from shopfloor.common.storage import exists, join_uri, list_files, read_json, write_json
 
-__all__ = ["LATEST_FILE", "ModelStore", "PublishedVersion"]
+__all__ = ["LATEST_FILE", "MODEL_NAME", "ModelStore", "PublishedVersion"]
 
 LATEST_FILE = "latest.json"
+# a model's name: its folder in the store, its serving URLs and its Kubernetes objects (DNS-1123 label)
+MODEL_NAME = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
 
 
 @dataclasses.dataclass(frozen=True)

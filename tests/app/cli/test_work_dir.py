@@ -63,3 +63,12 @@ def test_stop_never_signals_a_process_that_merely_reuses_the_pid(tmp_path: Path)
     finally:
         bystander.kill()
         bystander.wait()
+
+
+def test_serve_refuses_a_model_name_that_is_a_path_in_one_line(tmp_path: Path) -> None:
+    result = _shopfloor(
+        "serve", str(tmp_path / "model"), "--name", "../x", "--payload-log", str(tmp_path / "logs"), cwd=tmp_path
+    )
+    assert result.returncode != 0 and "Traceback" not in result.stderr
+    assert result.stderr.strip().splitlines()[-1].startswith("error: --model-name: '../x' is not a model name")
+    assert not (tmp_path / "logs").exists() and not (tmp_path.parent / "x").exists()
