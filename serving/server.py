@@ -114,6 +114,7 @@ def build_app(
     load/unload routes for admins; ``writes_per_minute`` bounds each identity's writes.
     """
     from fastapi import FastAPI
+    from fastapi.exceptions import RequestValidationError
     from fastapi.responses import JSONResponse
 
     from shopfloor.serving._kserve import (
@@ -228,6 +229,14 @@ def build_app(
         headers = {"Retry-After": str(exc.retry_after_s)}
         return JSONResponse(status_code=503, content={"error": exc.reason}, headers=headers)
 
+    async def malformed_body(_, exc: RequestValidationError) -> JSONResponse:
+        # FastAPI's 422 for a body that is not the V2 schema: a client's mistake like any other, one 400 line
+        first = exc.errors()[0]
+        where = ".".join(str(part) for part in first["loc"][1:] if part not in ("InferenceRequest", "bytes"))
+        reason = f"request body{': ' + where if where else ''}: {first['msg']}"
+        _LOGGER.warning("400 %s", reason)
+        return JSONResponse(status_code=400, content={"error": reason})
+
     async def invalid_input(_, exc: errors.InvalidInput) -> JSONResponse:
         # a client's mistake: one log line, not kserve's traceback per bad request
         _LOGGER.warning("400 %s", exc.reason)
@@ -240,6 +249,7 @@ def build_app(
     app.add_exception_handler(PayloadTooLarge, too_large)  # type: ignore[arg-type]
     app.add_exception_handler(Denied, denied)  # type: ignore[arg-type]
     app.add_exception_handler(Overloaded, overloaded)  # type: ignore[arg-type]
+    app.add_exception_handler(RequestValidationError, malformed_body)  # type: ignore[arg-type]
     for exception, handler in [
         (errors.InvalidInput, invalid_input),
         (errors.InferenceError, errors.inference_error_handler),
