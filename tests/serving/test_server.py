@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 from fastapi.testclient import TestClient
 
+from shopfloor.demo.plant import SENSOR_COLUMNS
 from shopfloor.serving.server import build_app, load_window_model
 
 NAME = "pm"
@@ -105,15 +106,7 @@ def test_v2_explain_route(client: TestClient, windows) -> None:
 
 
 WINDOW = [[1.0] * 7] * 24
-FEATURES = [
-    "temperature_c",
-    "pressure_bar",
-    "vibration_mm_s",
-    "flow_m3_h",
-    "valve_position_pct",
-    "motor_current_a",
-    "differential_pressure_bar",
-]
+FEATURES = list(SENSOR_COLUMNS)  # the demo plant's sensors, in the order the model reads them
 BAD_V1 = {
     "missing field": ({"inputs": []}, 400, 'missing field "instances"'),
     "instances not a list": ({"instances": {"a": 1}}, 400, "expected a list of windows"),
