@@ -14,7 +14,7 @@ from pathlib import Path
 SHOPFLOOR = str(Path(sys.executable).with_name("shopfloor"))
 
 
-def shopfloor(*args: str, timeout: int = 600) -> subprocess.CompletedProcess:
+def shopfloor(*args: str, timeout: int = 900) -> subprocess.CompletedProcess:
     """Run the console script with the current environment (S3 variables included, when a test set them)."""
     return subprocess.run([SHOPFLOOR, *args], capture_output=True, text=True, timeout=timeout, env=dict(os.environ))
 
