@@ -52,9 +52,13 @@ def local_tokens_file(state_dir: Path) -> Path:
 
     import yaml
 
+    try:
+        identity = getpass.getuser()
+    except (KeyError, OSError):  # a container user without a passwd entry
+        identity = "local-operator"
     token = secrets.token_urlsafe(32)
     entry = {
-        "identity": getpass.getuser(),
+        "identity": identity,
         "role": "operator",
         "token_sha256": hashlib.sha256(token.encode()).hexdigest(),
     }
