@@ -102,8 +102,8 @@ def _is_number(value: object) -> bool:
     return isinstance(value, numbers.Real) and not isinstance(value, bool | np.bool_)
 
 
-def _finite_readings(raw: np.ndarray, windows: np.ndarray, name_of: Callable[[int], str]) -> np.ndarray:
-    """Refuse readings float32 cannot hold (|x| > 3.4e38, inf); NaN stays a missing reading.
+def _finite_readings(raw: np.ndarray, name_of: Callable[[int], str]) -> np.ndarray:
+    """The readings as float32, refusing those float32 cannot hold (|x| > 3.4e38, inf); NaN stays missing.
 
     ``raw`` is the float64 view of the request's numbers (where 1e39 is still 1e39), ``name_of`` names a flat index.
     """
@@ -114,7 +114,7 @@ def _finite_readings(raw: np.ndarray, windows: np.ndarray, name_of: Callable[[in
             f"{name_of(index)}: {raw.ravel()[index]:g} is beyond float32 (expected a finite reading within "
             "+-3.4e38, or null for a missing one)"
         )
-    return windows
+    return raw.astype(np.float32)
 
 
 def decode_v1(payload: object, spec: WindowSpec) -> np.ndarray:
@@ -143,7 +143,7 @@ def decode_v1(payload: object, spec: WindowSpec) -> np.ndarray:
         row, feature = divmod(rest, n_features)
         return f"instances[{window}][{row}][{feature}] ({spec.features[feature]})"
 
-    return _finite_readings(raw, raw.astype(np.float32), name_of)
+    return _finite_readings(raw, name_of)
 
 
 def _rectangular_numbers(instances: list, spec: WindowSpec) -> np.ndarray | None:
@@ -186,7 +186,7 @@ def decode_v2(request: InferRequest, spec: WindowSpec) -> np.ndarray:
     values = np.array([math.nan if v is None else v for v in flat], dtype=np.float64)
     if values.size != int(np.prod(shape)):
         raise InvalidInput(f"inputs[0] ({tensor.name}): {values.size} values for shape {shape}")
-    checked = _finite_readings(values, values.astype(np.float32), lambda i: f"inputs[0] ({tensor.name}): data[{i}]")
+    checked = _finite_readings(values, lambda i: f"inputs[0] ({tensor.name}): data[{i}]")
     return checked.reshape(shape)
 
 
