@@ -42,12 +42,16 @@ from kubernetes.client import (
     V1Capabilities,
     V1Container,
     V1ContainerPort,
+    V1EmptyDirVolumeSource,
     V1EnvVar,
     V1HTTPGetAction,
     V1ObjectMeta,
     V1Probe,
     V1ResourceRequirements,
+    V1SeccompProfile,
     V1SecurityContext,
+    V1Volume,
+    V1VolumeMount,
 )
 from kubernetes.client.exceptions import ApiException
 
@@ -77,6 +81,7 @@ VERSION_ANNOTATION = "shopfloor.io/model-version"
 PART_OF_LABEL = "app.kubernetes.io/part-of"
 MODEL_MOUNT_PATH = "/mnt/models"
 HTTP_PORT = 8080
+SCRATCH_VOLUME = "scratch"
 STORAGE_URI_ENV = "STORAGE_URI"
 # Reasons with which a revision will not recover by waiting: roll back at once instead of at the timeout.
 TERMINAL_REASONS = frozenset({"RevisionFailed", "ContainerCrashLoop"})
@@ -94,6 +99,7 @@ def _env(request: DeploymentRequest, *, explainer: bool) -> list[V1EnvVar]:
     env = [
         V1EnvVar(name=STORAGE_URI_ENV, value=request.model_uri),
         V1EnvVar(name="SHOPFLOOR_MODEL_VERSION", value=request.model_version),
+        V1EnvVar(name="HOME", value="/tmp"),  # Keras' and matplotlib's caches, on the scratch volume
     ]
     if request.payload_log_uri and not explainer:
         env.append(V1EnvVar(name="SHOPFLOOR_PAYLOAD_LOG_URI", value=request.payload_log_uri))
@@ -136,13 +142,30 @@ def _container(request: DeploymentRequest, *, explainer: bool) -> V1Container:
             period_seconds=10,
             failure_threshold=3,
         ),
+        # live = the process answers at all; a model still loading is not ready, but must not be restarted
+        liveness_probe=V1Probe(
+            http_get=V1HTTPGetAction(path="/v2/health/live", port=HTTP_PORT),
+            initial_delay_seconds=30,
+            period_seconds=20,
+            timeout_seconds=5,
+            failure_threshold=3,
+        ),
         security_context=V1SecurityContext(
             run_as_non_root=True,
             run_as_user=1000,
             allow_privilege_escalation=False,
+            read_only_root_filesystem=True,
             capabilities=V1Capabilities(drop=["ALL"]),
+            seccomp_profile=V1SeccompProfile(type="RuntimeDefault"),
         ),
+        # the root filesystem is read-only: scratch (downloads, Keras' and matplotlib's caches) goes to an emptyDir
+        volume_mounts=[V1VolumeMount(name=SCRATCH_VOLUME, mount_path="/tmp")],
     )
+
+
+def _scratch_volume() -> V1Volume:
+    """The writable scratch space of a serving container, bounded."""
+    return V1Volume(name=SCRATCH_VOLUME, empty_dir=V1EmptyDirVolumeSource(size_limit="1Gi"))
 
 
 def build_inference_service(request: DeploymentRequest, canary: bool = False) -> V1beta1InferenceService:
@@ -153,6 +176,7 @@ def build_inference_service(request: DeploymentRequest, canary: bool = False) ->
     percent = request.canary_traffic_percent if canary and request.canary_traffic_percent < 100 else None
     predictor = V1beta1PredictorSpec(
         containers=[_container(request, explainer=False)],
+        volumes=[_scratch_volume()],
         service_account_name=request.service_account,
         min_replicas=1,
         max_replicas=3,
@@ -162,6 +186,7 @@ def build_inference_service(request: DeploymentRequest, canary: bool = False) ->
     if request.explainer:
         explainer = V1beta1ExplainerSpec(
             containers=[_container(request, explainer=True)],
+            volumes=[_scratch_volume()],
             service_account_name=request.service_account,
             min_replicas=1,
             max_replicas=3,

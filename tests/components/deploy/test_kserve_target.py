@@ -155,6 +155,7 @@ def test_manifest_runs_the_serving_server_with_the_model_from_storage() -> None:
     assert {env["name"]: env["value"] for env in container["env"]} == {
         "STORAGE_URI": "s3://mlpipeline/shopfloor/models/pm/v-1",
         "SHOPFLOOR_MODEL_VERSION": "v-1",
+        "HOME": "/tmp",
         "SHOPFLOOR_PAYLOAD_LOG_URI": "s3://logs/pm",
     }
     assert container["resources"] == {
@@ -162,10 +163,17 @@ def test_manifest_runs_the_serving_server_with_the_model_from_storage() -> None:
         "limits": {"cpu": "2", "memory": "4Gi"},
     }
     assert container["readinessProbe"]["httpGet"] == {"path": f"/v2/models/{NAME}/ready", "port": 8080}
+    assert container["livenessProbe"]["httpGet"] == {"path": "/v2/health/live", "port": 8080}
+    security = container["securityContext"]
+    assert security["readOnlyRootFilesystem"] is True and security["seccompProfile"] == {"type": "RuntimeDefault"}
+    assert security["runAsNonRoot"] is True and security["capabilities"] == {"drop": ["ALL"]}
+    assert container["volumeMounts"] == [{"mountPath": "/tmp", "name": "scratch"}]
+    assert predictor["volumes"] == [{"emptyDir": {"sizeLimit": "1Gi"}, "name": "scratch"}], "bounded scratch"
     explainer = manifest["spec"]["explainer"]
     (explainer_container,) = explainer["containers"]
     assert explainer_container["args"] == [*container["args"], "--explainer"]
-    assert explainer_container["env"] == container["env"][:2], "only the predictor logs payloads"
+    assert explainer_container["env"] == container["env"][:3], "only the predictor logs payloads"
+    assert explainer["volumes"] == predictor["volumes"]
     assert explainer["serviceAccountName"] == "shopfloor-s3"
 
 
