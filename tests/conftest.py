@@ -70,6 +70,20 @@ def s3_bucket(s3_endpoint: str, monkeypatch: pytest.MonkeyPatch) -> str:
     return name
 
 
+@pytest.fixture
+def frozen_store(monkeypatch: pytest.MonkeyPatch):
+    """An S3 endpoint that accepts connections and never answers: a hung MinIO, or a firewall that eats replies."""
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(64)
+    monkeypatch.setenv("AWS_ENDPOINT_URL", f"http://127.0.0.1:{listener.getsockname()[1]}")
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "frozen")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "frozen-secret")
+    monkeypatch.setenv("AWS_REGION", "us-east-1")
+    yield listener
+    listener.close()
+
+
 @pytest.fixture(scope="session")
 def small_ingested(small_demo_data: Path):
     """The small plant, ingested (tables, features, profile)."""

@@ -5,6 +5,10 @@ place; an S3 object becomes visible only when its upload completes, and a folder
 once its manifest, uploaded last, lists every file. Endpoint and credentials come from the environment
 (``AWS_ENDPOINT_URL`` or ``S3_ENDPOINT`` + ``S3_USE_HTTPS``, ``AWS_ACCESS_KEY_ID``, ``AWS_SECRET_ACCESS_KEY``,
 ``AWS_REGION``), as KFP and KServe read them from a Kubernetes Secret: never from code or YAML.
+
+Every S3 call is bounded: ``SHOPFLOOR_S3_BUDGET_S`` (default 60 s) covers all of a call's tries (four) with their
+connect and read timeouts, so a store that accepts connections and never answers fails a step or a server start
+in about a minute, with one line, instead of minio's default of minutes per try.
 """
 
 from __future__ import annotations
@@ -25,6 +29,8 @@ from pathlib import Path, PurePosixPath
 from shopfloor.common.errors import StorageError
 
 __all__ = [
+    "DEFAULT_S3_BUDGET_S",
+    "S3_BUDGET_ENV",
     "TREE_MANIFEST",
     "S3Location",
     "S3Settings",
@@ -41,7 +47,9 @@ __all__ = [
     "incomplete_trees",
     "read_tree",
     "remove_tree",
+    "s3_budget_s",
     "s3_error",
+    "s3_timeouts",
     "sha256_hex",
     "write_bytes",
     "write_json",
@@ -50,6 +58,11 @@ __all__ = [
 
 TREE_MANIFEST = "_SHOPFLOOR_TREE.json"
 _S3_PART_SIZE = 16 * 1024 * 1024
+S3_BUDGET_ENV = "SHOPFLOOR_S3_BUDGET_S"
+DEFAULT_S3_BUDGET_S = 60.0
+_S3_TRIES = 4  # the first try and three retries
+_RETRY_BACKOFF_S = 0.2  # waits 0.2, 0.4, 0.8 s between tries
+_GAVE_UP = ("MaxRetryError", "ConnectTimeoutError", "ReadTimeoutError", "NewConnectionError", "ProtocolError")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -95,10 +108,13 @@ class S3Settings:
         from minio import Minio
 
         # bounded waits: a store that silently drops packets must not stall a step or a server's shutdown for
-        # minio's default 5 minutes per call
+        # minio's default 5 minutes per call; the tries' timeouts add up to the budget
+        connect_s, read_s = s3_timeouts(s3_budget_s())
         http = urllib3.PoolManager(
-            timeout=urllib3.Timeout(connect=5.0, read=60.0),
-            retries=urllib3.Retry(total=3, backoff_factor=0.2, status_forcelist=[500, 502, 503, 504]),
+            timeout=urllib3.Timeout(connect=connect_s, read=read_s),
+            retries=urllib3.Retry(
+                total=_S3_TRIES - 1, backoff_factor=_RETRY_BACKOFF_S, status_forcelist=[500, 502, 503, 504]
+            ),
             maxsize=10,
             cert_reqs="CERT_REQUIRED",
             ca_certs=os.environ.get("SSL_CERT_FILE") or certifi.where(),
@@ -111,6 +127,27 @@ class S3Settings:
             region=self.region,
             http_client=http,
         )
+
+
+def s3_budget_s(environ: Mapping[str, str] | None = None) -> float:
+    """The seconds one S3 call may take over all its tries: ``SHOPFLOOR_S3_BUDGET_S``, default 60."""
+    raw = (os.environ if environ is None else environ).get(S3_BUDGET_ENV, "")
+    if not raw:
+        return DEFAULT_S3_BUDGET_S
+    try:
+        budget = float(raw)
+    except ValueError:
+        budget = -1.0
+    if not 1.0 <= budget <= 3600.0:
+        raise StorageError(S3_BUDGET_ENV, f"invalid value {raw!r}", expected="seconds between 1 and 3600")
+    return budget
+
+
+def s3_timeouts(budget_s: float) -> tuple[float, float]:
+    """Connect and read timeouts per try such that all tries and their backoff waits fit in ``budget_s``."""
+    backoff_s = sum(_RETRY_BACKOFF_S * 2**n for n in range(_S3_TRIES - 1))
+    per_try_s = max(budget_s - backoff_s, 0.3 * _S3_TRIES) / _S3_TRIES
+    return per_try_s / 3, per_try_s * 2 / 3
 
 
 def is_s3_uri(uri: str | os.PathLike) -> bool:
@@ -143,6 +180,12 @@ def s3_error(uri: str, exc: Exception) -> StorageError:
     code = getattr(exc, "code", None) or type(exc).__name__
     if code in ("NoSuchKey", "NoSuchBucket"):
         return StorageError(uri, "no such object" if code == "NoSuchKey" else "no such bucket")
+    if code in _GAVE_UP:
+        return StorageError(
+            uri,
+            f"S3 endpoint gave no answer in {_S3_TRIES} tries within the {s3_budget_s():g} s budget ({code})",
+            expected=f"a reachable store, or a larger {S3_BUDGET_ENV}",
+        )
     return StorageError(uri, f"S3 request failed ({code})")
 
 

@@ -406,5 +406,36 @@ def test_read_tree_on_unreachable_store_reports_the_request_failure(s3_bucket, m
     monkeypatch.setattr(Retry, "get_backoff_time", lambda self: 0)
     with pytest.raises(StorageError) as info:
         read_tree(uri, tmp_path / "out")
-    assert "S3 request failed" in str(info.value)
+    assert "gave no answer in 4 tries" in str(info.value)
     assert "incomplete" not in str(info.value)
+
+
+# --- bounded waits -----------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("budget_s", [3, 6])
+def test_a_store_that_never_answers_fails_within_the_budget_in_one_line(frozen_store, monkeypatch, budget_s):
+    # before: 60 s read timeout per try and four tries, so 244 s until `shopfloor serve s3://...` gave up
+    monkeypatch.setenv(storage.S3_BUDGET_ENV, str(budget_s))
+    started = time.monotonic()
+    with pytest.raises(StorageError) as info:
+        read_bytes("s3://models/pm/latest.json")
+    elapsed = time.monotonic() - started
+    assert budget_s * 0.5 < elapsed < budget_s + 2  # all four tries ran, and together they kept to the budget
+    assert str(info.value) == (
+        f"s3://models/pm/latest.json: S3 endpoint gave no answer in 4 tries within the {budget_s} s budget "
+        f"(MaxRetryError) (expected a reachable store, or a larger SHOPFLOOR_S3_BUDGET_S)"
+    )
+
+
+def test_the_default_budget_is_a_minute_over_all_tries() -> None:
+    connect_s, read_s = storage.s3_timeouts(storage.s3_budget_s({}))
+    backoff_s = 0.2 + 0.4 + 0.8
+    assert 4 * (connect_s + read_s) + backoff_s == pytest.approx(60.0)
+    assert read_s >= 9.0  # a read timeout bounds each silent gap, not a download: big objects still stream
+
+
+@pytest.mark.parametrize("raw", ["soon", "0", "-5", "1e9"])
+def test_an_invalid_budget_is_one_line_naming_the_variable(raw: str) -> None:
+    with pytest.raises(StorageError, match=r"^SHOPFLOOR_S3_BUDGET_S: invalid value .* \(expected seconds between"):
+        storage.s3_budget_s({storage.S3_BUDGET_ENV: raw})

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 import pytest
 
 from shopfloor.app.cli import main, parse_request
 from shopfloor.app.cli.serve import ServeRequest, StopRequest
+from tests.app.cli.helpers import shopfloor
 
 
 def test_serve_defaults_bind_this_machine_only() -> None:
@@ -36,3 +38,20 @@ def test_stop_parses_name_and_work_dir() -> None:
 def test_stopping_a_server_that_is_not_running_says_so(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["stop", "pumps", "--work-dir", str(tmp_path)]) == 0
     assert capsys.readouterr().err == "pumps was not running\n"
+
+
+def test_serving_from_a_store_that_never_answers_fails_within_the_budget(frozen_store, monkeypatch) -> None:
+    # before: 244 s of silence, then a failure; now the S3 budget bounds the download and the user gets one line
+    monkeypatch.setenv("SHOPFLOOR_S3_BUDGET_S", "3")
+    started = time.monotonic()
+    result = shopfloor("serve", "s3://models/pm/v-1", "--name", "pm", timeout=120)
+    elapsed = time.monotonic() - started
+    assert result.returncode != 0 and "Traceback" not in result.stderr
+    assert (
+        result.stderr.strip()
+        .splitlines()[-1]
+        .startswith(
+            "error: s3://models/pm/v-1/_SHOPFLOOR_TREE.json: S3 endpoint gave no answer in 4 tries within the 3 s budget"
+        )
+    )
+    assert elapsed < 60, elapsed  # the budget plus the server's imports, on a slow machine
