@@ -6,9 +6,10 @@ pieces (model repository, data plane, V1 and V2 routes, error handlers) and run 
 127.0.0.1 unless ``--host`` says otherwise (the InferenceService passes ``--host 0.0.0.0`` in its pod). Added
 routes: ``POST /v2/models/{name}/explain`` (explanations for V2 users), ``GET /v1/payload-log`` (what the
 payload logger wrote, holds and dropped) and, for image models, ``POST /v1/models/{name}/feedback`` (an
-operator's verdict on an explanation). Oversized bodies and batches get HTTP 413. Writes need a bearer token with
-a role (``serving.auth``): feedback the operator's, and kserve's model-repository routes (load, unload), which
-are mounted only with ``--enable-repository``, the admin's.
+operator's verdict on an explanation). Oversized bodies and batches get HTTP 413, bodies that stall 408
+(``serving.body_limits``). Writes need a bearer token with a role (``serving.auth``): feedback the operator's,
+and kserve's model-repository routes (load, unload), which are mounted only with ``--enable-repository``, the
+admin's.
 
     python -m shopfloor.serving.server --model-uri PATH_OR_S3 --model-name NAME [--host 127.0.0.1] [--http-port 8080]
 """
@@ -29,57 +30,13 @@ import pydantic
 from fastapi import Request
 
 from shopfloor.serving.auth import Authorizer, Denied, RateLimiter
+from shopfloor.serving.body_limits import DEFAULT_BODY_TIMEOUT_S, DEFAULT_MAX_BODY_BYTES, BodyLimits
 from shopfloor.serving.offload import Overloaded
 
-__all__ = ["DEFAULT_MAX_BODY_BYTES", "FeedbackBody", "build_app", "load_window_model", "main", "materialize_model"]
+__all__ = ["FeedbackBody", "build_app", "load_window_model", "main", "materialize_model"]
 
-DEFAULT_MAX_BODY_BYTES = 8 * 1024 * 1024
 MAX_NOTE_CHARS = 2048
 _LOGGER = logging.getLogger("shopfloor.serving")
-
-
-class _BodySizeLimit:
-    """ASGI middleware: answer 413 before reading a body larger than the limit (declared or streamed)."""
-
-    def __init__(self, app, max_bytes: int):
-        self.app = app
-        self.max_bytes = max_bytes
-
-    async def __call__(self, scope, receive, send):
-        if scope["type"] != "http":
-            return await self.app(scope, receive, send)
-        declared = dict(scope.get("headers") or []).get(b"content-length")
-        if declared is not None and declared.isdigit() and int(declared) > self.max_bytes:
-            return await self._reject(send)
-        seen = 0
-
-        async def counted_receive():
-            nonlocal seen
-            message = await receive()
-            seen += len(message.get("body", b""))
-            if seen > self.max_bytes:
-                raise _TooLarge
-            return message
-
-        try:
-            return await self.app(scope, counted_receive, send)
-        except _TooLarge:
-            return await self._reject(send)
-
-    async def _reject(self, send) -> None:
-        body = f'{{"error": "request body larger than {self.max_bytes} bytes"}}'.encode()
-        await send(
-            {
-                "type": "http.response.start",
-                "status": 413,
-                "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())],
-            }
-        )
-        await send({"type": "http.response.body", "body": body})
-
-
-class _TooLarge(Exception):
-    """Raised inside the ASGI receive wrapper when a streamed body passes the limit."""
 
 
 class FeedbackBody(pydantic.BaseModel):
@@ -104,6 +61,7 @@ def build_app(
     *,
     payload_logger=None,
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
+    body_timeout_s: float = DEFAULT_BODY_TIMEOUT_S,
     authorizer: Authorizer | None = None,
     enable_repository: bool = False,
     writes_per_minute: int = 30,
@@ -111,7 +69,8 @@ def build_app(
     """A FastAPI app serving ``model`` over kserve's V1 and V2 routes plus our explain/payload-log routes.
 
     ``authorizer`` says who may write (none: every write is refused); ``enable_repository`` mounts kserve's
-    load/unload routes for admins; ``writes_per_minute`` bounds each identity's writes.
+    load/unload routes for admins; ``writes_per_minute`` bounds each identity's writes; a body over
+    ``max_bytes`` gets 413, one that takes longer than ``body_timeout_s`` to arrive 408.
     """
     from fastapi import FastAPI
     from fastapi.exceptions import RequestValidationError
@@ -262,7 +221,7 @@ def build_app(
         (Exception, errors.generic_exception_handler),
     ]:
         app.add_exception_handler(exception, handler)
-    app.add_middleware(_BodySizeLimit, max_bytes=max_body_bytes)
+    app.add_middleware(BodyLimits, max_bytes=max_body_bytes, timeout_s=body_timeout_s)
     return app
 
 
@@ -348,6 +307,12 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--enable-repository", action="store_true", help="mount the model-repository load/unload routes (admin)"
     )
+    parser.add_argument(
+        "--body-timeout-s",
+        type=float,
+        default=DEFAULT_BODY_TIMEOUT_S,
+        help="seconds a request body may take to arrive (408 after; default %(default)g)",
+    )
     return parser
 
 
@@ -390,7 +355,11 @@ def main(argv: list[str] | None = None) -> int:
         flush=True,
     )
     app = build_app(
-        model, payload_logger=model.payload_logger, authorizer=authorizer, enable_repository=args.enable_repository
+        model,
+        payload_logger=model.payload_logger,
+        authorizer=authorizer,
+        enable_repository=args.enable_repository,
+        body_timeout_s=args.body_timeout_s,
     )
     uvicorn.run(app, host=args.host, port=args.http_port, log_level="warning", access_log=False)
     return 0
