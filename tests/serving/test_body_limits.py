@@ -44,7 +44,8 @@ def _open_request(url: str, declared_length: int, first_bytes: bytes, chunked: b
     host, port = url.removeprefix("http://").split(":")
     sock = socket.create_connection((host, int(port)), timeout=30)
     length = "Transfer-Encoding: chunked" if chunked else f"Content-Length: {declared_length}"
-    head = f"POST /v1/models/{NAME}:predict HTTP/1.1\r\nHost: {host}\r\nContent-Type: application/json\r\n{length}\r\n\r\n"
+    head = f"POST /v1/models/{NAME}:predict HTTP/1.1\r\nHost: {host}\r\nContent-Type: application/json\r\n"
+    head += f"{length}\r\n\r\n"
     sock.sendall(head.encode() + first_bytes)
     return sock
 

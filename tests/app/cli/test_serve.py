@@ -47,11 +47,7 @@ def test_serving_from_a_store_that_never_answers_fails_within_the_budget(frozen_
     result = shopfloor("serve", "s3://models/pm/v-1", "--name", "pm", timeout=120)
     elapsed = time.monotonic() - started
     assert result.returncode != 0 and "Traceback" not in result.stderr
-    assert (
-        result.stderr.strip()
-        .splitlines()[-1]
-        .startswith(
-            "error: s3://models/pm/v-1/_SHOPFLOOR_TREE.json: S3 endpoint gave no answer in 4 tries within the 3 s budget"
-        )
-    )
+    last_line = result.stderr.strip().splitlines()[-1]
+    assert last_line.startswith("error: s3://models/pm/v-1/_SHOPFLOOR_TREE.json: S3 endpoint gave no answer in 4 tries")
+    assert "within the 3 s budget" in last_line
     assert elapsed < 60, elapsed  # the budget plus the server's imports, on a slow machine
