@@ -82,6 +82,7 @@ def test_payload_logs_go_to_s3(published_model, trained_windows, state_dir, s3_b
     assert [len(r.inputs) for r in records] == [1, 2, 3]
 
 
+@pytest.mark.slow  # starts a server process: runs with the whole suite
 def test_failed_redeploy_keeps_the_serving_version(published_model, model_copy, state_dir) -> None:
     target = LocalServerTarget(state_dir)
     first = target.deploy(DeploymentRequest(NAME, str(published_model), "v-test0000001", ready_timeout_s=120))
@@ -95,6 +96,7 @@ def test_failed_redeploy_keeps_the_serving_version(published_model, model_copy, 
         assert response.status == 200
 
 
+@pytest.mark.slow  # starts a server process: runs with the whole suite
 def test_shopfloor_serve_binds_to_localhost_by_default(published_model, trained_windows) -> None:
     port = free_port()
     server = subprocess.Popen(

@@ -157,6 +157,7 @@ def test_a_runtime_the_model_lacks_is_refused_naming_it(vision_trained, publishe
         load_window_model(str(published_model), "pm", runtime="tflite-float32")
 
 
+@pytest.mark.slow  # starts a server process: runs with the whole suite
 def test_deployed_locally_with_the_edge_runtime_predict_is_tflite_and_explain_still_grad_cam(
     edge_model_dir, served, files, tmp_path
 ) -> None:

@@ -33,12 +33,15 @@ def _reachable(url: str) -> bool:
         return False
 
 
-@pytest.fixture(params=["sqlite", *SERVERS])
+# the server databases run with the whole suite: each adds 20 s of worker processes to the fast one
+_ON_SERVERS = [pytest.param(name, marks=[pytest.mark.server, pytest.mark.slow]) for name in SERVERS]
+
+
+@pytest.fixture(params=["sqlite", *_ON_SERVERS])
 def storage_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     """Each storage the search supports; a server that is not running fails under CI=true, else skips."""
     if request.param == "sqlite":
         return f"sqlite:///{tmp_path / 'studies.db'}"
-    request.applymarker(pytest.mark.server)
     url = SERVERS[request.param]
     if not _reachable(url):
         message = f"{request.param} server not reachable at {url.split('@')[-1]}"

@@ -153,6 +153,7 @@ def test_report_and_model_card(detector, windows, ingested) -> None:
     assert "anomaly score (autoencoder reconstruction error)" in card and "| split | windows | abnormal |" in card
 
 
+@pytest.mark.slow  # starts a server process: runs with the whole suite
 def test_detector_on_a_real_ecg_it_has_never_seen(tmp_path: Path) -> None:
     """sktime's MIT-BIH ECG excerpt, through the plant layout: learned normal beats, the abnormal segment stands out."""
     from shopfloor.demo.real_sensors import write_ecg_plant_layout
