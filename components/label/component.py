@@ -66,7 +66,7 @@ def label_images(
         model_name: the model whose history and feedback are used.
         labelled: the manifest with resolved labels and a label_status column (Parquet).
         conflicts: images whose annotators disagree (Parquet).
-        label_metrics: labelled, excluded and corrected image counts.
+        label_metrics: labelled, excluded and corrected image counts; operators' corrections accepted and pending.
     """
     import io
 
@@ -94,12 +94,16 @@ def label_images(
         frame.to_parquet(buffer, index=False)
         atomic_write_bytes(path, buffer.getvalue())
     status = result["label_status"].value_counts().to_dict()
+    proposals = resolution.proposals["status"].value_counts()
+    accepted, pending = int(proposals.get("accepted", 0)), int(proposals.get("pending", 0))
     report_progress(
         f"{int(result['label'].notna().sum()):,} labelled images; {len(resolution.conflicts)} conflicts; "
-        f"{len(feedback)} operator corrections; {len(skipped)} export entries skipped"
+        f"operator corrections: {accepted} accepted, {pending} pending (quorum {config.operator_quorum}); "
+        f"{len(skipped)} export entries skipped"
     )
     label_metrics.log_metric("labelled_images", int(result["label"].notna().sum()))
     label_metrics.log_metric("conflicts", len(resolution.conflicts))
-    label_metrics.log_metric("operator_corrections", len(feedback))
+    label_metrics.log_metric("operator_corrections_accepted", accepted)
+    label_metrics.log_metric("operator_corrections_pending", pending)
     for name, count in sorted(status.items()):
         label_metrics.log_metric(f"status_{name}", int(count))

@@ -80,6 +80,13 @@ class AnnotationConfig(StrictSection):
         "exclude", description="majority: a strict majority decides (ties stay excluded); exclude: drop the image"
     )
     on_invalid: Literal["error", "skip"] = Field("error", description="skip: drop bad annotations and report why")
+    operator_quorum: int = Field(
+        2,
+        ge=1,
+        le=100,
+        description="operators who must propose the same correction before it counts (an expert's label confirms "
+        "it at once); 1: every operator's correction counts alone",
+    )
 
 
 class ImageSplitConfig(StrictSection):

@@ -12,6 +12,12 @@ the labels a training run uses are resolved from the whole history each time:
 3. A panel that agrees decides. One that disagrees is a conflict, reported; ``on_conflict: majority`` takes a
    strict majority (a tie stays unresolved), ``exclude`` leaves the image out of training until someone re-labels.
 
+An operator's correction from the model server (kind ``feedback``) is a proposal, recorded in the history like any
+event but left out of step 2 until it is accepted: when ``operator_quorum`` operators (default 2, each by their
+latest word) propose the same label, or an expert's latest label (an export) says the same. One operator at a
+station, or one stolen operator token, cannot relabel the training data alone. Proposals are reported, accepted
+or pending, in ``LabelResolution.proposals``.
+
 The plant's own labels (the ingest manifest) enter as events of the annotator ``plant`` (see
 :func:`manifest_events`), so an expert's later correction wins over them.
 
@@ -23,6 +29,8 @@ Output layout:
               decided_at (UTC)
   conflicts : Parquet, one row per disagreeing panel: sha256, path, votes ("dent:2, scratch:1"), annotators
               ("anna=dent; ben=scratch"), label (the resolution, null = excluded), status
+  proposals : one row per image and proposed label: sha256, path, label, operators ("ivan; olga"), status
+              (accepted|pending)
 """
 
 from __future__ import annotations
@@ -48,6 +56,7 @@ __all__ = [
     "EVENT_COLUMNS",
     "HISTORY_COLUMNS",
     "LABEL_COLUMNS",
+    "PROPOSAL_COLUMNS",
     "LabelResolution",
     "append_history",
     "apply_labels",
@@ -68,6 +77,9 @@ EVENT_COLUMNS: tuple[str, ...] = ("sha256", "path", "label", "annotator", "annot
 HISTORY_COLUMNS: tuple[str, ...] = (*EVENT_COLUMNS, "recorded_at")
 LABEL_COLUMNS: tuple[str, ...] = ("sha256", "path", "label", "status", "annotators", "corrected", "decided_at")
 CONFLICT_COLUMNS: tuple[str, ...] = ("sha256", "path", "votes", "annotators", "label", "status")
+PROPOSAL_COLUMNS: tuple[str, ...] = ("sha256", "path", "label", "operators", "status")
+_PROPOSAL_KIND = "feedback"
+_EXPERT_KINDS = frozenset({"label-studio", "csv"})
 _NEVER_AN_ERROR = frozenset({"cancelled"})  # a skipped task in Label Studio is a normal state, reported only
 
 
@@ -81,10 +93,11 @@ class AnnotationBatch:
 
 @dataclasses.dataclass(frozen=True)
 class LabelResolution:
-    """The label of every image with history, and the report of images whose annotators disagree."""
+    """The label of every image with history, images whose annotators disagree, and operators' proposals."""
 
     labels: pd.DataFrame
     conflicts: pd.DataFrame
+    proposals: pd.DataFrame
 
 
 class _ImageIndex:
@@ -398,8 +411,15 @@ def resolve_labels(history: pd.DataFrame, config: AnnotationConfig) -> LabelReso
     ordered = history.assign(_order=range(len(history))).sort_values(
         ["sha256", "annotated_at", "recorded_at", "_order"], kind="stable"
     )
+    proposals = []
     for sha, events in ordered.groupby("sha256", sort=True):
         opinions = events.drop_duplicates("annotator", keep="last")  # each annotator's latest label
+        path = next((p for p in reversed(events["path"].tolist()) if p), "")  # feedback over HTTP names no path
+        pending = _pending_proposals(opinions, config.operator_quorum)
+        proposals += _proposal_rows(sha, path, opinions, pending)
+        opinions = opinions[~opinions["label"].isin(pending) | (opinions["kind"] != _PROPOSAL_KIND)]
+        if opinions.empty:  # nothing but pending proposals: the image keeps its manifest label
+            continue
         newest = opinions["annotated_at"].max()
         delivered = opinions["kind"] == "manifest"
         experts = opinions[~delivered]
@@ -413,7 +433,6 @@ def resolve_labels(history: pd.DataFrame, config: AnnotationConfig) -> LabelReso
         older = opinions[(opinions["annotated_at"] < newest - window) | superseded]
         votes = collections.Counter(panel["label"])
         ranked = sorted(votes.items(), key=lambda item: (-item[1], item[0]))
-        path = events["path"].iloc[-1]
         if len(votes) == 1:
             label, status = ranked[0][0], "agreed"
         elif config.on_conflict == "majority" and ranked[0][1] * 2 > len(panel):
@@ -447,7 +466,31 @@ def resolve_labels(history: pd.DataFrame, config: AnnotationConfig) -> LabelReso
     return LabelResolution(
         labels=pd.DataFrame(labels, columns=list(LABEL_COLUMNS)),
         conflicts=pd.DataFrame(conflicts, columns=list(CONFLICT_COLUMNS)),
+        proposals=pd.DataFrame(proposals, columns=list(PROPOSAL_COLUMNS)),
     )
+
+
+def _pending_proposals(opinions: pd.DataFrame, quorum: int) -> set[str]:
+    """Labels operators propose for one image that neither ``quorum`` operators nor an expert's label back yet."""
+    proposed = opinions[opinions["kind"] == _PROPOSAL_KIND]
+    confirmed = set(opinions.loc[opinions["kind"].isin(_EXPERT_KINDS), "label"])
+    support = proposed.groupby("label")["annotator"].nunique()
+    return {label for label, operators in support.items() if operators < quorum and label not in confirmed}
+
+
+def _proposal_rows(sha: str, path: str, opinions: pd.DataFrame, pending: set[str]) -> list[dict]:
+    """One report row per label operators propose for an image, with who proposes it and whether it counts."""
+    proposed = opinions[opinions["kind"] == _PROPOSAL_KIND]
+    return [
+        {
+            "sha256": sha,
+            "path": path,
+            "label": label,
+            "operators": "; ".join(sorted(group["annotator"])),
+            "status": "pending" if label in pending else "accepted",
+        }
+        for label, group in proposed.groupby("label", sort=True)
+    ]
 
 
 def apply_labels(manifest: pd.DataFrame, resolution: LabelResolution) -> pd.DataFrame:
