@@ -11,6 +11,12 @@ operator's verdict on an explanation). Oversized bodies and batches get HTTP 413
 and kserve's model-repository routes (load, unload), which are mounted only with ``--enable-repository``, the
 admin's.
 
+Payload logs survive shutdown and store outages: on shutdown (SIGTERM too: uvicorn runs the app's lifespan
+shutdown before it re-raises the signal) the logger gets 5 s to write what it holds, then spools the rest to
+``--payload-spool`` (default ``$SHOPFLOOR_PAYLOAD_SPOOL``, else ``<tempdir>/shopfloor-payload-spool``, one
+folder per model name inside), and the next start of that model sends the spool first. In the InferenceService's
+pod ``/tmp`` is an ``emptyDir``: the spool survives a container restart, not the pod's deletion.
+
     python -m shopfloor.serving.server --model-uri PATH_OR_S3 --model-name NAME [--host 127.0.0.1] [--http-port 8080]
 """
 
@@ -96,7 +102,7 @@ def build_app(
     async def lifespan(_):
         yield
         if payload_logger is not None:  # uvicorn re-raises SIGTERM after shutdown: flush here, not after run()
-            payload_logger.close()
+            await asyncio.to_thread(payload_logger.close)  # bounded (5 s), then what is left goes to the spool
 
     authorizer = authorizer or Authorizer()
     limiter = RateLimiter(writes_per_minute)
@@ -170,7 +176,7 @@ def build_app(
         return JSONResponse(status_code=201, content=served.feedback(body.model_dump(), operator=who.name))
 
     async def payload_log_stats() -> dict:
-        """Counts of payload records recorded, written, pending and dropped (monitoring reads the logs)."""
+        """Counts of payload records recorded, written, pending, dropped and spooled (monitoring reads the logs)."""
         return payload_logger.stats if payload_logger is not None else {"enabled": False}
 
     async def too_large(_, exc: PayloadTooLarge) -> JSONResponse:
@@ -239,12 +245,17 @@ def load_window_model(
     name: str,
     *,
     payload_log_uri: str = "",
+    payload_spool: str | Path | None = None,
     cache_dir: Path | None = None,
     max_batch: int | None = None,
     feedback_uri: str | None = None,
     runtime: str = "keras",
 ):
-    """Load a published model (local or s3://) into a ready window model of its type, with payload logging if asked."""
+    """Load a published model (local or s3://) into a ready window model of its type, with payload logging if asked.
+
+    ``payload_spool`` is the local folder where payload records the store did not take by shutdown wait for the
+    next start (None: they are dropped, counted and logged).
+    """
     from shopfloor.common.errors import ShopfloorError
     from shopfloor.common.storage import read_json
     from shopfloor.contracts.model_artifact import BLESSING_FILE
@@ -257,7 +268,7 @@ def load_window_model(
         version = read_json(blessing)["model_version"]
     else:  # an InferenceService names the version in the pod's environment; KServe's /mnt/models does not
         version = os.environ.get("SHOPFLOOR_MODEL_VERSION") or folder.name
-    logger = PayloadLogger(payload_log_uri, name, version).start() if payload_log_uri else None
+    logger = PayloadLogger(payload_log_uri, name, version, spool_dir=payload_spool).start() if payload_log_uri else None
     served = model_class(folder)
     if runtime != "keras" and not issubclass(served, ImageModel):
         raise ShopfloorError(
@@ -270,6 +281,11 @@ def load_window_model(
     model.runtime = runtime
     model.load()
     return model
+
+
+def _default_payload_spool() -> str:
+    """Where payload records wait between runs unless ``--payload-spool`` says: a local, writable folder."""
+    return os.environ.get("SHOPFLOOR_PAYLOAD_SPOOL") or str(Path(tempfile.gettempdir(), "shopfloor-payload-spool"))
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -285,6 +301,12 @@ def _parser() -> argparse.ArgumentParser:
         "--payload-log-uri",
         default=os.environ.get("SHOPFLOOR_PAYLOAD_LOG_URI", ""),
         help="where to write payload logs, a folder or s3:// prefix (default: off)",
+    )
+    parser.add_argument(
+        "--payload-spool",
+        default=_default_payload_spool(),
+        help="local folder for payload records the store did not take by shutdown; the next start sends them "
+        "(default: %(default)s; $SHOPFLOOR_PAYLOAD_SPOOL sets it)",
     )
     parser.add_argument("--max-batch", type=int, default=None, help="most windows per request (413 above)")
     parser.add_argument(
@@ -341,6 +363,7 @@ def main(argv: list[str] | None = None) -> int:
             args.model_uri or args.model_dir,
             args.model_name,
             payload_log_uri=args.payload_log_uri,
+            payload_spool=args.payload_spool,
             max_batch=args.max_batch,
             feedback_uri=args.feedback_uri,
             runtime=args.runtime,

@@ -184,8 +184,8 @@ class LocalServerTarget:
             "--tokens-file",
             str(local_tokens_file(self.state_dir)),
         ]
-        if request.payload_log_uri:
-            command += ["--payload-log-uri", request.payload_log_uri]
+        if request.payload_log_uri:  # what the store did not take by shutdown waits in the work dir for the next start
+            command += ["--payload-log-uri", request.payload_log_uri, "--payload-spool", str(self.state_dir / "spool")]
         if request.runtime != "keras":
             command += ["--runtime", request.runtime]
         with log_path.open("ab") as log:

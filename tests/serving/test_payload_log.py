@@ -82,9 +82,25 @@ def test_flush_writes_the_partition_layout_and_reads_back_equal(tmp_path):
     logger.record("req-2", "v2", [[1.0, None]], [{"name": "p", "data": [0.5]}])
     inputs[0]["temp"] = -1.0  # the logger snapshot the request: later mutation does not reach the log
 
-    assert logger.stats == {"recorded": 2, "written": 0, "pending": 2, "dropped": 0, "failed_writes": 0}
+    assert logger.stats == {
+        "recorded": 2,
+        "written": 0,
+        "pending": 2,
+        "dropped": 0,
+        "failed_writes": 0,
+        "spooled": 0,
+        "unspooled": 0,
+    }
     logger.flush()
-    assert logger.stats == {"recorded": 2, "written": 2, "pending": 0, "dropped": 0, "failed_writes": 0}
+    assert logger.stats == {
+        "recorded": 2,
+        "written": 2,
+        "pending": 0,
+        "dropped": 0,
+        "failed_writes": 0,
+        "spooled": 0,
+        "unspooled": 0,
+    }
 
     (part,) = _parts(tmp_path)
     match = PART_RE.search(part)
@@ -156,7 +172,15 @@ def test_close_writes_what_is_left(tmp_path):
     logger = PayloadLogger(str(tmp_path), "m", "1", flush_interval_s=60).start()
     logger.record("r", "v1", [[1]], [1])
     logger.close()
-    assert logger.stats == {"recorded": 1, "written": 1, "pending": 0, "dropped": 0, "failed_writes": 0}
+    assert logger.stats == {
+        "recorded": 1,
+        "written": 1,
+        "pending": 0,
+        "dropped": 0,
+        "failed_writes": 0,
+        "spooled": 0,
+        "unspooled": 0,
+    }
     assert [r.id for r in read_payload_logs(str(tmp_path), "m")] == ["r"]
 
 
@@ -250,10 +274,26 @@ def test_store_down_keeps_records_bounded_and_delivers_them_in_order_when_back(
     for i in range(1000):
         logger.record(f"r{i:04d}", "v1", [{"x": i}], {"predictions": [i]})
     assert time.perf_counter() - started < 0.05
-    assert logger.stats == {"recorded": 1000, "written": 0, "pending": 300, "dropped": 700, "failed_writes": 0}
+    assert logger.stats == {
+        "recorded": 1000,
+        "written": 0,
+        "pending": 300,
+        "dropped": 700,
+        "failed_writes": 0,
+        "spooled": 0,
+        "unspooled": 0,
+    }
 
     logger.flush()
-    assert logger.stats == {"recorded": 1000, "written": 0, "pending": 300, "dropped": 700, "failed_writes": 1}
+    assert logger.stats == {
+        "recorded": 1000,
+        "written": 0,
+        "pending": 300,
+        "dropped": 700,
+        "failed_writes": 1,
+        "spooled": 0,
+        "unspooled": 0,
+    }
     (warning,) = _drop_warnings(caplog)
     assert "dropped 700 records" in warning and store in warning and secret not in warning
 
@@ -272,7 +312,15 @@ def test_store_down_keeps_records_bounded_and_delivers_them_in_order_when_back(
     monkeypatch.setenv("AWS_ENDPOINT_URL", s3_endpoint)
     S3Settings.from_env().client().make_bucket(bucket_name=bucket)
     logger.flush()
-    assert logger.stats == {"recorded": 1010, "written": 300, "pending": 0, "dropped": 710, "failed_writes": 3}
+    assert logger.stats == {
+        "recorded": 1010,
+        "written": 300,
+        "pending": 0,
+        "dropped": 710,
+        "failed_writes": 3,
+        "spooled": 0,
+        "unspooled": 0,
+    }
     assert _drop_warnings(caplog) == []
     expected = [f"r{i:04d}" for i in range(710, 1010)]  # the newest 300: only the counted oldest were dropped
     parts = sorted(_parts(store))  # part names start with their first record's time
@@ -345,7 +393,15 @@ def test_record_never_raises_and_counts_what_it_cannot_log(tmp_path, caplog):
         raise RuntimeError("clock")
 
     PayloadLogger(str(tmp_path), "m", "1", clock=broken_clock).record("x", "v1", [], [])  # must not raise
-    assert logger.stats == {"recorded": 3, "written": 0, "pending": 1, "dropped": 2, "failed_writes": 0}
+    assert logger.stats == {
+        "recorded": 3,
+        "written": 0,
+        "pending": 1,
+        "dropped": 2,
+        "failed_writes": 0,
+        "spooled": 0,
+        "unspooled": 0,
+    }
     logger.flush()
     (warning,) = _drop_warnings(caplog)
     assert "dropped 2 records" in warning and "not JSON-serializable" in warning and str(tmp_path) in warning
@@ -367,7 +423,15 @@ def test_concurrent_record_from_many_threads_loses_nothing(tmp_path):
     for thread in threads:
         thread.join()
     logger.close()
-    assert logger.stats == {"recorded": 4000, "written": 4000, "pending": 0, "dropped": 0, "failed_writes": 0}
+    assert logger.stats == {
+        "recorded": 4000,
+        "written": 4000,
+        "pending": 0,
+        "dropped": 0,
+        "failed_writes": 0,
+        "spooled": 0,
+        "unspooled": 0,
+    }
     records = read_payload_logs(str(tmp_path), "m")
     assert len(records) == 4000 and len({r.id for r in records}) == 4000
 
@@ -387,3 +451,191 @@ def test_a_corrupt_line_names_the_object_and_the_line(tmp_path, bad_line):
         read_payload_logs(str(tmp_path), "m")
     assert info.value.source == part
     assert f"{part}: line 3: corrupt payload record" in str(info.value)
+
+
+# --- shutdown and the spool ------------------------------------------------------------------------------------
+
+
+def _balanced(stats: dict[str, int]) -> bool:
+    """The counters' invariant: every record taken in is written, pending, dropped or spooled."""
+    taken_in = stats["recorded"] + stats["unspooled"]
+    return taken_in == stats["written"] + stats["pending"] + stats["dropped"] + stats["spooled"]
+
+
+def _spool_ids(folder: Path) -> list[str]:
+    """The record ids in a model's spool folder, oldest file first."""
+    return [i for path in sorted(folder.glob("spool-*.jsonl")) for i in _ids(str(path))]
+
+
+def _unwritable_store(tmp_path: Path) -> str:
+    """A local store under a regular file: every write fails with an OSError, as a real broken disk would."""
+    (tmp_path / "not-a-folder").write_text("")
+    return str(tmp_path / "not-a-folder" / "logs")
+
+
+def test_close_while_the_store_is_down_spools_everything_and_the_next_start_sends_it(
+    s3_endpoint, s3_bucket, monkeypatch, caplog, tmp_path
+):
+    secret = os.environ["AWS_SECRET_ACCESS_KEY"]
+    monkeypatch.setenv("AWS_ENDPOINT_URL", f"http://127.0.0.1:{_closed_port()}")
+    monkeypatch.setattr(Retry, "get_backoff_time", lambda self: 0)  # keep minio's retries, skip their sleeping
+    store, spool = f"s3://{s3_bucket}/payloads", tmp_path / "spool"
+    clock = StepClock("2026-11-25T10:00:00Z", step_s=0.001)
+    logger = PayloadLogger(store, "m", "1", batch_size=50, flush_interval_s=0.05, spool_dir=spool, clock=clock)
+    logger.start()
+    expected = [f"r{i:04d}" for i in range(1000)]
+    for request_id in expected:
+        logger.record(request_id, "v1", [{"x": 1.0}], {"predictions": [0]})
+    _wait_for(lambda: any("store write failed" in w for w in _drop_warnings(caplog)))  # the flusher met it down
+    caplog.clear()
+    caplog.set_level(logging.INFO, logger=LOGGER_NAME)
+
+    started = time.monotonic()
+    logger.close(timeout_s=3)
+    assert time.monotonic() - started < 3 + 2  # the bound, plus the local spool write on a busy machine
+
+    stats = logger.stats
+    assert stats["spooled"] == 1000 and stats["pending"] == 0 and stats["written"] == 0 and stats["dropped"] == 0
+    assert _balanced(stats)
+    assert _spool_ids(spool / "m") == expected
+    (warning,) = _drop_warnings(caplog)  # one line says what happened, where, and why
+    assert "spooled 1000 records" in warning and str(spool / "m") in warning and store in warning
+    assert secret not in warning
+
+    monkeypatch.setenv("AWS_ENDPOINT_URL", s3_endpoint)  # the store is back; a new run of the server starts
+    real_write, written = payload_log.write_bytes, []
+
+    def recording_write(uri: str, data: bytes) -> None:
+        real_write(uri, data)
+        written.extend(json.loads(line)["id"] for line in data.decode().splitlines())
+
+    monkeypatch.setattr(payload_log, "write_bytes", recording_write)
+    later = PayloadLogger(store, "m", "2", batch_size=50, flush_interval_s=0.05, spool_dir=spool)
+    later.record("new", "v1", [{"x": 2.0}], {"predictions": [1]})
+    later.start()
+    _wait_for(lambda: later.stats["written"] == 1001, timeout_s=30)
+    later.close()
+    assert written == [*expected, "new"]  # the spool first, in order, then the new record
+    assert later.stats == {
+        "recorded": 1,
+        "written": 1001,
+        "pending": 0,
+        "dropped": 0,
+        "failed_writes": 0,
+        "spooled": 0,
+        "unspooled": 1000,
+    }
+    assert list((spool / "m").iterdir()) == []  # every file deleted once the store took it
+    assert [r.id for r in read_payload_logs(store, "m")] == [*expected, "new"]
+
+
+def test_close_does_not_wait_for_a_write_that_hangs_and_a_late_write_is_not_duplicated(monkeypatch, tmp_path):
+    real_write, release, calls = payload_log.write_bytes, threading.Event(), []
+
+    def hanging_write(uri: str, data: bytes) -> None:  # a store that takes the first write only much later
+        calls.append(uri)
+        release.wait(30)
+        real_write(uri, data)
+
+    monkeypatch.setattr(payload_log, "write_bytes", hanging_write)
+    store, spool = tmp_path / "store", tmp_path / "spool"
+    clock = StepClock("2026-11-25T10:00:00Z", step_s=0.001)
+    logger = PayloadLogger(str(store), "m", "1", batch_size=10, flush_interval_s=0.05, spool_dir=spool, clock=clock)
+    logger.start()
+    expected = [f"r{i:02d}" for i in range(25)]
+    try:
+        for request_id in expected:
+            logger.record(request_id, "v1", [[1]], [1])
+        _wait_for(lambda: calls)  # the flusher is stuck in its first write
+        started = time.monotonic()
+        logger.close(timeout_s=1)
+        elapsed = time.monotonic() - started
+    finally:
+        release.set()  # the hung write now completes, after the records were spooled
+    assert 0.9 < elapsed < 1 + 2
+    stats = logger.stats
+    assert stats["spooled"] == 25 and stats["pending"] == 0 and stats["written"] == 0 and _balanced(stats)
+    files = sorted((spool / "m").glob("spool-*.jsonl"))
+    assert [len(_ids(str(path))) for path in files] == [10, 10, 5]  # the batch in flight keeps its own file
+    assert _spool_ids(spool / "m") == expected
+
+    _wait_for(lambda: _parts(store))  # the late write landed ...
+    time.sleep(0.1)
+    assert logger.stats == stats  # ... and changed nothing: close had accounted for its records
+    monkeypatch.setattr(payload_log, "write_bytes", real_write)
+    later = PayloadLogger(str(store), "m", "1", batch_size=10, spool_dir=spool)
+    later.flush()
+    assert later.stats["unspooled"] == 25 and later.stats["written"] == 25
+    assert len(_parts(store)) == 3  # the late part was overwritten by the same bytes, not written twice
+    assert [r.id for r in read_payload_logs(str(store), "m")] == expected
+
+
+def test_without_a_spool_folder_what_the_store_did_not_take_is_dropped_and_said(tmp_path, caplog):
+    caplog.set_level(logging.WARNING, logger=LOGGER_NAME)
+    store = _unwritable_store(tmp_path)
+    logger = PayloadLogger(store, "m", "1", flush_interval_s=60).start()
+    for i in range(7):
+        logger.record(f"r{i}", "v1", [[i]], [i])
+    logger.close(timeout_s=2)
+    assert logger.stats == {
+        "recorded": 7,
+        "written": 0,
+        "pending": 0,
+        "dropped": 7,
+        "failed_writes": 1,
+        "spooled": 0,
+        "unspooled": 0,
+    }
+    (warning,) = _drop_warnings(caplog)
+    assert "store did not take 7 records" in warning and "dropped 7 records" in warning
+    assert "7 no spool folder" in warning and store in warning
+
+    caplog.clear()
+    logger.record("late", "v1", [[1]], [1])
+    logger.record("later", "v1", [[1]], [1])
+    assert logger.stats["dropped"] == 9 and logger.stats["pending"] == 0 and _balanced(logger.stats)
+    (warning,) = _drop_warnings(caplog)  # said once, not once per record
+    assert "after close" in warning
+
+
+def test_the_spool_keeps_at_most_max_pending_records_dropping_the_oldest(tmp_path, caplog):
+    store, spool = _unwritable_store(tmp_path), tmp_path / "spool"
+    first = PayloadLogger(store, "m", "1", batch_size=10, max_pending=30, spool_dir=spool)
+    for i in range(20):
+        first.record(f"a{i:02d}", "v1", [[i]], [i])
+    first.close(timeout_s=2)
+    assert first.stats["spooled"] == 20 and _balanced(first.stats)
+
+    caplog.clear()
+    second = PayloadLogger(store, "m", "1", batch_size=10, max_pending=30, spool_dir=spool)
+    for i in range(25):
+        second.record(f"b{i:02d}", "v1", [[i]], [i])
+    second.close(timeout_s=2)
+    stats = second.stats
+    assert stats["spooled"] == 25 and stats["unspooled"] == 15 and stats["dropped"] == 15 and _balanced(stats)
+    assert _spool_ids(spool / "m") == [f"a{i:02d}" for i in range(15, 20)] + [f"b{i:02d}" for i in range(25)]
+    (warning,) = _drop_warnings(caplog)
+    assert "spooled 25 records" in warning and "dropped 15 records" in warning and "15 spool full" in warning
+
+
+def test_spool_files_of_another_model_are_never_sent_under_this_one(tmp_path, caplog):
+    spool = tmp_path / "spool"
+    other = PayloadLogger(_unwritable_store(tmp_path), "other", "1", spool_dir=spool)
+    other.record("o1", "v1", [[1]], [1])
+    other.close(timeout_s=2)
+    (spooled,) = (spool / "other").iterdir()
+    misplaced = spool / "m" / spooled.name  # a file put into this model's spool folder by hand
+    misplaced.parent.mkdir()
+    misplaced.write_bytes(spooled.read_bytes())
+
+    caplog.clear()
+    store = tmp_path / "store"
+    logger = PayloadLogger(str(store), "m", "1", spool_dir=spool)
+    logger.record("m1", "v1", [[1]], [1])
+    logger.flush()
+    logger.flush()
+    assert [r.id for r in read_payload_logs(str(store), "m")] == ["m1"]
+    assert read_payload_logs(str(store), "other") == []
+    assert _spool_ids(spool / "other") == ["o1"] and misplaced.is_file()  # left where it was, unsent
+    (warning,) = _drop_warnings(caplog)  # one line for the misplaced file, not one per flush
+    assert str(misplaced) in warning and "a record of model 'other'" in warning

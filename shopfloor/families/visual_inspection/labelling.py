@@ -416,7 +416,7 @@ def resolve_labels(history: pd.DataFrame, config: AnnotationConfig) -> LabelReso
         opinions = events.drop_duplicates("annotator", keep="last")  # each annotator's latest label
         path = next((p for p in reversed(events["path"].tolist()) if p), "")  # feedback over HTTP names no path
         pending = _pending_proposals(opinions, config.operator_quorum)
-        proposals += _proposal_rows(sha, path, opinions, pending)
+        proposals += _proposal_rows(str(sha), path, opinions, pending)
         opinions = opinions[~opinions["label"].isin(pending) | (opinions["kind"] != _PROPOSAL_KIND)]
         if opinions.empty:  # nothing but pending proposals: the image keeps its manifest label
             continue
@@ -475,7 +475,7 @@ def _pending_proposals(opinions: pd.DataFrame, quorum: int) -> set[str]:
     proposed = opinions[opinions["kind"] == _PROPOSAL_KIND]
     confirmed = set(opinions.loc[opinions["kind"].isin(_EXPERT_KINDS), "label"])
     support = proposed.groupby("label")["annotator"].nunique()
-    return {label for label, operators in support.items() if operators < quorum and label not in confirmed}
+    return {str(label) for label, operators in support.items() if operators < quorum and label not in confirmed}
 
 
 def _proposal_rows(sha: str, path: str, opinions: pd.DataFrame, pending: set[str]) -> list[dict]:
