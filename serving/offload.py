@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Executor, ThreadPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from typing import Any, TypeVar
 
 __all__ = ["BoundedPool", "Overloaded"]
@@ -28,13 +29,16 @@ class Overloaded(Exception):
 
 
 class BoundedPool:
-    """At most ``workers`` calls run and ``waiting`` wait; the next one is refused with ``Overloaded``."""
+    """At most ``workers`` calls run and ``waiting`` wait; the next one is refused with ``Overloaded``.
 
-    def __init__(self, name: str, workers: int = 1, waiting: int = 2):
+    The calls run in threads, or in ``executor`` when given (``serving.explain_process``: a worker process).
+    """
+
+    def __init__(self, name: str, workers: int = 1, waiting: int = 2, executor: Executor | None = None):
         self.name = name
         self.capacity = workers + waiting
         self.in_flight = 0  # changed only on the event loop's thread
-        self._executor = ThreadPoolExecutor(max_workers=workers, thread_name_prefix=name)
+        self.executor = executor or ThreadPoolExecutor(max_workers=workers, thread_name_prefix=name)
 
     async def run(self, function: Callable[..., T], *args: Any) -> T:
         """Run ``function(*args)`` in the pool and await its result, or refuse at once when the pool is full."""
@@ -42,6 +46,11 @@ class BoundedPool:
             raise Overloaded(f"{self.name}: {self.in_flight} requests in progress, try again shortly")
         self.in_flight += 1
         try:
-            return await asyncio.get_running_loop().run_in_executor(self._executor, function, *args)
+            return await asyncio.wrap_future(self.executor.submit(function, *args))
+        except BrokenProcessPool as error:  # the worker process died (out of memory, killed): a new one starts
+            restart = getattr(self.executor, "restart_if_broken", None)
+            if restart is not None:
+                restart(error)
+            raise Overloaded(f"{self.name}: the explaining process stopped and is restarting", 10) from None
         finally:
             self.in_flight -= 1

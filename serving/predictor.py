@@ -12,6 +12,7 @@ import hashlib
 import importlib
 import json
 import uuid
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -93,6 +94,7 @@ class WindowModel(Model):
         self.max_batch = max_batch
         self.explain_steps = explain_steps
         self.explain_pool = BoundedPool(f"{name}-explain", workers=explain_workers, waiting=explain_waiting)
+        self._explain_call: Callable[..., Any] = self.explain_now
         self.keras_model: Any = None  # a keras.Model once loaded (keras has no type information)
         self.info: dict = {}
         self.threshold = 0.5
@@ -198,7 +200,18 @@ class WindowModel(Model):
         self, payload: dict | InferRequest, headers: dict[str, str] | None = None
     ) -> dict | InferResponse:
         """Explain a batch in the model's bounded pool, off the event loop (503 when the pool is full)."""
-        return await self.explain_pool.run(self.explain_now, payload, headers)
+        return await self.explain_pool.run(self._explain_call, payload, headers)
+
+    def explain_in_a_process(self, threads: int = 1) -> None:
+        """From now on explain in a worker process of its own, so predicts never wait (``serving.explain_process``).
+
+        Call after ``load``: the worker loads the same folder, version and settings.
+        """
+        from shopfloor.serving.explain_process import ExplainProcess, explain_in_worker
+
+        waiting = self.explain_pool.capacity - 1
+        self.explain_pool = BoundedPool(self.explain_pool.name, 1, waiting, executor=ExplainProcess(self, threads))
+        self._explain_call = explain_in_worker
 
     def explain_now(self, payload: dict | InferRequest, headers: dict[str, str] | None = None) -> dict | InferResponse:
         """Explain a batch: V1 answers ``explanations`` with features ranked, V2 output tensors."""

@@ -101,6 +101,7 @@ def build_app(
     @contextlib.asynccontextmanager
     async def lifespan(_):
         yield
+        model.explain_pool.executor.shutdown(wait=False, cancel_futures=True)  # an explaining process, if any
         if payload_logger is not None:  # uvicorn re-raises SIGTERM after shutdown: flush here, not after run()
             await asyncio.to_thread(payload_logger.close)  # bounded (5 s), then what is left goes to the spool
 
@@ -322,6 +323,13 @@ def _parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--explainer", action="store_true", help="this replica is the InferenceService's explainer")
     parser.add_argument(
+        "--explain-in",
+        choices=["process", "thread"],
+        default=None,
+        help="where explanations run: a worker process of their own, so predicts never wait for them (default for "
+        "a predictor), or threads of this process (default for --explainer, which only explains)",
+    )
+    parser.add_argument(
         "--tokens-file",
         default=os.environ.get("SHOPFLOOR_API_TOKENS_FILE"),
         help="who may write: identities, roles (operator, admin) and tokens (default: nobody may)",
@@ -372,6 +380,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {exc}", file=sys.stderr, flush=True)
         return 2
     role = "explainer" if args.explainer else "predictor"
+    if (args.explain_in or ("thread" if args.explainer else "process")) == "process":
+        model.explain_in_a_process()
     print(
         f"serving {args.model_name} ({model.model_version}) as {role}, predict by {args.runtime}, "
         f"on http://{args.host}:{args.http_port}",

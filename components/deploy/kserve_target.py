@@ -123,8 +123,10 @@ def _container(request: DeploymentRequest, *, explainer: bool) -> V1Container:
     ]
     if explainer:
         args.append("--explainer")
-    elif request.runtime != "keras":
-        args += ["--runtime", request.runtime]
+    else:  # the explainer replica answers :explain, so the predictor needs no explaining process of its own
+        args += ["--explain-in", "thread"]
+        if request.runtime != "keras":
+            args += ["--runtime", request.runtime]
     return V1Container(
         name="kserve-container",
         image=request.image,
