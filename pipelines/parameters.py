@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from shopfloor.common.config import as_parameter
+from shopfloor.common.sources import location_parameter
 from shopfloor.families.anomaly_detection.config import AnomalyDetectionConfig
 from shopfloor.families.predictive_maintenance.config import PredictiveMaintenanceConfig
 from shopfloor.families.scenarios import ScenarioConfig
@@ -39,8 +40,8 @@ def config_parameters(config: ScenarioConfig) -> dict[str, Any]:
 def sensor_data_parameters(config: PredictiveMaintenanceConfig | AnomalyDetectionConfig) -> dict[str, Any]:
     """Where a sensor scenario's tables are and what their columns mean (the schema without locations)."""
     return {
-        "sensors_uri": config.data.sensors,
-        "events_uri": config.data.events,
+        "sensors_uri": location_parameter(config.data.sensors),
+        "events_uri": location_parameter(config.data.events),
         "data_schema": config.data.schema_parameter(),
     }
 

@@ -15,7 +15,8 @@ def fingerprint_sources(data_uri: str, other_uri: str, more_uris: list) -> str:
     Never cached itself (``pipelines/caching.py``): it is what tells a run that the data under a URI changed.
 
     Args:
-        data_uri: the main source: the sensor table, or the image folder (a path or ``s3://`` URI).
+        data_uri: the main source: the sensor table, or the image folder (a path or ``s3://`` URI), or a source
+            block as JSON (a database, broker or OPC UA server: fingerprinted as new every run).
         other_uri: a second source (the events table; '' = none).
         more_uris: further sources (annotation exports); each a file, folder or prefix.
 
@@ -23,14 +24,17 @@ def fingerprint_sources(data_uri: str, other_uri: str, more_uris: list) -> str:
         A sha256 over every source's content (local bytes, or S3 ETags and sizes).
     """
     import hashlib
+    import uuid
 
     from shopfloor.common.fingerprint import fingerprint
     from shopfloor.common.progress import report_progress
+    from shopfloor.common.sources import is_live, parse_location
 
     digest = hashlib.sha256()
     for uri in [data_uri, other_uri, *more_uris]:
-        if uri:
-            digest.update(f"{uri}\0{fingerprint(uri)}\n".encode())
+        if uri:  # a database, broker or OPC UA server changes under the same block: never a cache hit
+            content = uuid.uuid4().hex if is_live(parse_location(uri, "data_uri")) else fingerprint(uri)
+            digest.update(f"{uri}\0{content}\n".encode())
     found = digest.hexdigest()
     report_progress(f"sources fingerprint {found[:16]}")
     return found
@@ -50,8 +54,9 @@ def ingest(
     """Read sensor readings and maintenance events (CSV/Parquet, local or s3://), validate, profile.
 
     Args:
-        sensors_uri: CSV or Parquet table of sensor readings, a path or ``s3://bucket/key``.
-        events_uri: CSV or Parquet table of maintenance events (failures and others).
+        sensors_uri: CSV or Parquet table of sensor readings, a path or ``s3://bucket/key``, or a source block as
+            JSON (``{"kind": "sql", ...}``: ``shopfloor.common.sources``).
+        events_uri: maintenance events (failures and others), the same way; '' = the plant records none.
         data_schema: what the columns mean: sensor_columns, event_columns, failure_values (``DataConfig``).
         sensors: validated readings as Parquet with canonical id column names.
         events: validated events as Parquet.
@@ -62,15 +67,22 @@ def ingest(
     """
     from shopfloor.common.config import DataConfig, validated
     from shopfloor.common.progress import report_progress
+    from shopfloor.common.sources import parse_location
     from shopfloor.common.storage import atomic_write_bytes
     from shopfloor.components.ingest.ingest import ingest as run_ingest
     from shopfloor.components.ingest.ingest import write_outputs
     from shopfloor.components.ingest.summary import sensor_profile_markdown
 
-    config = validated(
-        DataConfig, {**data_schema, "sensors": sensors_uri, "events": events_uri}, "pipeline parameter data_schema"
+    sensors_location, events_location = (
+        parse_location(sensors_uri, "sensors_uri"),
+        parse_location(events_uri, "events_uri"),
     )
-    result = run_ingest(sensors_uri, events_uri, config)
+    config = validated(
+        DataConfig,
+        {**data_schema, "sensors": sensors_location, "events": events_location},
+        "pipeline parameter data_schema",
+    )
+    result = run_ingest(config.sensors, config.events, config)
     write_outputs(result, sensors.path, events.path, profile.path)
     atomic_write_bytes(profile_summary.path, sensor_profile_markdown(result.profile).encode())
     report_progress(

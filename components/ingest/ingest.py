@@ -21,6 +21,7 @@ import pandas as pd
 from shopfloor.common.config import DataConfig, EventColumns, SensorColumns
 from shopfloor.common.errors import DataValidationError
 from shopfloor.common.profile import profile_table
+from shopfloor.common.sources import Location, TimeRange, describe_location, read_source
 from shopfloor.common.storage import atomic_write_bytes, read_bytes, sha256_hex, write_json
 from shopfloor.common.tables import read_table
 
@@ -216,14 +217,60 @@ def _source_record(uri: str, raw: bytes) -> dict:
     return {"uri": uri, "sha256": sha256_hex(raw), "bytes": len(raw)}
 
 
-def ingest(sensors_uri: str, events_uri: str, config: DataConfig) -> IngestResult:
-    """Read and validate both tables and profile them; writes nothing, so bad input leaves no artifact."""
-    sensors_raw = read_bytes(sensors_uri)
-    sensors, features = validate_sensors(read_table(sensors_uri, sensors_raw), config.sensor_columns, sensors_uri)
-    events_raw = read_bytes(events_uri)
-    events = validate_events(
-        read_table(events_uri, events_raw), config.event_columns, set(sensors[CANONICAL_ASSET].unique()), events_uri
+def _read_location(location: Location, time_range: TimeRange, time_column: str) -> tuple[pd.DataFrame, dict, str]:
+    """A table from a file or a source block, its lineage record, and the name errors use for it."""
+    if isinstance(location, str):
+        raw = read_bytes(location)
+        return read_table(location, raw), _source_record(location, raw), location
+    table = read_source(location, time_range, time_column)
+    return table.frame, table.record, describe_location(location)
+
+
+def _within(frame: pd.DataFrame, time_range: TimeRange, where: str, field: str) -> pd.DataFrame:
+    """The rows whose canonical timestamp lies in the time range; none left is an error naming the range."""
+    start, end = time_range.bounds()
+    keep = pd.Series(True, index=frame.index)
+    if start is not None:
+        keep &= frame[CANONICAL_TIMESTAMP] >= start
+    if end is not None:
+        keep &= frame[CANONICAL_TIMESTAMP] < end
+    if field == "sensors" and not keep.any():
+        first, last = (bound.isoformat() if bound is not None else "..." for bound in (start, end))
+        window = f"[{first}, {last})"
+        raise DataValidationError(where, f"no readings in the time range {window}", field="time_range")
+    return frame[keep].reset_index(drop=True)
+
+
+def _no_events() -> pd.DataFrame:
+    """The events table of a plant that records none: canonical columns, no rows."""
+    return pd.DataFrame(
+        {
+            CANONICAL_TIMESTAMP: pd.Series([], dtype="datetime64[ns, UTC]"),
+            CANONICAL_ASSET: pd.Series([], dtype=object),
+            CANONICAL_EVENT_TYPE: pd.Series([], dtype=object),
+        }
     )
+
+
+def ingest(sensors_location: Location, events_location: Location | None, config: DataConfig) -> IngestResult:
+    """Read and validate both tables and profile them; writes nothing, so bad input leaves no artifact.
+
+    A location is a file (path or ``s3://``) or a source block (``shopfloor.common.sources``); no events
+    location means the plant records none. Only readings and events in ``config.time_range`` are kept.
+    """
+    frame, sensors_record, sensors_where = _read_location(
+        sensors_location, config.time_range, config.sensor_columns.timestamp
+    )
+    sensors, features = validate_sensors(frame, config.sensor_columns, sensors_where)
+    sensors = _within(sensors, config.time_range, sensors_where, "sensors")
+    if events_location is None:
+        events, events_record = _no_events(), {"source": "none"}
+    else:
+        frame, events_record, events_where = _read_location(
+            events_location, config.time_range, config.event_columns.timestamp
+        )
+        events = validate_events(frame, config.event_columns, set(sensors[CANONICAL_ASSET].unique()), events_where)
+        events = _within(events, config.time_range, events_where, "events")
     profile = {
         "features": features,
         "sensors": profile_table(sensors, features),
@@ -232,10 +279,7 @@ def ingest(sensors_uri: str, events_uri: str, config: DataConfig) -> IngestResul
             "by_type": {str(k): int(v) for k, v in events[CANONICAL_EVENT_TYPE].value_counts().sort_index().items()},
         },
         "assets": int(sensors[CANONICAL_ASSET].nunique()),
-        "sources": {
-            "sensors": _source_record(sensors_uri, sensors_raw),
-            "events": _source_record(events_uri, events_raw),
-        },
+        "sources": {"sensors": sensors_record, "events": events_record},
     }
     return IngestResult(sensors=sensors, events=events, features=features, profile=profile)
 

@@ -17,6 +17,7 @@ import pydantic
 from pydantic import BaseModel, ConfigDict, Field
 
 from shopfloor.common.errors import ConfigError
+from shopfloor.common.sources import Location, TimeRange
 from shopfloor.common.storage import is_s3_uri, join_uri
 
 if TYPE_CHECKING:
@@ -95,11 +96,16 @@ class EventColumns(StrictSection):
 class DataConfig(StrictSection):
     """Where the sensor readings and failure events are, and how to read them."""
 
-    sensors: str = "sensors.csv"
-    events: str = "events.csv"
+    sensors: Location = Field(
+        "sensors.csv", description="a CSV/Parquet path or s3:// URI, or a source block (kind: sql | mqtt | opcua ...)"
+    )
+    events: Location | None = Field("events.csv", description="like sensors; null (or ''): the plant has no events")
     sensor_columns: SensorColumns = Field(default_factory=SensorColumns)
     event_columns: EventColumns = Field(default_factory=EventColumns)
     failure_values: list[str] = Field(default_factory=lambda: ["failure"], min_length=1)
+    time_range: TimeRange = Field(default_factory=TimeRange, description="read only readings in this window")
+
+    _blank_is_none = pydantic.field_validator("events", mode="before")(blank_is_none)
 
     def schema_parameter(self) -> dict:
         """The section without its locations (pipeline parameters of their own) as a KFP parameter value."""
@@ -197,9 +203,9 @@ class SensorDataLocations:
     def resolve_data(self, base: str | os.PathLike) -> Self:
         """Make relative data paths absolute against ``base`` (the data folder or the config's folder)."""
 
-        def resolve(location: str) -> str:
-            if is_s3_uri(location) or Path(location).is_absolute():
-                return location
+        def resolve(location: Location | None) -> Location | None:
+            if not isinstance(location, str) or is_s3_uri(location) or Path(location).is_absolute():
+                return location  # a source block or no events: nothing to resolve
             return join_uri(base if is_s3_uri(base) else Path(base).resolve(), location)
 
         data = self.data.model_copy(update={"sensors": resolve(self.data.sensors), "events": resolve(self.data.events)})

@@ -1,0 +1,253 @@
+"""Where a plant's tables come from, by config alone: files and ``s3://`` objects, SQL, MQTT, OPC UA, a message bus.
+
+A data location in a scenario config (``data.sensors``, ``data.events``) is either a path / ``s3://`` URI, as
+before, or a source block with a ``kind``::
+
+    sensors:
+      kind: sql
+      url_env: PLANT_DB_URL          # the SQLAlchemy URL, from a Secret; never in the config
+      table: readings
+
+Every kind reads the rows as the plant has them (its own column names) into one table, which ingest then
+validates, maps and profiles exactly as it does a file: the same rows give the same Parquet and profile whatever
+the source. Credentials come only from environment variables named in the block (``*_env`` fields), so neither
+the config, nor the compiled pipeline, nor a log line or an error ever holds one.
+
+``TimeRange`` (``data.time_range``) reads only a window of time: the newest days for ``shopfloor monitor`` and a
+retrain. Sources that can, push it down (SQL ``WHERE``, OPC UA history bounds); ingest applies it to every table.
+
+In a pipeline a location travels as one string parameter: the path or URI itself, or the block as JSON
+(``location_parameter`` / ``parse_location``), so the compiled YAML holds the same parameters for every kind.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import importlib
+import json
+import os
+from typing import Annotated, Any, Literal
+
+import pandas as pd
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, field_validator, model_validator
+
+from shopfloor.common.errors import ConfigError, DataValidationError
+
+__all__ = [
+    "BusSource",
+    "Location",
+    "MqttSource",
+    "OpcUaSource",
+    "SourceSpec",
+    "SourceTable",
+    "SqlSource",
+    "TimeRange",
+    "describe_location",
+    "is_live",
+    "location_parameter",
+    "parse_location",
+    "read_source",
+    "secret_from_env",
+]
+
+
+class _Block(BaseModel):
+    """Base of source blocks: unknown keys are errors, like every config section."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class SqlSource(_Block):
+    """Rows of a SQL table or query (PostgreSQL, MariaDB/MySQL, SQLite...), read in chunks."""
+
+    kind: Literal["sql"] = "sql"
+    url_env: str = Field(
+        "SHOPFLOOR_SQL_URL", description="environment variable holding the SQLAlchemy URL (from a Secret)"
+    )
+    table: str | None = Field(None, description="a table (or view) to read; or give a query")
+    query: str | None = Field(None, description="a SELECT; may use :since and :until (UTC) for the time range")
+    time_column: str | None = Field(
+        None, description="the table's time column the time range filters on (default: the mapped timestamp)"
+    )
+    chunk_rows: int = Field(50_000, ge=100, le=10_000_000, description="rows fetched per round trip")
+
+    @model_validator(mode="after")
+    def _one_of_table_or_query(self) -> SqlSource:
+        if (self.table is None) == (self.query is None):
+            raise ValueError("give exactly one of table and query")
+        return self
+
+
+class MqttSource(_Block):
+    """JSON messages of an MQTT topic, subscribed for a time window or a number of messages (QoS 1)."""
+
+    kind: Literal["mqtt"] = "mqtt"
+    host: str = "127.0.0.1"
+    port: int = Field(1883, ge=1, le=65535)
+    topic: str = Field(..., min_length=1, description="topic filter; + and # wildcards allowed")
+    qos: Literal[0, 1, 2] = 1
+    duration_s: float = Field(60.0, gt=0, le=86_400, description="stop listening after this many seconds")
+    messages: int | None = Field(None, ge=1, description="stop after this many messages (whichever comes first)")
+    fields: dict[str, str] = Field(
+        default_factory=dict, description="column -> dotted path in the JSON payload; empty: its top-level keys"
+    )
+    topic_levels: dict[str, int] = Field(
+        default_factory=dict, description="column -> topic level (0-based) it is taken from, e.g. asset_id: 1"
+    )
+    username_env: str | None = None
+    password_env: str | None = None
+    tls: bool = False
+
+
+class OpcUaSource(_Block):
+    """Values of OPC UA variable nodes: their history for the time range, or a subscription for a window."""
+
+    kind: Literal["opcua"] = "opcua"
+    endpoint: str = Field(..., pattern=r"^opc\.tcp://", description="opc.tcp://host:port/path")
+    nodes: dict[str, str] = Field(..., min_length=1, description="column -> node id, e.g. temperature: ns=2;i=7")
+    asset_id: str = Field("", description="the asset these nodes measure (a column of that name is added)")
+    mode: Literal["history", "subscribe"] = "history"
+    duration_s: float = Field(10.0, gt=0, le=86_400, description="subscribe: how long to collect data changes")
+    sampling_ms: float = Field(100.0, gt=0, description="subscribe: the publishing interval asked of the server")
+    username_env: str | None = None
+    password_env: str | None = None
+
+
+class BusSource(_Block):
+    """JSON messages of a NATS JetStream subject or a RabbitMQ queue, read until idle or a number of messages."""
+
+    kind: Literal["nats", "rabbitmq"]
+    url_env: str = Field(..., description="environment variable with the server URL (nats://..., amqp://...)")
+    subject: str = Field(..., min_length=1, description="NATS subject (JetStream stream's) or RabbitMQ queue name")
+    messages: int | None = Field(None, ge=1, description="stop after this many messages")
+    idle_s: float = Field(2.0, gt=0, le=3600, description="stop when no message came for this long")
+    fields: dict[str, str] = Field(
+        default_factory=dict, description="column -> dotted path in the JSON payload; empty: its top-level keys"
+    )
+
+
+SourceSpec = Annotated[SqlSource | MqttSource | OpcUaSource | BusSource, Field(discriminator="kind")]
+Location = str | SourceSpec
+_SOURCE_BLOCK: TypeAdapter[Any] = TypeAdapter(SourceSpec)
+
+_READERS = {
+    "sql": "shopfloor.common.sources.sql:read_sql",
+    "mqtt": "shopfloor.common.sources.mqtt:read_mqtt",
+    "opcua": "shopfloor.common.sources.opcua:read_opcua",
+    "nats": "shopfloor.common.sources.bus:read_nats",
+    "rabbitmq": "shopfloor.common.sources.bus:read_rabbitmq",
+}
+
+
+class TimeRange(_Block):
+    """Which readings to read: ``since``/``until`` (ISO 8601, UTC) or the last N days up to now."""
+
+    since: dt.datetime | None = Field(None, description="first reading time to read (inclusive)")
+    until: dt.datetime | None = Field(None, description="reading time to stop before (exclusive)")
+    last_days: float | None = Field(None, gt=0, le=36_600, description="the newest N days, up to now")
+
+    @field_validator("since", "until", "last_days", mode="before")
+    @classmethod
+    def _blank_is_open(cls, value: object) -> object:
+        """'' (how a KFP parameter carries null) leaves that side open."""
+        return None if value == "" else value
+
+    @model_validator(mode="after")
+    def _one_way(self) -> TimeRange:
+        if self.last_days is not None and (self.since is not None or self.until is not None):
+            raise ValueError("give last_days or since/until, not both")
+        return self
+
+    def bounds(self, now: dt.datetime | None = None) -> tuple[pd.Timestamp | None, pd.Timestamp | None]:
+        """The window as UTC timestamps (None: open on that side)."""
+        if self.last_days is not None:
+            end = pd.Timestamp(now or dt.datetime.now(dt.UTC))
+            return _utc(end - pd.Timedelta(days=self.last_days)), None
+        return _utc(self.since), _utc(self.until)
+
+    @property
+    def is_open(self) -> bool:
+        """Whether it reads everything (no bound at all)."""
+        return self.since is None and self.until is None and self.last_days is None
+
+
+def _utc(moment: dt.datetime | pd.Timestamp | None) -> pd.Timestamp | None:
+    """A moment as a UTC timestamp; a naive one is taken as UTC."""
+    if moment is None:
+        return None
+    stamp = pd.Timestamp(moment)
+    return stamp.tz_localize("UTC") if stamp.tzinfo is None else stamp.tz_convert("UTC")
+
+
+@dataclasses.dataclass(frozen=True)
+class SourceTable:
+    """A table as a source delivered it, and its lineage record for the profile (never a credential)."""
+
+    frame: pd.DataFrame
+    record: dict[str, Any]
+
+
+def secret_from_env(variable: str, source: str, field: str) -> str:
+    """The value of an environment variable a source block names; one line naming the variable if unset."""
+    value = os.environ.get(variable, "")
+    if not value:
+        raise ConfigError(source, f"environment variable {variable} is not set", field=field, expected="a Secret")
+    return value
+
+
+def describe_location(location: Location) -> str:
+    """A credential-free name of a location for messages: the path, or kind and what is read."""
+    if isinstance(location, str):
+        return location
+    if isinstance(location, SqlSource):
+        return f"sql ${location.url_env} " + (f"table {location.table}" if location.table else "query")
+    if isinstance(location, MqttSource):
+        return f"mqtt://{location.host}:{location.port}/{location.topic}"
+    if isinstance(location, OpcUaSource):
+        return f"{location.endpoint} ({location.mode}, {len(location.nodes)} nodes)"
+    return f"{location.kind} ${location.url_env} {location.subject}"
+
+
+def is_live(location: Location | None) -> bool:
+    """Whether a location is a server whose content changes without a new URI (never cached by content)."""
+    return location is not None and not isinstance(location, str)
+
+
+def location_parameter(location: Location | None) -> str:
+    """A location as a KFP string parameter: the path itself, the block as JSON, '' for none."""
+    if location is None:
+        return ""
+    return location if isinstance(location, str) else json.dumps(location.model_dump(mode="json"), sort_keys=True)
+
+
+def parse_location(text: str, field: str) -> Location | None:
+    """A KFP string parameter back into a location ('' = none); a bad block is one line naming ``field``."""
+    if not text:
+        return None
+    if not text.lstrip().startswith("{"):
+        return text
+    try:
+        parsed: Location = _SOURCE_BLOCK.validate_python(json.loads(text))
+    except (json.JSONDecodeError, ValidationError) as exc:
+        problem = (
+            exc.errors()[0]["msg"].removeprefix("Value error, ")
+            if isinstance(exc, ValidationError)
+            else "not valid JSON"
+        )
+        expected = "a path, s3:// URI or source block"
+        raise ConfigError("pipeline parameter", problem, field=field, expected=expected) from None
+    return parsed
+
+
+def read_source(spec: SourceSpec, time_range: TimeRange, time_column: str) -> SourceTable:
+    """Read a source block's rows as one table (the plant's column names), within the time range if it can."""
+    module_name, _, function = _READERS[spec.kind].partition(":")
+    reader = getattr(importlib.import_module(module_name), function)
+    frame: pd.DataFrame = reader(spec, time_range, time_column)
+    where = describe_location(spec)
+    if frame.empty:
+        raise DataValidationError(where, "no rows", expected="at least one row from the source in the time range")
+    digest = int(pd.util.hash_pandas_object(frame, index=False).sum()) & (2**64 - 1)
+    record = {"source": where, "kind": spec.kind, "rows": len(frame), "content_hash": f"{digest:016x}"}
+    return SourceTable(frame=frame, record=record)
