@@ -18,7 +18,7 @@ import io
 import numpy as np
 import pandas as pd
 
-from shopfloor.common.config import DataConfig, EventColumns, SensorColumns
+from shopfloor.common.config import SINGLE_ASSET_ID, DataConfig, EventColumns, SensorColumns
 from shopfloor.common.errors import DataValidationError
 from shopfloor.common.profile import profile_table
 from shopfloor.common.sources import Location, TimeRange, describe_location, read_source
@@ -72,6 +72,38 @@ def _parse_timestamps(values: pd.Series, uri: str, field: str) -> pd.Series:
             expected="ISO 8601 timestamps, e.g. 2026-01-01T00:00:00Z",
         )
     return parsed
+
+
+INDEX_EPOCH = pd.Timestamp("1970-01-01", tz="UTC")
+
+
+def _parse_steps(values: pd.Series, uri: str, field: str) -> pd.Series:
+    """An integer time index (cycles, counts) as timestamps, one hour per step, so hours in the config count steps."""
+    steps = pd.to_numeric(values, errors="coerce")
+    bad = steps.isna() | (steps != steps.round()) | (steps.abs() > 1e9)
+    if bad.any():
+        position = int(bad.to_numpy().argmax())
+        raise DataValidationError(
+            uri,
+            f"row {position + 1}: '{values.iloc[position]}' is not a step number",
+            field=f"{field} ({values.name})",
+            expected="whole numbers (cycles or counts), as sensor_columns.time_unit: index says",
+        )
+    return INDEX_EPOCH + pd.to_timedelta(steps.astype("int64"), unit="h")
+
+
+def _parse_times(values: pd.Series, uri: str, field: str, time_unit: str) -> pd.Series:
+    """The time column as UTC timestamps: parsed dates, or an integer index mapped to hours."""
+    if time_unit == "index":
+        return _parse_steps(values, uri, field)
+    return _parse_timestamps(values, uri, field)
+
+
+def _asset_ids(frame: pd.DataFrame, column: str | None, uri: str, field: str) -> pd.Series:
+    """The asset id of every row: the mapped column, or the single machine's id when there is none."""
+    if column is None:
+        return pd.Series(SINGLE_ASSET_ID, index=frame.index, dtype=object)
+    return _parse_ids(frame[column], uri, field)
 
 
 def _parse_ids(values: pd.Series, uri: str, field: str) -> pd.Series:
@@ -141,12 +173,14 @@ def _infer_features(frame: pd.DataFrame, id_columns: set[str]) -> list[str]:
 
 def validate_sensors(frame: pd.DataFrame, columns: SensorColumns, uri: str) -> tuple[pd.DataFrame, list[str]]:
     """Check the sensor table against the mapping; return it with canonical id names and the feature list."""
-    required = {"sensor_columns.timestamp": columns.timestamp, "sensor_columns.asset_id": columns.asset_id}
+    required = {"sensor_columns.timestamp": columns.timestamp}
+    if columns.asset_id:
+        required["sensor_columns.asset_id"] = columns.asset_id
     if columns.site:
         required["sensor_columns.site"] = columns.site
     required.update({f"sensor_columns.features[{i}]": name for i, name in enumerate(columns.features)})
     _require_columns(frame, required, uri)
-    id_columns = {columns.timestamp, columns.asset_id, *([columns.site] if columns.site else [])}
+    id_columns = {columns.timestamp, *(c for c in (columns.asset_id, columns.site) if c)}
     features = list(columns.features) or _infer_features(frame, id_columns)
     if not features:
         raise DataValidationError(
@@ -157,8 +191,10 @@ def validate_sensors(frame: pd.DataFrame, columns: SensorColumns, uri: str) -> t
         )
     out = pd.DataFrame(
         {
-            CANONICAL_TIMESTAMP: _parse_timestamps(frame[columns.timestamp], uri, "sensor_columns.timestamp"),
-            CANONICAL_ASSET: _parse_ids(frame[columns.asset_id], uri, "sensor_columns.asset_id"),
+            CANONICAL_TIMESTAMP: _parse_times(
+                frame[columns.timestamp], uri, "sensor_columns.timestamp", columns.time_unit
+            ),
+            CANONICAL_ASSET: _asset_ids(frame, columns.asset_id, uri, "sensor_columns.asset_id"),
         }
     )
     if columns.site:
@@ -184,16 +220,32 @@ def validate_sensors(frame: pd.DataFrame, columns: SensorColumns, uri: str) -> t
     return out.sort_values([CANONICAL_ASSET, CANONICAL_TIMESTAMP], kind="stable").reset_index(drop=True), features
 
 
-def validate_events(frame: pd.DataFrame, columns: EventColumns, known_assets: set[str], uri: str) -> pd.DataFrame:
-    """Check the event table against the mapping and the sensor table's assets; return canonical columns."""
-    required = {"event_columns.timestamp": columns.timestamp, "event_columns.asset_id": columns.asset_id}
+def validate_events(
+    frame: pd.DataFrame, columns: EventColumns, known_assets: set[str], uri: str, time_unit: str = "datetime"
+) -> pd.DataFrame:
+    """Check the event table against the mapping and the sensor table's assets; return canonical columns.
+
+    ``time_unit`` is the sensor table's: events are on the same clock (dates, or the same step index).
+    """
+    required = {"event_columns.timestamp": columns.timestamp}
+    if columns.asset_id:
+        required["event_columns.asset_id"] = columns.asset_id
+    elif len(known_assets) > 1:
+        raise DataValidationError(
+            uri, f"no asset column, but the sensor data has {len(known_assets)} assets", field="event_columns.asset_id"
+        )
     if columns.event_type:
         required["event_columns.event_type"] = columns.event_type
     _require_columns(frame, required, uri)
+    single = next(iter(known_assets)) if len(known_assets) == 1 else SINGLE_ASSET_ID
     out = pd.DataFrame(
         {
-            CANONICAL_TIMESTAMP: _parse_timestamps(frame[columns.timestamp], uri, "event_columns.timestamp"),
-            CANONICAL_ASSET: _parse_ids(frame[columns.asset_id], uri, "event_columns.asset_id"),
+            CANONICAL_TIMESTAMP: _parse_times(frame[columns.timestamp], uri, "event_columns.timestamp", time_unit),
+            CANONICAL_ASSET: (
+                _parse_ids(frame[columns.asset_id], uri, "event_columns.asset_id")
+                if columns.asset_id
+                else pd.Series(single, index=frame.index, dtype=object)
+            ),
         }
     )
     unknown = ~out[CANONICAL_ASSET].isin(known_assets)
@@ -269,7 +321,8 @@ def ingest(sensors_location: Location, events_location: Location | None, config:
         frame, events_record, events_where = _read_location(
             events_location, config.time_range, config.event_columns.timestamp
         )
-        events = validate_events(frame, config.event_columns, set(sensors[CANONICAL_ASSET].unique()), events_where)
+        known = set(sensors[CANONICAL_ASSET].unique())
+        events = validate_events(frame, config.event_columns, known, events_where, config.sensor_columns.time_unit)
         events = _within(events, config.time_range, events_where, "events")
     profile = {
         "features": features,

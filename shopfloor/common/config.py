@@ -27,6 +27,7 @@ if TYPE_CHECKING:
 
 
 __all__ = [
+    "SINGLE_ASSET_ID",
     "DataConfig",
     "DeployConfig",
     "EventColumns",
@@ -72,25 +73,35 @@ def blank_is_none(value: object) -> object:
     return value or None
 
 
+SINGLE_ASSET_ID = "asset"
+
+
 class SensorColumns(StrictSection):
     """Which columns of the sensor table hold the time, the asset, the site and the sensor features."""
 
     timestamp: str = "timestamp"
-    asset_id: str = "asset_id"
+    time_unit: Literal["datetime", "index"] = Field(
+        "datetime",
+        description="index: the time column counts cycles or steps (integers); windows, horizons and hours in the "
+        "config then count those steps, one step standing for one hour",
+    )
+    asset_id: str | None = Field(
+        "asset_id", description=f"null (or ''): one machine's series without an asset column (id '{SINGLE_ASSET_ID}')"
+    )
     site: str | None = Field("site", description="null (or ''): the data has no site column")
     features: list[str] = Field(default_factory=list, description="empty: every numeric column but the ids")
 
-    _blank_is_none = pydantic.field_validator("site", mode="before")(blank_is_none)
+    _blank_is_none = pydantic.field_validator("site", "asset_id", mode="before")(blank_is_none)
 
 
 class EventColumns(StrictSection):
     """Which columns of the maintenance-event table hold the time, the asset and the event type."""
 
     timestamp: str = "timestamp"
-    asset_id: str = "asset_id"
+    asset_id: str | None = Field("asset_id", description="null (or ''): every event is the single machine's")
     event_type: str | None = Field("event_type", description="null (or ''): every row is a failure")
 
-    _blank_is_none = pydantic.field_validator("event_type", mode="before")(blank_is_none)
+    _blank_is_none = pydantic.field_validator("event_type", "asset_id", mode="before")(blank_is_none)
 
 
 class DataConfig(StrictSection):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pandas as pd
 import pytest
 
 from shopfloor.common.config import DataConfig
@@ -63,3 +64,58 @@ def test_a_source_block_travels_as_one_string_parameter() -> None:
         parse_location('{"kind": "sql", "url_env": "X"}', "sensors_uri")
     with pytest.raises(ConfigError, match="sensors_uri: .*tag 'ftp'"):
         parse_location('{"kind": "ftp"}', "sensors_uri")
+
+
+SINGLE_SERIES = """time,temp,vib
+2026-01-01T00:00:00Z,1.0,0.1
+2026-01-01T01:00:00Z,1.1,0.2
+2026-01-01T02:00:00Z,1.3,
+"""
+
+
+def test_one_machines_series_needs_no_asset_column(tmp_path: Path) -> None:
+    # before: `asset_id: null` was "input should be a valid string", leaving it out "column 'asset_id' not found"
+    (tmp_path / "s.csv").write_text(SINGLE_SERIES)
+    (tmp_path / "e.csv").write_text("time,what\n2026-01-01T01:00:00Z,failure\n")
+    config = DataConfig.model_validate(
+        {
+            "sensor_columns": {"timestamp": "time", "asset_id": None, "site": None},
+            "event_columns": {"timestamp": "time", "asset_id": "", "event_type": "what"},
+        }
+    )
+    result = ingest(str(tmp_path / "s.csv"), str(tmp_path / "e.csv"), config)
+    assert result.features == ["temp", "vib"] and set(result.sensors["asset_id"]) == {"asset"}
+    assert result.events[["asset_id", "event_type"]].values.tolist() == [["asset", "failure"]]
+    assert result.profile["assets"] == 1
+
+
+def test_events_without_an_asset_column_need_a_single_machine(tables) -> None:
+    config = DataConfig.model_validate({"event_columns": {"asset_id": None}})
+    with pytest.raises(DataValidationError, match="event_columns.asset_id: no asset column, but the sensor data has 2"):
+        ingest(*tables, config)
+
+
+CYCLES = """unit,cycle,s1,s2
+1,1,518.67,641.82
+1,2,518.67,642.15
+1,3,518.67,642.35
+2,1,518.67,642.10
+2,2,518.67,642.40
+"""
+
+
+def test_a_cycle_index_is_time_in_steps(tmp_path: Path) -> None:
+    # before: cycles had to become made-up hourly timestamps
+    (tmp_path / "s.csv").write_text(CYCLES)
+    (tmp_path / "e.csv").write_text("unit,cycle\n1,3\n2,2\n")
+    columns = {"timestamp": "cycle", "time_unit": "index", "asset_id": "unit", "site": None}
+    config = DataConfig.model_validate(
+        {"sensor_columns": columns, "event_columns": {"timestamp": "cycle", "asset_id": "unit", "event_type": None}}
+    )
+    result = ingest(str(tmp_path / "s.csv"), str(tmp_path / "e.csv"), config)
+    steps = (result.sensors["timestamp"] - pd.Timestamp("1970-01-01", tz="UTC")) / pd.Timedelta(hours=1)
+    assert steps.tolist() == [1, 2, 3, 1, 2] and result.sensors["asset_id"].tolist() == ["1", "1", "1", "2", "2"]
+    assert result.events["event_type"].tolist() == ["failure", "failure"]
+    (tmp_path / "bad.csv").write_text("unit,cycle,s1\n1,1.5,3.0\n")
+    with pytest.raises(DataValidationError, match=r"row 1: '1.5' is not a step number"):
+        ingest(str(tmp_path / "bad.csv"), None, config)
