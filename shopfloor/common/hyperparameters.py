@@ -10,9 +10,7 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable, Sequence
 
-from shopfloor.common.errors import ConfigError
-
-__all__ = ["check_kernels_fit", "grid", "in_range", "in_space"]
+__all__ = ["fitting_kernels", "grid", "in_range", "in_space"]
 
 
 def in_space(value: object, values: Iterable[object], allowed: bool = True) -> object | None:
@@ -38,17 +36,9 @@ def grid(low: float, high: float, step: float) -> Sequence[float]:
     return [low + k * step for k in range(int(round((high - low) / step)) + 1)]
 
 
-def check_kernels_fit(kernel_sizes: Sequence[int], window: int, source: str) -> None:
-    """Refuse a window model's space whose kernels are longer than the window, before any trial trains.
+def fitting_kernels(kernel_sizes: Sequence[int], window: int) -> list[int]:
+    """The kernel sizes a space may offer for windows of ``window`` readings: those that fit, else the window itself.
 
-    Raises:
-        ConfigError: Naming ``labeling.window`` and the kernel sizes that do not fit.
+    A short window narrows the search instead of refusing it (a kernel of 7 on 2 readings is mostly padding).
     """
-    too_long = [k for k in kernel_sizes if k > window]
-    if too_long:
-        raise ConfigError(
-            source,
-            f"kernel sizes {too_long} are longer than the window of {window} readings",
-            field="labeling.window",
-            expected=f"a window of at least {max(kernel_sizes)} readings",
-        )
+    return [k for k in kernel_sizes if k <= window] or [window]

@@ -18,7 +18,7 @@ import keras_tuner as kt
 import numpy as np
 
 from shopfloor.common.errors import DataValidationError
-from shopfloor.common.hyperparameters import check_kernels_fit, in_range, in_space
+from shopfloor.common.hyperparameters import fitting_kernels, in_range, in_space
 from shopfloor.common.progress import report_progress
 from shopfloor.contracts.model_artifact import TrainResult, runtime_versions
 from shopfloor.contracts.windows import LabelledWindows
@@ -68,19 +68,16 @@ class AutoencoderHyperModel(kt.HyperModel):
         super().__init__(name=ModelKind.ANOMALY_DETECTION.value)
         self.window, self.features, self.mean, self.std, self.base = window, features, mean, std, base
 
-    def check_fits(self, source: str) -> None:
-        """Refuse a space the data cannot fit (a kernel longer than the window) before any training starts."""
-        check_kernels_fit(KERNEL_SIZES, self.window, source)
-
     def space(self, hp: kt.HyperParameters) -> AutoencoderConfig:
         """Declare the search space and return the autoencoder config these values choose."""
         base = self.base
+        kernels = fitting_kernels(KERNEL_SIZES, self.window)
         return base.model_copy(
             update={
                 "conv_filters": hp.Choice(
                     "conv_filters", [16, 32, 64], default=in_space(base.conv_filters, [16, 32, 64])
                 ),
-                "kernel_size": hp.Choice("kernel_size", KERNEL_SIZES, default=in_space(base.kernel_size, KERNEL_SIZES)),
+                "kernel_size": hp.Choice("kernel_size", kernels, default=in_space(base.kernel_size, kernels)),
                 "latent_units": hp.Choice(
                     "latent_units", [4, 8, 16, 32], default=in_space(base.latent_units, [4, 8, 16, 32])
                 ),

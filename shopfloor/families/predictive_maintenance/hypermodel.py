@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import keras_tuner as kt
 
-from shopfloor.common.hyperparameters import check_kernels_fit
+from shopfloor.common.hyperparameters import fitting_kernels
 from shopfloor.families.predictive_maintenance.config import ModelConfig
 from shopfloor.families.predictive_maintenance.model import build_model
 from shopfloor.families.registry import ModelKind
@@ -30,15 +30,11 @@ class PredictiveMaintenanceHyperModel(kt.HyperModel):
         self.mean, self.std, self.rul_cap_hours = mean, std, rul_cap_hours
         self.base = base
 
-    def check_fits(self, source: str) -> None:
-        """Refuse a space the data cannot fit before any training starts."""
-        check_kernels_fit(KERNEL_SIZES, self.window, source)
-
     def space(self, hp: kt.HyperParameters) -> ModelConfig:
         """Declare the search space and return the model config these values choose."""
         conv_filters = hp.Choice("conv_filters", [0, 16, 32, 64])
         with hp.conditional_scope("conv_filters", [16, 32, 64]):
-            kernel_size = hp.Choice("kernel_size", KERNEL_SIZES)
+            kernel_size = hp.Choice("kernel_size", fitting_kernels(KERNEL_SIZES, self.window))
         layers = hp.Int("dense_layers", 1, 3)
         units = []
         for index in range(3):

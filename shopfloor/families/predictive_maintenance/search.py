@@ -42,7 +42,6 @@ def builder_for(windows, base: ModelConfig, config: HpoConfig, source: str = "hp
         rul_cap_hours=float(windows.info["rul_cap_hours"]),
         base=base,
     )
-    builder.check_fits(source)
     return builder
 
 

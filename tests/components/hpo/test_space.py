@@ -11,6 +11,7 @@ from optuna.distributions import CategoricalDistribution, FloatDistribution, Int
 
 from shopfloor.common.config import HpoConfig
 from shopfloor.common.errors import ConfigError, DataValidationError
+from shopfloor.common.hyperparameters import fitting_kernels
 from shopfloor.components.hpo.search import best_model_config, create_study, load_study, open_storage, summarize
 from shopfloor.components.hpo.search_space import (
     OptunaHyperParameters,
@@ -121,7 +122,8 @@ def test_bad_budgets_fail_at_config_load(text: str, field: str) -> None:
         parse_config(text, "plant.yaml")
 
 
-def test_unfit_space_fails_before_training(small_demo_data) -> None:
+def test_a_short_window_narrows_the_space_instead_of_refusing_it(small_demo_data) -> None:
+    # before: "kernel sizes [5, 7] are longer than the window of 4" although the configured model trains on it
     from shopfloor.components.ingest.ingest import ingest
     from shopfloor.families.predictive_maintenance.labelling import label_windows
 
@@ -130,8 +132,11 @@ def test_unfit_space_fails_before_training(small_demo_data) -> None:
     short = label_windows(
         result.sensors, result.events, result.features, ["failure"], LabelingConfig(window=4, test_fraction=0.34)
     )
-    with pytest.raises(ConfigError, match=r"labeling.window: kernel sizes \[5, 7\] are longer than the window of 4"):
-        builder_for(short, ModelConfig(), HpoConfig())
+    builder = builder_for(short, ModelConfig(), HpoConfig())
+    hp = kt.HyperParameters()
+    builder.space(hp)
+    assert next(h for h in hp.space if h.name == "kernel_size").values == [3]
+    assert fitting_kernels([3, 5, 7], 2) == [2] and fitting_kernels([3, 5, 7], 24) == [3, 5, 7]
 
 
 def test_a_search_with_nothing_completed_is_an_error(tmp_path) -> None:
