@@ -11,6 +11,7 @@ import time
 import uuid
 
 from shopfloor.common.config import HpoConfig, validated
+from shopfloor.common.errors import SearchNotPossible
 from shopfloor.common.plots import html_page
 from shopfloor.common.progress import report_progress
 
@@ -36,7 +37,13 @@ def run_hpo_setup(hpo: dict, data_path: str, hyperparameters: dict, data_schema:
     from shopfloor.components.hpo.problems import load_problem
     from shopfloor.components.hpo.search import create_study, open_storage, storage_url
 
-    problem = load_problem(config, data_path, hyperparameters, data_schema, split)
+    try:
+        problem = load_problem(config, data_path, hyperparameters, data_schema, split)
+    except SearchNotPossible as reason:
+        if config.required:  # the config demands a search: the run fails, saying why
+            raise
+        report_progress(f"search skipped, training the configured model: {reason}")
+        return ""
     name = f"{config.builder}-{uuid.uuid4().hex[:12]}"
     create_study(open_storage(storage_url(config)), name, config.trials, problem.label, problem.first_params)
     report_progress(f"study {name}: {config.trials} trials maximizing {problem.label}")

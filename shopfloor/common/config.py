@@ -127,6 +127,9 @@ class HpoConfig(StrictSection):
     """The hyperparameter search: builder, budget, parallel workers and where the shared study lives."""
 
     enabled: bool = Field(True, description="false: train with the model section as given (quick runs)")
+    required: bool = Field(
+        False, description="true: a search the data cannot score fails the run; false: the configured model trains"
+    )
     builder: Literal["predictive-maintenance", "anomaly-detection", "visual-inspection"] = Field(
         "predictive-maintenance", description="the model family whose keras-tuner space is searched (the scenario's)"
     )

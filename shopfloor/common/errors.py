@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-__all__ = ["ShopfloorError", "ConfigError", "DataValidationError", "StorageError"]
+__all__ = ["ShopfloorError", "ConfigError", "DataValidationError", "SearchNotPossible", "StorageError"]
 
 
 class ShopfloorError(Exception):
@@ -31,6 +31,10 @@ class ConfigError(ShopfloorError):
 
 class DataValidationError(ShopfloorError):
     """Input data that does not match the scenario's schema (columns, dtypes, timestamps, ids)."""
+
+
+class SearchNotPossible(DataValidationError):
+    """Data the model trains on but a search cannot score (e.g. no anomalies to rank configurations by)."""
 
 
 class StorageError(ShopfloorError):

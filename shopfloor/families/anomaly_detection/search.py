@@ -1,9 +1,9 @@
-"""TODO docstring."""
+"""The anomaly detector's search problem: the autoencoder's space, scored by how well it ranks anomalies."""
 
 from __future__ import annotations
 
 from shopfloor.common.config import HpoConfig, validated
-from shopfloor.common.errors import DataValidationError
+from shopfloor.common.errors import SearchNotPossible
 from shopfloor.families.anomaly_detection.config import AutoencoderConfig
 from shopfloor.families.search import SearchProblem, space_defaults
 
@@ -21,8 +21,9 @@ def anomaly_problem(windows, base: AutoencoderConfig, source: str = "hpo config"
     """Anomaly windows: maximize the validation PR-AUC of the anomaly score, the autoencoder fit on normal windows.
 
     The reconstruction loss cannot rank configurations: a wider bottleneck reconstructs everything better, faults
-    included. Only abnormal windows in the validation period show which configuration tells them apart, so a search
-    without them is refused (the threshold falls back to a percentile there; a search has nothing to go on).
+    included. Only abnormal windows in the validation period show which configuration tells them apart; without
+    them a search has nothing to go on (``SearchNotPossible``: the run trains the configured model unless the
+    config demands a search) and the threshold falls back to a percentile.
     """
     from sklearn.metrics import average_precision_score
 
@@ -31,12 +32,12 @@ def anomaly_problem(windows, base: AutoencoderConfig, source: str = "hpo config"
     validation = windows.part("validation")
     abnormal = int(validation.failure.sum())
     if abnormal == 0 or abnormal == validation.failure.size:
-        raise DataValidationError(
+        raise SearchNotPossible(
             "windows",
             f"the validation part holds {abnormal} abnormal of {validation.failure.size} windows: "
             "nothing to score a search on",
-            field="hpo.enabled",
-            expected="abnormal and normal windows in the validation period, or hpo.enabled: false",
+            field="hpo",
+            expected="abnormal and normal windows in the validation period for a search",
         )
     normal = normal_windows(windows)
     builder = AutoencoderHyperModel(normal.train.shape[1], normal.train.shape[2], normal.mean, normal.std, base)

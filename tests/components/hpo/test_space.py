@@ -244,7 +244,7 @@ def test_the_anomaly_search_scores_anomalies_and_refuses_a_validation_period_wit
     in_validation = anomaly_windows.split == SPLITS.index("validation")
     normal_only = dataclasses.replace(anomaly_windows, failure=np.where(in_validation, 0, anomaly_windows.failure))
     assert validation.failure.sum() > 0
-    with pytest.raises(DataValidationError, match=r"hpo.enabled: the validation part holds 0 abnormal of \d+ windows"):
+    with pytest.raises(DataValidationError, match=r"hpo: the validation part holds 0 abnormal of \d+ windows"):
         anomaly_problem(normal_only, AutoencoderConfig())
 
 

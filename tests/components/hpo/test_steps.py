@@ -46,3 +46,25 @@ def test_a_bad_search_section_is_one_line_before_any_study(windows_path: str) ->
     with pytest.raises(ConfigError, match="pipeline parameter hpo: trials") as raised:
         run_hpo_setup({"enabled": True, "trials": 0}, windows_path, MODEL, {}, {})
     assert "\n" not in str(raised.value)
+
+
+def test_a_search_the_data_cannot_score_trains_the_configured_model_unless_required(anomaly_windows, tmp_path) -> None:
+    # before: anomaly detection without anomalies in the validation period refused the run's default search
+    import dataclasses
+
+    import numpy as np
+
+    from shopfloor.common.errors import SearchNotPossible
+    from shopfloor.contracts.windows import SPLITS
+    from shopfloor.families.anomaly_detection.config import AutoencoderConfig
+
+    in_validation = anomaly_windows.split == SPLITS.index("validation")
+    quiet = dataclasses.replace(anomaly_windows, failure=np.where(in_validation, 0, anomaly_windows.failure))
+    path = str(tmp_path / "windows")
+    write_windows(quiet, path)
+    model = AutoencoderConfig(epochs=1).model_dump()
+    hpo = {"builder": "anomaly-detection", "storage": f"sqlite:///{tmp_path / 'studies.db'}"}
+    assert run_hpo_setup(hpo, path, model, {}, {}) == "", "no study: the configured model trains"
+    assert run_hpo_select("", hpo, path, model, {}, {}, "ad").hyperparameters == model
+    with pytest.raises(SearchNotPossible, match=r"hpo: the validation part holds 0 abnormal"):
+        run_hpo_setup({**hpo, "required": True}, path, model, {}, {})
