@@ -13,13 +13,14 @@ from __future__ import annotations
 
 import math
 import numbers
+import sys
 from collections.abc import Callable
 
 import numpy as np
 
 from shopfloor.serving._kserve import InferRequest, InvalidInput
 
-__all__ = ["PayloadTooLarge", "WindowSpec", "decode_v1", "decode_v2", "finite_or_none"]
+__all__ = ["PayloadTooLarge", "WindowSpec", "decode_v1", "decode_v2", "finite_or_none", "printable"]
 
 
 class PayloadTooLarge(Exception):
@@ -28,6 +29,11 @@ class PayloadTooLarge(Exception):
     def __init__(self, reason: str):
         self.reason = reason
         super().__init__(reason)
+
+
+def printable(text: object) -> str:
+    """Text from a request (a tensor's name or datatype) for a one-line message: line breaks and the like escaped."""
+    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in str(text))
 
 
 class WindowSpec:
@@ -52,13 +58,19 @@ def _check_batch(n: int, spec: WindowSpec, field: str) -> None:
         raise PayloadTooLarge(f"{field}: {n} windows in one request, the limit is {spec.max_batch}")
 
 
+_BEYOND_FLOAT32 = "is beyond float32 (expected a finite reading within +-3.4e38, or null for a missing one)"
+
+
 def _reading(value: object, where: str) -> float:
     """One reading as float; None is a missing reading (NaN)."""
     if value is None:
         return math.nan
     if isinstance(value, bool) or not isinstance(value, int | float):
         raise InvalidInput(f"{where}: {value!r} is not a number (expected a number or null for a missing reading)")
-    return float(value)
+    try:
+        return float(value)
+    except OverflowError:  # an integer past float64: JSON numbers have any length
+        raise InvalidInput(f"{where}: an integer that {_BEYOND_FLOAT32}") from None
 
 
 def _instance_rows(instance: object, spec: WindowSpec, where: str) -> list[list[float]]:
@@ -110,10 +122,7 @@ def _finite_readings(raw: np.ndarray, name_of: Callable[[int], str]) -> np.ndarr
     beyond = np.flatnonzero(np.abs(np.nan_to_num(raw, nan=0.0)) > _FLOAT32_MAX)
     if beyond.size:
         index = int(beyond[0])
-        raise InvalidInput(
-            f"{name_of(index)}: {raw.ravel()[index]:g} is beyond float32 (expected a finite reading within "
-            "+-3.4e38, or null for a missing one)"
-        )
+        raise InvalidInput(f"{name_of(index)}: {raw.ravel()[index]:g} {_BEYOND_FLOAT32}")
     return raw.astype(np.float32)
 
 
@@ -159,7 +168,10 @@ def _rectangular_numbers(instances: list, spec: WindowSpec) -> np.ndarray | None
         return None
     if not set(map(type, cells.ravel())) <= {float, int, type(None)}:
         return None
-    return np.where(cells == None, np.nan, cells).astype(np.float64)  # noqa: E711 - elementwise on an array
+    try:
+        return np.where(cells == None, np.nan, cells).astype(np.float64)  # noqa: E711 - elementwise on an array
+    except OverflowError:  # an integer past float64: the per-reading checks name it
+        return None
 
 
 def decode_v2(request: InferRequest, spec: WindowSpec) -> np.ndarray:
@@ -170,23 +182,28 @@ def decode_v2(request: InferRequest, spec: WindowSpec) -> np.ndarray:
             f"inputs: {len(request.inputs)} inputs {names}, expected one input 'window' of shape {spec.shape_text}"
         )
     tensor = request.inputs[0]
+    where = f"inputs[0] ({printable(tensor.name)})"
     if tensor.datatype not in ("FP32", "FP64"):
-        raise InvalidInput(f"inputs[0] ({tensor.name}): datatype {tensor.datatype}, expected FP32 or FP64")
+        raise InvalidInput(f"{where}: datatype {printable(tensor.datatype)}, expected FP32 or FP64")
     shape = list(tensor.shape)
     if len(shape) != 3 or shape[1:] != [spec.window, len(spec.features)]:
-        raise InvalidInput(f"inputs[0] ({tensor.name}): shape {shape}, expected {spec.shape_text}")
-    _check_batch(shape[0], spec, f"inputs[0] ({tensor.name})")
+        raise InvalidInput(f"{where}: shape {shape}, expected {spec.shape_text}")
+    _check_batch(shape[0], spec, where)
     flat = np.asarray(tensor.data, dtype=object).ravel()
     odd = next((i for i, v in enumerate(flat) if v is not None and not _is_number(v)), None)
     if odd is not None:
         raise InvalidInput(
-            f"inputs[0] ({tensor.name}): data[{odd}] is {flat[odd]!r}, not a number "
+            f"{where}: data[{odd}] is {flat[odd]!r}, not a number "
             f"({tensor.datatype} data are numbers; NaN or null for missing)"
         )
-    values = np.array([math.nan if v is None else v for v in flat], dtype=np.float64)
+    try:
+        values = np.array([math.nan if v is None else v for v in flat], dtype=np.float64)
+    except OverflowError:  # an integer past float64 (JSON numbers have any length): name the first
+        huge = next(i for i, v in enumerate(flat) if isinstance(v, int) and abs(v) > sys.float_info.max)
+        raise InvalidInput(f"{where}: data[{huge}]: an integer that {_BEYOND_FLOAT32}") from None
     if values.size != int(np.prod(shape)):
-        raise InvalidInput(f"inputs[0] ({tensor.name}): {values.size} values for shape {shape}")
-    checked = _finite_readings(values, lambda i: f"inputs[0] ({tensor.name}): data[{i}]")
+        raise InvalidInput(f"{where}: {values.size} values for shape {shape}")
+    checked = _finite_readings(values, lambda i: f"{where}: data[{i}]")
     return checked.reshape(shape)
 
 

@@ -21,7 +21,7 @@ import numpy as np
 
 from shopfloor.common.images import ImageDecodeError, decode_pixels
 from shopfloor.serving._kserve import InferRequest, InvalidInput
-from shopfloor.serving.codec import PayloadTooLarge
+from shopfloor.serving.codec import PayloadTooLarge, printable
 
 __all__ = ["ImageSpec", "decode_image", "decode_images_v1", "decode_images_v2"]
 
@@ -58,6 +58,8 @@ def _check_count(n: int, spec: ImageSpec, field: str) -> None:
 
 def decode_image(data: bytes | str, spec: ImageSpec, where: str) -> np.ndarray:
     """One encoded image (raw or base64 bytes) as float32 pixels [height, width, channels]."""
+    if not isinstance(data, bytes | str):  # a V2 BYTES element that JSON gave as a number, list or null
+        raise InvalidInput(f"{where}: {type(data).__name__}, expected base64 of a PNG or JPEG image")
     raw = data.encode("ascii", "ignore") if isinstance(data, str) else data
     if not raw.startswith((b"\x89PNG", b"\xff\xd8")):  # not PNG/JPEG magic: base64 text
         try:
@@ -79,8 +81,8 @@ def decode_image(data: bytes | str, spec: ImageSpec, where: str) -> np.ndarray:
 def _pixels(values: object, spec: ImageSpec, where: str) -> np.ndarray:
     """Decoded pixels (nested lists or an array) checked for shape and range, as [height, width, channels]."""
     try:
-        array = np.asarray(values, dtype=np.float32)
-    except (TypeError, ValueError):
+        array = np.asarray(values, dtype=np.float64)  # float32 only after the range check: 1e39 is no overflow
+    except (TypeError, ValueError, OverflowError):  # OverflowError: an integer past float64
         raise InvalidInput(f"{where}: pixels must be numbers 0-255 in rows of equal length") from None
     if array.ndim == 2 and spec.channels == 1:
         array = array[..., None]
@@ -90,7 +92,7 @@ def _pixels(values: object, spec: ImageSpec, where: str) -> np.ndarray:
         )
     if not np.isfinite(array).all() or array.min() < 0 or array.max() > 255:
         raise InvalidInput(f"{where}: pixel values outside 0-255")
-    return array
+    return array.astype(np.float32)
 
 
 def _instance(instance: object, spec: ImageSpec, where: str) -> np.ndarray:
@@ -126,7 +128,7 @@ def decode_images_v2(request: InferRequest, spec: ImageSpec) -> np.ndarray:
         names = [i.name for i in request.inputs]
         raise InvalidInput(f"inputs: {len(request.inputs)} inputs {names}, expected one input 'image'")
     tensor = request.inputs[0]
-    where = f"inputs[0] ({tensor.name})"
+    where = f"inputs[0] ({printable(tensor.name)})"
     shape = list(tensor.shape)
     if tensor.datatype == "BYTES":
         items = list(np.asarray(tensor.data, dtype=object).ravel())
@@ -135,12 +137,14 @@ def decode_images_v2(request: InferRequest, spec: ImageSpec) -> np.ndarray:
             raise InvalidInput(f"{where}: {len(items)} images for shape {shape}")
         return np.stack([decode_image(item, spec, f"{where}[{i}]") for i, item in enumerate(items)])
     if tensor.datatype not in _PIXEL_DATATYPES:
-        raise InvalidInput(f"{where}: datatype {tensor.datatype}, expected BYTES (encoded images) or UINT8 pixels")
+        raise InvalidInput(
+            f"{where}: datatype {printable(tensor.datatype)}, expected BYTES (encoded images) or UINT8 pixels"
+        )
     if len(shape) not in (3, 4):
         raise InvalidInput(f"{where}: shape {shape}, expected [n, {spec.height}, {spec.width}(, {spec.channels})]")
     _check_count(shape[0], spec, where)
     try:
-        pixels = np.asarray(tensor.data, dtype=np.float32).reshape(shape)
-    except (TypeError, ValueError):
+        pixels = np.asarray(tensor.data, dtype=np.float64).reshape(shape)
+    except (TypeError, ValueError, OverflowError):  # OverflowError: an integer past float64, or a dimension
         raise InvalidInput(f"{where}: data must be {int(np.prod(shape))} numbers 0-255 for shape {shape}") from None
     return np.stack([_pixels(image, spec, f"{where}[{i}]") for i, image in enumerate(pixels)])

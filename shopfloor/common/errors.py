@@ -22,7 +22,7 @@ class ShopfloorError(Exception):
         message = ": ".join([*parts, self.problem])
         if self.expected:
             message += f" (expected {self.expected})"
-        return message.replace("\n", " ")
+        return " ".join(message.splitlines())  # \n, \r and the other line breaks: one line in a terminal and a log
 
 
 class ConfigError(ShopfloorError):

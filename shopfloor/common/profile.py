@@ -24,6 +24,18 @@ def _number(value: float) -> float | None:
     return float(f"{value:.6g}")
 
 
+def _histogram_edges(present: np.ndarray) -> np.ndarray:
+    """``HISTOGRAM_BINS`` equal bins over the values; one bin when their spread is below float64's resolution.
+
+    A constant reading of 2**48 has bins narrower than the spacing of floats there; numpy refuses those.
+    """
+    try:
+        return np.histogram_bin_edges(present, bins=HISTOGRAM_BINS)
+    except ValueError:
+        low, high = float(present.min()), float(present.max())
+        return np.array([np.nextafter(low, -np.inf), np.nextafter(high, np.inf)])
+
+
 def numeric_profile(values: pd.Series) -> dict:
     """Count, missing share, moments, quantiles and a fixed-bin histogram of one numeric column."""
     numbers = values.dropna().to_numpy(dtype=float)
@@ -36,7 +48,7 @@ def numeric_profile(values: pd.Series) -> dict:
     }
     if present.size == 0:
         return summary
-    edges = np.histogram_bin_edges(present, bins=HISTOGRAM_BINS)
+    edges = _histogram_edges(present)
     counts, _ = np.histogram(present, bins=edges)
     summary.update(
         mean=_number(present.mean()),
