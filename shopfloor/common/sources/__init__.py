@@ -27,6 +27,7 @@ import datetime as dt
 import importlib
 import json
 import os
+import re
 from typing import Annotated, Any, Literal
 
 import pandas as pd
@@ -58,6 +59,10 @@ class _Block(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
+# a query's first keyword after comments and opening parentheses: only reads are sent to a plant's database
+_SELECT = re.compile(r"\A(?:\s|--[^\n]*(?:\n|\Z)|/\*.*?\*/|\()*(?:select|with)\b", re.IGNORECASE | re.DOTALL)
+
+
 class SqlSource(_Block):
     """Rows of a SQL table or query (PostgreSQL, MariaDB/MySQL, SQLite...), read in chunks."""
 
@@ -71,11 +76,17 @@ class SqlSource(_Block):
         None, description="the table's time column the time range filters on (default: the mapped timestamp)"
     )
     chunk_rows: int = Field(50_000, ge=100, le=10_000_000, description="rows fetched per round trip")
+    timeout_s: float = Field(10.0, gt=0, le=600, description="bound on connecting to the server")
+    read_timeout_s: float = Field(
+        300.0, gt=0, le=86_400, description="bound on each wait for the server's rows (PostgreSQL: per statement)"
+    )
 
     @model_validator(mode="after")
     def _one_of_table_or_query(self) -> SqlSource:
         if (self.table is None) == (self.query is None):
             raise ValueError("give exactly one of table and query")
+        if self.query is not None and not _SELECT.match(self.query):
+            raise ValueError("query must be a SELECT (or WITH ... SELECT)")
         return self
 
 
@@ -88,40 +99,70 @@ class MqttSource(_Block):
     topic: str = Field(..., min_length=1, description="topic filter; + and # wildcards allowed")
     qos: Literal[0, 1, 2] = 1
     duration_s: float = Field(60.0, gt=0, le=86_400, description="stop listening after this many seconds")
-    messages: int | None = Field(None, ge=1, description="stop after this many messages (whichever comes first)")
+    messages: int | None = Field(
+        None, ge=1, description="stop after this many usable messages (rows; whichever comes first)"
+    )
     fields: dict[str, str] = Field(
         default_factory=dict, description="column -> dotted path in the JSON payload; empty: its top-level keys"
     )
     topic_levels: dict[str, int] = Field(
-        default_factory=dict, description="column -> topic level (0-based) it is taken from, e.g. asset_id: 1"
+        default_factory=dict,
+        description="column -> topic level (0-based, negative from the end) it is taken from, e.g. asset_id: 2",
     )
-    username_env: str | None = None
-    password_env: str | None = None
-    tls: bool = False
+    username_env: str | None = Field(None, description="environment variable holding the username (from a Secret)")
+    password_env: str | None = Field(None, description="environment variable holding the password (from a Secret)")
+    tls: bool = Field(False, description="TLS, verified against the system's CA certificates (port 8883 usually)")
+    timeout_s: float = Field(10.0, gt=0, le=300, description="bound on connecting and on the broker's answers")
 
 
 class OpcUaSource(_Block):
-    """Values of OPC UA variable nodes: their history for the time range, or a subscription for a window."""
+    """Values of OPC UA variable nodes: their history for the time range, or a subscription for a window.
+
+    One block reads one asset: a row per source timestamp, a column per ``nodes`` key, the time column and, when
+    ``asset_id`` is set, an ``asset_column`` column holding it.
+    """
 
     kind: Literal["opcua"] = "opcua"
-    endpoint: str = Field(..., pattern=r"^opc\.tcp://", description="opc.tcp://host:port/path")
+    endpoint: str = Field(..., pattern=r"^opc\.tcp://", description="opc.tcp://host:port/path, without credentials")
     nodes: dict[str, str] = Field(..., min_length=1, description="column -> node id, e.g. temperature: ns=2;i=7")
-    asset_id: str = Field("", description="the asset these nodes measure (a column of that name is added)")
+    asset_id: str = Field("", description="the asset these nodes measure; set: a column asset_column holds it")
+    asset_column: str = Field(
+        "asset_id", min_length=1, description="name of that column (the mapping's sensor_columns.asset_id)"
+    )
     mode: Literal["history", "subscribe"] = "history"
     duration_s: float = Field(10.0, gt=0, le=86_400, description="subscribe: how long to collect data changes")
     sampling_ms: float = Field(100.0, gt=0, description="subscribe: the publishing interval asked of the server")
+    timeout_s: float = Field(10.0, gt=0, le=300, description="bound on connecting and on each request to the server")
     username_env: str | None = None
     password_env: str | None = None
 
+    @field_validator("endpoint")
+    @classmethod
+    def _no_credentials_in_endpoint(cls, value: str) -> str:
+        """A user or password in the URL would reach logs and the compiled pipeline: only *_env fields hold them."""
+        if "@" in value.split("/", 3)[2]:
+            raise ValueError("credentials belong in username_env/password_env, not in the endpoint")
+        return value
+
+    @model_validator(mode="after")
+    def _asset_column_is_free(self) -> OpcUaSource:
+        if self.asset_id and self.asset_column in self.nodes:
+            raise ValueError(f"nodes has a column '{self.asset_column}', the column asset_id fills")
+        return self
+
 
 class BusSource(_Block):
-    """JSON messages of a NATS JetStream subject or a RabbitMQ queue, read until idle or a number of messages."""
+    """JSON messages of a NATS JetStream subject or a RabbitMQ queue: those it holds when the read starts.
+
+    Reading changes nothing: NATS reads the stream from its first message; RabbitMQ receives without acknowledging,
+    so the queue keeps every message for the next read (``shopfloor.common.sources.bus``).
+    """
 
     kind: Literal["nats", "rabbitmq"]
     url_env: str = Field(..., description="environment variable with the server URL (nats://..., amqp://...)")
     subject: str = Field(..., min_length=1, description="NATS subject (JetStream stream's) or RabbitMQ queue name")
-    messages: int | None = Field(None, ge=1, description="stop after this many messages")
-    idle_s: float = Field(2.0, gt=0, le=3600, description="stop when no message came for this long")
+    messages: int | None = Field(None, ge=1, description="read at most this many, oldest first; default: all there are")
+    idle_s: float = Field(2.0, gt=0, le=3600, description="stop early when no message came for this long (seconds)")
     fields: dict[str, str] = Field(
         default_factory=dict, description="column -> dotted path in the JSON payload; empty: its top-level keys"
     )
