@@ -9,13 +9,17 @@ from __future__ import annotations
 import dataclasses
 import time
 import uuid
+from typing import TYPE_CHECKING
 
 from shopfloor.common.config import HpoConfig, validated
 from shopfloor.common.errors import SearchNotPossible
+
+if TYPE_CHECKING:
+    from shopfloor.families.search import SearchProblem
 from shopfloor.common.plots import html_page
 from shopfloor.common.progress import report_progress
 
-__all__ = ["Selection", "run_hpo_select", "run_hpo_setup", "run_hpo_worker"]
+__all__ = ["Selection", "run_hpo_select", "run_hpo_setup", "run_hpo_worker", "search_problem_or_none"]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -28,22 +32,35 @@ class Selection:
     metadata: dict
 
 
-def run_hpo_setup(hpo: dict, data_path: str, hyperparameters: dict, data_schema: dict, split: dict) -> str:
-    """Check the budget, the builder and that its space fits the data; create the study. Returns its name ('' = off)."""
-    config = validated(HpoConfig, hpo, "pipeline parameter hpo")
+def search_problem_or_none(
+    config: HpoConfig, data_path: str, hyperparameters: dict, data_schema: dict, split: dict
+) -> SearchProblem | None:
+    """The search over the data, or None when it is off or the data gives it nothing to score (and it may skip).
+
+    ``shopfloor validate`` asks the same, so it refuses exactly what this step would.
+    """
     if not config.enabled:
         report_progress("search disabled: training with the given hyperparameters")
-        return ""
+        return None
     from shopfloor.components.hpo.problems import load_problem
-    from shopfloor.components.hpo.search import create_study, open_storage, storage_url
 
     try:
-        problem = load_problem(config, data_path, hyperparameters, data_schema, split)
+        return load_problem(config, data_path, hyperparameters, data_schema, split)
     except SearchNotPossible as reason:
         if config.required:  # the config demands a search: the run fails, saying why
             raise
         report_progress(f"search skipped, training the configured model: {reason}")
+        return None
+
+
+def run_hpo_setup(hpo: dict, data_path: str, hyperparameters: dict, data_schema: dict, split: dict) -> str:
+    """Check the budget, the builder and that its space fits the data; create the study. Returns its name ('' = off)."""
+    config = validated(HpoConfig, hpo, "pipeline parameter hpo")
+    problem = search_problem_or_none(config, data_path, hyperparameters, data_schema, split)
+    if problem is None:
         return ""
+    from shopfloor.components.hpo.search import create_study, open_storage, storage_url
+
     name = f"{config.builder}-{uuid.uuid4().hex[:12]}"
     create_study(open_storage(storage_url(config)), name, config.trials, problem.label, problem.first_params)
     report_progress(f"study {name}: {config.trials} trials maximizing {problem.label}")

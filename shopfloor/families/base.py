@@ -160,6 +160,8 @@ class ModelFamily(abc.ABC, Generic[DataT, ResultT]):
     # the kserve.Model subclass the model server runs for this family, as ``module:Class`` ("" = not servable yet);
     # a name, not an import, because the server sits above the families
     served_model: ClassVar[str] = ""
+    # the test metrics ``shopfloor run`` prints after a run, in this order (those the evaluation has)
+    headline_metrics: ClassVar[tuple[str, ...]] = ()
 
     def alarm_threshold(self, model_info: dict, blessing: dict) -> float:
         """The score at which a served answer raises an alarm: by default the threshold trained into the model."""

@@ -138,19 +138,20 @@ def _run_holding_the_work_dir(request: RunRequest, work_dir: Path, config: Scena
     evaluate_dir = Path(pipeline_run.outputs["report"]).parent
     blessing = read_json(evaluate_dir / "blessing")
     print(f"\nRun {pipeline_run.name} finished in {pipeline_run.seconds:.1f} s")
+    print(f"  metrics: {headline(blessing['metrics'], Path(pipeline_run.outputs['model']))}")
     for check in blessing["gate"]["checks"]:
         verdict = "pass" if check["passed"] else "FAIL"
         print(f"  gate {check['metric']}: {check['value']:.4g} {check['op']} {check['threshold']}  {verdict}")
     titles = {
-        "report": "report (HTML)",
-        "model_card": "model card",
-        "explanation": "explanations",
-        "search_report": "search report",
-        "model": "model",
+        "report": ("report (HTML)", ".html"),
+        "model_card": ("model card", ".md"),
+        "explanation": ("explanations", ".html"),
+        "search_report": ("search report", ".html"),
+        "model": ("model", ""),
     }
-    for output, title in titles.items():
+    for output, (title, suffix) in titles.items():
         if output in pipeline_run.outputs:
-            print(f"  {title + ':':<15}{pipeline_run.outputs[output]}")
+            print(f"  {title + ':':<15}{openable(Path(pipeline_run.outputs[output]), suffix)}")
     print(f"  log:           {pipeline_run.log}")
     if not blessing["blessed"]:
         print("Quality gate FAILED: the model was not published.")
@@ -160,6 +161,28 @@ def _run_holding_the_work_dir(request: RunRequest, work_dir: Path, config: Scena
     run_root = Path(pipeline_run.outputs["model"]).parents[1]
     print_endpoint(work_dir / "serving", config.model_name, run_root, config)
     return 0
+
+
+def headline(metrics: dict[str, float], model_dir: Path) -> str:
+    """The test metrics the model's family puts first (``ModelFamily.headline_metrics``), as one line."""
+    from shopfloor.contracts.model_artifact import load_model_info
+    from shopfloor.families.registry import family
+
+    names = family(load_model_info(model_dir)["model_type"]).headline_metrics
+    return ", ".join(f"{name} {metrics[name]:.4g}" for name in names if name in metrics) or "none"
+
+
+def openable(path: Path, suffix: str) -> Path:
+    """An artifact under a name a browser or editor opens by its suffix (a hard link beside KFP's file)."""
+    if not suffix or not path.is_file():
+        return path
+    named = path.with_name(path.name + suffix)
+    if not named.exists():
+        try:
+            os.link(path, named)
+        except OSError:  # a file system without hard links: print KFP's own path
+            return path
+    return named
 
 
 def example_requests(run_root: Path, prefix: Path, config: ScenarioConfig) -> dict[str, Path]:

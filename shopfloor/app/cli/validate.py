@@ -4,12 +4,17 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import tempfile
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from shopfloor.app.cli.shared import DEFAULT_WORK_DIR, Subcommands, add_data_options, data_base
 from shopfloor.families.scenarios import load_config
 
-__all__ = ["ValidateRequest", "add_parsers", "validate"]
+if TYPE_CHECKING:
+    from shopfloor.components.ingest.ingest import IngestResult
+
+__all__ = ["ValidateRequest", "add_parsers", "check_setup", "validate"]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -54,4 +59,36 @@ def validate(request: ValidateRequest) -> int:
         f"ok: {len(result.sensors)} readings of {result.profile['assets']} assets, features "
         f"{', '.join(result.features)}; {len(result.events)} events"
     )
+    check_setup(scenario.name, result, scenario.arguments(config))
     return 0
+
+
+def check_setup(family_key: str, ingested: IngestResult, arguments: dict) -> None:
+    """Run what a sensor pipeline's steps check before training, with the run's own parameters: label, search.
+
+    The labelling (failures present, assets enough for the split, windows that fit the data) and the search's
+    setup (its space against the windows, data it can score) are the steps' own functions, on a scratch folder.
+    """
+    from shopfloor.common.config import HpoConfig, validated
+    from shopfloor.components.hpo.steps import search_problem_or_none
+    from shopfloor.components.ingest.ingest import write_outputs
+    from shopfloor.components.label.label import run_label_sensors
+
+    with tempfile.TemporaryDirectory(prefix="shopfloor-validate-") as scratch:
+        tables = [str(Path(scratch, name)) for name in ("sensors.parquet", "events.parquet", "profile.json")]
+        write_outputs(ingested, *tables)
+        windows = str(Path(scratch, "windows"))
+        labelled = run_label_sensors(
+            family_key,
+            tables[0],
+            tables[1],
+            ingested.features,
+            arguments["data_schema"],
+            arguments["labeling"],
+            windows,
+        )
+        print(f"ok: {labelled.summary}")
+        hpo = validated(HpoConfig, arguments["hpo"], "hpo")
+        split = arguments.get("split", {})
+        problem = search_problem_or_none(hpo, windows, arguments["hyperparameters"], arguments["data_schema"], split)
+        print(f"ok: search of {hpo.trials} trials maximizing {problem.label}" if problem else "ok: no search")

@@ -28,12 +28,14 @@ import importlib
 import json
 import os
 import re
-from typing import Annotated, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
-import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, field_validator, model_validator
 
 from shopfloor.common.errors import ConfigError, DataValidationError
+
+if TYPE_CHECKING:  # pandas loads when a table is read, not with the config (the deploy step never needs it)
+    import pandas as pd
 
 __all__ = [
     "BusSource",
@@ -202,6 +204,8 @@ class TimeRange(_Block):
 
     def bounds(self, now: dt.datetime | None = None) -> tuple[pd.Timestamp | None, pd.Timestamp | None]:
         """The window as UTC timestamps (None: open on that side)."""
+        import pandas as pd
+
         if self.last_days is not None:
             end = pd.Timestamp(now or dt.datetime.now(dt.UTC))
             return _utc(end - pd.Timedelta(days=self.last_days)), None
@@ -215,6 +219,8 @@ class TimeRange(_Block):
 
 def _utc(moment: dt.datetime | pd.Timestamp | None) -> pd.Timestamp | None:
     """A moment as a UTC timestamp; a naive one is taken as UTC."""
+    import pandas as pd
+
     if moment is None:
         return None
     stamp = pd.Timestamp(moment)
@@ -285,6 +291,8 @@ def read_source(spec: SourceSpec, time_range: TimeRange, time_column: str) -> So
     """Read a source block's rows as one table (the plant's column names), within the time range if it can."""
     module_name, _, function = _READERS[spec.kind].partition(":")
     reader = getattr(importlib.import_module(module_name), function)
+    import pandas as pd
+
     frame: pd.DataFrame = reader(spec, time_range, time_column)
     where = describe_location(spec)
     if frame.empty:

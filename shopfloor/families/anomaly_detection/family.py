@@ -40,6 +40,7 @@ class AnomalyDetection(ModelFamily[LabelledWindows, "AnomalyEvaluation"]):
     data_kind = "windows"
     score_output = "anomaly_score"
     served_model = "shopfloor.serving.predictor:AnomalyWindowModel"
+    headline_metrics = ("roc_auc", "pr_auc", "f1", "false_alarm_rate")
 
     def label_sensors(
         self,
@@ -113,9 +114,10 @@ class AnomalyDetection(ModelFamily[LabelledWindows, "AnomalyEvaluation"]):
         )
 
     def progress_line(self, result: AnomalyEvaluation) -> str:
-        """False alarms, and precision, recall and F1 where anomalies were held out."""
+        """False alarms, and ranking, precision, recall and F1 where anomalies were held out."""
         m = result.metrics
-        found = ", ".join(f"{k} {m[k]:.3f}" for k in ("precision", "recall", "f1") if k in m)
+        names = {"roc_auc": "ROC-AUC", "pr_auc": "PR-AUC", "precision": "precision", "recall": "recall", "f1": "F1"}
+        found = ", ".join(f"{shown} {m[k]:.3f}" for k, shown in names.items() if k in m)
         return f"false alarms {m['false_alarm_rate']:.1%}{', ' + found if found else ''}"
 
     def explain(

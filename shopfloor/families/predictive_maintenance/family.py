@@ -42,6 +42,7 @@ class PredictiveMaintenance(ModelFamily[LabelledWindows, "Evaluation"]):
     data_kind = "windows"
     score_output = "failure_probability"
     served_model = "shopfloor.serving.predictor:WindowModel"
+    headline_metrics = ("roc_auc", "pr_auc", "f1", "rul_mae_hours")
 
     def alarm_threshold(self, model_info: dict, blessing: dict) -> float:
         """The gate's decision threshold, which the evaluation blessed the model at."""

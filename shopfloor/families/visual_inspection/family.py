@@ -45,6 +45,7 @@ class VisualInspection(ModelFamily[ImageSet, "VisionEvaluation"]):
     data_kind = "images"
     score_output = "defect_score"
     served_model = "shopfloor.serving.predictor:ImageModel"
+    headline_metrics = ("accuracy", "roc_auc", "defect_recall", "false_reject_rate")
 
     def train(self, data_path: str, hyperparameters: dict, inputs: StepInputs, model_dir: str) -> Trained:
         """Fit the CNN, choose its defect threshold, and export float32 and int8 TFLite models next to it."""

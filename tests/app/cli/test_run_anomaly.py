@@ -31,8 +31,12 @@ def test_run_anomaly_detection_demo_end_to_end(tmp_path: Path, work_dirs: list[P
     assert "share of alarm error" in printed_path(result.stdout, "explanations").read_text()
     gate = gate_values(result.stdout)
     assert gate["false_alarm_rate"] <= 0.05 and gate["f1"] >= 0.5
-    report = printed_path(result.stdout, "report (HTML)").read_text()
+    report_path = printed_path(result.stdout, "report (HTML)")
+    assert report_path.suffix == ".html", "a browser opens it as a page, not as its source"
+    report = report_path.read_text()
     assert "Reconstruction error over time" in report and "Quality gate PASSED" in report
+    # before: anomaly runs printed no ROC-AUC or PR-AUC where the user looks
+    assert re.search(r"^  metrics: roc_auc [0-9.]+, pr_auc [0-9.]+, f1 [0-9.]+, false_alarm_rate", result.stdout, re.M)
     published = printed_path(result.stdout, "published")
     info = json.loads((published / "model" / "shopfloor_model.json").read_text())
     assert info["model_type"] == "anomaly-detection" and info["threshold"]["value"] > 0
