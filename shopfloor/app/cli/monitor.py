@@ -8,13 +8,16 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import io
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from shopfloor.app.cli.run import RunRequest, run
 from shopfloor.app.cli.shared import (
     DEFAULT_WORK_DIR,
     Subcommands,
     add_data_options,
+    data_base,
     model_store_uri,
     monitor_state_uri,
     payload_log_uri,
@@ -22,7 +25,19 @@ from shopfloor.app.cli.shared import (
 from shopfloor.common.storage import join_uri, read_json
 from shopfloor.families.scenarios import load_config
 
-__all__ = ["DecisionRequest", "MonitorRequest", "add_parsers", "decide", "monitor", "save_retrain", "saved_retrain"]
+if TYPE_CHECKING:
+    from shopfloor.common.config import DataConfig
+
+__all__ = [
+    "DecisionRequest",
+    "MonitorRequest",
+    "add_parsers",
+    "decide",
+    "monitor",
+    "newest_readings",
+    "save_retrain",
+    "saved_retrain",
+]
 
 RETRAIN_ARGUMENTS = "retrain-arguments.json"
 
@@ -41,6 +56,7 @@ class MonitorRequest:
     labels: str | None = None
     batch: str | None = None
     no_hpo: bool = False
+    from_source: bool = False
 
     @classmethod
     def from_args(cls, args: argparse.Namespace) -> MonitorRequest:
@@ -56,6 +72,7 @@ class MonitorRequest:
             labels=args.labels,
             batch=args.batch,
             no_hpo=args.no_hpo,
+            from_source=args.from_source,
         )
 
     def retrain_request(self) -> RunRequest:
@@ -110,6 +127,12 @@ def add_parsers(commands: Subcommands) -> None:
         "--labels",
         help="what really happened to served windows (CSV/Parquet: request_id, index, label), a path or s3:// URI",
     )
+    monitor_.add_argument(
+        "--from-source",
+        action="store_true",
+        help="compare the newest --days (default: monitor.window_days) of the config's sensor source (a file, SQL, "
+        "MQTT, OPC UA ...) instead of payload logs: what a retrain would read",
+    )
     monitor_.add_argument("--no-hpo", action="store_true", help="a retrain skips the hyperparameter search")
     monitor_.set_defaults(make_request=MonitorRequest.from_args, execute=monitor)
 
@@ -143,6 +166,24 @@ def saved_retrain(state_root: str, model_name: str) -> RunRequest:
     return RunRequest.from_json(read_json(join_uri(state_root, model_name, RETRAIN_ARGUMENTS)))
 
 
+def newest_readings(data: DataConfig, days: float, folder: Path) -> str:
+    """The newest ``days`` of the sensor source, ingested as a run would read them, as a Parquet batch in ``folder``.
+
+    The same source and mapping as training, so a monitor compares what a retrain would learn from.
+    """
+    from shopfloor.common.sources import TimeRange
+    from shopfloor.common.storage import atomic_write_bytes
+    from shopfloor.components.ingest.ingest import ingest
+
+    recent = data.model_copy(update={"time_range": TimeRange(last_days=days)})
+    sensors = ingest(recent.sensors, None, recent).sensors
+    path = folder / "newest-readings.parquet"
+    buffer = io.BytesIO()
+    sensors.to_parquet(buffer, index=False)
+    atomic_write_bytes(path, buffer.getvalue())
+    return str(path)
+
+
 def monitor(request: MonitorRequest) -> int:
     """Compare the served model's recent payloads with its training data and act on the retrain policy."""
     import datetime as dt
@@ -155,6 +196,19 @@ def monitor(request: MonitorRequest) -> int:
     store = model_store_uri(request.work_dir, request.model_store)
     logs = payload_log_uri(request.work_dir, request.payload_log)
     state_root = monitor_state_uri(request.work_dir)
+    batch = request.batch or ""
+    if request.from_source:
+        from shopfloor.pipelines.scenarios import SCENARIOS
+
+        base = data_base(SCENARIOS[request.scenario], request.data, request.config, request.work_dir)
+        config = config.resolve_data(base)
+        from shopfloor.common.config import DataConfig
+        from shopfloor.common.errors import ShopfloorError
+
+        if not isinstance(config.data, DataConfig):
+            raise ShopfloorError("--from-source", "only sensor scenarios read a sensor source", expected="--batch")
+        days = request.days or config.monitor.window_days
+        batch = newest_readings(config.data, days, Path(state_root, config.model_name, "batches"))
     checked = run_monitoring(
         store,
         logs,
@@ -163,7 +217,7 @@ def monitor(request: MonitorRequest) -> int:
         config.monitor,
         request.days,
         request.labels or "",
-        request.batch or "",
+        batch,
     )
     decision = checked.decision
     stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%SZ")

@@ -127,3 +127,24 @@ def test_approval_on_a_cluster_state_is_left_to_the_next_monitoring_run(
         "the next monitoring run starts the retrain (cooldown and runs-per-day limits apply)",
     ]
     assert not (tmp_path / "local").exists(), "nothing ran on this machine"
+
+
+def test_the_newest_days_of_a_sql_source_are_the_monitors_batch(small_demo_data: Path, tmp_path: Path, monkeypatch):
+    """`shopfloor monitor --from-source`: the same source and mapping a retrain reads, its newest days only."""
+    import pandas as pd
+    import sqlalchemy
+
+    from shopfloor.app.cli.monitor import newest_readings
+    from shopfloor.common.config import DataConfig
+
+    readings = pd.read_csv(small_demo_data / "sensors.csv")
+    last = pd.to_datetime(readings["timestamp"], utc=True).max()
+    readings["timestamp"] = pd.to_datetime(readings["timestamp"], utc=True) - last + pd.Timestamp.now(tz="UTC")
+    url = f"sqlite:///{tmp_path / 'plant.db'}"
+    readings.to_sql("readings", sqlalchemy.create_engine(url), index=False)
+    monkeypatch.setenv("PLANT_DB_URL", url)
+    data = DataConfig.model_validate({"sensors": {"kind": "sql", "url_env": "PLANT_DB_URL", "table": "readings"}})
+    batch = pd.read_parquet(newest_readings(data, 3, tmp_path / "batches"))
+    assert len(batch) == 6 * 3 * 24 and set(batch["asset_id"]) == set(readings["asset_id"])
+    assert batch["timestamp"].min() >= pd.Timestamp.now(tz="UTC") - pd.Timedelta(days=3, minutes=5)
+    assert parse_request(["monitor", "predictive-maintenance", "--from-source"]).from_source
