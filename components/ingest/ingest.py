@@ -316,7 +316,7 @@ def ingest(sensors_location: Location, events_location: Location | None, config:
     sensors, features = validate_sensors(frame, config.sensor_columns, sensors_where)
     sensors = _within(sensors, config.time_range, sensors_where, "sensors")
     if events_location is None:
-        events, events_record = _no_events(), {"source": "none"}
+        events, events_record = _no_events(), {"uri": "(none: the plant records no events)", "sha256": "", "bytes": 0}
     else:
         frame, events_record, events_where = _read_location(
             events_location, config.time_range, config.event_columns.timestamp

@@ -171,7 +171,7 @@ def test_events_from_the_bus_ingest_like_the_csv(bus: Bus, plant: PlantData, csv
     assert len(from_bus.events) == len(plant.events)
     record = from_bus.profile["sources"]["events"]
     assert record["kind"] == bus.kind and record["rows"] == len(plant.events)
-    assert record["source"] == describe_location(source)
+    assert record["uri"] == describe_location(source)
 
 
 def test_a_time_range_keeps_only_the_windows_events(bus: Bus, plant: PlantData, csv_files: tuple[str, str]) -> None:
@@ -193,7 +193,7 @@ def test_a_read_leaves_every_message_for_the_next(bus: Bus, plant: PlantData) ->
     second = read_source(source, TimeRange(), "timestamp")
     pd.testing.assert_frame_equal(first.frame, second.frame)
     assert len(first.frame) == len(plant.events)
-    assert first.record["content_hash"] == second.record["content_hash"]
+    assert first.record["sha256"] == second.record["sha256"]
     if bus.kind == "rabbitmq":
         assert bus.queued(source) == len(plant.events)
 

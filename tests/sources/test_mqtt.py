@@ -163,7 +163,7 @@ def test_a_replayed_plant_ingests_like_its_csv_and_stops_after_n_messages(
     from_csv.profile.pop("sources")
     assert from_mqtt.profile == from_csv.profile
     assert sources["sensors"]["kind"] == "mqtt" and sources["sensors"]["rows"] == n
-    assert sources["sensors"]["source"] == describe_location(block)
+    assert sources["sensors"]["uri"] == describe_location(block)
 
 
 def test_a_time_range_keeps_only_the_window_and_topic_levels_add_columns(broker, prefix, plant, caplog) -> None:

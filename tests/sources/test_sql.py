@@ -119,10 +119,11 @@ def test_tables_ingest_as_the_csv_does(database: Database, plant: PlantData, tmp
 
     _assert_same(got, _from_csv(plant, tmp_path))
     assert got.profile["sources"]["sensors"] == {
-        "source": describe_location(sensors),
+        "uri": describe_location(sensors),
+        "sha256": got.profile["sources"]["sensors"]["sha256"],
+        "bytes": got.profile["sources"]["sensors"]["bytes"],
         "kind": "sql",
         "rows": len(plant.sensors),
-        "content_hash": got.profile["sources"]["sensors"]["content_hash"],
     }
 
 

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import hashlib
 import importlib
 import json
 import os
@@ -297,6 +298,12 @@ def read_source(spec: SourceSpec, time_range: TimeRange, time_column: str) -> So
     where = describe_location(spec)
     if frame.empty:
         raise DataValidationError(where, "no rows", expected="at least one row from the source in the time range")
-    digest = int(pd.util.hash_pandas_object(frame, index=False).sum()) & (2**64 - 1)
-    record = {"source": where, "kind": spec.kind, "rows": len(frame), "content_hash": f"{digest:016x}"}
+    hashes = pd.util.hash_pandas_object(frame, index=False).to_numpy()
+    record = {
+        "uri": where,
+        "sha256": hashlib.sha256(hashes.tobytes()).hexdigest(),  # of the rows as read, for lineage like a file's
+        "bytes": int(frame.memory_usage(deep=True).sum()),
+        "kind": spec.kind,
+        "rows": len(frame),
+    }
     return SourceTable(frame=frame, record=record)

@@ -29,7 +29,9 @@ def test_a_plant_without_events_says_so_in_the_config(tables, tmp_path: Path, no
     result = ingest(tables[0], config.events, config)
     assert result.events.empty and list(result.events.columns) == ["timestamp", "asset_id", "event_type"]
     assert result.profile["events"] == {"rows": 0, "by_type": {}} and result.profile["sources"]["events"] == {
-        "source": "none"
+        "uri": "(none: the plant records no events)",
+        "sha256": "",
+        "bytes": 0,
     }
     write_outputs(result, *(str(tmp_path / "out" / name) for name in ("s.parquet", "e.parquet", "p.json")))
 
