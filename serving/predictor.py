@@ -34,7 +34,7 @@ from shopfloor.families.visual_inspection.inference import (
 from shopfloor.serving._kserve import InferOutput, InferRequest, InferResponse, InvalidInput, Model
 from shopfloor.serving.codec import WindowSpec, decode_v1, decode_v2
 from shopfloor.serving.image_codec import ImageSpec, decode_images_v1, decode_images_v2
-from shopfloor.serving.offload import BoundedPool
+from shopfloor.serving.offload import BoundedPool, MicroBatcher
 
 __all__ = ["DEFAULT_MAX_BATCH", "AnomalyWindowModel", "ImageModel", "WindowModel", "model_class"]
 
@@ -95,6 +95,7 @@ class WindowModel(Model):
         self.explain_steps = explain_steps
         self.explain_pool = BoundedPool(f"{name}-explain", workers=explain_workers, waiting=explain_waiting)
         self._explain_call: Callable[..., Any] = self.explain_now
+        self._batcher: MicroBatcher | None = None  # made on the first predict, inside the server's event loop
         self.keras_model: Any = None  # a keras.Model once loaded (keras has no type information)
         self.info: dict = {}
         self.threshold = 0.5
@@ -156,10 +157,24 @@ class WindowModel(Model):
         protocol = "v2" if isinstance(payload, InferRequest) else "v1"
         self.payload_logger.record(request_id, protocol, inputs, outputs)
 
-    def predict(self, payload: dict | InferRequest, headers: dict[str, str] | None = None) -> dict | InferResponse:
-        """Score a batch of windows; V1 answers ``predictions`` (one object per window), V2 one tensor per output."""
+    async def predict(
+        self, payload: dict | InferRequest, headers: dict[str, str] | None = None
+    ) -> dict | InferResponse:
+        """Score a request's windows together with other waiting requests' (``MicroBatcher``), off the event loop."""
         windows = self._decode(payload)
-        arrays = self._outputs(windows)
+        if self._batcher is None:
+            self._batcher = MicroBatcher(self.name, self._outputs, self.max_batch)
+        return self._answer(payload, headers, windows, await self._batcher.score(windows))
+
+    def predict_now(self, payload: dict | InferRequest, headers: dict[str, str] | None = None) -> dict | InferResponse:
+        """Score a request's windows right here, in the caller's thread (scripts and tests; the server batches)."""
+        windows = self._decode(payload)
+        return self._answer(payload, headers, windows, self._outputs(windows))
+
+    def _answer(
+        self, payload: dict | InferRequest, headers: dict | None, windows: np.ndarray, arrays: dict[str, np.ndarray]
+    ) -> dict | InferResponse:
+        """Log the pair and answer: V1 ``predictions`` (one object per window), V2 one tensor per output."""
         outputs = {name: _json_values(values) for name, values in arrays.items()}
         self._log(payload, headers, windows, outputs)
         if not isinstance(payload, InferRequest):

@@ -25,6 +25,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import gc
 import logging
 import os
 import sys
@@ -394,6 +395,10 @@ def main(argv: list[str] | None = None) -> int:
         enable_repository=args.enable_repository,
         body_timeout_s=args.body_timeout_s,
     )
+    # TensorFlow and the model leave ~500k objects to the cyclic garbage collector: each full collection held the
+    # event loop ~250 ms under load; frozen, they are never scanned again
+    gc.collect()
+    gc.freeze()
     uvicorn.run(app, host=args.host, port=args.http_port, log_level="warning", access_log=False)
     return 0
 

@@ -38,6 +38,12 @@ SCRIPTS = [
         marks=pytest.mark.slow,
     ),
     pytest.param(
+        "serving_load.py",
+        ["req/s", "kserve ModelServer (stock)", "client ceiling", "throughput ours / stock:", "p99 ours / stock:"],
+        id="serving_load",
+        marks=pytest.mark.slow,
+    ),
+    pytest.param(
         "vision.py",
         ["latency ratio", "throughput ratio", "Keras model.predict", "served V1 (base64 PNG)"],
         id="vision",

@@ -141,8 +141,8 @@ def edge_model_dir(vision_trained, served, tmp_path_factory) -> Path:
 def test_the_server_can_answer_with_the_int8_edge_model(edge_model_dir, served, files) -> None:
     edge = load_window_model(str(edge_model_dir), NAME, runtime="tflite-int8")
     body = {"instances": [b64(files["dent"]), b64(files["ok"])]}
-    keras_answer = served.predict(body)["predictions"]
-    edge_answer = edge.predict(body)["predictions"]
+    keras_answer = served.predict_now(body)["predictions"]
+    edge_answer = edge.predict_now(body)["predictions"]
     assert [p["label"] for p in edge_answer] == [p["label"] for p in keras_answer]
     for mine, theirs in zip(edge_answer, keras_answer, strict=True):
         assert mine["defect_score"] == pytest.approx(theirs["defect_score"], abs=0.1)
@@ -178,7 +178,7 @@ def test_deployed_locally_with_the_edge_runtime_predict_is_tflite_and_explain_st
     finally:
         stop_server(state, NAME)
     keras_labels = [
-        p["label"] for p in served.predict({"instances": [b64(files["dent"]), b64(files["ok"])]})["predictions"]
+        p["label"] for p in served.predict_now({"instances": [b64(files["dent"]), b64(files["ok"])]})["predictions"]
     ]
     assert [p["label"] for p in answers["predict"]["predictions"]] == keras_labels
     assert len(answers["explain"]["explanations"][0]["heatmap"]) == 64

@@ -106,7 +106,7 @@ def test_anomaly_scores_are_a_plant_health_signal(published_detector, anomaly_wi
 
         model = load_window_model(str(published_detector), "ad", payload_log_uri=str(folder))
         for start in range(0, len(windows), 4):
-            model.predict(
+            model.predict_now(
                 {"instances": np.where(np.isnan(windows[start : start + 4]), None, windows[start : start + 4]).tolist()}
             )
         model.payload_logger.close()
@@ -241,7 +241,7 @@ def _served_with_labels(published_detector, anomaly_windows, folder: Path, flip:
     rows = []
     for start in range(0, len(test.x), 8):
         batch = test.x[start : start + 8]
-        model.predict({"instances": np.where(np.isnan(batch), None, batch).tolist()}, {"x-request-id": f"r{start}"})
+        model.predict_now({"instances": np.where(np.isnan(batch), None, batch).tolist()}, {"x-request-id": f"r{start}"})
         truth = test.failure[start : start + 8]
         rows += [{"request_id": f"r{start}", "index": i, "label": int(v != flip)} for i, v in enumerate(truth)]
     model.payload_logger.close()
@@ -334,7 +334,7 @@ def test_image_models_are_monitored_on_lighting_contrast_and_focus(vision_traine
     def served(images: np.ndarray, folder: Path):
         model = load_window_model(str(version), "vi", payload_log_uri=str(folder))
         for start in range(0, len(images), 8):
-            model.predict({"instances": images[start : start + 8].tolist()})
+            model.predict_now({"instances": images[start : start + 8].tolist()})
         model.payload_logger.close()
         return current_window(read_payload_logs(str(folder), "vi"), reference)
 
