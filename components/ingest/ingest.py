@@ -28,6 +28,7 @@ from shopfloor.common.tables import read_table
 __all__ = [
     "IngestResult",
     "ingest",
+    "resample",
     "validate_events",
     "validate_sensors",
     "write_outputs",
@@ -293,6 +294,23 @@ def _within(frame: pd.DataFrame, time_range: TimeRange, where: str, field: str) 
     return frame[keep].reset_index(drop=True)
 
 
+def resample(sensors: pd.DataFrame, features: list[str], every: str, rule: str) -> pd.DataFrame:
+    """Each asset's readings on a regular grid of step ``every``: the ``rule`` of the readings in a step.
+
+    A step without readings becomes a row of missing readings (windows then see the gap, as in a file with empty
+    cells); the grid starts at each asset's first step, so no asset gains readings before its first.
+    """
+    parts = []
+    for asset, readings in sensors.groupby(CANONICAL_ASSET, sort=True):
+        indexed = readings.set_index(CANONICAL_TIMESTAMP)
+        grid = indexed[features].resample(every).agg(rule)
+        if CANONICAL_SITE in indexed.columns:
+            grid.insert(0, CANONICAL_SITE, indexed[CANONICAL_SITE].iloc[0])
+        grid.insert(0, CANONICAL_ASSET, asset)
+        parts.append(grid.reset_index())
+    return pd.concat(parts, ignore_index=True)[list(sensors.columns)]
+
+
 def _no_events() -> pd.DataFrame:
     """The events table of a plant that records none: canonical columns, no rows."""
     return pd.DataFrame(
@@ -315,6 +333,8 @@ def ingest(sensors_location: Location, events_location: Location | None, config:
     )
     sensors, features = validate_sensors(frame, config.sensor_columns, sensors_where)
     sensors = _within(sensors, config.time_range, sensors_where, "sensors")
+    if config.resample.every is not None:
+        sensors = resample(sensors, features, config.resample.every, config.resample.rule)
     if events_location is None:
         events, events_record = _no_events(), {"uri": "(none: the plant records no events)", "sha256": "", "bytes": 0}
     else:

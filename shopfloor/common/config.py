@@ -33,6 +33,7 @@ __all__ = [
     "EventColumns",
     "HpoConfig",
     "MonitorConfig",
+    "ResampleConfig",
     "RetrainPolicy",
     "SensorColumns",
     "SensorDataLocations",
@@ -104,6 +105,35 @@ class EventColumns(StrictSection):
     _blank_is_none = pydantic.field_validator("event_type", "asset_id", mode="before")(blank_is_none)
 
 
+class ResampleConfig(StrictSection):
+    """Irregular readings onto a regular grid per asset, so a window's readings span equal times."""
+
+    every: str | None = Field(
+        None, description="grid step as a pandas offset, e.g. 1h, 10min (index time: 1h = one step); null: as read"
+    )
+    rule: Literal["mean", "median", "last", "max", "min"] = Field(
+        "mean", description="how the readings inside one step become its value; an empty step is a missing reading"
+    )
+
+    _blank_is_none = pydantic.field_validator("every", mode="before")(blank_is_none)
+
+    @pydantic.field_validator("every")
+    @classmethod
+    def _an_offset(cls, value: str | None) -> str | None:
+        """A step pandas understands and that moves time forward (not '0h', not 'abc')."""
+        if value is None:
+            return value
+        import pandas as pd
+
+        try:
+            step = pd.Timedelta(value)  # a fixed step: calendar offsets (1M) have no one length
+        except (ValueError, TypeError):
+            raise ValueError(f"'{value}' is not a time step like 1h or 10min") from None
+        if step <= pd.Timedelta(0):
+            raise ValueError(f"'{value}' does not move time forward")
+        return value
+
+
 class DataConfig(StrictSection):
     """Where the sensor readings and failure events are, and how to read them."""
 
@@ -115,6 +145,7 @@ class DataConfig(StrictSection):
     event_columns: EventColumns = Field(default_factory=EventColumns)
     failure_values: list[str] = Field(default_factory=lambda: ["failure"], min_length=1)
     time_range: TimeRange = Field(default_factory=TimeRange, description="read only readings in this window")
+    resample: ResampleConfig = Field(default_factory=ResampleConfig, description="irregular sampling onto a grid")
 
     _blank_is_none = pydantic.field_validator("events", mode="before")(blank_is_none)
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -121,3 +122,34 @@ def test_a_cycle_index_is_time_in_steps(tmp_path: Path) -> None:
     (tmp_path / "bad.csv").write_text("unit,cycle,s1\n1,1.5,3.0\n")
     with pytest.raises(DataValidationError, match=r"row 1: '1.5' is not a step number"):
         ingest(str(tmp_path / "bad.csv"), None, config)
+
+
+IRREGULAR = """timestamp,asset_id,temp
+2026-01-01T00:05:00Z,A,1.0
+2026-01-01T00:50:00Z,A,3.0
+2026-01-01T01:10:00Z,A,5.0
+2026-01-01T03:59:00Z,A,7.0
+2026-01-01T00:20:00Z,B,2.0
+"""
+
+
+@pytest.mark.parametrize(("rule", "first_hour"), [("mean", 2.0), ("last", 3.0), ("max", 3.0)])
+def test_irregular_readings_are_resampled_by_the_stated_rule(tmp_path: Path, rule: str, first_hour: float) -> None:
+    (tmp_path / "s.csv").write_text(IRREGULAR)
+    config = DataConfig.model_validate(
+        {"sensor_columns": {"site": None}, "resample": {"every": "1h", "rule": rule}, "events": None}
+    )
+    result = ingest(str(tmp_path / "s.csv"), None, config)
+    a = result.sensors[result.sensors["asset_id"] == "A"]
+    assert a["timestamp"].dt.strftime("%H:%M").tolist() == ["00:00", "01:00", "02:00", "03:00"]
+    assert a["temp"].iloc[0] == first_hour and a["temp"].iloc[1] == 5.0
+    assert np.isnan(a["temp"].iloc[2]), "an hour without readings is a missing reading, not an invented one"
+    assert result.sensors[result.sensors["asset_id"] == "B"]["temp"].tolist() == [2.0]
+
+
+@pytest.mark.parametrize("every", ["soon", "0h", "-1h"])
+def test_a_resampling_step_that_is_no_step_is_refused_at_config_load(every: str) -> None:
+    from shopfloor.common.config import validated
+
+    with pytest.raises(ConfigError, match="resample.every"):
+        validated(DataConfig, {"resample": {"every": every}}, "plant.yaml")
