@@ -54,12 +54,12 @@ def _json_values(values: np.ndarray) -> list:
     return values.round(6).tolist() if values.dtype.kind == "f" else values.tolist()
 
 
-def _decision_threshold(folder: Path) -> float:
-    """The gate's decision threshold from a published version's blessing, else 0.5."""
+def _decision_threshold(folder: Path, info: dict) -> float:
+    """The alarm threshold: a published version's blessing, else the one training chose on validation, else 0.5."""
     for candidate in (folder / BLESSING_FILE, folder.parent / BLESSING_FILE):
         if candidate.is_file():
             return float(json.loads(candidate.read_text())["gate"]["decision_threshold"])
-    return 0.5
+    return float((info.get("threshold") or {}).get("value", 0.5))
 
 
 def _compiled(keras_model, window: int, features: int):
@@ -107,7 +107,7 @@ class WindowModel(Model):
         self.keras_model = load_keras_model(folder)
         self._infer = _compiled(self.keras_model, self.info["window"], len(self.info["features"]))
         self.spec = WindowSpec(self.info["window"], self.info["features"], self.max_batch)
-        self.threshold = _decision_threshold(self.model_dir)
+        self.threshold = _decision_threshold(self.model_dir, self.info)
         self.model_version = self.model_version or self.model_dir.name
         self._score(np.zeros((1, self.spec.window, len(self.spec.features)), np.float32))  # warm the graph
         self.ready = True

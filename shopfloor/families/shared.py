@@ -10,6 +10,7 @@ __all__ = [
     "class_balance",
     "feature_statistics",
     "final_metrics",
+    "operating_threshold",
     "roc_points",
     "split_rates",
     "window_stack",
@@ -70,3 +71,49 @@ def final_metrics(history: dict[str, list[float]]) -> dict[str, float]:
 def split_rates(windows: LabelledWindows) -> str:
     """The positive (failing or abnormal) share of each split, for the label step's one-line summary."""
     return ", ".join(f"{k} {v['positive_rate']:.1%}" for k, v in windows.info["class_balance"].items())
+
+
+def operating_threshold(
+    y_true: np.ndarray,
+    score: np.ndarray,
+    method: str,
+    fixed: float,
+    target_recall: float = 0.8,
+    miss_cost: float = 10.0,
+) -> dict:
+    """The alarm threshold for an operating point, chosen on (validation) windows, with what it achieves there.
+
+    ``best-f1``: the highest F1; ``target-recall``: the highest threshold still catching ``target_recall`` of the
+    failures; ``min-cost``: the fewest ``miss_cost`` x missed failures + false alarms; ``fixed``: ``fixed``. With no
+    failures (or only failures) among the windows there is nothing to choose by: ``fixed``, saying so.
+    """
+    positives = int(np.sum(y_true == 1))
+    if method == "fixed" or positives == 0 or positives == y_true.size:
+        chosen = float(fixed)
+        method = "fixed" if method == "fixed" else "fixed (no failures and non-failures to choose by)"
+    else:
+        candidates = np.unique(score)
+        predicted = score[None, :] >= candidates[:, None]  # one row per candidate threshold
+        caught = (predicted & (y_true[None, :] == 1)).sum(axis=1)
+        false_alarms = (predicted & (y_true[None, :] == 0)).sum(axis=1)
+        recall = caught / positives
+        precision = np.divide(caught, caught + false_alarms, out=np.zeros(len(candidates)), where=caught > 0)
+        if method == "best-f1":
+            f1 = np.divide(2 * precision * recall, precision + recall, out=np.zeros(len(candidates)), where=caught > 0)
+            best = int(np.argmax(f1))
+        elif method == "target-recall":
+            reaching = np.flatnonzero(recall >= target_recall)
+            best = int(reaching[-1]) if reaching.size else 0
+        else:  # min-cost
+            best = int(np.argmin(miss_cost * (positives - caught) + false_alarms))
+        chosen = float(candidates[best])
+    alarms = score >= chosen
+    caught_n = int(np.sum(alarms & (y_true == 1)))
+    flagged = int(np.sum(alarms))
+    return {
+        "method": method,
+        "value": chosen,
+        "validation_recall": caught_n / positives if positives else 0.0,
+        "validation_precision": caught_n / flagged if flagged else 0.0,
+        "validation_windows": int(y_true.size),
+    }

@@ -52,9 +52,20 @@ class ModelConfig(StrictSection):
 
 
 class GateConfig(StrictSection):
-    """The quality gate: a model that misses any threshold is not deployable."""
+    """The alarm's operating point, chosen on the validation split, and the quality gate on the test split."""
 
-    decision_threshold: float = Field(0.5, gt=0, lt=1)
+    operating_point: Literal["best-f1", "target-recall", "min-cost", "fixed"] = Field(
+        "best-f1",
+        description="how the alarm threshold is chosen on validation windows: the best F1, the highest threshold "
+        "reaching target_recall, the least miss_cost x missed + false alarms, or decision_threshold as given",
+    )
+    decision_threshold: float = Field(
+        0.5, gt=0, lt=1, description="the threshold with operating_point: fixed, or when validation has no failures"
+    )
+    target_recall: float = Field(0.8, gt=0, le=1, description="operating_point target-recall: failures to catch")
+    miss_cost: float = Field(
+        10.0, gt=0, description="operating_point min-cost: a missed failure costs this many false alarms"
+    )
     min_roc_auc: float = Field(0.85, ge=0, le=1)
     min_pr_auc: float = Field(0.5, ge=0, le=1)
     max_rul_mae_hours: float = Field(72.0, gt=0)

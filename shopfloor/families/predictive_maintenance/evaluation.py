@@ -20,6 +20,7 @@ __all__ = [
     "Evaluation",
     "classification_metrics",
     "evaluate_model",
+    "false_alarms_per_asset_week",
     "predict",
     "quality_gate",
     "regression_metrics",
@@ -75,7 +76,7 @@ def regression_metrics(rul_true: np.ndarray, rul_pred: np.ndarray) -> dict[str, 
     }
 
 
-def quality_gate(metrics: dict[str, float], gate: GateConfig) -> dict:
+def quality_gate(metrics: dict[str, float], gate: GateConfig, operating: dict) -> dict:
     """Compare metrics with the gate's thresholds; the model is deployable only if every check passes."""
     rules = [
         ("roc_auc", ">=", gate.min_roc_auc),
@@ -87,23 +88,55 @@ def quality_gate(metrics: dict[str, float], gate: GateConfig) -> dict:
         value = metrics[metric]
         passed = value >= threshold if op == ">=" else value <= threshold
         checks.append({"metric": metric, "value": round(value, 6), "op": op, "threshold": threshold, "passed": passed})
-    return {"passed": all(c["passed"] for c in checks), "checks": checks, "decision_threshold": gate.decision_threshold}
+    return {
+        "passed": all(c["passed"] for c in checks),
+        "checks": checks,
+        "decision_threshold": float(operating["value"]),
+        "operating_point": operating,
+    }
 
 
-def evaluate_model(model, windows: LabelledWindows, gate: GateConfig) -> Evaluation:
-    """Score the test split and apply the quality gate."""
+_WEEK_NS = 7 * 24 * 3600 * 10**9
+
+
+def false_alarms_per_asset_week(
+    failure: np.ndarray, score: np.ndarray, threshold: float, asset: np.ndarray, end_time: np.ndarray
+) -> float:
+    """Alarms raised for no failure, per asset and week of test data: each run of alarmed windows counts once.
+
+    Overlapping windows would count one alarm many times; an operator sees an alarm go on, not its windows.
+    """
+    false_alarms, weeks = 0, 0.0
+    for name in np.unique(asset):
+        mine = np.flatnonzero(asset == name)
+        order = mine[np.argsort(end_time[mine], kind="stable")]
+        alarmed, labels = score[order] >= threshold, failure[order]
+        edges = np.diff(np.concatenate([[0], alarmed.astype(int), [0]]))  # +1 where an alarm goes on, -1 off
+        runs = zip(np.flatnonzero(edges == 1), np.flatnonzero(edges == -1), strict=True)
+        false_alarms += sum(1 for on, off in runs if not labels[on:off].any())
+        span_ns = int(end_time[order[-1]]) - int(end_time[order[0]])  # ns since epoch, as the windows store time
+        weeks += max(span_ns / _WEEK_NS, 1 / 7)
+    return false_alarms / weeks if weeks else 0.0
+
+
+def evaluate_model(model, windows: LabelledWindows, gate: GateConfig, operating: dict) -> Evaluation:
+    """Score the test split at the operating point's threshold (training chose it) and apply the quality gate."""
+    threshold = float(operating["value"])
     test = windows.part("test")
     score, rul_pred = predict(model, test.x)
     metrics = {
-        **classification_metrics(test.failure, score, gate.decision_threshold),
+        **classification_metrics(test.failure, score, threshold),
         **regression_metrics(test.rul, rul_pred),
+        "false_alarms_per_asset_week": false_alarms_per_asset_week(
+            test.failure, score, threshold, test.asset, test.end_time
+        ),
     }
-    confusion = skm.confusion_matrix(test.failure, (score >= gate.decision_threshold).astype(int), labels=[0, 1])
+    confusion = skm.confusion_matrix(test.failure, (score >= threshold).astype(int), labels=[0, 1])
     return Evaluation(
         metrics=metrics,
         confusion_matrix=confusion.astype(int).tolist(),
         roc=roc_points(test.failure, score),
-        gate=quality_gate(metrics, gate),
+        gate=quality_gate(metrics, gate, operating),
         failure_true=test.failure,
         failure_score=score,
         rul_true=test.rul,

@@ -35,6 +35,14 @@ __all__ = [
 ]
 
 
+def operating_point(model_info: dict, gate: GateConfig) -> dict:
+    """The alarm threshold training chose on validation (method, value, what it achieved there).
+
+    A model trained before operating points existed has none: the gate's fixed threshold stands in.
+    """
+    return model_info.get("threshold") or {"method": "fixed", "value": gate.decision_threshold}
+
+
 class PredictiveMaintenance(ModelFamily[LabelledWindows, "Evaluation"]):
     """A window model that predicts failure within a horizon and the remaining useful life, per asset."""
 
@@ -67,11 +75,20 @@ class PredictiveMaintenance(ModelFamily[LabelledWindows, "Evaluation"]):
 
     def train(self, data_path: str, hyperparameters: dict, inputs: StepInputs, model_dir: str) -> Trained:
         """Fit the failure/RUL model on the labelled windows; the windows file's hash goes into the model."""
+        from shopfloor.families.predictive_maintenance.evaluation import predict
         from shopfloor.families.predictive_maintenance.model import train_model
+        from shopfloor.families.shared import operating_threshold
 
         config = validated(ModelConfig, hyperparameters, "hyperparameters artifact")
+        gate = validated(GateConfig, inputs.gate, "pipeline parameter gate")
         data_sha256 = sha256_hex(read_bytes(join_uri(data_path, "windows.npz")))
-        result = train_model(load_windows(data_path), config, data_sha256)
+        windows = load_windows(data_path)
+        result = train_model(windows, config, data_sha256)
+        validation = windows.part("validation")
+        score, _ = predict(result.model, validation.x)
+        result.info["threshold"] = operating_threshold(
+            validation.failure, score, gate.operating_point, gate.decision_threshold, gate.target_recall, gate.miss_cost
+        )
         write_model(result, model_dir)
         metadata = {key: result.info[key] for key in ("epochs_run", "features", "window")}
         return Trained(result.history, {"framework": "keras", **metadata}, final_metrics(result.history))
@@ -84,7 +101,8 @@ class PredictiveMaintenance(ModelFamily[LabelledWindows, "Evaluation"]):
         """Failure and RUL metrics on the test split at the gate's decision threshold, and the gate."""
         from shopfloor.families.predictive_maintenance.evaluation import evaluate_model
 
-        return evaluate_model(model, data, validated(GateConfig, inputs.gate, "pipeline parameter gate"))
+        gate = validated(GateConfig, inputs.gate, "pipeline parameter gate")
+        return evaluate_model(model, data, gate, operating_point(model_info, gate))
 
     def comparable_inputs(self, model_info: dict, data: LabelledWindows) -> dict:
         """Production's model scores these windows only if it reads the same sensors over the same window."""
@@ -129,7 +147,8 @@ class PredictiveMaintenance(ModelFamily[LabelledWindows, "Evaluation"]):
             render_explain_summary,
         )
 
-        threshold = validated(GateConfig, inputs.gate, "pipeline parameter gate").decision_threshold
+        gate = validated(GateConfig, inputs.gate, "pipeline parameter gate")
+        threshold = float(operating_point(model_info, gate)["value"])
         found = explain_windows(
             model, load_windows(data_path), model_info, sample_size=request.sample_size, threshold=threshold
         )

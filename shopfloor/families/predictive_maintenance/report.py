@@ -106,14 +106,25 @@ def render_report(evaluation: Evaluation, history: dict[str, list[float]], model
     threshold = evaluation.gate["decision_threshold"]
     body = f"""<h1>{html.escape(model_name)}: evaluation on held-out assets</h1>
 {gate_table_html(evaluation.gate, evaluation.metrics)}
+<h2>Alarm</h2><p>{html.escape(operating_sentence(evaluation))}</p>
 <h2>Plots</h2>{figures_html(_plots(evaluation, history, threshold))}"""
     return html_page(f"{model_name} evaluation", body)
 
 
+def operating_sentence(evaluation: Evaluation) -> str:
+    """Where the alarm fires and what it costs: the threshold, how it was chosen, test recall and false alarms."""
+    fixed = {"method": "fixed", "value": evaluation.gate["decision_threshold"]}
+    point = evaluation.gate.get("operating_point") or fixed
+    m = evaluation.metrics
+    chosen = f"chosen on the validation windows for {point['method']}" if "validation_windows" in point else "fixed"
+    return (
+        f"The alarm fires at P(failure) >= {point['value']:.3f} ({chosen}). On the held-out assets it catches "
+        f"{m['recall']:.0%} of the windows before a failure at precision {m['precision']:.0%} (F1 {m['f1']:.3f}), "
+        f"with {m.get('false_alarms_per_asset_week', float('nan')):.2f} false alarms per asset and week."
+    )
+
+
 def render_summary(evaluation: Evaluation, model_name: str) -> str:
     """A short Markdown summary for the dashboard's Markdown viewer."""
-    detail = (
-        f"F1 {evaluation.metrics['f1']:.3f} at threshold {evaluation.gate['decision_threshold']}, "
-        f"RUL RMSE {evaluation.metrics['rul_rmse_hours']:.1f} h."
-    )
+    detail = f"{operating_sentence(evaluation)} RUL RMSE {evaluation.metrics['rul_rmse_hours']:.1f} h."
     return gate_summary(evaluation.gate, model_name, detail)

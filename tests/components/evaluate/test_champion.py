@@ -46,10 +46,10 @@ def test_a_challenger_must_match_production_on_the_same_windows(store: Path, pub
     thresholds = GateConfig(min_roc_auc=0.0, min_pr_auc=0.0, max_rul_mae_hours=1e9)
     inputs = {"features": trained_windows.features, "window": 24}
     model = load_keras_model(published_model)
-    same = evaluate_model(model, trained_windows, thresholds)
+    same = evaluate_model(model, trained_windows, thresholds, {"method": "fixed", "value": 0.5})
 
     def production_metrics(champion: Champion) -> dict[str, float]:
-        return evaluate_model(champion.model, trained_windows, thresholds).metrics
+        return evaluate_model(champion.model, trained_windows, thresholds, {"method": "fixed", "value": 0.5}).metrics
 
     tied, sentence = versus_production(same, "pr_auc", ">=", str(store), "pm", inputs, production_metrics)
     assert tied.gate["passed"] and "beats or ties production v-test0000001" in sentence

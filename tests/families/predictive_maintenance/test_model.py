@@ -116,14 +116,14 @@ def test_regression_metrics_skip_unknown_rul() -> None:
 
 def test_quality_gate_fails_on_any_threshold() -> None:
     good = {"roc_auc": 0.9, "pr_auc": 0.7, "rul_mae_hours": 30.0}
-    assert quality_gate(good, GateConfig())["passed"] is True
-    verdict = quality_gate({**good, "rul_mae_hours": 100.0}, GateConfig())
+    assert quality_gate(good, GateConfig(), {"value": 0.4})["passed"] is True
+    verdict = quality_gate({**good, "rul_mae_hours": 100.0}, GateConfig(), {"value": 0.4})
     assert verdict["passed"] is False
     assert [c["metric"] for c in verdict["checks"] if not c["passed"]] == ["rul_mae_hours"]
 
 
 def test_evaluation_report_and_model_card(trained, windows, ingested) -> None:
-    evaluation = evaluate_model(trained.model, windows, GateConfig(min_roc_auc=0.99))
+    evaluation = evaluate_model(trained.model, windows, GateConfig(min_roc_auc=0.99), {"method": "fixed", "value": 0.5})
     assert evaluation.gate["passed"] is False
     assert np.array(evaluation.confusion_matrix).sum() == windows.part("test").failure.size
     assert evaluation.roc["fpr"][0] == 0.0 and evaluation.roc["tpr"][-1] == 1.0
@@ -137,3 +137,36 @@ def test_evaluation_report_and_model_card(trained, windows, ingested) -> None:
     assert "FAILED (not deployable)" in card and "v-123" in card
     for feature in windows.features:
         assert f"| {feature} |" in card
+
+
+@pytest.mark.parametrize(
+    ("method", "expected"),
+    [("best-f1", 0.6), ("target-recall", 0.3), ("min-cost", 0.3), ("fixed", 0.5)],
+)
+def test_the_alarm_threshold_is_chosen_on_validation_for_the_operating_point(method: str, expected: float) -> None:
+    from shopfloor.families.shared import operating_threshold
+
+    # four failures among ten windows; the 0.3-scored failure costs four false alarms to catch
+    y = np.array([0, 0, 0, 0, 0, 0, 1, 1, 1, 1])
+    score = np.array([0.1, 0.2, 0.35, 0.4, 0.45, 0.5, 0.3, 0.6, 0.7, 0.8])
+    chosen = operating_threshold(y, score, method, fixed=0.5, target_recall=1.0, miss_cost=10.0)
+    assert chosen["value"] == pytest.approx(expected) and chosen["method"] == method
+    if method == "target-recall":
+        assert chosen["validation_recall"] == 1.0
+    quiet = operating_threshold(np.zeros(5, int), score[:5], "best-f1", fixed=0.5)
+    assert quiet["value"] == 0.5 and quiet["method"].startswith("fixed (no failures")
+
+
+def test_false_alarms_count_each_alarm_once_per_asset_week() -> None:
+    from shopfloor.families.predictive_maintenance.evaluation import false_alarms_per_asset_week
+
+    hour = 3600 * 10**9
+    end_time = np.arange(24 * 7) * hour  # one asset, one week of hourly windows
+    score = np.zeros(24 * 7)
+    score[10:15] = 0.9  # one false alarm lasting five windows
+    score[50] = 0.9  # another
+    failure = np.zeros(24 * 7, int)
+    failure[100:104] = 1
+    score[101:104] = 0.9  # a caught failure: not a false alarm
+    rate = false_alarms_per_asset_week(failure, score, 0.5, np.array(["A"] * (24 * 7)), end_time)
+    assert rate == pytest.approx(2 / ((24 * 7 - 1) / (24 * 7)))
