@@ -218,11 +218,22 @@ def _per_class_html(per_class: dict[str, dict[str, float]]) -> str:
     )
 
 
+def accuracy_sentence(metrics: dict[str, float]) -> str:
+    """Which accuracy is which: decided at the threshold (what the plant gets) and by the most probable class."""
+    return (
+        f"Accuracy {metrics['accuracy']:.3f} is the share of test parts given their true class as served: "
+        f"rejected at the threshold, then named by their most probable defect. Without the threshold (argmax, "
+        f"the most probable class alone) it is {metrics['argmax_accuracy']:.3f}; class weights in training move "
+        "probability towards rare defects, which the threshold, chosen on validation, corrects for."
+    )
+
+
 def render_vision_report(evaluation: VisionEvaluation, history: dict[str, list[float]], model_name: str) -> str:
     """A self-contained HTML report (plots inline) for the KFP dashboard's HTML viewer."""
     body = f"""<h1>{html.escape(model_name)}: visual inspection on the test split</h1>
 <p>A part is rejected when its defect score 1 - P({html.escape(evaluation.ok_class)}) reaches
 {evaluation.threshold:.4g} (chosen on the validation split for the target defect recall).</p>
+<p>{html.escape(accuracy_sentence(evaluation.metrics))}</p>
 {gate_table_html(evaluation.gate, evaluation.metrics)}
 {_per_class_html(evaluation.per_class)}
 <h2>Plots</h2>{figures_html(_plots(evaluation, history))}"""
@@ -256,6 +267,7 @@ def render_vision_model_card(
 - **Task:** inspect {width}x{height} {model_info["color_mode"]} photos of parts: {", ".join(model_info["classes"])};
   reject when the defect score 1 - P({model_info["ok_class"]}) reaches {evaluation.threshold:.4g}
 - **Quality gate:** {"PASSED (deployable)" if evaluation.gate["passed"] else "FAILED (not deployable)"}
+- **Accuracy:** {accuracy_sentence(evaluation.metrics)}
 - **Code:** shopfloor {versions.get("shopfloor", "?")} (git {versions.get("git_commit") or "unknown"}),
   TensorFlow {versions.get("tensorflow", "?")}, Keras {versions.get("keras", "?")}
 

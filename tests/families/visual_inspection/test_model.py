@@ -230,4 +230,7 @@ def test_evaluation_uses_the_validation_threshold_and_gates(vision_trained):
         assert not strict.gate["passed"]
     report = render_vision_report(evaluation, vision_trained.result.history, "parts")
     assert report.count("<img") == 4 and "Per class" in report and "dent" in report
+    # which accuracy is which: as served (at the threshold) and argmax, both named
+    assert f"Accuracy {metrics['accuracy']:.3f} is the share of test parts" in report
+    assert f"(argmax, the most probable class alone) it is {metrics['argmax_accuracy']:.3f}" in report
     assert "quality gate passed" in render_vision_summary(evaluation, "parts")
