@@ -65,10 +65,18 @@ class MicroBatcher:
     every call in turn (p99 0.5 s, accept queues starving). Here requests queue their rows; while a call runs, the
     next requests gather, and the next call takes them all (up to ``max_batch`` rows), so batches grow with load
     and a lone request is answered at once. More than ``max_pending`` rows waiting: 503 with ``Retry-After``.
+    ``on_batch``, when given, is called with the number of rows of each model call, on the event loop.
     """
 
-    def __init__(self, name: str, score: Callable[[np.ndarray], dict[str, np.ndarray]], max_batch: int):
+    def __init__(
+        self,
+        name: str,
+        score: Callable[[np.ndarray], dict[str, np.ndarray]],
+        max_batch: int,
+        on_batch: Callable[[int], None] | None = None,
+    ):
         self.name = name
+        self.on_batch = on_batch  # told the rows of each model call (the batch-size metric)
         self.max_batch = max_batch
         self.max_pending = 8 * max_batch
         self._score = score
@@ -108,6 +116,8 @@ class MicroBatcher:
             while self._pending:
                 batch = self._next_batch()
                 rows = np.concatenate([request for request, _ in batch]) if len(batch) > 1 else batch[0][0]
+                if self.on_batch is not None:
+                    self.on_batch(len(rows))
                 try:
                     outputs = await loop.run_in_executor(self._executor, self._score, rows)
                 except Exception as error:  # every request of the call gets the model's error

@@ -34,6 +34,7 @@ from shopfloor.families.visual_inspection.inference import (
 from shopfloor.serving._kserve import InferOutput, InferRequest, InferResponse, InvalidInput, Model
 from shopfloor.serving.codec import WindowSpec, decode_v1, decode_v2
 from shopfloor.serving.image_codec import ImageSpec, decode_images_v1, decode_images_v2
+from shopfloor.serving.metrics import batch_observer, observe_outputs
 from shopfloor.serving.offload import BoundedPool, MicroBatcher
 
 __all__ = ["DEFAULT_MAX_BATCH", "AnomalyWindowModel", "ImageModel", "WindowModel", "model_class"]
@@ -163,7 +164,7 @@ class WindowModel(Model):
         """Score a request's windows together with other waiting requests' (``MicroBatcher``), off the event loop."""
         windows = self._decode(payload)
         if self._batcher is None:
-            self._batcher = MicroBatcher(self.name, self._outputs, self.max_batch)
+            self._batcher = MicroBatcher(self.name, self._outputs, self.max_batch, on_batch=batch_observer(self.name))
         return self._answer(payload, headers, windows, await self._batcher.score(windows))
 
     def predict_now(self, payload: dict | InferRequest, headers: dict[str, str] | None = None) -> dict | InferResponse:
@@ -174,7 +175,8 @@ class WindowModel(Model):
     def _answer(
         self, payload: dict | InferRequest, headers: dict | None, windows: np.ndarray, arrays: dict[str, np.ndarray]
     ) -> dict | InferResponse:
-        """Log the pair and answer: V1 ``predictions`` (one object per window), V2 one tensor per output."""
+        """Log the pair, count it in the metrics and answer: V1 ``predictions`` (one object per window), V2 tensors."""
+        observe_outputs(self.name, arrays)  # served scores and alarms (``serving.metrics``)
         outputs = {name: _json_values(values) for name, values in arrays.items()}
         self._log(payload, headers, windows, outputs)
         if not isinstance(payload, InferRequest):

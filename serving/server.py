@@ -5,7 +5,8 @@ must not expose a model to the whole network by default. So we assemble the same
 pieces (model repository, data plane, V1 and V2 routes, error handlers) and run it with uvicorn on
 127.0.0.1 unless ``--host`` says otherwise (the InferenceService passes ``--host 0.0.0.0`` in its pod). Added
 routes: ``POST /v2/models/{name}/explain`` (explanations for V2 users), ``GET /v1/payload-log`` (what the
-payload logger wrote, holds and dropped) and, for image models, ``POST /v1/models/{name}/feedback`` (an
+payload logger wrote, holds and dropped), ``GET /metrics`` (Prometheus, ``serving.metrics``; open like the health
+routes) and, for image models, ``POST /v1/models/{name}/feedback`` (an
 operator's verdict on an explanation). Oversized bodies and batches get HTTP 413, bodies that stall 408
 (``serving.body_limits``). Writes need a bearer token with a role (``serving.auth``): feedback the operator's,
 and kserve's model-repository routes (load, unload), which are mounted only with ``--enable-repository``, the
@@ -34,10 +35,12 @@ from pathlib import Path
 from typing import Literal
 
 import pydantic
-from fastapi import Request
+from fastapi import Request, Response
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from shopfloor.serving.auth import Authorizer, Denied, RateLimiter
 from shopfloor.serving.body_limits import DEFAULT_BODY_TIMEOUT_S, DEFAULT_MAX_BODY_BYTES, BodyLimits
+from shopfloor.serving.metrics import MetricsMiddleware, ServerCollector, app_registry, timed_load
 from shopfloor.serving.offload import Overloaded
 
 __all__ = ["FeedbackBody", "build_app", "load_window_model", "main", "materialize_model"]
@@ -117,7 +120,7 @@ def build_app(
         who = authorizer.require(request.headers.get("authorization"), "admin")
         limiter.take(who)
         if model_name == model.name and repository.get_model(model_name) is None:
-            await asyncio.to_thread(model.load)
+            await asyncio.to_thread(timed_load, model)
             repository.update(model)
         else:
             await extension.load(model_name)
@@ -134,9 +137,24 @@ def build_app(
 
     async def server_ready() -> JSONResponse:
         """Ready only while the served model is loaded and ready (kserve's answer stays true after an unload)."""
-        found = repository.get_model(model.name)
-        ready = bool(found is not None and found.ready)
+        ready = model_ready()
         return JSONResponse(status_code=200 if ready else 503, content={"ready": ready})
+
+    def served(name: str) -> bool:
+        """Whether ``name`` is a model of this server (other names are counted as ``unknown`` in the metrics)."""
+        return name == model.name or repository.get_model(name) is not None
+
+    def model_ready() -> bool:
+        """Whether the served model is loaded and ready, as ``/v2/health/ready`` answers."""
+        found = repository.get_model(model.name)
+        return bool(found is not None and found.ready)
+
+    registry = app_registry(ServerCollector(model, payload_logger, model_ready))
+
+    async def metrics() -> Response:
+        """Prometheus metrics in the text format: kserve's, ours, this app's model and payload logger."""
+        body = await asyncio.to_thread(generate_latest, registry)
+        return Response(content=body, media_type=CONTENT_TYPE_LATEST)
 
     async def no_repository(rest: str) -> JSONResponse:
         return JSONResponse(status_code=404, content={"error": "the model repository routes are not enabled"})
@@ -147,6 +165,7 @@ def build_app(
         app.add_api_route("/v2/repository/models/{model_name}/unload", unload, methods=["POST"])
     app.add_api_route("/v2/repository/{rest:path}", no_repository, methods=["GET", "POST"])
     app.add_api_route("/v2/health/ready", server_ready, methods=["GET"])
+    app.add_api_route("/metrics", metrics, methods=["GET"])
     register_v1_endpoints(app, dataplane, extension)
     register_v2_endpoints(app, dataplane, extension)
 
@@ -230,6 +249,7 @@ def build_app(
     ]:
         app.add_exception_handler(exception, handler)
     app.add_middleware(BodyLimits, max_bytes=max_body_bytes, timeout_s=body_timeout_s)
+    app.add_middleware(MetricsMiddleware, known=served)  # added last: outermost, so it counts BodyLimits' answers
     return app
 
 
@@ -281,7 +301,7 @@ def load_window_model(
         feedback_uri = model_uri.rstrip("/").rsplit("/", 2)[0]
     model.feedback_uri = feedback_uri or ""
     model.runtime = runtime
-    model.load()
+    timed_load(model)
     return model
 
 
