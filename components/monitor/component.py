@@ -28,9 +28,11 @@ def check_drift(
         payload_log_uri: where the model server writes payload logs.
         state_uri: where retrain runs and approval requests are kept.
         monitor: window_days, min_rows, psi_threshold, alpha, min_effect, min_share_drifted, max_alarm_rate,
-            retrain policy (``MonitorConfig``).
+            push_gateway, retrain policy (``MonitorConfig``).
         report: HTML drift report (per-sensor table, histograms of the drifted sensors).
-        drift_metrics: share of sensors drifted, readings compared (and labelled performance, when judged).
+        drift_metrics: per-sensor drift statistics, share of sensors drifted, readings compared, plant-health
+            alarm rate, performance on arrived labels and the decision (``monitor_metrics``); the same values are
+            pushed to the Pushgateway ``monitor.push_gateway`` (or ``$SHOPFLOOR_PUSHGATEWAY_URL``) names, if any.
         labels_uri: what really happened to served windows (request_id, index, label), CSV/Parquet; '' = none.
         batch_uri: a new data batch (sensor table) to compare instead of the payload logs; '' = the logs.
 
@@ -40,6 +42,7 @@ def check_drift(
     from shopfloor.common.config import MonitorConfig, validated
     from shopfloor.common.progress import report_progress
     from shopfloor.common.storage import atomic_write_bytes
+    from shopfloor.components.monitor.metrics import monitor_metrics, publish_monitor_metrics
     from shopfloor.components.monitor.monitor import run_monitoring
 
     settings = validated(MonitorConfig, monitor, "pipeline parameter monitor")
@@ -47,12 +50,9 @@ def check_drift(
         model_store_uri, payload_log_uri, state_uri, model_name, settings, labels_uri=labels_uri, batch_uri=batch_uri
     )
     atomic_write_bytes(report.path, run.report_html.encode())
-    drift_metrics.log_metric("share_drifted", round(run.result.drift.share_drifted, 4))
-    drift_metrics.log_metric("readings", run.result.drift.rows)
-    if run.result.performance is not None:
-        drift_metrics.log_metric("labelled_windows", run.result.performance.labelled)
-        for name, value in sorted(run.result.performance.metrics.items()):
-            drift_metrics.log_metric(f"labelled_{name}", round(value, 6))
+    for name, value in monitor_metrics(run).items():
+        drift_metrics.log_metric(name, value)
+    publish_monitor_metrics(run, model_name, settings.push_gateway)  # when one is configured; never fails the run
     report_progress(f"{run.result.summary}; decision: {run.decision.action} ({run.decision.reason})")
     return run.decision.action
 

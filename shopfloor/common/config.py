@@ -233,6 +233,11 @@ class MonitorConfig(StrictSection):
     max_performance_drop: float = Field(
         0.1, gt=0, le=1, description="a test metric (ROC-AUC, PR-AUC, F1, recall) falling more than this: retrain"
     )
+    push_gateway: str = Field(
+        "",
+        description="Pushgateway URL monitoring runs push their results to; "
+        "'' = env SHOPFLOOR_PUSHGATEWAY_URL, else none",
+    )
     retrain: RetrainPolicy = Field(default_factory=RetrainPolicy)
 
 

@@ -189,6 +189,7 @@ def monitor(request: MonitorRequest) -> int:
     import datetime as dt
 
     from shopfloor.common.storage import atomic_write_bytes
+    from shopfloor.components.monitor.metrics import publish_monitor_metrics, pushgateway_url
     from shopfloor.components.monitor.monitor import run_monitoring
     from shopfloor.components.monitor.policy import RetrainState
 
@@ -224,9 +225,12 @@ def monitor(request: MonitorRequest) -> int:
     report = Path(state_root, config.model_name, "reports", f"{stamp}.html")
     atomic_write_bytes(report, checked.report_html.encode())
     save_retrain(state_root, config.model_name, request.retrain_request())
+    pushed = publish_monitor_metrics(checked, config.model_name, config.monitor.push_gateway)
     print(f"{config.model_name} {checked.reference.model_version}: {checked.result.summary}")
     print(f"decision: {decision.action} - {decision.reason}")
     print(f"report (HTML): {report}")
+    if pushed:
+        print(f"metrics pushed to: {pushgateway_url(config.monitor.push_gateway)}")
     if decision.action == "request-approval":
         print(
             f"approve: shopfloor approve {decision.request_id} --by NAME --note WHY   "
