@@ -7,7 +7,7 @@ process that loads the same model folder with TensorFlow limited to ``threads`` 
 keeps the rest of the machine. The InferenceService's explainer replica explains only and keeps the in-process
 pool (``serving.offload``). The worker starts with the server and loads in the background; until it is up,
 explanations wait for it. A worker that dies (out of memory, killed) is replaced at the next explanation, which
-is answered 503 with ``Retry-After`` meanwhile.
+is answered 503 with ``Retry-After`` meanwhile. Shutting down terminates the worker at once.
 """
 
 from __future__ import annotations
@@ -87,5 +87,16 @@ class ExplainProcess(Executor):
             self._executor = self._start()
 
     def shutdown(self, wait: bool = True, *, cancel_futures: bool = False) -> None:
-        """Stop the worker process."""
-        self._executor.shutdown(wait=wait, cancel_futures=cancel_futures)
+        """Stop the worker process at once, even mid-explanation or while it still loads TensorFlow.
+
+        A graceful shutdown would wait for the worker to finish loading (10-20 s) before it reads the stop
+        sentinel, and the interpreter's exit joins it: a SIGTERM'd server then outlived its grace period. The
+        executor has no public way to stop a worker, so its process table is read (a private attribute).
+        """
+        workers = list(getattr(self._executor, "_processes", {}).values())
+        self._executor.shutdown(wait=False, cancel_futures=True)
+        for worker in workers:
+            worker.terminate()
+        if wait:
+            for worker in workers:
+                worker.join(10)
