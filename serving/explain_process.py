@@ -14,6 +14,9 @@ from __future__ import annotations
 
 import importlib
 import multiprocessing
+import os
+import threading
+import time
 from collections.abc import Callable
 from concurrent.futures import Executor, Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
@@ -25,8 +28,19 @@ T = TypeVar("T")
 _WORKER_MODEL: Any = None  # the model the worker process explains with; set by _load_in_worker
 
 
+def _exit_with(parent: int) -> None:
+    """Leave when the serving process is gone: a killed server (SIGKILL, out of memory) must not leave its worker.
+
+    The worker holds both ends of its task queue, so it would never see the parent go; it polls its parent id.
+    """
+    while os.getppid() == parent:
+        time.sleep(1.0)
+    os._exit(0)
+
+
 def _load_in_worker(class_path: str, name: str, folder: str, settings: dict[str, Any], threads: int) -> None:
-    """Worker start: limit TensorFlow's threads, then load the served model class from the model folder."""
+    """Worker start: follow the parent's life, limit TensorFlow's threads, then load the served model class."""
+    threading.Thread(target=_exit_with, args=(os.getppid(),), name="exit-with-server", daemon=True).start()
     import tensorflow as tf
 
     tf.config.threading.set_intra_op_parallelism_threads(threads)

@@ -136,3 +136,21 @@ def test_an_explaining_process_that_dies_is_replaced(endpoint, trained_windows, 
     while (status := post(endpoint.v1_explain_url, small, timeout=300)[0]) != 200 and time.monotonic() < deadline:
         time.sleep(2)
     assert status == 200, "a new explaining process took over"
+
+
+@pytest.mark.slow
+def test_a_killed_server_leaves_no_explaining_process_behind(endpoint, tmp_path) -> None:
+    server = _server_pid(tmp_path / "serving")
+    deadline = time.monotonic() + 60
+    while True:  # the worker is spawned at start; it may still be loading
+        try:
+            worker = _explain_worker(server)
+            break
+        except (AssertionError, OSError):  # none yet, or a process that just ended while we read /proc
+            assert time.monotonic() < deadline, "no explaining process started"
+            time.sleep(0.5)
+    os.kill(server, signal.SIGKILL)  # no shutdown hook runs: the out-of-memory killer's way
+    deadline = time.monotonic() + 30
+    while Path(f"/proc/{worker}").exists() and b"spawn_main" in Path(f"/proc/{worker}/cmdline").read_bytes():
+        assert time.monotonic() < deadline, "the explaining process outlived its server"
+        time.sleep(0.5)
