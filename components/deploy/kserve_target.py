@@ -81,6 +81,13 @@ VERSION_ANNOTATION = "shopfloor.io/model-version"
 PART_OF_LABEL = "app.kubernetes.io/part-of"
 MODEL_MOUNT_PATH = "/mnt/models"
 HTTP_PORT = 8080
+# KServe puts these on the pods (prometheus.io/* too, for annotation-based discovery); Prometheus still needs a
+# scrape config or a PodMonitor that selects them
+METRICS_ANNOTATIONS = {
+    "serving.kserve.io/enable-prometheus-scraping": "true",
+    "prometheus.kserve.io/port": str(HTTP_PORT),
+    "prometheus.kserve.io/path": "/metrics",
+}
 SCRATCH_VOLUME = "scratch"
 STORAGE_URI_ENV = "STORAGE_URI"
 # Reasons with which a revision will not recover by waiting: roll back at once instead of at the timeout.
@@ -201,7 +208,7 @@ def build_inference_service(request: DeploymentRequest, canary: bool = False) ->
             name=request.model_name,
             namespace=request.namespace,
             labels={PART_OF_LABEL: "shopfloor"},
-            annotations={VERSION_ANNOTATION: request.model_version},
+            annotations={VERSION_ANNOTATION: request.model_version, **METRICS_ANNOTATIONS},
         ),
         spec=V1beta1InferenceServiceSpec(predictor=predictor, explainer=explainer),
     )

@@ -13,6 +13,7 @@ import yaml
 from shopfloor.common.errors import ShopfloorError
 from shopfloor.components._image import IMAGE, SERVING_IMAGE
 from shopfloor.components.deploy.kserve_target import (
+    METRICS_ANNOTATIONS,
     VERSION_ANNOTATION,
     KServeTarget,
     inference_service_manifest,
@@ -129,7 +130,9 @@ def test_manifest_runs_the_serving_server_with_the_model_from_storage() -> None:
     manifest = inference_service_manifest(_request("v-1", payload_log_uri="s3://logs/pm"))
     assert manifest["apiVersion"] == "serving.kserve.io/v1beta1"
     assert manifest["kind"] == "InferenceService"
-    assert manifest["metadata"]["annotations"] == {VERSION_ANNOTATION: "v-1"}
+    # the server's /metrics, for KServe to advertise to Prometheus (port and path on the pods)
+    assert manifest["metadata"]["annotations"] == {VERSION_ANNOTATION: "v-1", **METRICS_ANNOTATIONS}
+    assert METRICS_ANNOTATIONS["prometheus.kserve.io/port"] == "8080"
     assert manifest["metadata"]["labels"] == {"app.kubernetes.io/part-of": "shopfloor"}
     predictor = manifest["spec"]["predictor"]
     assert (predictor["serviceAccountName"], predictor["minReplicas"], predictor["maxReplicas"]) == (
@@ -254,7 +257,7 @@ def test_update_is_a_merge_patch_with_canary_and_waits_for_the_new_generation(
     assert patch.content_type == "application/merge-patch+json"
     assert patch.path == f"{BASE}/{NAME}"
     assert patch.body["metadata"]["resourceVersion"] == before["metadata"]["resourceVersion"]
-    assert patch.body["metadata"]["annotations"] == {VERSION_ANNOTATION: "v-2"}
+    assert patch.body["metadata"]["annotations"] == {VERSION_ANNOTATION: "v-2", **METRICS_ANNOTATIONS}
     assert patch.body["spec"]["predictor"]["canaryTrafficPercent"] == 10
     assert patch.body["spec"]["explainer"]["canaryTrafficPercent"] == 10
     # The old Ready=True (generation 1) is not taken for the new version: three reads after the write.
