@@ -8,13 +8,12 @@ from __future__ import annotations
 
 import json
 import socket
-import threading
 import time
 
 import pytest
-import uvicorn
 
 from shopfloor.serving.server import build_app, load_window_model
+from tests.servers import serving_in_thread
 from tests.serving.test_http import instances, post
 
 NAME = "pm"
@@ -25,18 +24,8 @@ TIMEOUT_S = 1.5
 def server(published_model):
     """Our app with a short body timeout, served by uvicorn on a free loopback port in this process."""
     model = load_window_model(str(published_model), NAME)
-    app = build_app(model, max_body_bytes=100_000, body_timeout_s=TIMEOUT_S)
-    config = uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning", access_log=False)
-    running = uvicorn.Server(config)
-    thread = threading.Thread(target=running.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 30
-    while not running.started and time.monotonic() < deadline:
-        time.sleep(0.05)
-    port = running.servers[0].sockets[0].getsockname()[1]
-    yield f"http://127.0.0.1:{port}"
-    running.should_exit = True
-    thread.join(10)
+    with serving_in_thread(build_app(model, max_body_bytes=100_000, body_timeout_s=TIMEOUT_S)) as url:
+        yield url
 
 
 def _open_request(url: str, declared_length: int, first_bytes: bytes, chunked: bool = False) -> socket.socket:

@@ -2,20 +2,19 @@
 
 from __future__ import annotations
 
-import threading
 import time
 import urllib.request
 from collections.abc import Iterator
 
 import numpy as np
 import pytest
-import uvicorn
 from fastapi.testclient import TestClient
 from prometheus_client import generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 
 from shopfloor.serving.metrics import classify, observe_outputs
 from shopfloor.serving.server import build_app, load_window_model
+from tests.servers import serving_in_thread
 from tests.serving.test_http import post
 from tests.serving.test_server import as_json, v2_body
 
@@ -37,17 +36,8 @@ def served(published_model, tmp_path_factory):
 @pytest.fixture(scope="module")
 def server(served) -> Iterator[str]:
     """Our app served by uvicorn on a free loopback port in this process."""
-    app = build_app(served, payload_logger=served.payload_logger, max_body_bytes=200_000)
-    running = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning", access_log=False))
-    thread = threading.Thread(target=running.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 30
-    while not running.started and time.monotonic() < deadline:
-        time.sleep(0.05)
-    port = running.servers[0].sockets[0].getsockname()[1]
-    yield f"http://127.0.0.1:{port}"
-    running.should_exit = True
-    thread.join(10)
+    with serving_in_thread(build_app(served, payload_logger=served.payload_logger, max_body_bytes=200_000)) as url:
+        yield url
 
 
 def scrape(url: str) -> tuple[str, dict[tuple[str, frozenset], float]]:

@@ -7,8 +7,6 @@ import asyncio
 import dataclasses
 import json
 import logging
-import os
-import socket
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -22,8 +20,10 @@ import pytest
 from shopfloor.common.config import DataConfig
 from shopfloor.common.errors import ConfigError, DataValidationError, ShopfloorError, StorageError
 from shopfloor.common.sources import BusSource, TimeRange, describe_location, read_source
+from shopfloor.components.deploy.local_target import free_port
 from shopfloor.components.ingest.ingest import IngestResult, ingest
 from shopfloor.demo.plant import PlantData, PlantDataSpec, generate_plant_data
+from tests.servers import port_open, require_server
 
 pytestmark = pytest.mark.server
 
@@ -35,28 +35,10 @@ LOGGER = "shopfloor.common.sources.bus"
 CANARY = "canary-7QxBus-4kT8wPz"
 
 
-def _reachable(host: str, port: int) -> bool:
-    try:
-        with socket.create_connection((host, port), timeout=1):
-            return True
-    except OSError:
-        return False
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 def _require(kind: str) -> None:
     """A server that is not running fails under CI=true, else skips."""
     host, port = SERVERS[kind]
-    if not _reachable(host, port):
-        message = f"{kind} server not reachable at {host}:{port}"
-        if os.environ.get("CI") == "true":
-            pytest.fail(message)
-        pytest.skip(message)
+    require_server(port_open(host, port), f"{kind} server at {host}:{port}")
 
 
 async def _publish_stream(stream: str, subject: str, payloads: list[bytes]) -> None:
@@ -257,7 +239,7 @@ def test_refused_or_unreachable_servers_never_show_the_password(
     if kind == "rabbitmq":
         url, expected = f"amqp://guest:{CANARY}@127.0.0.1:5672/%2F", ConfigError
     else:
-        url, expected = f"nats://shopfloor:{CANARY}@127.0.0.1:{_free_port()}", StorageError
+        url, expected = f"nats://shopfloor:{CANARY}@127.0.0.1:{free_port()}", StorageError
     monkeypatch.setenv(URL_ENV, url)
     source = BusSource(kind=kind, url_env=URL_ENV, subject="cmms.workorders")  # type: ignore[arg-type]
     with caplog.at_level(logging.DEBUG), pytest.raises(ShopfloorError) as caught:

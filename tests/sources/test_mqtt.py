@@ -24,9 +24,11 @@ from shopfloor.common.config import DataConfig
 from shopfloor.common.errors import ConfigError, DataValidationError, StorageError
 from shopfloor.common.sources import MqttSource, TimeRange, describe_location
 from shopfloor.common.sources.mqtt import read_mqtt
+from shopfloor.components.deploy.local_target import free_port
 from shopfloor.components.ingest.ingest import ingest
 from shopfloor.demo.mqtt_replay import replay_plant
 from shopfloor.demo.plant import PlantData, PlantDataSpec, generate_plant_data
+from tests.servers import port_open, require_server
 
 pytestmark = pytest.mark.server
 
@@ -35,28 +37,10 @@ LOGGER = "shopfloor.common.sources.mqtt"
 CANARY = "canary-7QxMqtt-9f3Lr2"
 
 
-def _reachable(host: str, port: int) -> bool:
-    try:
-        with socket.create_connection((host, port), timeout=1):
-            return True
-    except OSError:
-        return False
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 @pytest.fixture
 def broker() -> tuple[str, int]:
     """The local Mosquitto (anonymous); not running fails under CI=true, else skips."""
-    if not _reachable(HOST, PORT):
-        message = f"MQTT broker not reachable at {HOST}:{PORT}"
-        if os.environ.get("CI") == "true":
-            pytest.fail(message)
-        pytest.skip(message)
+    require_server(port_open(HOST, PORT), f"MQTT broker at {HOST}:{PORT}")
     return HOST, PORT
 
 
@@ -234,7 +218,7 @@ def _assert_no_canary(error: pytest.ExceptionInfo, block: MqttSource, caplog: py
 def test_an_unreachable_broker_is_one_line_without_the_password(canary_env, caplog) -> None:
     caplog.set_level(logging.DEBUG)
     block = MqttSource(
-        port=_free_port(), topic="plant/#", username_env="PLANT_MQTT_USER", password_env="PLANT_MQTT_PASSWORD"
+        port=free_port(), topic="plant/#", username_env="PLANT_MQTT_USER", password_env="PLANT_MQTT_PASSWORD"
     )
     started = time.monotonic()
     with pytest.raises(StorageError, match=r"^mqtt://127\.0\.0\.1:\d+/plant/#: cannot connect: .*\(expected an MQTT"):
@@ -272,7 +256,7 @@ def test_a_missing_credential_variable_is_named(monkeypatch) -> None:
 
 
 def test_replaying_to_no_broker_is_one_line() -> None:
-    port = _free_port()
+    port = free_port()
     with pytest.raises(StorageError, match=rf"^mqtt://127\.0\.0\.1:{port}/demo: cannot connect"):
         replay_plant("127.0.0.1", port, "demo", pd.DataFrame({"site": ["a"], "asset_id": ["b"]}))
 
@@ -288,13 +272,13 @@ def _tool(name: str) -> str:
 @contextlib.contextmanager
 def _private_mosquitto(folder: Path, settings: str) -> Iterator[int]:
     """A Mosquitto of this test's own on a free port with the given listener settings."""
-    port = _free_port()
+    port = free_port()
     user = "user root\n" if os.geteuid() == 0 else ""  # as root it would switch to an account that cannot read
     (folder / "mosquitto.conf").write_text(f"listener {port} 127.0.0.1\n{settings}{user}")
     process = subprocess.Popen([_tool("mosquitto"), "-c", str(folder / "mosquitto.conf")], stderr=subprocess.DEVNULL)
     try:
         deadline = time.monotonic() + 10
-        while not _reachable("127.0.0.1", port):
+        while not port_open("127.0.0.1", port):
             assert process.poll() is None and time.monotonic() < deadline, "private mosquitto did not start"
             time.sleep(0.05)
         yield port

@@ -9,7 +9,6 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import logging
-import socket
 import threading
 import time
 from collections.abc import Iterator
@@ -28,6 +27,7 @@ from shopfloor.common.config import DataConfig, SensorColumns
 from shopfloor.common.errors import ConfigError, StorageError
 from shopfloor.common.sources import OpcUaSource, TimeRange, describe_location
 from shopfloor.common.sources.opcua import read_opcua
+from shopfloor.components.deploy.local_target import free_port
 from shopfloor.components.ingest.ingest import ingest
 from shopfloor.demo.plant import PlantDataSpec, generate_plant_data, site_sensors
 
@@ -61,12 +61,6 @@ class _Plant:
     def call(self, coroutine: Any, timeout: float = 10.0) -> Any:
         """Run a coroutine on the server's loop and wait for it."""
         return asyncio.run_coroutine_threadsafe(coroutine, self.loop).result(timeout)
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 def _value(number: float, stamp: pd.Timestamp) -> ua.DataValue:
@@ -117,7 +111,7 @@ def plant() -> Iterator[_Plant]:
     loop = asyncio.new_event_loop()
     thread = threading.Thread(target=loop.run_forever, name="opcua-test-server", daemon=True)
     thread.start()
-    endpoint = f"opc.tcp://127.0.0.1:{_free_port()}/shopfloor/"
+    endpoint = f"opc.tcp://127.0.0.1:{free_port()}/shopfloor/"
     server, history, live = asyncio.run_coroutine_threadsafe(_start(endpoint, rows), loop).result(60)
     try:
         yield _Plant(server, loop, endpoint, history, live, rows)
@@ -266,7 +260,7 @@ def test_an_unreachable_endpoint_is_one_bounded_line(
 ) -> None:
     monkeypatch.setenv("OPCUA_TEST_PASSWORD", CANARY)
     spec = OpcUaSource(
-        endpoint=f"opc.tcp://127.0.0.1:{_free_port()}/nobody/",
+        endpoint=f"opc.tcp://127.0.0.1:{free_port()}/nobody/",
         nodes={"temperature_c": "ns=2;i=2"},
         username_env="OPCUA_TEST_USER",
         password_env="OPCUA_TEST_PASSWORD",

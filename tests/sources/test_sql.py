@@ -4,7 +4,6 @@ the time range is pushed down, chunks stream through a server-side cursor, and n
 from __future__ import annotations
 
 import logging
-import os
 import socket
 import time
 import uuid
@@ -22,6 +21,7 @@ from shopfloor.common.sources import SqlSource, TimeRange, describe_location
 from shopfloor.common.sources.sql import read_sql
 from shopfloor.components.ingest.ingest import IngestResult, ingest
 from shopfloor.demo.plant import PlantData, PlantDataSpec, generate_plant_data
+from tests.servers import require_server
 
 SERVERS = {
     "postgresql": "postgresql+psycopg2://postgres@127.0.0.1:5432/test",
@@ -74,11 +74,7 @@ class Database:
 def database(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> Iterator[Database]:
     """Each server, its URL in the source's environment variable; not running: fails under CI=true, else skips."""
     url = SERVERS[request.param]
-    if not _reachable(url):
-        message = f"{request.param} server not reachable at {url.split('@')[-1]}"
-        if os.environ.get("CI") == "true":
-            pytest.fail(message)
-        pytest.skip(message)
+    require_server(_reachable(url), f"{request.param} server at {url.split('@')[-1]}")
     monkeypatch.setenv(URL_ENV, url)
     database = Database(request.param, url)
     yield database
@@ -207,10 +203,7 @@ _REFUSED = {
 def test_refused_credentials_never_show_the_url(
     server: str, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
-    if not _reachable(SERVERS[server]):
-        if os.environ.get("CI") == "true":
-            pytest.fail(f"{server} server not reachable")
-        pytest.skip(f"{server} server not reachable")
+    require_server(_reachable(SERVERS[server]), f"{server} server")
     error = _failure(_REFUSED[server], monkeypatch, caplog)
 
     assert isinstance(error, ConfigError) and "refused the connection" in str(error)

@@ -16,6 +16,7 @@ import pytest
 from optuna.trial import TrialState
 
 from shopfloor.components.hpo.search import create_study, open_storage
+from tests.servers import require_server
 
 SERVERS = {
     "postgresql": "postgresql+psycopg2://postgres@127.0.0.1:5432/test",
@@ -43,11 +44,7 @@ def storage_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     if request.param == "sqlite":
         return f"sqlite:///{tmp_path / 'studies.db'}"
     url = SERVERS[request.param]
-    if not _reachable(url):
-        message = f"{request.param} server not reachable at {url.split('@')[-1]}"
-        if os.environ.get("CI") == "true":
-            pytest.fail(message)
-        pytest.skip(message)
+    require_server(_reachable(url), f"{request.param} server at {url.split('@')[-1]}")
     return url
 
 
