@@ -3,7 +3,8 @@
 Runs the predictive-maintenance pipeline on `kfp.local` set up as `shopfloor run` sets it up (deploy target
 local, the search's study in a SQLite file under the work dir) and then, in the same process and on the same
 data, every step's own ``@dsl.component`` body called directly (``component.python_func``) with artifacts wired
-as the pipeline wires them: ingest, label, hpo-setup, hpo-worker x workers, hpo-select, train, evaluate, explain,
+as the pipeline wires them: ingest, label, (with the search on: hpo-setup, hpo-worker x workers, hpo-select), train,
+evaluate, explain,
 and, when the model is blessed, publish and deploy. Each side has its own model store, serving folder and study,
 so neither finds the other's champion or server. Every module the bodies import, and the libraries our modules
 import inside functions (TensorFlow, matplotlib, ...), is imported before the in-process side is timed (warm
@@ -11,9 +12,9 @@ imports), so its times are the steps' compute; overhead = step wall time on the 
 in-process (process start, imports, TensorFlow's per-process start-up, artifact (de)serialization, executor
 bookkeeping).
 
-The search is off on both sides by default (as ``shopfloor run --no-hpo``): its three steps still run, as
-processes on the runner and as calls in-process, so their overhead counts in full while the trials' training,
-whose time depends on pruning and the time budget rather than on the runner, does not dilute the ratio.
+The search is off on both sides by default (as ``shopfloor run --no-hpo``, which runs the pipeline without its
+search stage), so the trials' training, whose time depends on pruning and the time budget rather than on the
+runner, does not dilute the ratio.
 ``--search`` turns it on for both sides (each with its own fresh study).
 
     python bench/local_runner_overhead.py [--days 90] [--search] [--short]
@@ -178,34 +179,38 @@ def in_process_seconds(arguments: dict, work: Path) -> dict[str, float]:
         windows=windows,
         class_balance=out(Metrics, "label", "class_balance"),
     )
-    search = {
-        "data": windows,
-        "hpo": a["hpo"],
-        "hyperparameters": a["hyperparameters"],
-        "data_schema": a["data_schema"],
-        "split": {},
-    }
-    study = out(Artifact, "hpo-setup", "study")
-    run.call("hpo-setup", hpo_setup, **search, study=study)
-    for worker in a["hpo_workers"]:
-        run.call("hpo-worker", hpo_worker, **search, study=study, worker=worker)
-    best = out(Artifact, "hpo-select", "best_hyperparameters")
-    run.call(
-        "hpo-select",
-        hpo_select,
-        **search,
-        study=study,
-        model_name=a["model_name"],
-        best_hyperparameters=best,
-        search_metrics=out(Metrics, "hpo-select", "search_metrics"),
-        report=out(HTML, "hpo-select", "report"),
-    )
+    searched = {}
+    if a["hpo"]["enabled"]:  # the pipeline without its search stage has no search steps (as `shopfloor run`)
+        search = {
+            "data": windows,
+            "hpo": a["hpo"],
+            "hyperparameters": a["hyperparameters"],
+            "data_schema": a["data_schema"],
+            "split": {},
+        }
+        study = out(Artifact, "hpo-setup", "study")
+        run.call("hpo-setup", hpo_setup, **search, study=study)
+        for worker in a["hpo_workers"]:
+            run.call("hpo-worker", hpo_worker, **search, study=study, worker=worker)
+        best = out(Artifact, "hpo-select", "best_hyperparameters")
+        run.call(
+            "hpo-select",
+            hpo_select,
+            **search,
+            study=study,
+            model_name=a["model_name"],
+            best_hyperparameters=best,
+            search_metrics=out(Metrics, "hpo-select", "search_metrics"),
+            report=out(HTML, "hpo-select", "report"),
+        )
+        searched = {"searched": best}
     model, history = out(Model, "train", "model"), out(Artifact, "train", "history")
     run.call(
         "train",
         train,
         data=windows,
-        hyperparameters=best,
+        hyperparameters=a["hyperparameters"],
+        **searched,
         family="predictive-maintenance",
         data_schema=a["data_schema"],
         split={},
@@ -306,7 +311,9 @@ def main() -> None:
     from shopfloor.components.deploy.local_target import stop_server
     from shopfloor.demo.plant import PlantDataSpec, write_plant_data
     from shopfloor.families.predictive_maintenance.config import PredictiveMaintenanceConfig
-    from shopfloor.pipelines.predictive_maintenance import pipeline_arguments, predictive_maintenance
+    from shopfloor.pipelines.scenarios import SCENARIOS
+
+    scenario = SCENARIOS["predictive-maintenance"]
 
     spec = PlantDataSpec(sites=2, assets_per_site=3, days=40) if args.short else PlantDataSpec(days=args.days)
     with tempfile.TemporaryDirectory() as scratch:
@@ -321,13 +328,13 @@ def main() -> None:
         try:
             noop_run = run_locally(noop_chain, {}, root / "noop", console=quiet)
             run = run_locally(
-                predictive_maintenance,
-                pipeline_arguments(runner_config, str(root / "runner" / "store")),
+                scenario.pipeline_for(runner_config),
+                scenario.arguments(runner_config, str(root / "runner" / "store")),
                 root / "runner",
                 console=quiet,
             )
             direct = in_process_seconds(
-                pipeline_arguments(direct_config, str(root / "direct" / "store")), root / "direct" / "steps"
+                scenario.arguments(direct_config, str(root / "direct" / "store")), root / "direct" / "steps"
             )
         finally:
             for side in ("runner", "direct"):
@@ -335,7 +342,7 @@ def main() -> None:
 
     noop_mean = sum(noop_run.step_seconds.values()) / len(noop_run.step_seconds)
     print(f"no-op step on the local runner: {noop_mean:.2f} s each ({len(noop_run.step_seconds)} steps)")
-    search = "on" if args.search else "off (as --no-hpo; its steps still run)"
+    search = "on" if args.search else "off (as --no-hpo: the pipeline without its search stage)"
     print(f"hyperparameter search: {search}; {config.hpo.workers} search workers\n")
     overall = print_table(run.step_seconds, direct)
     print(f"\nwhole local run (orchestration included): {run.seconds:.2f} s")

@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from shopfloor.common.config import as_parameter
+from shopfloor.common.fleet import sites_parameter
 from shopfloor.common.sources import location_parameter
 from shopfloor.families.anomaly_detection.config import AnomalyDetectionConfig
 from shopfloor.families.predictive_maintenance.config import PredictiveMaintenanceConfig
@@ -29,6 +30,7 @@ def config_parameters(config: ScenarioConfig) -> dict[str, Any]:
         "gate": as_parameter(config.gate),
         "model_name": config.model_name,
         "deployment": as_parameter(config.deploy),
+        "alerts": as_parameter(config.monitor.alerts),
     }
     if isinstance(config, VisualInspectionConfig):
         parameters["split"] = as_parameter(config.split)
@@ -38,12 +40,28 @@ def config_parameters(config: ScenarioConfig) -> dict[str, Any]:
 
 
 def sensor_data_parameters(config: PredictiveMaintenanceConfig | AnomalyDetectionConfig) -> dict[str, Any]:
-    """Where a sensor scenario's tables are and what their columns mean (the schema without locations)."""
+    """Where a sensor scenario's tables are and what their columns mean (the schema without locations).
+
+    A fleet's per-site overlays (``sites:``) travel in the schema too (key ``sites``, only when there are any):
+    every sensor step receives it already, and an overlay describes what the data of one site means.
+    """
     return {
         "sensors_uri": location_parameter(config.data.sensors),
         "events_uri": location_parameter(config.data.events),
-        "data_schema": config.data.schema_parameter(),
+        "data_schema": {**config.data.schema_parameter(), **sites_parameter(config), **_fleet_parameter(config)},
     }
+
+
+def _fleet_parameter(config: PredictiveMaintenanceConfig | AnomalyDetectionConfig) -> dict[str, Any]:
+    """A non-default ``fleet`` section (model strategy) as it travels in ``data_schema``; {} otherwise.
+
+    Only a changed section travels, so a plain config's pipeline parameters (and the compiled defaults) stay as
+    they were.
+    """
+    fleet = getattr(config, "fleet", None)
+    if fleet is None or not fleet.model_dump(mode="json", exclude_defaults=True):
+        return {}
+    return {"fleet": fleet.model_dump(mode="json")}
 
 
 def image_data_parameters(config: VisualInspectionConfig) -> dict[str, Any]:

@@ -18,8 +18,11 @@ def release_if_blessed(
     model_store_uri: str,
     model_name: str,
     deployment: dict,
+    alerts: dict,
 ) -> tuple[PipelineTask, PipelineTask]:
     """Publish the model (with card, blessing, profile) and deploy it, under ``dsl.If`` on the evaluation's verdict.
+
+    ``alerts`` is the plant's channel: a deploy that rolls back is published there.
 
     Returns the publish and deploy tasks.
     """
@@ -33,7 +36,11 @@ def release_if_blessed(
             model_name=model_name,
         ).set_display_name("publish")
         served = deploy(
-            model_uri=published.output, model_name=model_name, deployment=deployment, serving_image=SERVING_IMAGE
+            model_uri=published.output,
+            model_name=model_name,
+            deployment=deployment,
+            serving_image=SERVING_IMAGE,
+            alerts=alerts,
         )
         served.set_display_name("deploy")
     return published, served

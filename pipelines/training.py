@@ -5,11 +5,10 @@ with the model family's registry key; the steps ask the registry for the family,
 unchanged. Sensor pipelines share their ingest and label steps too (``sensor_training``).
 """
 
-from __future__ import annotations
-
 import dataclasses
+from typing import NamedTuple
 
-from kfp.dsl import PipelineTask
+from kfp.dsl import HTML, Markdown, Model, PipelineTask
 from kfp.dsl.pipeline_channel import PipelineChannel
 
 from shopfloor.components.evaluate.component import evaluate
@@ -22,16 +21,25 @@ from shopfloor.pipelines.cluster import with_s3_access
 from shopfloor.pipelines.release import release_if_blessed
 from shopfloor.pipelines.search import search_stage
 
-__all__ = ["SensorTraining", "TrainingTasks", "search_train_release", "sensor_training"]
+__all__ = [
+    "SearchedOutputs",
+    "SensorTraining",
+    "TrainingOutputs",
+    "TrainingTasks",
+    "outputs_type",
+    "search_train_release",
+    "sensor_training",
+    "stage_outputs",
+]
 
 
 @dataclasses.dataclass(frozen=True)
 class TrainingTasks:
-    """The tasks of the stage, for the pipeline's outputs and its per-task settings."""
+    """The tasks of the stage, for the pipeline's outputs and its per-task settings (no search tasks: None)."""
 
-    setup: PipelineTask
-    searching: PipelineTask
-    selected: PipelineTask
+    setup: PipelineTask | None
+    searching: PipelineTask | None
+    selected: PipelineTask | None
     trained: PipelineTask
     evaluated: PipelineTask
     explained: PipelineTask
@@ -40,7 +48,45 @@ class TrainingTasks:
 
     def all(self) -> tuple[PipelineTask, ...]:
         """Every task of the stage, in run order."""
-        return tuple(getattr(self, field.name) for field in dataclasses.fields(self))
+        found = (getattr(self, field.name) for field in dataclasses.fields(self))
+        return tuple(task for task in found if task is not None)
+
+
+class TrainingOutputs(NamedTuple):
+    """What a pipeline without a search stage returns: the model, evaluation report, model card, explanations."""
+
+    model: Model
+    report: HTML
+    model_card: Markdown
+    explanation: HTML
+
+
+class SearchedOutputs(NamedTuple):
+    """What a pipeline with its search stage returns: the same, and the search's report."""
+
+    model: Model
+    report: HTML
+    model_card: Markdown
+    explanation: HTML
+    search_report: HTML
+
+
+def outputs_type(search: bool) -> type[TrainingOutputs] | type[SearchedOutputs]:
+    """The return type of a training pipeline, with or without its search stage."""
+    return SearchedOutputs if search else TrainingOutputs
+
+
+def stage_outputs(stage: TrainingTasks) -> TrainingOutputs | SearchedOutputs:
+    """A training pipeline's outputs from its stage's tasks."""
+    released = TrainingOutputs(
+        model=stage.trained.outputs["model"],
+        report=stage.evaluated.outputs["report"],
+        model_card=stage.evaluated.outputs["model_card"],
+        explanation=stage.explained.outputs["report"],
+    )
+    if stage.selected is None:
+        return released
+    return SearchedOutputs(*released, search_report=stage.selected.outputs["report"])
 
 
 def search_train_release(
@@ -58,13 +104,26 @@ def search_train_release(
     model_name: str,
     model_store_uri: str,
     deployment: dict,
+    alerts: dict,
     train_display_name: str = "train",
+    search: bool = True,
 ) -> TrainingTasks:
-    """Add the search, train and evaluate tasks of ``family`` on ``data``, and the release under the gate."""
-    setup, searching, selected = search_stage(data, hpo, hyperparameters, data_schema, split, hpo_workers, model_name)
+    """Add the search, train and evaluate tasks of ``family`` on ``data``, and the release under the gate.
+
+    ``search=False`` leaves the search stage out: the model trains with ``hyperparameters`` as given (what a run
+    whose search is off needs; on the local runner the three search steps would only pass them through).
+    """
+    setup = searching = selected = None
+    searched = {}
+    if search:
+        setup, searching, selected = search_stage(
+            data, hpo, hyperparameters, data_schema, split, hpo_workers, model_name
+        )
+        searched = {"searched": selected.outputs["best_hyperparameters"]}
     trained = train(
         data=data,
-        hyperparameters=selected.outputs["best_hyperparameters"],
+        hyperparameters=hyperparameters,
+        **searched,
         family=family,
         data_schema=data_schema,
         split=split,
@@ -83,6 +142,7 @@ def search_train_release(
         split=split,
         gate=gate,
         model_store_uri=model_store_uri,
+        alerts=alerts,
     ).set_display_name("evaluate")
     explained = explain(
         data=data,
@@ -95,7 +155,7 @@ def search_train_release(
         model_store_uri=model_store_uri,
     ).set_display_name("explain")
     published, served = release_if_blessed(
-        evaluated, trained.outputs["model"], profile, model_store_uri, model_name, deployment
+        evaluated, trained.outputs["model"], profile, model_store_uri, model_name, deployment, alerts
     )
     return TrainingTasks(setup, searching, selected, trained, evaluated, explained, published, served)
 
@@ -124,8 +184,10 @@ def sensor_training(
     model_name: str,
     model_store_uri: str,
     deployment: dict,
+    alerts: dict,
     label_display_name: str = "label",
     train_display_name: str = "train",
+    search: bool = True,
 ) -> SensorTraining:
     """A whole sensor pipeline for ``family``: ingest, label into windows, then the shared stage.
 
@@ -160,7 +222,9 @@ def sensor_training(
         model_name=model_name,
         model_store_uri=model_store_uri,
         deployment=deployment,
+        alerts=alerts,
         train_display_name=train_display_name,
+        search=search,
     )
     tasks = (fingerprinted, ingested, labelled, *stage.all())
     apply_caching_policy(*tasks)

@@ -21,11 +21,12 @@ import numpy as np
 from shopfloor.common.attributions import integrated_gradients, mean_baseline
 from shopfloor.common.errors import ShopfloorError
 from shopfloor.common.images import image_statistics
+from shopfloor.contracts.edge import EdgeModel, verified_variant
 from shopfloor.contracts.model_artifact import BLESSING_FILE, load_keras_model, load_model_info, resolve_model_dir
+from shopfloor.families.classical import load_scoring_model
 from shopfloor.families.registry import ModelKind, family
 from shopfloor.families.visual_inspection.inference import (
     LAST_CONV,
-    TfliteRunner,
     decide,
     defect_scores,
     gradcam,
@@ -100,13 +101,18 @@ class WindowModel(Model):
         self.keras_model: Any = None  # a keras.Model once loaded (keras has no type information)
         self.info: dict = {}
         self.threshold = 0.5
+        self.site_models: list[WindowModel] = []  # a fleet's per-site models, served beside it as NAME-<site>
 
     def load(self) -> bool:
         """Load the Keras model and its description; the model is ready once this returns."""
         folder = resolve_model_dir(self.model_dir)
         self.info = load_model_info(folder)
-        self.keras_model = load_keras_model(folder)
-        self._infer = _compiled(self.keras_model, self.info["window"], len(self.info["features"]))
+        self.keras_model = load_scoring_model(folder)  # the engine training chose: the network or its challenger
+        self._infer = (
+            _compiled(self.keras_model, self.info["window"], len(self.info["features"]))
+            if self.info.get("engine", "keras") == "keras"
+            else self.keras_model  # a classical engine scores a batch in NumPy or its library: nothing to trace
+        )
         self.spec = WindowSpec(self.info["window"], self.info["features"], self.max_batch)
         self.threshold = _decision_threshold(self.model_dir, self.info)
         self.model_version = self.model_version or self.model_dir.name
@@ -203,15 +209,24 @@ class WindowModel(Model):
         )
 
     def explanation(self, windows: np.ndarray) -> dict:
-        """Integrated-gradients attributions of the failure probability, per reading and per feature."""
-        baseline = mean_baseline(self.info["normalization"]["mean"], self.spec.window)
-        result = integrated_gradients(self.keras_model, windows, baseline, steps=self.explain_steps)
+        """Attributions of the failure probability, per reading and per feature (see ``explanation_method``)."""
+        if hasattr(self.keras_model, "attributions"):  # the classical challenger: exact tree SHAP per sensor
+            result = self.keras_model.attributions(windows)
+        else:
+            baseline = mean_baseline(self.info["normalization"]["mean"], self.spec.window)
+            result = integrated_gradients(self.keras_model, windows, baseline, steps=self.explain_steps)
         return {
             "attributions": result.values,
             "feature_attributions": result.per_feature,
             "failure_probability": result.score,
             "baseline_probability": result.baseline_score,
         }
+
+    def explanation_method(self) -> dict[str, str]:
+        """How answers are explained: integrated gradients from the training mean, or the trees' exact SHAP."""
+        if hasattr(self.keras_model, "attributions"):
+            return {"method": "tree-shap", "baseline": "expected value of the trees"}
+        return {"method": "integrated-gradients", "baseline": "training mean"}
 
     async def explain(
         self, payload: dict | InferRequest, headers: dict[str, str] | None = None
@@ -237,8 +252,7 @@ class WindowModel(Model):
         features = self.spec.features
         if isinstance(payload, InferRequest):
             parameters = {
-                "method": "integrated-gradients",
-                "baseline": "training mean",
+                **self.explanation_method(),
                 "features": json.dumps(features),
             }
             return self._v2_response(payload, {k: np.asarray(v, np.float32) for k, v in found.items()}, parameters)
@@ -255,8 +269,7 @@ class WindowModel(Model):
                 }
             )
         return {
-            "method": "integrated-gradients",
-            "baseline": "training mean",
+            **self.explanation_method(),
             "features": features,
             "explanations": explanations,
         }
@@ -358,7 +371,8 @@ class ImageModel(WindowModel):
             if not export.is_file():
                 expected = f"the {self.runtime} export that train-inspector writes"
                 raise ShopfloorError(str(export), "missing", field="runtime", expected=expected)
-            self._infer = TfliteRunner(export.read_bytes()).predict
+            edge_model = EdgeModel(verified_variant(export.parent, self.runtime.removeprefix("tflite-")))
+            self._infer = lambda images: edge_model.predict(images)["probabilities"]
         self.classes = list(self.info["classes"])
         self.ok_index = self.classes.index(self.info["ok_class"])
         self.threshold = float(self.info["threshold"]["value"])

@@ -43,7 +43,7 @@ from shopfloor.serving.body_limits import DEFAULT_BODY_TIMEOUT_S, DEFAULT_MAX_BO
 from shopfloor.serving.metrics import MetricsMiddleware, ServerCollector, app_registry, timed_load
 from shopfloor.serving.offload import Overloaded
 
-__all__ = ["FeedbackBody", "build_app", "load_window_model", "main", "materialize_model"]
+__all__ = ["FeedbackBody", "build_app", "load_site_models", "load_window_model", "main", "materialize_model"]
 
 MAX_NOTE_CHARS = 2048
 _LOGGER = logging.getLogger("shopfloor.serving")
@@ -100,6 +100,8 @@ def build_app(
 
     repository = ModelRepository()
     repository.update(model)
+    for site_model in getattr(model, "site_models", []):  # a fleet's site models: /v1/models/NAME-<site>:predict
+        repository.update(site_model)
     dataplane = DataPlane(model_registry=repository)
 
     @contextlib.asynccontextmanager
@@ -108,6 +110,9 @@ def build_app(
         model.explain_pool.executor.shutdown(wait=False, cancel_futures=True)  # an explaining process, if any
         if payload_logger is not None:  # uvicorn re-raises SIGTERM after shutdown: flush here, not after run()
             await asyncio.to_thread(payload_logger.close)  # bounded (5 s), then what is left goes to the spool
+        for site_model in getattr(model, "site_models", []):
+            if site_model.payload_logger is not None:
+                await asyncio.to_thread(site_model.payload_logger.close)
 
     authorizer = authorizer or Authorizer()
     limiter = RateLimiter(writes_per_minute)
@@ -302,7 +307,40 @@ def load_window_model(
     model.feedback_uri = feedback_uri or ""
     model.runtime = runtime
     timed_load(model)
+    model.site_models = load_site_models(model, payload_log_uri, payload_spool)
     return model
+
+
+def load_site_models(model, payload_log_uri: str = "", payload_spool: str | Path | None = None) -> list:
+    """A fleet model's site endpoints: one loaded model per site, named ``<name>-<site>`` (none for other models).
+
+    One server holds them all (and one InferenceService on a cluster): a site answers with its own model of the
+    configured strategy (``strategies/<strategy>/<site>/`` with the threshold chosen on its validation windows),
+    or, under the global strategy or where a site got no model of its own, with the global model at the site's
+    threshold. Each logs its payloads under its own name, so a site's served traffic can be judged on its own.
+    """
+    from shopfloor.contracts.model_artifact import resolve_model_dir
+    from shopfloor.contracts.payload_log import PayloadLogger
+
+    record = model.info.get("fleet") or {}
+    own = record.get("models", {}).get(record.get("strategy"), {}) if record.get("strategy") != "global" else {}
+    loaded = []
+    for site in record.get("sites", []):
+        name = f"{model.name}-{site}"
+        logger = (
+            PayloadLogger(payload_log_uri, name, model.model_version, spool_dir=payload_spool).start()
+            if payload_log_uri
+            else None
+        )
+        folder = resolve_model_dir(model.model_dir) / own[site]["folder"] if site in own else model.model_dir
+        served = type(model)(
+            name, folder, model_version=model.model_version, payload_logger=logger, max_batch=model.max_batch
+        )
+        timed_load(served)
+        if site not in own:  # the global model, at the threshold chosen on this site's validation windows
+            served.threshold = float(record["models"]["global"][site]["threshold"]["value"])
+        loaded.append(served)
+    return loaded
 
 
 def _default_payload_spool() -> str:
@@ -403,8 +441,9 @@ def main(argv: list[str] | None = None) -> int:
     role = "explainer" if args.explainer else "predictor"
     if (args.explain_in or ("thread" if args.explainer else "process")) == "process":
         model.explain_in_a_process()
+    sites = "".join(f", {site_model.name}" for site_model in model.site_models)
     print(
-        f"serving {args.model_name} ({model.model_version}) as {role}, predict by {args.runtime}, "
+        f"serving {args.model_name}{sites} ({model.model_version}) as {role}, predict by {args.runtime}, "
         f"on http://{args.host}:{args.http_port}",
         flush=True,
     )

@@ -16,6 +16,7 @@ def deploy(
     serving_image: str,
     endpoint: Output[Artifact],
     endpoint_card: Output[Markdown],
+    alerts: dict = {},  # noqa: B006 - a KFP parameter default, never mutated
 ) -> str:
     """Serve a published, blessed model version: a KServe InferenceService, or a local model server.
 
@@ -28,6 +29,8 @@ def deploy(
             compiled with (``shopfloor compile --image``), so one image reference moves everything.
         endpoint: JSON with the base URL and the V1/V2 predict and explain URLs.
         endpoint_card: the endpoint as the dashboard shows it: URLs, version, runtime and a curl line.
+        alerts: the channel a rolled-back deploy is published to as a ``rollback`` event (``AlertsConfig``, the
+            config's ``monitor.alerts``); {} or kind none: no event.
 
     Returns:
         The base URL the model answers at.
@@ -38,7 +41,19 @@ def deploy(
     from shopfloor.components.deploy.deploy import deploy_model, endpoint_markdown
 
     config = validated(DeployConfig, deployment, "pipeline parameter deployment")
-    served = deploy_model(model_uri, model_name, config, serving_image)
+    from shopfloor.components.deploy.target import DeploymentFailed
+
+    try:
+        served = deploy_model(model_uri, model_name, config, serving_image)
+    except DeploymentFailed as failed:
+        if alerts:
+            from shopfloor.common.config import AlertsConfig
+            from shopfloor.contracts.events import publish_event, rollback_event
+
+            version = model_uri.rstrip("/").rsplit("/", 1)[-1]
+            channel = validated(AlertsConfig, alerts, "pipeline parameter alerts")
+            publish_event(channel, rollback_event(model_name, version, str(failed)))
+        raise
     write_json(endpoint.path, served.to_dict())
     atomic_write_bytes(endpoint_card.path, endpoint_markdown(served, config, serving_image).encode())
     endpoint.metadata.update(served.to_dict())

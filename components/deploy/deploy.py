@@ -6,6 +6,7 @@ Kubernetes API (in-cluster credentials), ``local`` starts our model server on th
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import PurePosixPath
 
 from shopfloor.common.config import DeployConfig
@@ -54,8 +55,22 @@ def deployment_request(
 
 
 def deploy_model(model_uri: str, model_name: str, config: DeployConfig, image: str = SERVING_IMAGE) -> Endpoint:
-    """Deploy a published model version to the configured target and return where it answers."""
-    return make_target(config).deploy(deployment_request(model_uri, model_name, config, image))
+    """Deploy a published model version to the configured target and return where it answers (sites included)."""
+    served = make_target(config).deploy(deployment_request(model_uri, model_name, config, image))
+    return dataclasses.replace(served, sites=served_sites(model_uri))
+
+
+def served_sites(model_uri: str) -> tuple[str, ...]:
+    """The sites a published version answers for by name (``fleet.sites`` of its model description; none without).
+
+    The server loads one model per site from the same version (``shopfloor.serving.server.load_site_models``), so
+    the deploy step only names them: one local server, or one InferenceService, serves the whole fleet.
+    """
+    from shopfloor.common.storage import join_uri, read_json
+    from shopfloor.contracts.model_artifact import MODEL_INFO
+
+    info = read_json(join_uri(model_uri, "model", MODEL_INFO))
+    return tuple(str(site) for site in (info.get("fleet") or {}).get("sites", []))
 
 
 def endpoint_markdown(served: Endpoint, config: DeployConfig, image: str) -> str:
@@ -72,6 +87,7 @@ def endpoint_markdown(served: Endpoint, config: DeployConfig, image: str) -> str
         ("V2 infer", served.v2_infer_url),
     ]
     lines = [f"# {served.model_name} is serving", "", "| | |", "| --- | --- |"]
+    rows += [(f"site `{site}` V1 predict", url) for site, url in served.site_predict_urls().items()]
     lines += [f"| {name} | {value} |" for name, value in rows]
     lines += [
         "",

@@ -98,12 +98,14 @@ class Endpoint:
         url: base URL, e.g. ``http://pm.kubeflow-user-example-com.example.com`` or ``http://127.0.0.1:8123``.
         model_name: the model name in the URLs.
         model_version: the version now serving.
+        sites: a fleet's sites, each answering at ``<model_name>-<site>`` on the same server (none otherwise).
     """
 
     target: str
     url: str
     model_name: str
     model_version: str
+    sites: tuple[str, ...] = ()
 
     @property
     def v1_predict_url(self) -> str:
@@ -120,13 +122,19 @@ class Endpoint:
         """Open Inference Protocol (V2) infer URL."""
         return f"{self.url}/v2/models/{self.model_name}/infer"
 
-    def to_dict(self) -> dict[str, str]:
-        """A JSON-able view with the three URLs, for step outputs and reports."""
+    def site_predict_urls(self) -> dict[str, str]:
+        """Each site's V1 predict URL: the site's own model (or the global one at its threshold), by name."""
+        return {site: f"{self.url}/v1/models/{self.model_name}-{site}:predict" for site in self.sites}
+
+    def to_dict(self) -> dict:
+        """A JSON-able view with the three URLs (and each site's predict URL), for step outputs and reports."""
         return {
             **dataclasses.asdict(self),
+            "sites": list(self.sites),
             "v1_predict_url": self.v1_predict_url,
             "v1_explain_url": self.v1_explain_url,
             "v2_infer_url": self.v2_infer_url,
+            "site_predict_urls": self.site_predict_urls(),
         }
 
 

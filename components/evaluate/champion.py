@@ -15,8 +15,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, TypeVar
 
 from shopfloor.common.storage import is_s3_uri, read_tree
-from shopfloor.contracts.model_artifact import load_keras_model, load_model_info
+from shopfloor.contracts.model_artifact import load_model_info
 from shopfloor.contracts.model_store import ModelStore
+from shopfloor.families.classical import load_scoring_model
 
 __all__ = ["Champion", "challenge", "load_champion", "versus_production"]
 
@@ -31,11 +32,14 @@ class Champion:
     info: dict
 
 
-def load_champion(model_store_uri: str, model_name: str, inputs: dict) -> Champion | str:
+def load_champion(
+    model_store_uri: str, model_name: str, inputs: dict, loader: Callable[[str], object] = load_scoring_model
+) -> Champion | str:
     """The production model if its description matches ``inputs`` (what it reads); otherwise why not, in words.
 
     ``inputs`` names what must be equal for both models to score the same data: features and window for sensor
-    models, classes, image size and colour mode for image models.
+    models, classes, image size and colour mode for image models. ``loader`` loads a model folder as the
+    family's evaluation scores it (a fleet's site models included).
     """
     latest = ModelStore(model_store_uri).latest(model_name)
     if latest is None:
@@ -46,7 +50,13 @@ def load_champion(model_store_uri: str, model_name: str, inputs: dict) -> Champi
     differ = [key for key, value in inputs.items() if _plain(info.get(key)) != _plain(value)]
     if differ:
         return f"production model {latest.version} reads other {', '.join(differ)}: not comparable"
-    return Champion(version=latest.version, uri=latest.uri, model=load_keras_model(folder), info=info)
+    return Champion(version=latest.version, uri=latest.uri, model=loader(str(folder)), info=info)
+
+
+def _site_metric(key: str, metric: str) -> bool:
+    """Whether ``key`` is one site's ``metric`` (``site/<site>/<metric>``)."""
+    parts = key.split("/")
+    return len(parts) == 3 and parts[0] == "site" and parts[2] == metric
 
 
 def _plain(value: object) -> object:
@@ -83,17 +93,27 @@ def versus_production(
     model_name: str,
     inputs: dict,
     champion_metrics: Callable[[Champion], dict[str, float]],
+    loader: Callable[[str], object] = load_scoring_model,
+    by_site: bool = False,
 ) -> tuple[_Evaluation, str]:
     """The evaluation with the production comparison added to its gate, and a sentence saying what was compared.
 
-    Without a comparable champion the evaluation comes back unchanged and the sentence says why.
+    Without a comparable champion the evaluation comes back unchanged and the sentence says why. ``by_site``
+    (a fleet whose sites answer with models of their own): every site's ``site/<site>/<metric>`` must also match
+    production's at that site, so a new site model never replaces a better one.
     """
-    champion = load_champion(model_store_uri, model_name, inputs)
+    champion = load_champion(model_store_uri, model_name, inputs, loader)
     if isinstance(champion, str):
         return evaluation, champion
-    production = champion_metrics(champion)[metric]
+    scored = champion_metrics(champion)
+    production = scored[metric]
     gate = challenge(evaluation.gate, metric, op, evaluation.metrics[metric], production, champion.version)
     verdict = "beats or ties" if gate["checks"][-1]["passed"] else "does NOT beat"
+    for key in sorted(k for k in evaluation.metrics if by_site and _site_metric(k, metric) and k in scored):
+        gate = challenge(gate, key, op, evaluation.metrics[key], scored[key], champion.version)
+        gate["checks"][-1]["site"] = key.split("/")[1]
+        if not gate["checks"][-1]["passed"]:
+            verdict = f"site {key.split('/')[1]} does NOT beat"
     sentence = (
         f"{verdict} production {champion.version} on this run's held-out data: {metric} "
         f"{evaluation.metrics[metric]:.4g} vs {production:.4g}"

@@ -26,6 +26,7 @@ def evaluate(
     summary: Output[Markdown],
     model_card: Output[Markdown],
     blessing: Output[Artifact],
+    alerts: dict = {},  # noqa: B006 - a KFP parameter default, never mutated
 ) -> bool:
     """Score the held-out data, apply the quality gate (and beat production), write the report and model card.
 
@@ -46,6 +47,8 @@ def evaluate(
         summary: Markdown summary of the gate.
         model_card: Markdown model card (data, code, hyperparameters, metrics, gate).
         blessing: the gate's verdict (metadata ``blessed``), which gates publishing and deploy.
+        alerts: the channel a failed gate is published to as a ``gate-failed`` event (``AlertsConfig``, the
+            config's ``monitor.alerts``); {} or kind none: no event.
 
     Returns:
         Whether the model passed the quality gate (deployable). A single output, named ``Output``, because the
@@ -71,4 +74,11 @@ def evaluate(
     if verdict.roc is not None:
         classification_metrics.log_roc_curve(verdict.roc["fpr"], verdict.roc["tpr"], verdict.roc["thresholds"])
     classification_metrics.log_confusion_matrix(verdict.confusion_labels, verdict.confusion_matrix)
+    if not verdict.passed and alerts:
+        from shopfloor.common.config import AlertsConfig, validated
+        from shopfloor.common.storage import read_json
+        from shopfloor.contracts.events import gate_failed_event, publish_event
+
+        channel = validated(AlertsConfig, alerts, "pipeline parameter alerts")
+        publish_event(channel, gate_failed_event(model_name, verdict.model_version, read_json(blessing.path)["gate"]))
     return verdict.passed

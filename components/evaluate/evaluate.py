@@ -13,8 +13,9 @@ import dataclasses
 from shopfloor.common.progress import report_progress
 from shopfloor.common.storage import atomic_write_bytes, read_json, write_json
 from shopfloor.components.evaluate.champion import versus_production
-from shopfloor.contracts.model_artifact import blessing_record, load_keras_model, load_model_info, model_version
+from shopfloor.contracts.model_artifact import blessing_record, load_model_info, model_version
 from shopfloor.families.base import ModelRecord, StepInputs
+from shopfloor.families.classical import as_engine, load_engine, other_engines
 from shopfloor.families.registry import family
 
 __all__ = ["EvaluationPaths", "Verdict", "run_evaluate"]
@@ -57,7 +58,11 @@ def run_evaluate(
     chosen = family(family_key)
     data = chosen.load_evaluation_data(data_path, inputs)
     model_info = load_model_info(model_dir)
-    result = chosen.evaluate(load_keras_model(model_dir), model_info, data, inputs)
+    result = chosen.evaluate(chosen.load_model(model_dir), model_info, data, inputs)
+    alternatives = {  # the engines trained beside it, on the same test split, for the report
+        engine: chosen.evaluate(load_engine(model_dir, engine), as_engine(model_info, engine), data, inputs).metrics
+        for engine in other_engines(model_info)
+    }
     metric, better = chosen.champion_metric(result)
     result, compared = versus_production(
         result,
@@ -67,10 +72,14 @@ def run_evaluate(
         model_name,
         chosen.comparable_inputs(model_info, data),
         lambda champion: chosen.evaluate(champion.model, champion.info, data, inputs).metrics,
+        chosen.load_model,
+        by_site=(model_info.get("fleet") or {}).get("strategy", "global") != "global",
     )
     report_progress(compared)
     version = model_version(model_dir)
-    record = ModelRecord(model_name, version, model_info, read_json(history_path), read_json(profile_path))
+    record = ModelRecord(
+        model_name, version, model_info, read_json(history_path), read_json(profile_path), alternatives
+    )
     rendered = chosen.render(result, record, data)
     atomic_write_bytes(outputs.report, rendered.report.encode())
     atomic_write_bytes(outputs.summary, rendered.summary.encode())

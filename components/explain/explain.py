@@ -11,8 +11,9 @@ import dataclasses
 
 from shopfloor.common.progress import report_progress
 from shopfloor.common.storage import atomic_write_bytes
-from shopfloor.contracts.model_artifact import load_keras_model, load_model_info
+from shopfloor.contracts.model_artifact import load_model_info
 from shopfloor.families.base import ExplainRequest, StepInputs
+from shopfloor.families.classical import load_scoring_model
 from shopfloor.families.registry import family
 
 __all__ = ["ExplanationPaths", "run_explain"]
@@ -36,7 +37,7 @@ def run_explain(
 ) -> dict[str, float]:
     """Explain the family's trained model on its data artifact; write report and summary, return importances."""
     chosen = family(family_key)
-    explained = chosen.explain(load_keras_model(model_dir), load_model_info(model_dir), data_path, inputs, request)
+    explained = chosen.explain(load_scoring_model(model_dir), load_model_info(model_dir), data_path, inputs, request)
     atomic_write_bytes(outputs.report, explained.report.encode())
     atomic_write_bytes(outputs.summary, explained.summary.encode())
     report_progress(explained.progress)

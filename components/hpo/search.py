@@ -12,6 +12,8 @@ What is searched (builder, data, score) is a ``shopfloor.components.hpo.problems
 Sampling and pruning (measured with ``bench/hpo_search.py`` against keras-tuner): multivariate TPE with a constant
 liar for parallel workers; every trial trains from the same seed (common random numbers), so trials differ by their
 hyperparameters, not by initialization luck; a percentile pruner stops only the bottom quarter, from epoch 2 on.
+What a trial scores does not reward overfitting: each epoch's validation score loses ``hpo.overfit_penalty`` times
+its gap below the same score on the training data beyond ``hpo.overfit_tolerance`` (``OverfitPenalty``).
 """
 
 from __future__ import annotations
@@ -32,6 +34,7 @@ from shopfloor.components.hpo.search_space import OptunaHyperParameters
 from shopfloor.families.search import SearchProblem
 
 __all__ = [
+    "OverfitPenalty",
     "SearchSummary",
     "best_model_config",
     "create_study",
@@ -39,6 +42,7 @@ __all__ = [
     "load_study",
     "make_objective",
     "open_storage",
+    "overfit_callback",
     "run_worker",
     "storage_url",
     "summarize",
@@ -48,6 +52,8 @@ SURPLUS_ATTR = "shopfloor_surplus"
 TICKET_ATTR = "shopfloor_ticket"
 STARTUP_TRIALS = 4
 VALIDATION_BATCH = 4096
+SEARCH_SCORE = "search_score"  # the per-epoch value the pruner and the objective read (validation, penalized)
+TRAIN_SCORE = "train_score"  # the problem's score on its training sample, in the same epoch's logs
 
 
 class _Surplus(Exception):
@@ -150,20 +156,64 @@ def is_ticket(trial: optuna.trial.BaseTrial | optuna.trial.FrozenTrial) -> bool:
     return trial.user_attrs.get(TICKET_ATTR) is True
 
 
+@dataclasses.dataclass(frozen=True)
+class OverfitPenalty:
+    """A trial's score that does not reward overfitting: validation minus ``weight`` x the gap beyond ``tolerance``.
+
+    The gap is the problem's score on its training data minus the validation score (the same score, the model in
+    inference mode). A configuration that memorizes the training data looks as good as it is lucky on a small
+    validation split; the penalty prefers one that reaches the same validation score without the gap. ``weight`` 0
+    scores plain validation.
+    """
+
+    weight: float = 0.5
+    tolerance: float = 0.05
+
+    def score(self, validation: float, train: float) -> float:
+        """The penalized score of one epoch."""
+        return validation - self.weight * max(0.0, train - validation - self.tolerance)
+
+
+def overfit_callback(monitor: str, train_score: Callable[[object], float] | None, penalty: OverfitPenalty):
+    """A Keras callback that adds ``train_score`` and the penalized ``search_score`` to each epoch's logs.
+
+    Without a training score (or with weight 0) the search score is the validation score as it was.
+    """
+    import keras
+
+    class _Overfit(keras.callbacks.Callback):
+        def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
+            if logs is None:
+                return
+            validation = float(logs.get(monitor, 0.0))
+            if train_score is None or penalty.weight == 0:
+                logs[SEARCH_SCORE] = validation
+                return
+            train = float(train_score(self.model))
+            logs[TRAIN_SCORE] = train
+            logs[SEARCH_SCORE] = penalty.score(validation, train)
+
+    return _Overfit()
+
+
 def pruning_callback(trial: optuna.trial.Trial, monitor: str):
     """A Keras callback that reports the best validation score so far each epoch and stops a pruned trial.
 
     The reported value is the running maximum, the same quantity the objective returns (the best epoch), so the
-    pruner compares like with like; the step is the number of epochs trained (the pruner's resource).
+    pruner compares like with like; the step is the number of epochs trained (the pruner's resource). The best
+    epoch's logs are kept (``best_logs``) so the trial can record its validation and training scores.
     """
     import keras
 
     class _Pruning(keras.callbacks.Callback):
         pruned = False
         best = float("-inf")
+        best_logs: dict = {}
 
         def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
-            self.best = max(self.best, float((logs or {}).get(monitor, 0.0)))
+            value = float((logs or {}).get(monitor, 0.0))
+            if value > self.best:
+                self.best, self.best_logs = value, {"epoch": epoch + 1, **(logs or {})}
             trial.report(self.best, epoch + 1)
             if trial.should_prune():
                 self.pruned = True
@@ -184,8 +234,13 @@ def scoring_callback(monitor: str, score: Callable[[object], float]):
     return _Scoring()
 
 
-def make_objective(problem: SearchProblem, max_epochs: int, seed: int) -> Callable:
-    """The objective: train the problem's model for one trial, return its best validation score (any epoch).
+def make_objective(
+    problem: SearchProblem, max_epochs: int, seed: int, penalty: OverfitPenalty | None = None
+) -> Callable:
+    """The objective: train the problem's model for one trial, return its best (penalized) validation score.
+
+    The score of an epoch is ``penalty``'s (default: ``OverfitPenalty()``) of its validation and training scores;
+    the trial records the best epoch's ``validation_score``, ``train_score`` and ``epoch`` as user attributes.
 
     Every trial starts from the same ``seed`` (common random numbers: same initialization stream, same shuffling),
     so two trials differ by their hyperparameters, not by initialization luck, which on the demo data moves PR-AUC as
@@ -197,14 +252,16 @@ def make_objective(problem: SearchProblem, max_epochs: int, seed: int) -> Callab
 
     builder = problem.builder
     validation_batch = max(1, min(len(problem.validation_data[0]), VALIDATION_BATCH))
+    penalty = penalty if penalty is not None else OverfitPenalty()
 
     def objective(trial: optuna.trial.Trial) -> float:
         keras.backend.clear_session(free_memory=False)  # as keras-tuner does; run_worker collects the garbage
         hp = OptunaHyperParameters(trial)
         keras.utils.set_random_seed(seed)
         model = builder.build(hp)
-        pruning = pruning_callback(trial, problem.monitor)
+        pruning = pruning_callback(trial, SEARCH_SCORE)
         scoring = [scoring_callback(problem.monitor, problem.epoch_score)] if problem.epoch_score else []
+        scoring.append(overfit_callback(problem.monitor, problem.train_score, penalty))
         builder.fit(
             hp,
             model,
@@ -218,6 +275,10 @@ def make_objective(problem: SearchProblem, max_epochs: int, seed: int) -> Callab
             callbacks=[*scoring, pruning],
             **problem.fit_options,
         )
+        best = pruning.best_logs
+        for name, key in (("validation_score", problem.monitor), ("train_score", TRAIN_SCORE), ("epoch", "epoch")):
+            if key in best:
+                trial.set_user_attr(name, int(best[key]) if name == "epoch" else float(best[key]))
         if pruning.pruned:
             raise optuna.TrialPruned
         return pruning.best

@@ -74,13 +74,21 @@ def run_hpo_worker(
     if not study_name:
         return 0
     from shopfloor.components.hpo.problems import load_problem
-    from shopfloor.components.hpo.search import load_study, make_objective, open_storage, run_worker, storage_url
+    from shopfloor.components.hpo.search import (
+        OverfitPenalty,
+        load_study,
+        make_objective,
+        open_storage,
+        run_worker,
+        storage_url,
+    )
 
     config = validated(HpoConfig, hpo, "pipeline parameter hpo")
     problem = load_problem(config, data_path, hyperparameters, data_schema, split)
     shared = load_study(open_storage(storage_url(config)), study_name, config.seed + int(worker))
     deadline = time.time() + config.timeout_s
-    return run_worker(shared, make_objective(problem, config.max_epochs, config.seed), deadline)
+    penalty = OverfitPenalty(config.overfit_penalty, config.overfit_tolerance)
+    return run_worker(shared, make_objective(problem, config.max_epochs, config.seed, penalty), deadline)
 
 
 def run_hpo_select(

@@ -57,7 +57,8 @@ def ingest(
         sensors_uri: CSV or Parquet table of sensor readings, a path or ``s3://bucket/key``, or a source block as
             JSON (``{"kind": "sql", ...}``: ``shopfloor.common.sources``).
         events_uri: maintenance events (failures and others), the same way; '' = the plant records none.
-        data_schema: what the columns mean: sensor_columns, event_columns, failure_values (``DataConfig``).
+        data_schema: what the columns mean: sensor_columns, event_columns, failure_values (``DataConfig``), and a
+            fleet's per-site overlays under ``sites`` (not read here).
         sensors: validated readings as Parquet with canonical id column names.
         events: validated events as Parquet.
         profile: JSON data profile, the reference for drift monitoring and the model card.
@@ -66,6 +67,7 @@ def ingest(
             key that makes a cached ingest follow the data instead of its URIs ('' outside a pipeline).
     """
     from shopfloor.common.config import DataConfig, validated
+    from shopfloor.common.fleet import fleet_schema
     from shopfloor.common.progress import report_progress
     from shopfloor.common.sources import parse_location
     from shopfloor.common.storage import atomic_write_bytes
@@ -79,7 +81,7 @@ def ingest(
     )
     config = validated(
         DataConfig,
-        {**data_schema, "sensors": sensors_location, "events": events_location},
+        {**fleet_schema(data_schema)[0], "sensors": sensors_location, "events": events_location},
         "pipeline parameter data_schema",
     )
     result = run_ingest(config.sensors, config.events, config)

@@ -7,7 +7,8 @@ file, the column and the expected content. Output tables use canonical id column
 Output layout (TFX-style, documented because downstream steps and monitoring read it):
   sensors  : Parquet, columns timestamp (UTC), asset_id, [site], <features...>, sorted by asset_id, timestamp
   events   : Parquet, columns timestamp (UTC), asset_id, event_type, sorted by timestamp
-  profile  : JSON, {"features": [...], "sensors": <table profile>, "events": {...}, "sources": {...}}
+  profile  : JSON, {"features": [...], "sensors": <table profile>, "events": {...}, "sources": {...}} and, when the
+             data has a site column, "sites": {<site>: <table profile of its readings>} (per-site drift's reference)
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ import pandas as pd
 
 from shopfloor.common.config import SINGLE_ASSET_ID, DataConfig, EventColumns, SensorColumns
 from shopfloor.common.errors import DataValidationError
+from shopfloor.common.fleet import site_profiles
 from shopfloor.common.profile import profile_table
 from shopfloor.common.sources import Location, TimeRange, describe_location, read_source
 from shopfloor.common.storage import atomic_write_bytes, read_bytes, sha256_hex, write_json
@@ -353,6 +355,7 @@ def ingest(sensors_location: Location, events_location: Location | None, config:
         },
         "assets": int(sensors[CANONICAL_ASSET].nunique()),
         "sources": {"sensors": sensors_record, "events": events_record},
+        **site_profiles(sensors, features),
     }
     return IngestResult(sensors=sensors, events=events, features=features, profile=profile)
 

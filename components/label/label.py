@@ -9,6 +9,7 @@ is the label-images step.
 from __future__ import annotations
 
 from shopfloor.common.config import DataConfig, validated
+from shopfloor.common.fleet import apply_site_readings, fleet_schema
 from shopfloor.common.progress import report_progress
 from shopfloor.contracts.windows import write_windows
 from shopfloor.families.base import SensorLabels
@@ -33,14 +34,21 @@ def run_label_sensors(
     labeling: dict,
     windows_path: str,
 ) -> SensorLabels:
-    """Label the ingested readings for the family and write the windows folder; returns them with their summary."""
+    """Label the ingested readings for the family and write the windows folder; returns them with their summary.
+
+    A fleet's overlays (``data_schema["sites"]``) apply first: each site's readings in the fleet's units, the
+    sensors it lacks blanked; an overlay for a site the data lacks is an error. The family labels per site.
+    """
     import pandas as pd
 
-    failure_values = validated(DataConfig, data_schema, "pipeline parameter data_schema").failure_values
+    schema, sites = fleet_schema(data_schema)
+    failure_values = validated(DataConfig, schema, "pipeline parameter data_schema").failure_values
     sensors = pd.read_parquet(sensors_path)
     features = sensor_features(list(sensors.columns), declared_features)
+    sensors = apply_site_readings(sensors, sites, features, "pipeline parameter data_schema")
+    fleet = {"sites": sites} if sites else {}  # a family without per-site labelling never sees the keyword
     labelled = family(family_key).label_sensors(
-        sensors, pd.read_parquet(events_path), features, failure_values, labeling
+        sensors, pd.read_parquet(events_path), features, failure_values, labeling, **fleet
     )
     write_windows(labelled.windows, windows_path)
     report_progress(labelled.summary)

@@ -28,7 +28,8 @@ def check_drift(
         payload_log_uri: where the model server writes payload logs.
         state_uri: where retrain runs and approval requests are kept.
         monitor: window_days, min_rows, psi_threshold, alpha, min_effect, min_share_drifted, max_alarm_rate,
-            push_gateway, retrain policy (``MonitorConfig``).
+            push_gateway, dashboard_url, alerts (the channel plant alerts and approval requests are published
+            to), retrain policy (``MonitorConfig``).
         report: HTML drift report (per-sensor table, histograms of the drifted sensors).
         drift_metrics: per-sensor drift statistics, share of sensors drifted, readings compared, plant-health
             alarm rate, performance on arrived labels and the decision (``monitor_metrics``); the same values are
@@ -42,6 +43,7 @@ def check_drift(
     from shopfloor.common.config import MonitorConfig, validated
     from shopfloor.common.progress import report_progress
     from shopfloor.common.storage import atomic_write_bytes
+    from shopfloor.components.monitor.alerts import publish_monitor_events
     from shopfloor.components.monitor.metrics import monitor_metrics, publish_monitor_metrics
     from shopfloor.components.monitor.monitor import run_monitoring
 
@@ -53,6 +55,7 @@ def check_drift(
     for name, value in monitor_metrics(run).items():
         drift_metrics.log_metric(name, value)
     publish_monitor_metrics(run, model_name, settings.push_gateway)  # when one is configured; never fails the run
+    publish_monitor_events(run, model_name, settings.alerts)  # plant alert, approval request; never fails the run
     report_progress(f"{run.result.summary}; decision: {run.decision.action} ({run.decision.reason})")
     return run.decision.action
 

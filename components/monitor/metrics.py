@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, get_args, get_type_hints
 from prometheus_client import CollectorRegistry, Gauge, push_to_gateway
 
 from shopfloor.components.monitor.policy import Decision
+from shopfloor.components.monitor.sites import site_metrics
 
 if TYPE_CHECKING:
     from shopfloor.components.monitor.monitor import MonitoringRun
@@ -99,6 +100,7 @@ def monitor_metrics(checked: MonitoringRun) -> dict[str, float]:
         values["performance_degraded"] = float(result.performance.degraded)
         for metric, value in sorted(result.performance.metrics.items()):
             values[f"{metric}_on_labels"] = round(value, 6)
+    values.update(site_metrics(result.sites))  # site/<site>/share_drifted, drifted, readings (a batch with sites)
     for action in DECISIONS:
         values[f"decision_{action.replace('-', '_')}"] = float(checked.decision.action == action)
     return _finite(values)

@@ -28,6 +28,7 @@ from shopfloor.components.monitor.drift import (
 from shopfloor.components.monitor.performance import labelled_scores, measure_performance, read_labels
 from shopfloor.components.monitor.records import CurrentWindow, MonitorResult, PlantHealth, Reference
 from shopfloor.components.monitor.report import render_monitor_report
+from shopfloor.components.monitor.sites import with_site_drift
 from shopfloor.contracts.model_artifact import BLESSING_FILE, MODEL_INFO, PROFILE_FILE
 from shopfloor.families.registry import ModelKind, family
 
@@ -207,11 +208,13 @@ def run_monitoring(
     days: int | None = None,
     labels_uri: str = "",
     batch_uri: str = "",
+    config: object | None = None,
 ) -> MonitoringRun:
     """The served version's recent payloads (and labels) against its reference, then the retrain policy.
 
     Used by the CLI and the pipeline. Drift or degraded performance once labels arrived is what a retrain answers.
-    With ``batch_uri``, a new data batch (a sensor table) is compared instead of the payload logs.
+    With ``batch_uri``, a new data batch (a sensor table) is compared instead of the payload logs; with a site
+    column, each site is also judged against its own training readings (``config``'s ``sites:`` thresholds).
     """
     from shopfloor.components.monitor.policy import RetrainState, decide
     from shopfloor.contracts.model_store import ModelStore
@@ -229,6 +232,7 @@ def run_monitoring(
         min_rows=settings.min_rows,
     )
     result = monitor_window(current, reference, thresholds, settings.min_share_drifted, settings.max_alarm_rate)
+    result = with_site_drift(result, batch_uri, latest.uri, reference, settings, config)
     if labels_uri:
         mine = [r for r in records if r.model_version == reference.model_version]
         y, scores, unmatched = labelled_scores(mine, read_labels(labels_uri), family(reference.model_type).score_output)
@@ -252,5 +256,7 @@ def run_monitoring(
         RetrainState(state_uri, model_name),
         plant_alert=alert,
     )
-    html = render_monitor_report(result, reference, current, model_name, f"{decision.action}: {decision.reason}")
+    html = render_monitor_report(
+        result, reference, current, model_name, f"{decision.action}: {decision.reason}", settings.dashboard_url
+    )
     return MonitoringRun(reference=reference, current=current, result=result, decision=decision, report_html=html)

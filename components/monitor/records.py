@@ -88,3 +88,4 @@ class MonitorResult:
     summary: str
     health: PlantHealth | None = None
     performance: Performance | None = None
+    sites: dict = dataclasses.field(default_factory=dict)  # site -> ``sites.SiteDrift`` (a batch with sites)

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import html
+import urllib.parse
 
 import numpy as np
 
 from shopfloor.common.plots import figure_png, figures_html, html_page
 from shopfloor.components.monitor.records import CurrentWindow, MonitorResult, Reference
 
-__all__ = ["render_monitor_report"]
+__all__ = ["dashboard_link", "render_monitor_report"]
 
 
 def _histogram(reference: dict, values: np.ndarray, name: str):
@@ -30,10 +31,29 @@ def _histogram(reference: dict, values: np.ndarray, name: str):
     return draw
 
 
+def dashboard_link(dashboard_url: str, model_name: str) -> str:
+    """The Grafana dashboard (``infra/grafana/shopfloor-dashboard.json``) filtered to this model; '' for none."""
+    if not dashboard_url:
+        return ""
+    separator = "&" if "?" in dashboard_url else "?"
+    return f"{dashboard_url}{separator}{urllib.parse.urlencode({'var-model_name': model_name})}"
+
+
 def render_monitor_report(
-    result: MonitorResult, reference: Reference, current: CurrentWindow, model_name: str, decision: str
+    result: MonitorResult,
+    reference: Reference,
+    current: CurrentWindow,
+    model_name: str,
+    decision: str,
+    dashboard_url: str = "",
 ) -> str:
-    """Self-contained HTML for the dashboard and for the operator who approves or rejects a retrain."""
+    """Self-contained HTML for the dashboard and for the operator who approves or rejects a retrain.
+
+    With ``dashboard_url`` (``monitor.dashboard_url``) it links to the Grafana dashboard of this model's serving
+    and monitoring metrics over time.
+    """
+    link = dashboard_link(dashboard_url, model_name)
+    dashboard = f'<p><a href="{html.escape(link)}">Serving and monitoring over time (Grafana)</a></p>' if link else ""
     rows = []
     for name in reference.features:
         feature = result.drift.features[name]
@@ -63,6 +83,7 @@ def render_monitor_report(
     others = "".join(f"<li>{html.escape(v)}: {n} requests (not used)</li>" for v, n in current.other_versions.items())
     body = f"""<h1>{html.escape(model_name)} {html.escape(reference.model_version)}: {html.escape(result.summary)}</h1>
 <p><b>Decision: {html.escape(decision)}</b></p>
+{dashboard}
 <p>{current.requests} requests; the newest reading of each window is compared with the training data.</p>
 <table><tr><th>sensor</th><th>PSI</th><th>KS p-value</th><th>Wasserstein / std</th><th>missing change</th>
 <th>verdict</th></tr>{"".join(rows)}</table>

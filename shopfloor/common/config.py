@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import difflib
 import os
+import typing
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, Self, TypeVar
 
@@ -27,7 +28,9 @@ if TYPE_CHECKING:
 
 
 __all__ = [
+    "DASHBOARD_URL",
     "SINGLE_ASSET_ID",
+    "AlertsConfig",
     "DataConfig",
     "DeployConfig",
     "EventColumns",
@@ -168,6 +171,10 @@ class HpoConfig(StrictSection):
     timeout_s: float = Field(1800.0, gt=0, description="no new trial starts after this many seconds")
     workers: int = Field(2, ge=1, le=32, description="parallel workers sharing one study")
     max_epochs: int = Field(8, ge=1, description="epochs per trial; bad trials are pruned earlier")
+    overfit_penalty: float = Field(
+        0.5, ge=0, description="a trial's score loses this times its train-minus-validation gap beyond the tolerance"
+    )
+    overfit_tolerance: float = Field(0.05, ge=0, le=1, description="the train/validation gap that costs nothing")
     storage: str = Field("", description="Optuna storage URL; '' = env SHOPFLOOR_OPTUNA_STORAGE (from a Secret)")
     seed: int = 7
 
@@ -217,6 +224,63 @@ class RetrainPolicy(StrictSection):
     )
 
 
+_ALERT_SCHEMES = {
+    "mqtt": ("mqtt", "mqtts"),
+    "nats": ("nats", "tls"),
+    "amqp": ("amqp", "amqps"),
+    "webhook": ("http", "https"),
+}
+
+
+class AlertsConfig(StrictSection):
+    """The plant's channel for events people act on (``shopfloor.common.alerts``); credentials only from env.
+
+    ``kind`` none publishes nothing. The addresses follow from ``prefix`` (see the README's "Alerts"): MQTT topic
+    ``<prefix>/events/<model>/<type>``, NATS subject ``<prefix>.events.<model>.<type>`` in the JetStream stream
+    ``<prefix>-events``, AMQP topic exchange ``<prefix>.events`` (routing key ``<model>.<type>``) with the durable
+    queue ``<prefix>.events`` bound to it, or a POST to the webhook URL. Approval answers come back on
+    ``<prefix>/answers/<model>`` (MQTT), ``<prefix>.answers.<model>`` (NATS) or the queue of that name (AMQP).
+    """
+
+    kind: Literal["none", "mqtt", "nats", "amqp", "webhook"] = Field(
+        "none", description="none | mqtt | nats | amqp | webhook"
+    )
+    url: str = Field(
+        "", description="mqtt[s]://host:port, nats://host:port, amqp[s]://host:port/vhost or http[s]:// webhook URL"
+    )
+    prefix: str = Field(
+        "shopfloor", pattern=r"^[a-z0-9][a-z0-9_-]{0,62}$", description="first level of every topic, subject, queue"
+    )
+    username_env: str = Field("", description="environment variable holding the broker username (from a Secret)")
+    password_env: str = Field("", description="environment variable holding the broker password (from a Secret)")
+    token_env: str = Field("", description="webhook: environment variable holding a bearer token (from a Secret)")
+    retries: int = Field(3, ge=0, le=20, description="tries after the first, with doubling waits")
+    backoff_s: float = Field(0.5, ge=0, le=60, description="wait before the first retry")
+    timeout_s: float = Field(5.0, gt=0, le=120, description="bound on connecting and on each acknowledgement")
+    outbox: str = Field(
+        "",
+        description="folder holding events not delivered, sent first by the next publish; "
+        "'' = env SHOPFLOOR_ALERTS_OUTBOX, else <tmp>/shopfloor-alerts-outbox",
+    )
+
+    @pydantic.model_validator(mode="after")
+    def _url_fits_kind(self) -> AlertsConfig:
+        """A channel needs a URL of its scheme, and credentials never sit in it (they would reach logs and YAML)."""
+        if self.kind == "none":
+            return self
+        schemes = _ALERT_SCHEMES[self.kind]
+        scheme, _, rest = self.url.partition("://")
+        if scheme.lower() not in schemes or not rest:
+            raise ValueError(f"url must be {' or '.join(s + '://...' for s in schemes)} for kind {self.kind}")
+        if "@" in rest.split("/", 1)[0]:
+            raise ValueError("credentials belong in username_env/password_env/token_env, not in the url")
+        return self
+
+
+DASHBOARD_URL = "http://localhost:3000/d/shopfloor-serving-monitoring"
+"""Where Grafana shows ``infra/grafana/shopfloor-dashboard.json`` once imported (its uid), on a local Grafana."""
+
+
 class MonitorConfig(StrictSection):
     """Drift thresholds of the monitor and the retrain policy it applies."""
 
@@ -238,6 +302,8 @@ class MonitorConfig(StrictSection):
         description="Pushgateway URL monitoring runs push their results to; "
         "'' = env SHOPFLOOR_PUSHGATEWAY_URL, else none",
     )
+    dashboard_url: str = Field(DASHBOARD_URL, description="the Grafana dashboard the HTML report links to; '' = none")
+    alerts: AlertsConfig = Field(default_factory=AlertsConfig, description="the channel events for people go to")
     retrain: RetrainPolicy = Field(default_factory=RetrainPolicy)
 
 
@@ -262,13 +328,28 @@ class SensorDataLocations:
         return self.model_copy(update={"data": data})
 
 
+def _section_model(annotation: object) -> tuple[type[BaseModel] | None, bool]:
+    """The section model a field holds, and whether it holds one per key (``dict[str, Model]``, e.g. ``sites``)."""
+    keyed = typing.get_origin(annotation) is dict
+    candidates = typing.get_args(annotation)[-1:] if keyed else (annotation, *typing.get_args(annotation))
+    for candidate in candidates:  # ``Model | None`` holds a Model too
+        if isinstance(candidate, type) and issubclass(candidate, BaseModel):
+            return candidate, keyed
+    return None, False
+
+
 def _field_names(model: type[BaseModel], loc: tuple) -> list[str]:
     """Names allowed at the parent of ``loc``, for the 'did you mean' hint."""
-    for part in loc[:-1]:
-        annotation = model.model_fields[part].annotation if isinstance(part, str) else None
-        if not (isinstance(annotation, type) and issubclass(annotation, BaseModel)):
+    parts = list(loc[:-1])
+    while parts:
+        part = parts.pop(0)
+        field = model.model_fields.get(part) if isinstance(part, str) else None
+        inner, keyed = _section_model(field.annotation if field else None)
+        if inner is None or (keyed and not parts):
             return []
-        model = annotation
+        if keyed:
+            parts.pop(0)  # the key (a site's name) is not a field
+        model = inner
     return list(model.model_fields)
 
 

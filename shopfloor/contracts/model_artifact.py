@@ -1,7 +1,8 @@
 """The on-disk model artifact every step and the model server share, and how to load it safely.
 
 A model folder holds ``model.keras`` (Keras v3 archive), ``saved_model/`` (TensorFlow SavedModel export) and
-``shopfloor_model.json`` (features, window, horizon, normalization, hyperparameters, versions). A published
+``shopfloor_model.json`` (features, window, horizon, normalization, hyperparameters, versions, and ``engine``:
+which model answers, ``keras`` or a classical challenger kept in ``classical/``). A published
 version folder (see ``components/publish``) holds that folder as ``model/`` beside ``MODEL_CARD.md``,
 ``blessing.json`` (the gate's verdict and a sample of test-split scores) and ``profile.json`` (the training data
 profile: the drift monitor's reference); ``resolve_model_dir`` accepts either.
@@ -26,10 +27,12 @@ if TYPE_CHECKING:
 
 __all__ = [
     "BLESSING_FILE",
+    "CLASSICAL_DIR",
     "MODEL_FILE",
     "MODEL_INFO",
     "PROFILE_FILE",
     "SAVED_MODEL_DIR",
+    "STRATEGIES_DIR",
     "TrainResult",
     "blessing_record",
     "load_keras_model",
@@ -41,7 +44,9 @@ __all__ = [
 ]
 
 MODEL_FILE = "model.keras"
+CLASSICAL_DIR = "classical"  # a classical challenger's files (``families.classical``), when the family trains one
 SAVED_MODEL_DIR = "saved_model"
+STRATEGIES_DIR = "strategies"  # a fleet's site models, ``strategies/<strategy>/<site>/`` (each a model folder)
 MODEL_INFO = "shopfloor_model.json"
 BLESSING_FILE = "blessing.json"
 PROFILE_FILE = "profile.json"
@@ -96,20 +101,39 @@ def runtime_versions() -> dict[str, str]:
     }
 
 
-def write_model(result: TrainResult, folder: str) -> None:
-    """Write the .keras archive, the SavedModel export and the model description, atomically as one folder."""
+def write_model(result: TrainResult, folder: str, extra_files: dict[str, bytes] | None = None) -> None:
+    """Write the .keras archive, SavedModel export, description and a family's own files, atomically as one folder.
+
+    ``extra_files`` maps paths relative to the folder (e.g. a classical challenger's) to their content.
+    """
     with atomic_output_dir(folder) as scratch:
         result.model.save(scratch / MODEL_FILE)
         result.model.export(str(scratch / SAVED_MODEL_DIR), format="tf_saved_model", verbose=False)
+        for relative, content in sorted((extra_files or {}).items()):
+            (scratch / relative).parent.mkdir(parents=True, exist_ok=True)
+            (scratch / relative).write_bytes(content)
         write_json(scratch / MODEL_INFO, result.info)
 
 
 def model_version(model_dir: str) -> str:
-    """The version name of a trained model: ``v-`` and the first 12 hex digits of its archive's sha256."""
-    import hashlib
-    from pathlib import Path
+    """The version name of a trained model: ``v-`` and 12 hex digits of the sha256 of what decides its answers.
 
-    return "v-" + hashlib.sha256(Path(model_dir, MODEL_FILE).read_bytes()).hexdigest()[:12]
+    That is the Keras archive, when another engine answers its name and files (a classical challenger's), and a
+    fleet's site models.
+    """
+    import hashlib
+
+    folder = Path(model_dir)
+    digest = hashlib.sha256((folder / MODEL_FILE).read_bytes())
+    info = json.loads((folder / MODEL_INFO).read_text()) if (folder / MODEL_INFO).is_file() else {}
+    engine = str(info.get("engine", "keras"))
+    if engine != "keras":
+        digest.update(engine.encode())
+        for path in sorted(p for p in (folder / CLASSICAL_DIR).rglob("*") if p.is_file()):
+            digest.update(path.relative_to(folder).as_posix().encode() + path.read_bytes())
+    for path in sorted(p for p in (folder / STRATEGIES_DIR).rglob("*") if p.is_file()):  # a fleet's site models
+        digest.update(path.relative_to(folder).as_posix().encode() + path.read_bytes())
+    return "v-" + digest.hexdigest()[:12]
 
 
 def blessing_record(

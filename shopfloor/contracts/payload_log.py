@@ -16,6 +16,10 @@ sends the same records again, but a spooled batch is sent as the same bytes unde
 name, so the store overwrites the part instead of holding the records twice. The spool keeps at most
 ``max_pending`` records per model (the oldest beyond that are dropped); without a spool folder the records the
 store did not take are dropped. Every drop is counted in ``stats`` and named in a warning line.
+
+With ``spool_on_failure`` (the edge runtime) a failed write also moves everything pending to the spool at once, so
+a process killed without a shutdown loses at most what arrived since the last flush; every flush sends the spool
+first, so the records still reach the store in order once it is back.
 """
 
 from __future__ import annotations
@@ -165,6 +169,7 @@ class PayloadLogger:
         flush_interval_s: float = 2.0,
         max_pending: int = 10_000,
         spool_dir: str | os.PathLike[str] | None = None,
+        spool_on_failure: bool = False,
         clock: Callable[[], float] = time.time,
     ):
         if not model_name or "/" in model_name or "\\" in model_name or model_name in (".", ".."):
@@ -179,6 +184,7 @@ class PayloadLogger:
         self._flush_interval_s = flush_interval_s
         self._max_pending = max_pending
         self._spool = Path(spool_dir) / model_name if spool_dir is not None else None
+        self._spool_on_failure = spool_on_failure and self._spool is not None
         self._clock = clock
         self._lock = threading.Lock()  # guards the queue and counters; never held during I/O
         self._flush_lock = threading.Lock()  # one flush at a time, so batches stay in order
@@ -208,10 +214,16 @@ class PayloadLogger:
                 self._thread.start()
         return self
 
-    def record(self, request_id: str, protocol: str, inputs: list, outputs: dict | list) -> None:
-        """Queue one request/response pair; never blocks on I/O and never raises (failures count as dropped)."""
+    def record(
+        self, request_id: str, protocol: str, inputs: list, outputs: dict | list, model_version: str | None = None
+    ) -> None:
+        """Queue one request/response pair; never blocks on I/O and never raises (failures count as dropped).
+
+        ``model_version`` names the version that answered when it is not the logger's (a runtime that swaps
+        versions in place, as the edge runtime does).
+        """
         try:
-            entry = self._encode(request_id, protocol, inputs, outputs)
+            entry = self._encode(request_id, protocol, inputs, outputs, model_version)
         except Exception:  # not JSON-serializable, too deep, a failing clock: the request must still be served
             with self._lock:
                 self._counts["recorded"] += 1
@@ -264,20 +276,23 @@ class PayloadLogger:
     def stats(self) -> dict[str, int]:
         """Counters for metrics and tests: recorded + unspooled = written + pending + dropped + spooled.
 
-        ``spooled`` counts records this logger left in the spool at close; ``unspooled`` the records an earlier run
+        ``spooled`` counts records this logger put in the spool (at close, or at a failed write with
+        ``spool_on_failure``); ``unspooled`` the records an earlier run (or this one)
         spooled that this one took over (then written, or dropped when the spool held more than ``max_pending``).
         """
         with self._lock:
             return {**self._counts, "pending": len(self._pending) + len(self._in_flight)}
 
-    def _encode(self, request_id: str, protocol: str, inputs: list, outputs: dict | list) -> _Entry:
+    def _encode(
+        self, request_id: str, protocol: str, inputs: list, outputs: dict | list, model_version: str | None = None
+    ) -> _Entry:
         """Encode a record as one sorted-keys JSON line, snapshotting the payload so later mutation cannot leak in."""
         stamp = _utc_time(self._clock())
         document = {
             "id": str(request_id),
             "time": stamp,
             "model_name": self._model_name,
-            "model_version": self._model_version,
+            "model_version": model_version or self._model_version,
             "protocol": str(protocol),
             "inputs": inputs,
             "outputs": outputs,
@@ -317,9 +332,30 @@ class PayloadLogger:
             error = self._send_spool() if self._spool is not None else None
             if error is None:
                 error = self._write_pending()
+            if error is not None and self._spool_on_failure:
+                self._spool_pending()
             if report:
                 self._report(error)
             return error
+
+    def _spool_pending(self) -> None:
+        """Move every pending record to the spool after a failed write (``spool_on_failure``).
+
+        A process that dies hard (power cut, OOM kill, ``kill -9``) then loses at most the records of one flush
+        interval instead of everything queued while the store was away; the next flush that reaches the store sends
+        the spool first, in order, under the same content-hashed part names.
+        """
+        with self._lock:
+            if self._closed or not self._pending:
+                return
+            entries = list(self._pending)
+            self._pending.clear()
+        assert self._spool is not None  # spool_on_failure implies a spool folder
+        spooled, error = self._spool_records(self._spool, entries, min(self._batch_size, len(entries)))
+        if error is not None:
+            _LOGGER.warning(
+                "payload log %s: spooling %d records failed: %s", self._safe_uri, len(entries) - spooled, error
+            )
 
     def _final_flush(self, outcome: list[Exception | None]) -> None:
         """The last flush of ``close``, run in its own thread so that close can stop waiting for it."""

@@ -3,7 +3,8 @@
 Layout of the ``windows`` Dataset (a folder):
   windows.npz : x float32 [n, window, features] (NaN = missing reading), failure int8 [n], rul float32 [n]
                 (-1 = unknown), split int8 [n] (0 train, 1 validation, 2 test), asset str [n], end_time int64 [n]
-                (ns since epoch, UTC)
+                (ns since epoch, UTC), site str [n] (the asset's site; absent, or '' per window, when the data has
+                no site column: folders written before sites existed load with no sites)
   labels.json : features, window and what the labeller records (horizon, split assets, class balance...)
 """
 
@@ -12,6 +13,7 @@ from __future__ import annotations
 import dataclasses
 import io
 import json
+from typing import Any
 
 import numpy as np
 
@@ -40,6 +42,12 @@ class LabelledWindows:
     end_time: np.ndarray
     features: list[str]
     info: dict
+    site: np.ndarray = dataclasses.field(default_factory=lambda: np.zeros(0, dtype=str))
+
+    @property
+    def sites(self) -> np.ndarray:
+        """The site of every window ('' where the data has no sites), one per window whatever was stored."""
+        return self.site if self.site.size == self.failure.size else np.full(self.failure.size, "", dtype=str)
 
     def part(self, name: str) -> LabelledWindows:
         """The windows of one split ('train', 'validation' or 'test')."""
@@ -52,21 +60,24 @@ class LabelledWindows:
             split=self.split[keep],
             asset=self.asset[keep],
             end_time=self.end_time[keep],
+            site=self.sites[keep],
         )
 
 
 def write_windows(windows: LabelledWindows, folder: str) -> None:
     """Write the windows folder (npz + labels.json) atomically."""
+    arrays: dict[str, Any] = {  # Any: numpy's stub types a **mapping against allow_pickle
+        "x": windows.x,
+        "failure": windows.failure,
+        "rul": windows.rul,
+        "split": windows.split,
+        "asset": windows.asset,
+        "end_time": windows.end_time,
+    }
+    if windows.site.size:  # data without a site column writes no site array, as before sites existed
+        arrays["site"] = windows.site.astype(str)
     with atomic_output_dir(folder) as scratch:
-        np.savez_compressed(
-            scratch / "windows.npz",
-            x=windows.x,
-            failure=windows.failure,
-            rul=windows.rul,
-            split=windows.split,
-            asset=windows.asset,
-            end_time=windows.end_time,
-        )
+        np.savez_compressed(scratch / "windows.npz", **arrays)
         write_json(scratch / "labels.json", windows.info)
 
 

@@ -1,6 +1,7 @@
 """Seeded generator of process-plant predictive-maintenance demo data.
 
-Several sites with different sensor sets and noise levels run pumps, valves and compressors (with heat exchangers).
+Several sites with different sensor sets, noise levels, climates and operating points (load) run pumps, valves
+and compressors (with heat exchangers).
 Each asset carries a hidden degradation state that grows along a convex curve until the asset fails, is repaired and
 starts a new life; scheduled maintenance partially resets the state and sometimes prevents a failure.
 The sensor grid stays regular (no rows are skipped): the reading after a failure already shows the repaired asset.
@@ -55,6 +56,8 @@ _FLOAT_DECIMALS = 3
 _MAX_SITES = 6
 _SITE_NOISE = (1.0, 1.8, 1.3, 1.1, 1.6, 1.2)
 _SITE_AMBIENT_C = (14.0, 9.0, 22.0, 17.0, 5.0, 25.0)
+# Each site's operating point: its load (flow setpoint) relative to site-a's; site-b runs lighter, site-c harder.
+_SITE_LOAD = (1.0, 0.88, 1.1, 0.95, 0.82, 1.05)
 _TYPE_CODES = {"pump": "PMP", "valve": "VLV", "compressor": "CMP"}
 # Days of healthy life drawn per degradation cycle, by asset type.
 _LIFE_DAYS = {"pump": (10.0, 30.0), "valve": (8.0, 26.0), "compressor": (12.0, 30.0)}
@@ -350,7 +353,7 @@ def _simulate_asset(
     health_rng, process_rng, noise_rng = _asset_rngs(spec.seed, asset)
     n = hours.size
     health, events = _simulate_health(health_rng, asset.asset_type, n, steps_per_day)
-    load = _load_profile(process_rng, n, steps_per_day)
+    load = _load_profile(process_rng, n, steps_per_day) * _SITE_LOAD[asset.site_index]
     ambient = _ambient(hours, asset.site_index, process_rng)
     truth = _PHYSICS[asset.asset_type](health, load, ambient, process_rng)
     return _measure(truth, asset.site_index, noise_rng, n), events

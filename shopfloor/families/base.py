@@ -134,6 +134,8 @@ class ModelRecord:
     model_info: dict
     history: dict[str, list[float]]
     profile: dict
+    # test metrics of the engines trained beside the one that answers (a classical challenger), by engine name
+    alternatives: dict[str, dict[str, float]] = dataclasses.field(default_factory=dict)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -174,8 +176,13 @@ class ModelFamily(abc.ABC, Generic[DataT, ResultT]):
         features: list[str],
         failure_values: list[str],
         labeling: dict,
+        sites: dict | None = None,
     ) -> SensorLabels:
-        """Cut an ingested sensor table into windows labelled for this family (families that read windows)."""
+        """Cut an ingested sensor table into windows labelled for this family (families that read windows).
+
+        ``sites`` (passed only when the config has per-site overlays) maps a site to its overlay, whose
+        ``labeling`` keys replace ``labeling``'s for that site's assets.
+        """
         raise ConfigError(
             "pipeline parameter family", f"{self.key} reads {self.data_kind}", expected="a family that reads windows"
         )
@@ -183,6 +190,12 @@ class ModelFamily(abc.ABC, Generic[DataT, ResultT]):
     @abc.abstractmethod
     def train(self, data_path: str, hyperparameters: dict, inputs: StepInputs, model_dir: str) -> Trained:
         """Train on the data artifact with these hyperparameters and write the model folder to ``model_dir``."""
+
+    def load_model(self, model_dir: str) -> Any:
+        """The model evaluation scores (a new one or production's): by default the engine training chose."""
+        from shopfloor.families.classical import load_scoring_model
+
+        return load_scoring_model(model_dir)
 
     @abc.abstractmethod
     def load_evaluation_data(self, data_path: str, inputs: StepInputs) -> DataT:

@@ -10,11 +10,16 @@ import datetime as dt
 import html
 from typing import TYPE_CHECKING
 
+from shopfloor.contracts.edge import edge_card_section
+
 if TYPE_CHECKING:
     from shopfloor.families.base import EvaluationResult, ModelRecord
 
 __all__ = [
     "card_results",
+    "engine_rows",
+    "engines_card_section",
+    "engines_html",
     "gate_rows",
     "gate_summary",
     "gate_table_html",
@@ -62,6 +67,52 @@ def card_results(hyperparameters: dict, metrics: dict[str, float], gate: dict) -
 | --- | --- | --- | --- |
 {checks}
 """
+
+
+def engine_rows(record: ModelRecord, metrics: dict[str, float], names: tuple[str, ...]) -> list[list[str]]:
+    """One row per engine trained (the one that answers first): validation score, then test ``names``.
+
+    Empty for a model trained without a challenger. Each engine is measured at its own alarm threshold, chosen on
+    the same validation split, so thresholded metrics compare fairly.
+    """
+    challenger = record.model_info.get("challenger")
+    if not challenger or not record.alternatives:
+        return []
+    chosen = challenger["chosen"]
+    rows = []
+    for engine, found in {chosen: metrics, **record.alternatives}.items():
+        label = f"{engine} (answers)" if engine == chosen else engine
+        validation = challenger["validation"].get(engine, float("nan"))
+        rows.append([label, f"{validation:.4f}", *(f"{found[name]:.4g}" if name in found else "-" for name in names)])
+    return rows
+
+
+def engines_card_section(record: ModelRecord, metrics: dict[str, float], names: tuple[str, ...]) -> str:
+    """The model card's comparison of the network and its classical challenger (empty without one)."""
+    rows = engine_rows(record, metrics, names)
+    if not rows:
+        return ""
+    metric = record.model_info["challenger"]["metric"]
+    header = f"| engine | {metric} | " + " | ".join(f"test {name}" for name in names) + " |"
+    lines = [header, "|" + " --- |" * (len(names) + 2), *("| " + " | ".join(row) + " |" for row in rows)]
+    return (
+        "\n## Network vs classical challenger\nBoth trained on the same split; the better on validation answers "
+        "(the network on a tie).\n\n" + "\n".join(lines) + "\n"
+    )
+
+
+def engines_html(record: ModelRecord, metrics: dict[str, float], names: tuple[str, ...]) -> str:
+    """The HTML report's comparison of the network and its classical challenger (empty without one)."""
+    rows = engine_rows(record, metrics, names)
+    if not rows:
+        return ""
+    metric = html.escape(record.model_info["challenger"]["metric"])
+    header = "".join(f"<th>test {html.escape(name)}</th>" for name in names)
+    body = "".join("<tr>" + "".join(f"<td>{html.escape(cell)}</td>" for cell in row) + "</tr>" for row in rows)
+    return (
+        "<h2>Network vs classical challenger</h2><p>Both trained on the same split; the better on validation "
+        f"answers (the network on a tie).</p><table><tr><th>engine</th><th>{metric}</th>{header}</tr>{body}</table>"
+    )
 
 
 def gate_table_html(gate: dict, metrics: dict[str, float]) -> str:
@@ -132,4 +183,5 @@ def render_model_card(
 
 Test assets: {", ".join(labels["assets"]["test"])}
 
-{card_results(model_info["hyperparameters"], evaluation.metrics, evaluation.gate)}"""
+{card_results(model_info["hyperparameters"], evaluation.metrics, evaluation.gate)}
+{edge_card_section(model_info.get("edge", {}))}"""

@@ -7,6 +7,7 @@ import numpy as np
 from shopfloor.contracts.windows import SPLITS, LabelledWindows
 
 __all__ = [
+    "average_precision",
     "class_balance",
     "feature_statistics",
     "final_metrics",
@@ -71,6 +72,15 @@ def final_metrics(history: dict[str, list[float]]) -> dict[str, float]:
 def split_rates(windows: LabelledWindows) -> str:
     """The positive (failing or abnormal) share of each split, for the label step's one-line summary."""
     return ", ".join(f"{k} {v['positive_rate']:.1%}" for k, v in windows.info["class_balance"].items())
+
+
+def average_precision(y_true: np.ndarray, score: np.ndarray) -> float:
+    """PR-AUC (average precision) of ``score`` for the positive class; NaN when only one class is present."""
+    from sklearn.metrics import average_precision_score
+
+    if np.unique(y_true).size < 2:
+        return float("nan")
+    return float(average_precision_score(y_true, score))
 
 
 def operating_threshold(

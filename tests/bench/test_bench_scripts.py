@@ -21,9 +21,14 @@ SCRIPTS = [
     ),
     pytest.param(
         "local_runner_overhead.py",
-        ["overhead/compute", "no-op step on the local runner", "hpo-worker", "all steps"],
+        ["overhead/compute", "no-op step on the local runner", "train", "all steps"],
         id="local_runner_overhead",
         marks=pytest.mark.slow,
+    ),
+    pytest.param(
+        "model_quality.py",
+        ["validation_pr_auc", "shipped (", "shipped / classical test PR-AUC", "latency network / classical"],
+        id="model_quality",
     ),
     pytest.param(
         "hpo_search.py",
@@ -41,6 +46,19 @@ SCRIPTS = [
         "serving_load.py",
         ["req/s", "kserve ModelServer (stock)", "client ceiling", "throughput ours / stock:", "p99 ours / stock:"],
         id="serving_load",
+        marks=pytest.mark.slow,
+    ),
+    pytest.param(
+        "edge.py",
+        [
+            "cold start s",
+            "edge runtime (float32)",
+            "full server (serving/)",
+            "Keras in-process",
+            "RSS 0.",
+            "installed size 0.",
+        ],
+        id="edge",
         marks=pytest.mark.slow,
     ),
     pytest.param(

@@ -76,7 +76,8 @@ def window_features_pipeline(
     _, _, selected = search_stage(windows, {"enabled": False}, {"epochs": 25}, data_schema, {}, [0], "wf")
     trained = train(
         data=windows,
-        hyperparameters=selected.outputs["best_hyperparameters"],
+        hyperparameters={"epochs": 25},
+        searched=selected.outputs["best_hyperparameters"],
         family=FAMILY,
         data_schema=data_schema,
         split={},

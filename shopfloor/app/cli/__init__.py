@@ -3,7 +3,7 @@
 Exit codes: 0 success; 1 bad input or a failed step (one line on stderr naming file, field and expectation);
 2 bad command line; 3 the run finished but the model failed the quality gate (nothing was published).
 
-One module per command group (run, validate, serve, monitor, feedback, compile, kubeflow, demo) adds its
+One module per command group (run, validate, serve, monitor, approvals, feedback, compile, kubeflow, demo) adds its
 subcommands and turns the parsed command line into a small frozen request; its command function takes only that
 request.
 """
@@ -14,8 +14,9 @@ import argparse
 import sys
 from collections.abc import Sequence
 
+from shopfloor.app.cli import approvals, demo, feedback, kubeflow, monitor, run, serve, validate
 from shopfloor.app.cli import compile as compile_group  # the module, not the builtin
-from shopfloor.app.cli import demo, feedback, kubeflow, monitor, run, serve, validate
+from shopfloor.app.cli.approvals import ListenRequest
 from shopfloor.app.cli.compile import CompileRequest
 from shopfloor.app.cli.demo import DemoDataRequest, DemoDriftRequest
 from shopfloor.app.cli.feedback import FeedbackRequest
@@ -33,6 +34,7 @@ __all__ = [
     "DemoDataRequest",
     "DemoDriftRequest",
     "FeedbackRequest",
+    "ListenRequest",
     "MonitorRequest",
     "Request",
     "RunRequest",
@@ -53,6 +55,7 @@ Request = (
     | StopRequest
     | MonitorRequest
     | DecisionRequest
+    | ListenRequest
     | FeedbackRequest
     | CompileRequest
     | SubmitRequest
@@ -62,7 +65,7 @@ Request = (
 )
 
 # in the order `shopfloor --help` lists them
-_COMMAND_GROUPS = (run, validate, serve, monitor, feedback, compile_group, kubeflow, demo)
+_COMMAND_GROUPS = (run, validate, serve, monitor, approvals, feedback, compile_group, kubeflow, demo)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -188,7 +188,9 @@ def monitor(request: MonitorRequest) -> int:
     """Compare the served model's recent payloads with its training data and act on the retrain policy."""
     import datetime as dt
 
+    from shopfloor.common.alerts import channel_name
     from shopfloor.common.storage import atomic_write_bytes
+    from shopfloor.components.monitor.alerts import publish_monitor_events
     from shopfloor.components.monitor.metrics import publish_monitor_metrics, pushgateway_url
     from shopfloor.components.monitor.monitor import run_monitoring
     from shopfloor.components.monitor.policy import RetrainState
@@ -219,6 +221,7 @@ def monitor(request: MonitorRequest) -> int:
         request.days,
         request.labels or "",
         batch,
+        config=config,
     )
     decision = checked.decision
     stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%SZ")
@@ -226,11 +229,14 @@ def monitor(request: MonitorRequest) -> int:
     atomic_write_bytes(report, checked.report_html.encode())
     save_retrain(state_root, config.model_name, request.retrain_request())
     pushed = publish_monitor_metrics(checked, config.model_name, config.monitor.push_gateway)
+    alerted = publish_monitor_events(checked, config.model_name, config.monitor.alerts)
     print(f"{config.model_name} {checked.reference.model_version}: {checked.result.summary}")
     print(f"decision: {decision.action} - {decision.reason}")
     print(f"report (HTML): {report}")
     if pushed:
         print(f"metrics pushed to: {pushgateway_url(config.monitor.push_gateway)}")
+    if alerted is not None:
+        print(f"{alerted.type} event {alerted.id} sent to {channel_name(config.monitor.alerts)}")
     if decision.action == "request-approval":
         print(
             f"approve: shopfloor approve {decision.request_id} --by NAME --note WHY   "
@@ -245,6 +251,7 @@ def monitor(request: MonitorRequest) -> int:
 
 def decide(request: DecisionRequest) -> int:
     """Approve (and start) or reject a pending retrain request, recording who and why."""
+    from shopfloor.components.monitor.alerts import publish_decided
     from shopfloor.components.monitor.policy import RetrainState, can_start
 
     config = load_config(request.config)
@@ -252,6 +259,7 @@ def decide(request: DecisionRequest) -> int:
     state = RetrainState(state_root, config.model_name)
     decided = state.decide(request.request_id, approve=request.approve, by=request.by, note=request.note)
     print(f"{decided.id}: {decided.status} by {decided.decided_by} ({decided.note})")
+    publish_decided(decided, config.monitor.alerts)  # when a channel is configured
     if not request.approve:
         return 0
     if request.state_uri:  # the cluster's monitor state: its next scheduled run starts the retrain through KFP

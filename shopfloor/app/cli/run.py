@@ -134,7 +134,8 @@ def _run_holding_the_work_dir(request: RunRequest, work_dir: Path, config: Scena
     store = model_store_uri(work_dir, request.model_store)
     config = local_config(config, work_dir, request.no_hpo)
     print(f"Running {scenario.name} on the KFP local runner (work dir {work_dir})", file=sys.stderr)
-    pipeline_run = run_locally(scenario.pipeline, scenario.arguments(config, model_store_uri=store), work_dir)
+    pipeline = scenario.pipeline_for(config)  # a search that is off costs no steps
+    pipeline_run = run_locally(pipeline, scenario.arguments(config, model_store_uri=store), work_dir)
     evaluate_dir = Path(pipeline_run.outputs["report"]).parent
     blessing = read_json(evaluate_dir / "blessing")
     print(f"\nRun {pipeline_run.name} finished in {pipeline_run.seconds:.1f} s")
@@ -154,6 +155,8 @@ def _run_holding_the_work_dir(request: RunRequest, work_dir: Path, config: Scena
             print(f"  {title + ':':<15}{openable(Path(pipeline_run.outputs[output]), suffix)}")
     print(f"  log:           {pipeline_run.log}")
     if not blessing["blessed"]:
+        if blessing["gate"].get("reason"):  # e.g. the sites below their own minimums, by name
+            print(f"  why: {blessing['gate']['reason']}")
         print("Quality gate FAILED: the model was not published.")
         return EXIT_GATE_FAILED
     latest = ModelStore(store).require_latest(config.model_name)
@@ -218,6 +221,10 @@ def print_endpoint(serving_dir: Path, model_name: str, run_root: Path, config: S
     print(f"  V1: curl -s {json_header} -d @{requests['v1']} {url}/v1/models/{model_name}:predict")
     print(f"  V2: curl -s {json_header} -d @{requests['v2']} {url}/v2/models/{model_name}/infer")
     print(f"  explain: curl -s {json_header} -d @{requests['v1']} {url}/v1/models/{model_name}:explain")
+    from shopfloor.components.deploy.deploy import served_sites
+
+    for site in served_sites(state["model_uri"]):  # a fleet: each site's own model (or the global one) by name
+        print(f"  {site}: curl -s {json_header} -d @{requests['v1']} {url}/v1/models/{model_name}-{site}:predict")
     if config.scenario == "visual-inspection":
         token = f'-H "authorization: Bearer $(cat {serving_dir.resolve() / OPERATOR_TOKEN_FILE})"'
         print(

@@ -56,6 +56,10 @@ class AutoencoderConfig(StrictSection):
     conv_filters: int = Field(32, ge=1, description="filters of the encoder's temporal convolutions")
     kernel_size: int = Field(5, ge=1, description="readings each convolution looks at")
     latent_units: int = Field(16, ge=1, description="size of the bottleneck a window is squeezed through")
+    dropout: float = Field(0.0, ge=0, lt=1, description="on the encoder's features before the bottleneck")
+    weight_decay: float = Field(
+        1e-2, ge=0, lt=1, description="AdamW's decoupled weight decay (kernels shrink by learning_rate x this a step)"
+    )
     learning_rate: float = Field(1e-3, gt=0)
     epochs: int = Field(30, ge=1)
     patience: int = Field(4, ge=1, description="epochs without validation-loss improvement before stopping")
@@ -73,6 +77,11 @@ class AnomalyGateConfig(StrictSection):
     min_f1: float = Field(0.5, ge=0, le=1, description="checked where the test split holds abnormal windows")
     min_recall: float = Field(0.4, ge=0, le=1, description="share of abnormal test windows that raise an alarm")
     max_false_alarm_rate: float = Field(0.05, gt=0, le=1, description="share of normal test windows flagged")
+    challenger: Literal["pca", "none"] = Field(
+        "pca",
+        description="a classical detector fitted on the same normal windows (PCA reconstruction error); the better "
+        "of it and the autoencoder on validation PR-AUC is evaluated, published and served",
+    )
 
 
 class AnomalyDetectionConfig(SensorDataLocations, StrictSection):

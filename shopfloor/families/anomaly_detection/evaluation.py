@@ -17,6 +17,7 @@ from sklearn import metrics as skm
 from shopfloor.common.plots import figure_png, figures_html, html_page
 from shopfloor.contracts.windows import LabelledWindows
 from shopfloor.families.anomaly_detection.config import AnomalyGateConfig
+from shopfloor.families.learning import learning_curves_caption, learning_curves_png
 from shopfloor.families.reporting import gate_summary, gate_table_html
 from shopfloor.families.shared import roc_points
 
@@ -106,8 +107,10 @@ def evaluate_detector(model, windows: LabelledWindows, threshold: float, gate: A
     )
 
 
-def _plots(evaluation: AnomalyEvaluation, history: dict[str, list[float]]) -> dict[str, str]:
-    """Every plot of the report, by title: error over time for up to three assets, histogram, ROC, training."""
+def _plots(
+    evaluation: AnomalyEvaluation, history: dict[str, list[float]], stopping: dict | None = None
+) -> dict[str, str]:
+    """Every plot of the report, by title: error over time for up to three assets, histogram, ROC, learning curves."""
     threshold, labels, scores = evaluation.threshold, evaluation.labels, evaluation.scores
     abnormal_per_asset = {a: int(labels[evaluation.asset == a].sum()) for a in np.unique(evaluation.asset)}
     shown = sorted(abnormal_per_asset, key=lambda a: (-abnormal_per_asset[a], a))[:3]
@@ -144,21 +147,16 @@ def _plots(evaluation: AnomalyEvaluation, history: dict[str, list[float]]) -> di
         ax.set(xlabel="false positive rate", ylabel="true positive rate", title="ROC curve")
         ax.legend(loc="lower right")
 
-    def curves(ax):
-        for name in ("loss", "val_loss"):
-            if name in history:
-                ax.plot(history[name], label=name)
-        ax.set(xlabel="epoch", ylabel="reconstruction error", title="Training", yscale="log")
-        ax.legend()
-
     draws = {f"Reconstruction error over time: {a}": timeline(a) for a in shown}
-    draws |= {"Score distribution": histogram, "Training curves": curves}
+    draws |= {"Score distribution": histogram}
     if evaluation.roc is not None:
         draws["ROC curve"] = roc
-    return {
+    plots = {
         title: figure_png(draw, size=(7.5, 3.6) if title.startswith("Reconstruction") else (5.2, 3.8))
         for title, draw in draws.items()
     }
+    # the loss is the reconstruction error of normal windows: train vs validation is the whole story
+    return plots | {learning_curves_caption(stopping): learning_curves_png(history, stopping)}
 
 
 def detector_task(model_info: dict) -> str:
@@ -171,12 +169,21 @@ def detector_task(model_info: dict) -> str:
     )
 
 
-def render_anomaly_report(evaluation: AnomalyEvaluation, history: dict[str, list[float]], model_name: str) -> str:
-    """A self-contained HTML report (plots inline) for the KFP dashboard's HTML viewer."""
+def render_anomaly_report(
+    evaluation: AnomalyEvaluation,
+    history: dict[str, list[float]],
+    model_name: str,
+    comparison: str = "",
+    stopping: dict | None = None,
+) -> str:
+    """A self-contained HTML report (plots inline) for the KFP dashboard's HTML viewer.
+
+    ``comparison`` is the HTML table of the engines trained (autoencoder and classical challenger), if any.
+    """
     body = f"""<h1>{html.escape(model_name)}: anomaly detection on the held-out period</h1>
 <p>Alarm when the reconstruction error reaches {evaluation.threshold:.4g}.</p>
-{gate_table_html(evaluation.gate, evaluation.metrics)}
-<h2>Plots</h2>{figures_html(_plots(evaluation, history))}"""
+{gate_table_html(evaluation.gate, evaluation.metrics)}{comparison}
+<h2>Plots</h2>{figures_html(_plots(evaluation, history, stopping))}"""
     return html_page(f"{model_name} evaluation", body)
 
 

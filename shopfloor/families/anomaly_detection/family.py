@@ -7,8 +7,9 @@ from typing import TYPE_CHECKING, Any, Literal
 import numpy as np
 
 from shopfloor.common.config import HpoConfig, validated
+from shopfloor.common.progress import report_progress
 from shopfloor.common.storage import join_uri, read_bytes, sha256_hex
-from shopfloor.contracts.model_artifact import write_model
+from shopfloor.contracts.model_artifact import TrainResult, write_model
 from shopfloor.contracts.windows import LabelledWindows, load_windows
 from shopfloor.families.anomaly_detection.config import AnomalyGateConfig, AnomalyLabelingConfig, AutoencoderConfig
 from shopfloor.families.base import (
@@ -21,6 +22,7 @@ from shopfloor.families.base import (
     StepInputs,
     Trained,
 )
+from shopfloor.families.classical import ENGINE_NETWORK, ENGINE_PCA, EngineChoice, PcaDetector
 from shopfloor.families.registry import ModelKind
 from shopfloor.families.shared import final_metrics, split_rates
 
@@ -30,7 +32,29 @@ if TYPE_CHECKING:
     from shopfloor.families.anomaly_detection.evaluation import AnomalyEvaluation
     from shopfloor.families.search import SearchProblem
 
-__all__ = ["AnomalyDetection"]
+__all__ = ["AnomalyDetection", "challenge_autoencoder"]
+
+
+def challenge_autoencoder(
+    result: TrainResult, windows: LabelledWindows, config: AutoencoderConfig
+) -> tuple[EngineChoice, PcaDetector]:
+    """Fit the PCA detector on the autoencoder's normal windows and choose the better on validation PR-AUC.
+
+    Each gets its own threshold by the config's rule on the same validation windows; a validation period without
+    anomalies has nothing to choose by, and the autoencoder stays.
+    """
+    from shopfloor.families.anomaly_detection.model import anomaly_scores, choose_threshold, normal_windows
+    from shopfloor.families.classical import choose_on_validation, fit_pca_detector
+
+    normal = normal_windows(windows)
+    detector = fit_pca_detector(normal.train, normal.mean, normal.std, windows.features)
+    validation = windows.part("validation")
+    x, labels = (validation.x, validation.failure) if len(validation.x) else (normal.validation, None)
+    labels = labels if labels is not None else np.zeros(len(x), np.int8)
+    engines = {ENGINE_NETWORK: result.model, ENGINE_PCA: detector}
+    scores = {engine: anomaly_scores(model, x) for engine, model in engines.items()}
+    choice = choose_on_validation(scores, labels, lambda score: choose_threshold(score, labels, config))
+    return choice, detector
 
 
 class AnomalyDetection(ModelFamily[LabelledWindows, "AnomalyEvaluation"]):
@@ -49,6 +73,7 @@ class AnomalyDetection(ModelFamily[LabelledWindows, "AnomalyEvaluation"]):
         features: list[str],
         failure_values: list[str],
         labeling: dict,
+        sites: dict | None = None,  # a fleet's overlays: anomaly labelling has no per-site settings yet
     ) -> SensorLabels:
         """Windows marked normal or abnormal (near an anomaly event), split in time order per asset."""
         from shopfloor.families.anomaly_detection.labelling import label_anomaly_windows
@@ -60,14 +85,35 @@ class AnomalyDetection(ModelFamily[LabelledWindows, "AnomalyEvaluation"]):
 
     def train(self, data_path: str, hyperparameters: dict, inputs: StepInputs, model_dir: str) -> Trained:
         """Fit on normal windows, choose the alarm threshold on validation; the threshold is logged too."""
+        from shopfloor.contracts.edge import EDGE_DIR
+        from shopfloor.families.anomaly_detection.edge import export_detector
         from shopfloor.families.anomaly_detection.model import train_autoencoder
+        from shopfloor.families.edge_export import EdgeConfig, no_export, write_edge
 
         config = validated(AutoencoderConfig, hyperparameters, "hyperparameters artifact")
+        gate = validated(AnomalyGateConfig, inputs.gate, "pipeline parameter gate")
         data_sha256 = sha256_hex(read_bytes(join_uri(data_path, "windows.npz")))
-        result = train_autoencoder(load_windows(data_path), config, data_sha256)
-        write_model(result, model_dir)
+        windows = load_windows(data_path)
+        result = train_autoencoder(windows, config, data_sha256)
+        extra: dict[str, bytes] = {}
+        if gate.challenger != "none":
+            choice, detector = challenge_autoencoder(result, windows, config)
+            result.info.update(engine=choice.chosen, threshold=choice.thresholds[choice.chosen])
+            result.info["challenger"] = choice.record()
+            extra = detector.files()
+            report_progress(choice.line())
         threshold = result.info["threshold"]["value"]
-        metadata = {"framework": "keras", "model_type": self.key.value, "threshold": threshold}
+        exported = None
+        if result.info.get("engine", ENGINE_NETWORK) == ENGINE_NETWORK:
+            exported = export_detector(result.model, windows, threshold, validated(EdgeConfig, inputs.edge, "edge"))
+            result.info["edge"] = exported.info
+        else:
+            result.info["edge"] = no_export(result.info["engine"])
+        write_model(result, model_dir, extra)
+        if exported is not None:
+            write_edge(exported, join_uri(model_dir, EDGE_DIR))
+        framework = result.info.get("engine", ENGINE_NETWORK)
+        metadata = {"framework": framework, "model_type": self.key.value, "threshold": threshold}
         metadata.update({key: result.info[key] for key in ("features", "window")})
         return Trained(result.history, metadata, {**final_metrics(result.history), "threshold": threshold})
 
@@ -105,12 +151,20 @@ class AnomalyDetection(ModelFamily[LabelledWindows, "AnomalyEvaluation"]):
             render_anomaly_report,
             render_anomaly_summary,
         )
-        from shopfloor.families.reporting import render_model_card
+        from shopfloor.families.reporting import engines_card_section, engines_html, render_model_card
 
+        names = self.headline_metrics
+        card = render_model_card(record, data.info, result, detector_task(record.model_info))
         return Rendered(
-            report=render_anomaly_report(result, record.history, record.model_name),
+            report=render_anomaly_report(
+                result,
+                record.history,
+                record.model_name,
+                engines_html(record, result.metrics, names),
+                record.model_info.get("early_stopping"),
+            ),
             summary=render_anomaly_summary(result, record.model_name),
-            model_card=render_model_card(record, data.info, result, detector_task(record.model_info)),
+            model_card=card + engines_card_section(record, result.metrics, names),
         )
 
     def progress_line(self, result: AnomalyEvaluation) -> str:

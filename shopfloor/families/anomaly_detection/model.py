@@ -23,6 +23,7 @@ from shopfloor.common.progress import report_progress
 from shopfloor.contracts.model_artifact import TrainResult, runtime_versions
 from shopfloor.contracts.windows import LabelledWindows
 from shopfloor.families.anomaly_detection.config import AutoencoderConfig
+from shopfloor.families.learning import early_stopping, optimizer, stopping_record
 from shopfloor.families.registry import ModelKind
 from shopfloor.families.shared import feature_statistics
 
@@ -37,6 +38,8 @@ __all__ = [
 ]
 
 KERNEL_SIZES = [3, 5, 7, 9]
+WEIGHT_DECAYS = [0.0, 1e-3, 1e-2, 1e-1]
+DROPOUTS = [0.0, 0.1, 0.2, 0.3]
 
 
 def build_autoencoder(window: int, features: int, mean: list[float], std: list[float], config: AutoencoderConfig):
@@ -51,13 +54,15 @@ def build_autoencoder(window: int, features: int, mean: list[float], std: list[f
         standardized
     )
     x = keras.layers.Flatten(name="flatten")(x)
+    if config.dropout:
+        x = keras.layers.Dropout(config.dropout, seed=config.seed, name="dropout")(x)
     latent = keras.layers.Dense(config.latent_units, activation="relu", name="latent")(x)
     x = keras.layers.Dense(window * config.conv_filters, activation="relu", name="expand")(latent)
     x = keras.layers.Reshape((window, config.conv_filters), name="unflatten")(x)
     reconstruction = keras.layers.Conv1D(features, config.kernel_size, padding="same", name="dec")(x)
     errors = ReconstructionError(name="reconstruction_error")([standardized, reconstruction])
     model = keras.Model(inputs, errors, name="anomaly_detection")
-    model.compile(optimizer=keras.optimizers.Adam(config.learning_rate), loss={"score": mean_of_output})
+    model.compile(optimizer=optimizer(config.learning_rate, config.weight_decay), loss={"score": mean_of_output})
     return model
 
 
@@ -80,6 +85,10 @@ class AutoencoderHyperModel(kt.HyperModel):
                 "kernel_size": hp.Choice("kernel_size", kernels, default=in_space(base.kernel_size, kernels)),
                 "latent_units": hp.Choice(
                     "latent_units", [4, 8, 16, 32], default=in_space(base.latent_units, [4, 8, 16, 32])
+                ),
+                "dropout": hp.Choice("dropout", DROPOUTS, default=in_space(base.dropout, DROPOUTS)),
+                "weight_decay": hp.Choice(
+                    "weight_decay", WEIGHT_DECAYS, default=in_space(base.weight_decay, WEIGHT_DECAYS)
                 ),
                 "learning_rate": hp.Float(
                     "learning_rate", 3e-4, 1e-2, sampling="log", default=in_range(base.learning_rate, 3e-4, 1e-2)
@@ -166,6 +175,7 @@ def train_autoencoder(windows: LabelledWindows, config: AutoencoderConfig, data_
     normal = normal_windows(windows)
     normal_train, normal_validation, mean, std = normal.train, normal.validation, normal.mean, normal.std
     model = build_autoencoder(normal_train.shape[1], normal_train.shape[2], mean, std, config)
+    stopper = early_stopping("val_loss", "min", config.patience)
     fit = model.fit(
         normal_train,
         normal.targets("train"),
@@ -175,7 +185,7 @@ def train_autoencoder(windows: LabelledWindows, config: AutoencoderConfig, data_
         shuffle=True,
         verbose=0,
         callbacks=[
-            keras.callbacks.EarlyStopping(patience=config.patience, restore_best_weights=True),
+            stopper,
             keras.callbacks.LambdaCallback(
                 on_epoch_end=lambda epoch, logs: report_progress(
                     f"epoch {epoch + 1}/{config.epochs}: reconstruction error {logs['loss']:.4f}, "
@@ -210,6 +220,7 @@ def train_autoencoder(windows: LabelledWindows, config: AutoencoderConfig, data_
             "assets": windows.info["assets"],
         },
         "epochs_run": len(history.get("loss", [])),
+        "early_stopping": stopping_record(stopper, history),
         "versions": runtime_versions(),
     }
     return TrainResult(model=model, history=history, info=info)

@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import Literal
 
 import pydantic
-from pydantic import Field
+from pydantic import BaseModel, Field
 
 from shopfloor.common.config import (
     DataConfig,
@@ -21,8 +21,9 @@ from shopfloor.common.config import (
     over_scenario_search,
     require_builder,
 )
+from shopfloor.common.fleet import check_site_overlays, partial_section, site_overlay_model
 
-__all__ = ["GateConfig", "LabelingConfig", "ModelConfig", "PredictiveMaintenanceConfig"]
+__all__ = ["FleetConfig", "GateConfig", "LabelingConfig", "ModelConfig", "PredictiveMaintenanceConfig", "SiteOverlay"]
 
 
 class LabelingConfig(StrictSection):
@@ -44,6 +45,9 @@ class ModelConfig(StrictSection):
     conv_filters: int = Field(32, ge=0, description="0: no temporal convolution")
     kernel_size: int = Field(5, ge=1, description="readings the convolution looks at")
     dropout: float = Field(0.1, ge=0, lt=1)
+    weight_decay: float = Field(
+        1e-2, ge=0, lt=1, description="AdamW's decoupled weight decay (kernels shrink by learning_rate x this a step)"
+    )
     learning_rate: float = Field(1e-3, gt=0)
     epochs: int = Field(15, ge=1)
     patience: int = Field(4, ge=1, description="epochs without validation PR-AUC improvement before stopping")
@@ -69,6 +73,42 @@ class GateConfig(StrictSection):
     min_roc_auc: float = Field(0.85, ge=0, le=1)
     min_pr_auc: float = Field(0.5, ge=0, le=1)
     max_rul_mae_hours: float = Field(72.0, gt=0)
+    challenger: Literal["lightgbm", "none"] = Field(
+        "lightgbm",
+        description="a classical model trained on the same split (gradient-boosted trees on window statistics); "
+        "the better of it and the network on validation PR-AUC is evaluated, published and served",
+    )
+
+
+class FleetConfig(StrictSection):
+    """How a fleet with a site column is modelled: one global model, a model per site, or the global one fine-tuned."""
+
+    strategy: Literal["global", "per-site", "global-then-site"] = Field(
+        "global",
+        description="global: one model for every site; per-site: a model (network + challenger) per site on its own "
+        "windows; global-then-site: the global model fine-tuned on each site's windows. The global model is always "
+        "trained: it answers at the fleet's endpoint and for a site too small for a model of its own",
+    )
+    compare: bool = Field(
+        False, description="also train the other strategies and show all of them side by side, site by site"
+    )
+    fine_tune_epochs: int = Field(5, ge=1, description="global-then-site: most epochs on a site's training windows")
+    fine_tune_learning_rate: float = Field(
+        0.1, gt=0, le=1, description="global-then-site: the learning rate as a share of the model's"
+    )
+
+
+# What one site of a fleet may set differently (``sites:``); one model reads every site's windows, so the window
+# length, stride and split stay the fleet's, and so do the model and its search.
+SiteOverlay: type[BaseModel] = site_overlay_model(
+    "PredictiveMaintenanceSite",
+    {
+        "labeling": partial_section(LabelingConfig, frozenset({"horizon_hours", "rul_cap_hours"})),
+        "gate": partial_section(GateConfig),
+        "monitor": partial_section(MonitorConfig),
+        "deploy": partial_section(DeployConfig),
+    },
+)
 
 
 class PredictiveMaintenanceConfig(SensorDataLocations, StrictSection):
@@ -83,6 +123,11 @@ class PredictiveMaintenanceConfig(SensorDataLocations, StrictSection):
     gate: GateConfig = Field(default_factory=GateConfig)
     deploy: DeployConfig = Field(default_factory=DeployConfig)
     monitor: MonitorConfig = Field(default_factory=MonitorConfig)
+    fleet: FleetConfig = Field(default_factory=FleetConfig)
+    sites: dict[str, SiteOverlay] = Field(  # type: ignore[valid-type]  # built by site_overlay_model
+        default_factory=dict, description="per site (a value of the site column): what differs from the fleet"
+    )
 
     _search_defaults = pydantic.field_validator("hpo", mode="before")(lambda v: over_scenario_search(v, HpoConfig()))
     _scenario_builder = pydantic.field_validator("hpo")(lambda hpo: require_builder(hpo, "predictive-maintenance"))
+    _fleet = pydantic.field_validator("sites")(lambda sites, info: check_site_overlays(sites, info.data.get("data")))

@@ -49,8 +49,11 @@ def predict(model, x: np.ndarray, batch_size: int = 2048) -> tuple[np.ndarray, n
     return np.asarray(outputs["failure"]).reshape(-1), np.asarray(outputs["rul"]).reshape(-1)
 
 
-def classification_metrics(y_true: np.ndarray, score: np.ndarray, threshold: float) -> dict[str, float]:
-    """Threshold-free (ROC-AUC, PR-AUC) and thresholded (precision, recall, F1) metrics for one class."""
+def classification_metrics(y_true: np.ndarray, score: np.ndarray, threshold: float | np.ndarray) -> dict[str, float]:
+    """Threshold-free (ROC-AUC, PR-AUC) and thresholded (precision, recall, F1) metrics for one class.
+
+    ``threshold`` is one value, or one per window (a fleet whose sites answer with models of their own).
+    """
     if np.unique(y_true).size < 2:
         raise ValueError("the test split holds only one class; ROC-AUC is undefined")
     predicted = (score >= threshold).astype(int)
@@ -100,17 +103,18 @@ _WEEK_NS = 7 * 24 * 3600 * 10**9
 
 
 def false_alarms_per_asset_week(
-    failure: np.ndarray, score: np.ndarray, threshold: float, asset: np.ndarray, end_time: np.ndarray
+    failure: np.ndarray, score: np.ndarray, threshold: float | np.ndarray, asset: np.ndarray, end_time: np.ndarray
 ) -> float:
     """Alarms raised for no failure, per asset and week of test data: each run of alarmed windows counts once.
 
     Overlapping windows would count one alarm many times; an operator sees an alarm go on, not its windows.
     """
     false_alarms, weeks = 0, 0.0
+    limit = np.broadcast_to(np.asarray(threshold, dtype=float), score.shape)
     for name in np.unique(asset):
         mine = np.flatnonzero(asset == name)
         order = mine[np.argsort(end_time[mine], kind="stable")]
-        alarmed, labels = score[order] >= threshold, failure[order]
+        alarmed, labels = score[order] >= limit[order], failure[order]
         edges = np.diff(np.concatenate([[0], alarmed.astype(int), [0]]))  # +1 where an alarm goes on, -1 off
         runs = zip(np.flatnonzero(edges == 1), np.flatnonzero(edges == -1), strict=True)
         false_alarms += sum(1 for on, off in runs if not labels[on:off].any())
@@ -119,10 +123,19 @@ def false_alarms_per_asset_week(
     return false_alarms / weeks if weeks else 0.0
 
 
-def evaluate_model(model, windows: LabelledWindows, gate: GateConfig, operating: dict) -> Evaluation:
-    """Score the test split at the operating point's threshold (training chose it) and apply the quality gate."""
-    threshold = float(operating["value"])
+def evaluate_model(
+    model, windows: LabelledWindows, gate: GateConfig, operating: dict, site_thresholds: bool = False
+) -> Evaluation:
+    """Score the test split at the operating point's threshold (training chose it) and apply the quality gate.
+
+    ``site_thresholds``: each window at its site's threshold (``operating["by_site"]``, the fleet's for a site
+    without one), as a fleet whose sites answer with models of their own alarms.
+    """
     test = windows.part("test")
+    threshold: float | np.ndarray = float(operating["value"])
+    if site_thresholds:
+        by_site = operating.get("by_site") or {}
+        threshold = np.array([float((by_site.get(str(s)) or operating)["value"]) for s in test.sites])
     score, rul_pred = predict(model, test.x)
     metrics = {
         **classification_metrics(test.failure, score, threshold),

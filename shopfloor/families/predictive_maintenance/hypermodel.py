@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import keras_tuner as kt
 
-from shopfloor.common.hyperparameters import fitting_kernels
+from shopfloor.common.hyperparameters import fitting_kernels, in_space
 from shopfloor.families.predictive_maintenance.config import ModelConfig
 from shopfloor.families.predictive_maintenance.model import build_model
 from shopfloor.families.registry import ModelKind
@@ -17,6 +17,7 @@ from shopfloor.families.registry import ModelKind
 __all__ = ["PredictiveMaintenanceHyperModel"]
 
 KERNEL_SIZES = [3, 5, 7]
+WEIGHT_DECAYS = [0.0, 1e-3, 1e-2, 1e-1]
 
 
 class PredictiveMaintenanceHyperModel(kt.HyperModel):
@@ -48,6 +49,9 @@ class PredictiveMaintenanceHyperModel(kt.HyperModel):
                 "kernel_size": kernel_size or self.base.kernel_size,
                 "hidden_units": units,
                 "dropout": hp.Float("dropout", 0.0, 0.5, step=0.1),
+                "weight_decay": hp.Choice(
+                    "weight_decay", WEIGHT_DECAYS, default=in_space(self.base.weight_decay, WEIGHT_DECAYS)
+                ),
                 "learning_rate": hp.Float("learning_rate", 1e-4, 1e-2, sampling="log"),
                 "batch_size": hp.Choice("batch_size", [128, 256, 512]),
             }

@@ -11,10 +11,14 @@ Output layout of the ``windows`` Dataset (a folder):
   windows.npz : x float32 [n, window, features] (NaN = missing reading), failure int8 [n], rul float32 [n]
                 (-1 = unknown), split int8 [n] (0 train, 1 validation, 2 test), asset str [n], end_time int64 [n]
                 (ns since epoch, UTC)
-  labels.json : features, window, horizon_hours, rul_cap_hours, failure_values, split assets, class balance
+                , site str [n] (with a site column)
+  labels.json : features, window, horizon_hours, rul_cap_hours, failure_values, split assets, class balance and,
+                with sites, each site's horizon, RUL cap and windows per split
 """
 
 from __future__ import annotations
+
+from collections.abc import Mapping
 
 import numpy as np
 import pandas as pd
@@ -88,8 +92,15 @@ def label_windows(
     failure_values: list[str],
     config: LabelingConfig,
     source: str = "events",
+    site_configs: Mapping[str, LabelingConfig] | None = None,
 ) -> LabelledWindows:
-    """Build labelled windows from canonical sensor and event tables (as written by ingest)."""
+    """Build labelled windows from canonical sensor and event tables (as written by ingest).
+
+    With a ``site`` column every window records its asset's site. ``site_configs`` (a fleet config's sites, maybe
+    none with an overlay) labels an asset of a site in it with that site's horizon and RUL cap (window and stride
+    stay ``config``'s: one model), and splits each site's assets on their own, so that every site is in train,
+    validation and test and can be thresholded and gated.
+    """
     failures = events[events["event_type"].isin(failure_values)]
     if failures.empty:
         kinds = ", ".join(sorted(events["event_type"].astype(str).unique())) or "none"
@@ -103,12 +114,15 @@ def label_windows(
         a: np.sort(g["timestamp"].to_numpy(dtype="datetime64[ns]").astype(np.int64))
         for a, g in failures.groupby("asset_id")
     }
-    parts: dict[str, list[np.ndarray]] = {k: [] for k in ("x", "failure", "rul", "asset", "end_time")}
+    parts: dict[str, list[np.ndarray]] = {k: [] for k in ("x", "failure", "rul", "asset", "end_time", "site")}
+    has_sites = "site" in sensors.columns
     for asset, group in sensors.groupby("asset_id", sort=True):
         times = group["timestamp"].to_numpy(dtype="datetime64[ns]").astype(np.int64)
         if times.size < config.window:
             continue
-        within, rul, life = _asset_targets(times, fail_times.get(asset, np.array([], dtype=np.int64)), config)
+        site = str(group["site"].iloc[0]) if has_sites else ""
+        targets = (site_configs or {}).get(site, config)
+        within, rul, life = _asset_targets(times, fail_times.get(asset, np.array([], dtype=np.int64)), targets)
         values = group[features].to_numpy(dtype=np.float32)
         ends = np.arange(config.window - 1, times.size, config.stride)
         starts = ends - (config.window - 1)
@@ -119,6 +133,7 @@ def label_windows(
         parts["rul"].append(rul[ends])
         parts["asset"].append(np.full(ends.size, asset, dtype=object))
         parts["end_time"].append(times[ends])
+        parts["site"].append(np.full(ends.size, site, dtype=object))
     if not parts["x"] or sum(p.shape[0] for p in parts["x"]) == 0:
         raise DataValidationError(
             "sensors",
@@ -129,7 +144,10 @@ def label_windows(
     stacked = {k: np.concatenate(v) for k, v in parts.items()}
     positives = pd.Series(stacked["failure"]).groupby(stacked["asset"]).sum().astype(int).to_dict()
     # pandas-stubs key to_dict() by Hashable; the keys here are the asset ids (str)
-    assignment = split_assets(sorted(positives), positives, config)  # type: ignore[arg-type]
+    if site_configs is None:
+        assignment = split_assets(sorted(positives), positives, config)  # type: ignore[arg-type]
+    else:
+        assignment = _split_by_site(stacked["asset"], stacked["site"], positives, config)  # type: ignore[arg-type]
     split = np.zeros(stacked["failure"].size, dtype=np.int8)
     for index, name in enumerate(SPLITS):
         split[np.isin(stacked["asset"], assignment[name])] = index
@@ -143,6 +161,7 @@ def label_windows(
         "assets": assignment,
         "class_balance": class_balance(stacked["failure"], split),
         "unknown_rul": int((stacked["rul"] < 0).sum()),
+        **_site_info(stacked["site"], stacked["failure"], split, config, site_configs or {}),
     }
     return LabelledWindows(
         x=stacked["x"],
@@ -153,4 +172,48 @@ def label_windows(
         end_time=stacked["end_time"],
         features=features,
         info=info,
+        site=stacked["site"].astype(str) if has_sites else np.zeros(0, dtype=str),
     )
+
+
+def _split_by_site(
+    asset: np.ndarray, site: np.ndarray, positives: dict[str, int], config: LabelingConfig
+) -> dict[str, list[str]]:
+    """``split_assets`` within each site, joined; a site too small to split is an error naming it."""
+    site_of = dict(zip(asset.tolist(), site.tolist(), strict=True))
+    joined: dict[str, list[str]] = {name: [] for name in SPLITS}
+    for name in sorted(set(site_of.values())):
+        mine = sorted(a for a, s in site_of.items() if s == name)
+        try:
+            parts = split_assets(mine, {a: positives.get(a, 0) for a in mine}, config)
+        except DataValidationError as exc:
+            raise DataValidationError(
+                exc.source, f"site '{name}': {exc.problem}", field=exc.field, expected=exc.expected
+            ) from None
+        for part, assets in parts.items():
+            joined[part] = sorted([*joined[part], *assets])
+    return joined
+
+
+def _site_info(
+    site: np.ndarray,
+    failure: np.ndarray,
+    split: np.ndarray,
+    config: LabelingConfig,
+    site_configs: Mapping[str, LabelingConfig],
+) -> dict:
+    """What labels.json records of the sites: horizon, RUL cap, windows and failing ones per split ({} without)."""
+    names = sorted({str(s) for s in site} - {""})
+    if not names:
+        return {}
+    by_site = {}
+    for name in names:
+        mine = site == name
+        targets = site_configs.get(name, config)
+        by_site[name] = {
+            "horizon_hours": targets.horizon_hours,
+            "rul_cap_hours": targets.rul_cap_hours,
+            "windows": {part: int((mine & (split == index)).sum()) for index, part in enumerate(SPLITS)},
+            "failing": {part: int(failure[mine & (split == index)].sum()) for index, part in enumerate(SPLITS)},
+        }
+    return {"sites": by_site}

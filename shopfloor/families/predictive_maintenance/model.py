@@ -18,6 +18,7 @@ from shopfloor.contracts.model_artifact import (
     runtime_versions,
 )
 from shopfloor.contracts.windows import LabelledWindows
+from shopfloor.families.learning import early_stopping, optimizer, stopping_record
 from shopfloor.families.predictive_maintenance.config import ModelConfig
 from shopfloor.families.registry import ModelKind
 from shopfloor.families.shared import feature_statistics
@@ -60,7 +61,7 @@ def build_model(
     rul = keras.layers.Rescaling(rul_cap_hours, name="rul")(rul_unit)
     model = keras.Model(inputs, {"failure": failure, "rul": rul}, name="predictive_maintenance")
     model.compile(
-        optimizer=keras.optimizers.Adam(config.learning_rate),
+        optimizer=optimizer(config.learning_rate, config.weight_decay),
         loss={"failure": "binary_crossentropy", "rul": masked_mae},
         loss_weights={"failure": 1.0, "rul": 1.0 / rul_cap_hours},
         metrics={"failure": [keras.metrics.AUC(name="auc"), keras.metrics.AUC(curve="PR", name="pr_auc")]},
@@ -81,6 +82,7 @@ def train_model(windows: LabelledWindows, config: ModelConfig, data_sha256: str 
     mean, std = feature_statistics(train.x)
     cap = float(windows.info["rul_cap_hours"])
     model = build_model(train.x.shape[1], train.x.shape[2], mean, std, cap, config)
+    stopper = early_stopping("val_failure_pr_auc", "max", config.patience)
     fit = model.fit(
         train.x,
         {"failure": train.failure.astype("float32"), "rul": train.rul},
@@ -90,9 +92,7 @@ def train_model(windows: LabelledWindows, config: ModelConfig, data_sha256: str 
         shuffle=True,
         verbose=0,
         callbacks=[
-            keras.callbacks.EarlyStopping(
-                monitor="val_failure_pr_auc", mode="max", patience=config.patience, restore_best_weights=True
-            ),
+            stopper,
             keras.callbacks.LambdaCallback(
                 on_epoch_end=lambda epoch, logs: report_progress(
                     f"epoch {epoch + 1}/{config.epochs}: loss {logs['loss']:.4f}, val_loss {logs['val_loss']:.4f}, "
@@ -122,6 +122,7 @@ def train_model(windows: LabelledWindows, config: ModelConfig, data_sha256: str 
             "assets": windows.info["assets"],
         },
         "epochs_run": len(history.get("loss", [])),
+        "early_stopping": stopping_record(stopper, history),
         "versions": runtime_versions(),
     }
     return TrainResult(model=model, history=history, info=info)

@@ -11,7 +11,9 @@ import html
 import numpy as np
 
 from shopfloor.common.plots import figure_png, figures_html, html_page
+from shopfloor.families.learning import learning_curves_caption, learning_curves_png
 from shopfloor.families.predictive_maintenance.evaluation import Evaluation
+from shopfloor.families.predictive_maintenance.fleet import site_report_html
 from shopfloor.families.reporting import gate_summary, gate_table_html
 
 __all__ = [
@@ -20,8 +22,10 @@ __all__ = [
 ]
 
 
-def _plots(evaluation: Evaluation, history: dict[str, list[float]], threshold: float) -> dict[str, str]:
-    """Every plot of the report, by title."""
+def _plots(
+    evaluation: Evaluation, history: dict[str, list[float]], threshold: float, stopping: dict | None = None
+) -> dict[str, str]:
+    """Every plot of the report, by title; ``stopping`` is the model's early-stopping record (the restored epoch)."""
     from sklearn import metrics as skm
 
     y, score = evaluation.failure_true, evaluation.failure_score
@@ -61,13 +65,6 @@ def _plots(evaluation: Evaluation, history: dict[str, list[float]], threshold: f
         ax.plot([0, top], [0, top], "--", color="grey")
         ax.set(xlabel="true RUL (h)", ylabel="predicted RUL (h)", title="Remaining useful life")
 
-    def curves(ax):
-        for name in ("loss", "val_loss"):
-            if name in history:
-                ax.plot(history[name], label=name)
-        ax.set(xlabel="epoch", ylabel="loss", title="Training")
-        ax.legend()
-
     def timeline(ax):
         positives = {a: int(y[evaluation.asset == a].sum()) for a in np.unique(evaluation.asset)}
         asset = max(sorted(positives), key=lambda a: positives[a])
@@ -86,10 +83,10 @@ def _plots(evaluation: Evaluation, history: dict[str, list[float]], threshold: f
         "Precision-recall": pr,
         "Confusion matrix": confusion,
         "Remaining useful life": rul,
-        "Training curves": curves,
         "Failure probability over time": timeline,
     }
-    return {title: figure_png(draw) for title, draw in draws.items()}
+    plots = {title: figure_png(draw) for title, draw in draws.items()}
+    return plots | {learning_curves_caption(stopping): learning_curves_png(history, stopping, "failure_pr_auc")}
 
 
 def model_task(model_info: dict) -> str:
@@ -101,13 +98,23 @@ def model_task(model_info: dict) -> str:
     )
 
 
-def render_report(evaluation: Evaluation, history: dict[str, list[float]], model_name: str) -> str:
-    """A self-contained HTML report (plots inline) for the KFP dashboard's HTML viewer."""
+def render_report(
+    evaluation: Evaluation,
+    history: dict[str, list[float]],
+    model_name: str,
+    comparison: str = "",
+    stopping: dict | None = None,
+) -> str:
+    """A self-contained HTML report (plots inline) for the KFP dashboard's HTML viewer.
+
+    ``comparison`` is the HTML table of the engines trained (network and classical challenger), if any;
+    ``stopping`` the network's early-stopping record, marked on its learning curves.
+    """
     threshold = evaluation.gate["decision_threshold"]
     body = f"""<h1>{html.escape(model_name)}: evaluation on held-out assets</h1>
-{gate_table_html(evaluation.gate, evaluation.metrics)}
-<h2>Alarm</h2><p>{html.escape(operating_sentence(evaluation))}</p>
-<h2>Plots</h2>{figures_html(_plots(evaluation, history, threshold))}"""
+{gate_table_html(evaluation.gate, evaluation.metrics)}{comparison}
+<h2>Alarm</h2><p>{html.escape(operating_sentence(evaluation))}</p>{site_report_html(evaluation)}
+<h2>Plots</h2>{figures_html(_plots(evaluation, history, threshold, stopping))}"""
     return html_page(f"{model_name} evaluation", body)
 
 

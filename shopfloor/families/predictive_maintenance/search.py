@@ -1,4 +1,4 @@
-"""TODO docstring."""
+"""The failure/RUL window model's search problem: its space over the labelled windows, scored by validation PR-AUC."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import keras_tuner as kt
 from shopfloor.common.config import HpoConfig, validated
 from shopfloor.common.errors import DataValidationError
 from shopfloor.families.predictive_maintenance.config import ModelConfig
-from shopfloor.families.search import SearchProblem
+from shopfloor.families.search import SearchProblem, training_sample
 
 __all__ = [
     "PM_MONITOR",
@@ -48,6 +48,15 @@ def builder_for(windows, base: ModelConfig, config: HpoConfig, source: str = "hp
 def window_problem(windows, builder: kt.HyperModel) -> SearchProblem:
     """Failure/RUL windows: maximize the validation failure PR-AUC (rare failures: precision matters)."""
     train, validation = windows.part("train"), windows.part("validation")
+    sample = training_sample(len(train.x))
+    sample_x = train.x[sample]
+    sample_y = {"failure": train.failure[sample].astype("float32"), "rul": train.rul[sample]}
+
+    def train_score(model) -> float:
+        """The validation monitor's metric (Keras' PR-AUC of failure) on the training sample."""
+        scores = model.evaluate(sample_x, sample_y, batch_size=4096, verbose=0, return_dict=True)
+        return float(scores[PM_MONITOR.removeprefix("val_")])
+
     return SearchProblem(
         builder=builder,
         x=train.x,
@@ -55,6 +64,7 @@ def window_problem(windows, builder: kt.HyperModel) -> SearchProblem:
         validation_data=(validation.x, {"failure": validation.failure.astype("float32"), "rul": validation.rul}),
         monitor=PM_MONITOR,
         label="validation PR-AUC",
+        train_score=train_score,
     )
 
 

@@ -22,6 +22,7 @@ from shopfloor.common.config import (
 )
 from shopfloor.common.storage import is_s3_uri, join_uri
 from shopfloor.common.vision_config import AnnotationConfig, ImageDataConfig, ImageSplitConfig
+from shopfloor.families.edge_export import EdgeConfig
 
 __all__ = ["VISION_SEARCH", "CnnConfig", "TfliteConfig", "VisionGateConfig", "VisualInspectionConfig"]
 
@@ -42,6 +43,9 @@ class CnnConfig(StrictSection):
     )
     dense_units: int = Field(0, ge=0, description="hidden dense layer after pooling; 0: none")
     dropout: float = Field(0.2, ge=0, lt=1, description="before the class layer")
+    weight_decay: float = Field(
+        1e-2, ge=0, lt=1, description="AdamW's decoupled weight decay (kernels shrink by learning_rate x this a step)"
+    )
     flip: bool = Field(True, description="random horizontal and vertical flips in training")
     rotation: float = Field(0.0, ge=0, le=0.5, description="random rotation, as a fraction of a full turn either way")
     translation: float = Field(0.0, ge=0, lt=0.5, description="random shift, as a fraction of the image size")
@@ -74,7 +78,7 @@ class VisionGateConfig(StrictSection):
     min_roc_auc: float = Field(0.9, ge=0, le=1, description="defect-vs-ok ROC-AUC of the defect score")
 
 
-class TfliteConfig(StrictSection):
+class TfliteConfig(EdgeConfig):
     """The edge export: which TFLite variants to write and how far the quantized one may fall behind."""
 
     quantize: bool = Field(True, description="also write the int8 post-training quantized variant")

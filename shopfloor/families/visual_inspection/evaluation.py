@@ -17,7 +17,9 @@ import numpy as np
 from sklearn import metrics as skm
 
 from shopfloor.common.plots import figure_png, figures_html, html_page
+from shopfloor.contracts.edge import edge_card_section
 from shopfloor.contracts.images import ImageSet
+from shopfloor.families.learning import learning_curves_caption, learning_curves_png
 from shopfloor.families.reporting import card_results, gate_summary, gate_table_html
 from shopfloor.families.shared import roc_points
 from shopfloor.families.visual_inspection.config import VisionGateConfig
@@ -152,8 +154,10 @@ def evaluate_vision(model, images: ImageSet, threshold: float, gate: VisionGateC
     )
 
 
-def _plots(evaluation: VisionEvaluation, history: dict[str, list[float]]) -> dict[str, str]:
-    """Every plot of the report, by title: confusion matrix, ROC, defect-score histogram, training curves."""
+def _plots(
+    evaluation: VisionEvaluation, history: dict[str, list[float]], stopping: dict | None = None
+) -> dict[str, str]:
+    """Every plot of the report, by title: confusion matrix, ROC, defect-score histogram, learning curves."""
     classes, threshold = evaluation.classes, evaluation.threshold
     defect = evaluation.labels != classes.index(evaluation.ok_class)
     scores = evaluation.scores
@@ -191,18 +195,12 @@ def _plots(evaluation: VisionEvaluation, history: dict[str, list[float]]) -> dic
         ax.set(xlabel="defect score 1 - P(ok)", ylabel="density", title="Defect score (test)")
         ax.legend(fontsize=7)
 
-    def curves(ax):
-        for name in ("loss", "val_loss"):
-            if name in history:
-                ax.plot(history[name], label=name)
-        ax.set(xlabel="epoch", ylabel="loss", title="Training")
-        ax.legend()
-
-    draws = {"Confusion matrix": confusion, "Defect score": histogram, "Training curves": curves}
+    draws = {"Confusion matrix": confusion, "Defect score": histogram}
     if evaluation.roc is not None:
         draws["ROC curve"] = roc
     sizes = {"Confusion matrix": (5.6, 4.4)}
-    return {title: figure_png(draw, size=sizes.get(title, (5.2, 3.8))) for title, draw in draws.items()}
+    plots = {title: figure_png(draw, size=sizes.get(title, (5.2, 3.8))) for title, draw in draws.items()}
+    return plots | {learning_curves_caption(stopping): learning_curves_png(history, stopping, "accuracy")}
 
 
 def _per_class_html(per_class: dict[str, dict[str, float]]) -> str:
@@ -228,15 +226,20 @@ def accuracy_sentence(metrics: dict[str, float]) -> str:
     )
 
 
-def render_vision_report(evaluation: VisionEvaluation, history: dict[str, list[float]], model_name: str) -> str:
-    """A self-contained HTML report (plots inline) for the KFP dashboard's HTML viewer."""
+def render_vision_report(
+    evaluation: VisionEvaluation, history: dict[str, list[float]], model_name: str, stopping: dict | None = None
+) -> str:
+    """A self-contained HTML report (plots inline) for the KFP dashboard's HTML viewer.
+
+    ``stopping`` is the model's early-stopping record, marked on its learning curves.
+    """
     body = f"""<h1>{html.escape(model_name)}: visual inspection on the test split</h1>
 <p>A part is rejected when its defect score 1 - P({html.escape(evaluation.ok_class)}) reaches
 {evaluation.threshold:.4g} (chosen on the validation split for the target defect recall).</p>
 <p>{html.escape(accuracy_sentence(evaluation.metrics))}</p>
 {gate_table_html(evaluation.gate, evaluation.metrics)}
 {_per_class_html(evaluation.per_class)}
-<h2>Plots</h2>{figures_html(_plots(evaluation, history))}"""
+<h2>Plots</h2>{figures_html(_plots(evaluation, history, stopping))}"""
     return html_page(f"{model_name} evaluation", body)
 
 
@@ -255,11 +258,6 @@ def render_vision_model_card(
     """The model card of an inspection model: data, code, hyperparameters, metrics, gate, and each edge variant."""
     versions = model_info.get("versions", {})
     edge = model_info.get("edge", {})
-    variant_rows = "\n".join(
-        f"| {name} | {record['bytes']:,} | {record['accuracy']:.4f} | {record['agreement']:.4f} |"
-        for name, record in edge.get("variants", {}).items()
-    )
-    keras_accuracy = edge.get("keras", {}).get("accuracy", evaluation.metrics["accuracy"])
     counts = "\n".join(f"| {name} | {count} |" for name, count in profile.get("class_counts", {}).items())
     width, height = model_info["image_size"]
     return f"""# Model card: {model_name} {model_version}
@@ -279,8 +277,4 @@ def render_vision_model_card(
 {counts}
 
 {card_results(model_info["hyperparameters"], evaluation.metrics, evaluation.gate)}
-## Edge variants (TFLite, test split; Keras accuracy {keras_accuracy:.4f})
-| variant | bytes | accuracy | agreement with Keras |
-| --- | --- | --- | --- |
-{variant_rows}
-"""
+{edge_card_section(edge)}"""

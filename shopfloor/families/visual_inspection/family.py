@@ -106,7 +106,9 @@ class VisualInspection(ModelFamily[ImageSet, "VisionEvaluation"]):
         )
 
         return Rendered(
-            report=render_vision_report(result, record.history, record.model_name),
+            report=render_vision_report(
+                result, record.history, record.model_name, record.model_info.get("early_stopping")
+            ),
             summary=render_vision_summary(result, record.model_name),
             model_card=render_vision_model_card(
                 record.model_name, record.version, record.model_info, record.profile, result

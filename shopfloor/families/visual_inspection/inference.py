@@ -19,7 +19,6 @@ __all__ = [
     "CLASS_LAYER",
     "LAST_CONV",
     "GradCam",
-    "TfliteRunner",
     "decide",
     "defect_scores",
     "gradcam",
@@ -149,44 +148,3 @@ def heatmap_png(image: np.ndarray, heatmap: np.ndarray) -> str:
     buffer = io.BytesIO()
     Image.fromarray(overlay(image, heatmap)).save(buffer, format="PNG")
     return base64.b64encode(buffer.getvalue()).decode()
-
-
-def _interpreter(content: bytes):
-    """A TFLite interpreter: LiteRT's where installed (what an edge PC runs), else TensorFlow's."""
-    try:
-        from ai_edge_litert.interpreter import Interpreter
-    except ImportError:
-        import tensorflow as tf
-
-        Interpreter = tf.lite.Interpreter
-    return Interpreter(model_content=content)
-
-
-class TfliteRunner:
-    """A loaded TFLite model that scores raw images; the interpreter is built once and reused across calls."""
-
-    def __init__(self, content: bytes):
-        self.interpreter = _interpreter(content)
-        self.source = self.interpreter.get_input_details()[0]
-        self.target = self.interpreter.get_output_details()[0]
-        self._shape: list[int] | None = None
-
-    def predict(self, images: np.ndarray, batch_size: int = 64) -> np.ndarray:
-        """Class probabilities [n, classes] for raw images [n, height, width, channels]."""
-        source, target = self.source, self.target
-        outputs = []
-        for start in range(0, len(images), batch_size):
-            batch = images[start : start + batch_size].astype(np.float32)
-            if list(batch.shape) != self._shape:  # resizing reallocates: only when the batch shape changes
-                self.interpreter.resize_tensor_input(source["index"], list(batch.shape))
-                self.interpreter.allocate_tensors()
-                self._shape = list(batch.shape)
-            scale, zero = source["quantization"]
-            if source["dtype"] != np.float32:
-                batch = np.round(batch / scale + zero).astype(source["dtype"])
-            self.interpreter.set_tensor(source["index"], batch)
-            self.interpreter.invoke()
-            result = self.interpreter.get_tensor(target["index"])
-            scale, zero = target["quantization"]
-            outputs.append((result.astype(np.float32) - zero) * scale if target["dtype"] != np.float32 else result)
-        return np.concatenate(outputs) if outputs else np.zeros((0, target["shape"][-1]), np.float32)

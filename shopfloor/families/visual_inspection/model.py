@@ -29,6 +29,7 @@ from shopfloor.common.hyperparameters import grid, in_range, in_space
 from shopfloor.common.progress import report_progress
 from shopfloor.contracts.images import ImageSet
 from shopfloor.contracts.model_artifact import TrainResult, runtime_versions
+from shopfloor.families.learning import early_stopping, optimizer, stopping_record
 from shopfloor.families.registry import ModelKind
 from shopfloor.families.visual_inspection.config import CnnConfig
 from shopfloor.families.visual_inspection.inference import LAST_CONV, defect_scores
@@ -47,6 +48,7 @@ __all__ = [
 ]
 
 SPLITS: tuple[str, ...] = ("train", "validation", "test")
+WEIGHT_DECAYS = [0.0, 1e-3, 1e-2, 1e-1]
 
 
 def class_weights(labels: np.ndarray, n_classes: int, mode: str = "balanced") -> dict[int, float] | None:
@@ -109,7 +111,7 @@ def build_cnn(image_size: tuple[int, int], channels: int, n_classes: int, config
     outputs = keras.layers.Dense(n_classes, activation="softmax", name="probabilities")(x)
     model = keras.Model(inputs, outputs, name="visual_inspection")
     model.compile(
-        optimizer=keras.optimizers.Adam(config.learning_rate),
+        optimizer=optimizer(config.learning_rate, config.weight_decay),
         loss="sparse_categorical_crossentropy",
         metrics=[keras.metrics.SparseCategoricalAccuracy(name="accuracy")],
     )
@@ -146,6 +148,9 @@ class VisualInspectionHyperModel(kt.HyperModel):
                 "pooling": hp.Choice("pooling", ["average", "max"], default=base.pooling),
                 "dense_units": hp.Choice("dense_units", [0, 64, 128], default=in_space(base.dense_units, [0, 64, 128])),
                 "dropout": hp.Float("dropout", 0.0, 0.5, step=0.1, default=in_space(base.dropout, grid(0.0, 0.5, 0.1))),
+                "weight_decay": hp.Choice(
+                    "weight_decay", WEIGHT_DECAYS, default=in_space(base.weight_decay, WEIGHT_DECAYS)
+                ),
                 "rotation": hp.Choice("rotation", [0.0, 0.05, 0.5], default=in_space(base.rotation, [0.0, 0.05, 0.5])),
                 "contrast": hp.Float(
                     "contrast", 0.0, 0.4, step=0.1, default=in_space(base.contrast, grid(0.0, 0.4, 0.1))
@@ -260,6 +265,7 @@ def train_vision_model(
     validation = images.part("validation")
     height, width, channels = data.x.shape[1:]
     model = build_cnn((width, height), channels, len(images.classes), config)
+    stopper = early_stopping("val_loss", "min", config.patience, start_from_epoch=min(10, config.epochs // 3))
     started = time.perf_counter()
     fit = model.fit(
         data.x,
@@ -271,9 +277,7 @@ def train_vision_model(
         shuffle=True,
         verbose=0,
         callbacks=[
-            keras.callbacks.EarlyStopping(
-                patience=config.patience, restore_best_weights=True, start_from_epoch=min(10, config.epochs // 3)
-            ),
+            stopper,
             keras.callbacks.LambdaCallback(
                 on_epoch_end=lambda epoch, logs: report_progress(
                     f"epoch {epoch + 1}/{config.epochs}: loss {logs['loss']:.4f}, accuracy {logs['accuracy']:.3f}, "
@@ -305,6 +309,7 @@ def train_vision_model(
         "split": {name: images.part(name).class_counts() for name in SPLITS},
         "training_data": {"images_sha256": data_sha256 or images.content_sha256, "class_counts": images.class_counts()},
         "epochs_run": len(history.get("loss", [])),
+        "early_stopping": stopping_record(stopper, history),
         "training_seconds": round(seconds, 2),
         "versions": runtime_versions(),
     }

@@ -1,11 +1,11 @@
-"""TODO docstring."""
+"""The CNN's search problem: its space over the labelled images, scored by validation balanced accuracy."""
 
 from __future__ import annotations
 
 import numpy as np
 
 from shopfloor.common.config import HpoConfig, validated
-from shopfloor.families.search import SearchProblem, space_defaults
+from shopfloor.families.search import SearchProblem, space_defaults, training_sample
 
 __all__ = [
     "IMAGE_MONITOR",
@@ -40,6 +40,13 @@ def image_problem(images, base) -> SearchProblem:
     def score(model) -> float:
         return balanced_accuracy(validation_labels, predict_probabilities(model, validation_x).argmax(axis=1))
 
+    sample = training_sample(len(data.x))
+    sample_x, sample_labels = data.x[sample], data.y[sample]
+
+    def train_score(model) -> float:
+        """Balanced accuracy on the training sample, without augmentation or dropout (inference mode)."""
+        return balanced_accuracy(sample_labels, predict_probabilities(model, sample_x).argmax(axis=1))
+
     return SearchProblem(
         builder=builder,
         x=data.x,
@@ -50,6 +57,7 @@ def image_problem(images, base) -> SearchProblem:
         fit_options={"class_weight": data.class_weight},
         epoch_score=score,
         first_params=space_defaults(builder),
+        train_score=train_score,
     )
 
 

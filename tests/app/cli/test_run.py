@@ -144,6 +144,8 @@ def test_run_unseen_plant_through_data_and_config_alone(tmp_path: Path, work_dir
         str(tmp_path / "work"),
     )
     assert result.returncode == 0, result.stderr[-3000:]
+    assert "> train ..." in result.stderr and "hpo-" not in result.stderr, "--no-hpo runs no search step"
+    assert "search report" not in result.stdout
     assert "north-plant-pumps" in str(printed_path(result.stdout, "published"))
     card = printed_path(result.stdout, "model card").read_text()
     assert "vib_rms" in card and "work_orders.parquet" in card and "36.0 h" in card

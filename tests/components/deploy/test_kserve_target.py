@@ -115,6 +115,13 @@ def test_endpoint_urls_and_dict() -> None:
         "v1_predict_url": endpoint.v1_predict_url,
         "v1_explain_url": endpoint.v1_explain_url,
         "v2_infer_url": endpoint.v2_infer_url,
+        "sites": [],
+        "site_predict_urls": {},
+    }
+    fleet = Endpoint("kserve", "http://pm.ns.example.com", "pm", "v-1", sites=("site-a", "site-b"))
+    assert fleet.to_dict()["site_predict_urls"] == {
+        "site-a": "http://pm.ns.example.com/v1/models/pm-site-a:predict",
+        "site-b": "http://pm.ns.example.com/v1/models/pm-site-b:predict",
     }
 
 

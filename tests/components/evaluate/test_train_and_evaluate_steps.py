@@ -83,3 +83,45 @@ def test_an_unknown_family_is_one_line_naming_the_known_ones(trained_step: Path,
         run_train("forecast", str(trained_step / "windows"), {}, StepInputs(), str(tmp_path / "m"), str(tmp_path / "h"))
     assert "\n" not in str(raised.value)
     assert not (tmp_path / "m").exists() and not (tmp_path / "h").exists()
+
+
+def test_the_evaluate_step_publishes_a_failed_gate_to_the_plants_channel(trained_step: Path, tmp_path: Path) -> None:
+    """The step as KFP runs it (its wrapper body), with `monitor.alerts` a real webhook: one gate-failed event."""
+    from kfp.dsl import HTML, Artifact, ClassificationMetrics, Dataset, Markdown, Metrics, Model
+
+    from shopfloor.components.deploy.local_target import free_port
+    from shopfloor.components.evaluate.component import evaluate
+    from tests.common.test_alerts import WebhookServer
+
+    def out(kind, name: str, uri: Path | None = None):
+        return kind(name=name, uri=str(uri or tmp_path / name), metadata={})
+
+    webhook = WebhookServer(free_port())
+    webhook.start()
+    try:
+        strict = GateConfig(min_roc_auc=0.0, min_pr_auc=0.0, max_rul_mae_hours=1e-6)
+        alerts = {"kind": "webhook", "url": f"http://127.0.0.1:{webhook.port}/hook", "outbox": str(tmp_path / "ob")}
+        passed = evaluate.python_func(
+            data=out(Dataset, "windows", trained_step / "windows"),
+            model=out(Model, "model", trained_step / "model"),
+            history=out(Artifact, "history", trained_step / "history.json"),
+            profile=out(Artifact, "profile", trained_step / "profile.json"),
+            family="predictive-maintenance",
+            model_name="pm",
+            data_schema={},
+            split={},
+            gate=strict.model_dump(),
+            model_store_uri=str(tmp_path / "store"),
+            metrics=out(Metrics, "metrics"),
+            classification_metrics=out(ClassificationMetrics, "classification"),
+            report=out(HTML, "report"),
+            summary=out(Markdown, "summary"),
+            model_card=out(Markdown, "card"),
+            blessing=out(Artifact, "blessing"),
+            alerts=alerts,
+        )
+    finally:
+        webhook.stop()
+    assert passed is False
+    (event,) = [json.loads(body) for body in webhook.received()]
+    assert event["type"] == "gate-failed" and event["model"] == "pm" and "rul_mae_hours" in event["summary"]

@@ -98,11 +98,13 @@ def test_fixed_trial_values_flow_through_the_builder(trained_windows) -> None:
         "units_0": 32,
         "units_1": 48,
         "dropout": 0.2,
+        "weight_decay": 0.1,
         "learning_rate": 0.003,
         "batch_size": 128,
     }
     config = builder.space(OptunaHyperParameters(optuna.trial.FixedTrial(params)))
     assert config.hidden_units == [32, 48] and config.conv_filters == 0 and config.batch_size == 128
+    assert config.weight_decay == 0.1
     assert best_model_config(params, builder) == config, "the way back gives the same config"
     assert config.kernel_size == ModelConfig().kernel_size, "an inactive kernel size keeps the base value"
 
@@ -212,6 +214,12 @@ def test_the_image_search_starts_from_the_configured_cnn_and_hands_back_a_cnn_co
     assert run_worker(study, make_objective(problem, max_epochs=2, seed=0), deadline=1e12) == 2
     first = study.trials[0]
     assert first.params == problem.first_params and best_model_config(first.params, problem.builder) == CnnConfig()
+    from shopfloor.components.hpo.search import OverfitPenalty
+
+    for trial in study.trials:  # scored on validation, less the penalty for its gap to the training score
+        attrs = trial.user_attrs
+        assert 0.0 <= attrs["train_score"] <= 1.0 and attrs["epoch"] in (1, 2)
+        assert trial.value == pytest.approx(OverfitPenalty().score(attrs["validation_score"], attrs["train_score"]))
     summary = summarize(study)
     assert 0.0 < summary.best_value <= 1.0 and study.user_attrs["objective"] == "validation balanced accuracy"
     chosen = best_model_config(summary.best_params, problem.builder)

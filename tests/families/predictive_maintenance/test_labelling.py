@@ -270,8 +270,8 @@ def test_windows_npz_needs_no_pickle(windows, tmp_path):
     folder = tmp_path / "windows"
     write_windows(windows, str(folder))
     with np.load(folder / "windows.npz", allow_pickle=False) as data:
-        assert data["asset"].dtype.kind == "U"
-        assert sorted(data.files) == ["asset", "end_time", "failure", "rul", "split", "x"]
+        assert data["asset"].dtype.kind == "U" and data["site"].dtype.kind == "U"
+        assert sorted(data.files) == ["asset", "end_time", "failure", "rul", "site", "split", "x"]
         assert all(data[k].dtype != object for k in data.files)
 
 
