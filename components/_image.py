@@ -4,6 +4,10 @@ One image for all steps (built from infra/images/Dockerfile) keeps the compiled 
 moves only when the package version does, as in google-cloud-pipeline-components' ``_image.py``. A plant that
 builds and pushes the image to its own registry compiles with ``shopfloor compile --image REGISTRY/NAME:TAG``
 (or ``$SHOPFLOOR_IMAGE``): every executor and the InferenceService the deploy step creates then use that image.
+
+The edge runtime's image (``infra/edge/Dockerfile``: no TensorFlow) is named after that reference, as
+``infra/images/build.sh`` tags it: ``REGISTRY/NAME-edge:TAG``. An InferenceService with ``deploy.runtime:
+edge-float32|edge-int8`` runs it as its predictor, so the same ``--image`` moves it too.
 """
 
 import os
@@ -11,7 +15,16 @@ import re
 
 from shopfloor import __version__
 
-__all__ = ["DEFAULT_IMAGE", "IMAGE", "IMAGE_ENV", "IMAGE_REFERENCE", "IMAGE_REPOSITORY", "SERVING_IMAGE"]
+__all__ = [
+    "DEFAULT_IMAGE",
+    "EDGE_IMAGE",
+    "IMAGE",
+    "IMAGE_ENV",
+    "IMAGE_REFERENCE",
+    "IMAGE_REPOSITORY",
+    "SERVING_IMAGE",
+    "edge_image",
+]
 
 IMAGE_ENV = "SHOPFLOOR_IMAGE"
 IMAGE_REPOSITORY = "ghcr.io/shopfloor-ml/shopfloor"
@@ -24,3 +37,20 @@ IMAGE_REFERENCE = re.compile(
 IMAGE = os.environ.get(IMAGE_ENV) or DEFAULT_IMAGE
 # The KServe predictor and explainer run the same image (serving/ is installed in it); one tag to move.
 SERVING_IMAGE = IMAGE
+
+
+def edge_image(image: str) -> str:
+    """The edge runtime's image for a component image reference: ``-edge`` after the name, the same tag.
+
+    A digest (``@sha256:...``) pins the component image's content, not the edge image's, so it is dropped and the
+    tag kept (``latest`` when there is none), as ``infra/images/build.sh`` tags what it builds.
+    """
+    reference = image.split("@", 1)[0]
+    name, colon, tag = reference.rpartition(":")
+    if not colon or "/" in tag:  # no tag: the ':' (if any) was a registry port
+        name, tag = reference, "latest"
+    return f"{name}-edge:{tag}"
+
+
+# The KServe predictor with an edge runtime (deploy.runtime edge-float32 | edge-int8); built from infra/edge/Dockerfile.
+EDGE_IMAGE = edge_image(IMAGE)

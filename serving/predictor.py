@@ -22,7 +22,7 @@ from shopfloor.common.attributions import integrated_gradients, mean_baseline
 from shopfloor.common.errors import ShopfloorError
 from shopfloor.common.images import image_statistics
 from shopfloor.contracts.edge import EdgeModel, verified_variant
-from shopfloor.contracts.model_artifact import BLESSING_FILE, load_keras_model, load_model_info, resolve_model_dir
+from shopfloor.contracts.model_artifact import BLESSING_FILE, load_model_info, resolve_model_dir
 from shopfloor.families.classical import load_scoring_model
 from shopfloor.families.registry import ModelKind, family
 from shopfloor.families.visual_inspection.inference import (
@@ -359,10 +359,12 @@ class ImageModel(WindowModel):
 
         folder = resolve_model_dir(self.model_dir)
         self.info = load_model_info(folder)
-        self.keras_model = load_keras_model(folder)
+        self.keras_model = load_scoring_model(folder)  # the engine training chose: the CNN or its challenger
         width, height = self.info["image_size"]
         self.spec = ImageSpec(width, height, self.info["color_mode"], self.max_batch)
-        if self.runtime == "keras":
+        if self.runtime == "keras" and self.info.get("engine", "keras") != "keras":
+            self._infer = self.keras_model.predict  # the trees score a batch at once: nothing to trace
+        elif self.runtime == "keras":
             signature = [tf.TensorSpec([None, height, width, self.spec.channels], tf.float32)]
             forward = tf.function(lambda images: self.keras_model(images, training=False), input_signature=signature)
             self._infer = forward
@@ -424,6 +426,8 @@ class ImageModel(WindowModel):
         """Grad-CAM heatmaps [n, height, width] in 0-1 for the decided class of each image."""
         decided = self._outputs(images)
         index = np.array([self.classes.index(label) for label in decided["label"]])
+        if hasattr(self.keras_model, "evidence"):  # the classical challenger: tree SHAP per image block
+            return {**decided, "heatmaps": self.keras_model.evidence(images)[0]}
         cams = gradcam(self.keras_model, images, class_index=index)
         return {**decided, "heatmaps": cams.heatmaps}
 

@@ -14,6 +14,11 @@ explainer: ``python -m shopfloor.serving.server`` serves predict and explain fro
   version takes all traffic once ready, and the rollback below is still what protects the plant.
 - **Canary promotion.** A successful canary deploy returns with the new version at ``canary_traffic_percent``;
   deploying the same version again with ``canary_traffic_percent=100`` promotes it (the canary field is removed).
+- **Edge runtime** (``runtime`` ``edge-float32``/``edge-int8``). The predictor runs the edge image
+  (``python -m shopfloor.edge``, no TensorFlow) pinned to the deployed version (``--version``): it reads the
+  version's edge files from the model store itself, with the S3 endpoint and keys of the Secret ``shopfloor-s3``
+  as environment variables (no ``STORAGE_URI``, so no storage initializer and no Keras model downloaded), keeps
+  its cache and payload spool on the scratch volume, and has no explainer (the runtime has no explain route).
 
 ``deploy`` talks to the API server through ``kubernetes.client.CustomObjectsApi``, not ``kserve.KServeClient``:
 the latter ignores a passed ``client_configuration`` for its API objects (it loads a kubeconfig or in-cluster
@@ -44,11 +49,13 @@ from kubernetes.client import (
     V1ContainerPort,
     V1EmptyDirVolumeSource,
     V1EnvVar,
+    V1EnvVarSource,
     V1HTTPGetAction,
     V1ObjectMeta,
     V1Probe,
     V1ResourceRequirements,
     V1SeccompProfile,
+    V1SecretKeySelector,
     V1SecurityContext,
     V1Volume,
     V1VolumeMount,
@@ -57,13 +64,22 @@ from kubernetes.client.exceptions import ApiException
 
 from shopfloor.common.errors import ShopfloorError
 from shopfloor.common.progress import report_progress
-from shopfloor.components.deploy.target import DeploymentFailed, DeploymentRequest, Endpoint
+from shopfloor.components.deploy.target import (
+    EDGE_RUNTIMES,
+    DeploymentFailed,
+    DeploymentRequest,
+    Endpoint,
+    edge_arguments,
+    edge_source,
+)
 
 __all__ = [
     "API_GROUP",
     "API_VERSION",
     "MODEL_MOUNT_PATH",
     "PLURAL",
+    "S3_SECRET",
+    "S3_SECRET_KEYS",
     "TERMINAL_REASONS",
     "VERSION_ANNOTATION",
     "KServeTarget",
@@ -90,6 +106,11 @@ METRICS_ANNOTATIONS = {
 }
 SCRATCH_VOLUME = "scratch"
 STORAGE_URI_ENV = "STORAGE_URI"
+# The edge predictor reads the store itself: the Secret and keys the pipeline steps get (pipelines/cluster.py's
+# S3_SECRET and S3_KEYS; components may not import pipelines, and a test keeps the two equal).
+S3_SECRET = "shopfloor-s3"
+S3_SECRET_KEYS = ("AWS_ENDPOINT_URL", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY")
+EDGE_STATE = "/tmp/shopfloor-edge"  # on the scratch volume: the root filesystem is read-only
 # Reasons with which a revision will not recover by waiting: roll back at once instead of at the timeout.
 TERMINAL_REASONS = frozenset({"RevisionFailed", "ContainerCrashLoop"})
 MAX_CONFLICT_RETRIES = 5
@@ -159,15 +180,68 @@ def _container(request: DeploymentRequest, *, explainer: bool) -> V1Container:
             timeout_seconds=5,
             failure_threshold=3,
         ),
-        security_context=V1SecurityContext(
-            run_as_non_root=True,
-            run_as_user=1000,
-            allow_privilege_escalation=False,
-            read_only_root_filesystem=True,
-            capabilities=V1Capabilities(drop=["ALL"]),
-            seccomp_profile=V1SeccompProfile(type="RuntimeDefault"),
-        ),
+        security_context=_security_context(),
         # the root filesystem is read-only: scratch (downloads, Keras' and matplotlib's caches) goes to an emptyDir
+        volume_mounts=[V1VolumeMount(name=SCRATCH_VOLUME, mount_path="/tmp")],
+    )
+
+
+def _security_context() -> V1SecurityContext:
+    """Every serving container's: user 1000, no privileges, read-only root filesystem."""
+    return V1SecurityContext(
+        run_as_non_root=True,
+        run_as_user=1000,
+        allow_privilege_escalation=False,
+        read_only_root_filesystem=True,
+        capabilities=V1Capabilities(drop=["ALL"]),
+        seccomp_profile=V1SeccompProfile(type="RuntimeDefault"),
+    )
+
+
+def _secret_env(key: str) -> V1EnvVar:
+    """One S3 setting from the Secret ``shopfloor-s3``, resolved by the kubelet (the manifest holds no value)."""
+    return V1EnvVar(name=key, value_from=V1EnvVarSource(secret_key_ref=V1SecretKeySelector(name=S3_SECRET, key=key)))
+
+
+def _edge_container(request: DeploymentRequest) -> V1Container:
+    """The ``kserve-container`` running the edge runtime on the deployed version's TFLite export.
+
+    The runtime downloads the version's edge files from the store (S3 keys from the Secret), so the container
+    has no ``STORAGE_URI``; ready = the model is loaded (``/v2/health/ready``), as the edge image's healthcheck.
+    """
+    args = edge_arguments(edge_source(request), "0.0.0.0", HTTP_PORT, f"{EDGE_STATE}/models")
+    if request.payload_log_uri:
+        args += ["--payload-log", request.payload_log_uri, "--payload-spool", f"{EDGE_STATE}/spool"]
+    return V1Container(
+        name="kserve-container",
+        image=request.image,
+        command=["python", "-m", "shopfloor.edge"],
+        args=args,
+        env=[
+            V1EnvVar(name="SHOPFLOOR_MODEL_VERSION", value=request.model_version),
+            V1EnvVar(name="HOME", value="/tmp"),
+            *(_secret_env(key) for key in S3_SECRET_KEYS),
+        ],
+        ports=[V1ContainerPort(name="http1", container_port=HTTP_PORT, protocol="TCP")],
+        # LiteRT and NumPy: ~55 MB resident for a window model (README "Edge"), an image CNN more
+        resources=V1ResourceRequirements(
+            requests={"cpu": "250m", "memory": "256Mi"},
+            limits={"cpu": "1", "memory": "1Gi"},
+        ),
+        readiness_probe=V1Probe(
+            http_get=V1HTTPGetAction(path="/v2/health/ready", port=HTTP_PORT),
+            initial_delay_seconds=2,
+            period_seconds=10,
+            failure_threshold=3,
+        ),
+        liveness_probe=V1Probe(
+            http_get=V1HTTPGetAction(path="/v2/health/live", port=HTTP_PORT),
+            initial_delay_seconds=10,
+            period_seconds=20,
+            timeout_seconds=5,
+            failure_threshold=3,
+        ),
+        security_context=_security_context(),
         volume_mounts=[V1VolumeMount(name=SCRATCH_VOLUME, mount_path="/tmp")],
     )
 
@@ -181,10 +255,12 @@ def build_inference_service(request: DeploymentRequest, canary: bool = False) ->
     """The ISVC for ``request``; ``canary`` sets ``canaryTrafficPercent`` (only meaningful over a serving version).
 
     A 100 % rollout carries no canary field, so KServe sends all traffic to the new revision once it is ready.
+    An edge runtime's predictor is the edge runtime, without an explainer; the metrics annotations are the same.
     """
     percent = request.canary_traffic_percent if canary and request.canary_traffic_percent < 100 else None
+    edge = request.runtime in EDGE_RUNTIMES
     predictor = V1beta1PredictorSpec(
-        containers=[_container(request, explainer=False)],
+        containers=[_edge_container(request) if edge else _container(request, explainer=False)],
         volumes=[_scratch_volume()],
         service_account_name=request.service_account,
         min_replicas=1,
@@ -192,7 +268,7 @@ def build_inference_service(request: DeploymentRequest, canary: bool = False) ->
         canary_traffic_percent=percent,
     )
     explainer = None
-    if request.explainer:
+    if request.explainer and not edge:  # a request refuses an explainer with an edge runtime already
         explainer = V1beta1ExplainerSpec(
             containers=[_container(request, explainer=True)],
             volumes=[_scratch_volume()],

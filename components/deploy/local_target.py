@@ -4,6 +4,10 @@ A new version starts beside the old one and takes over only once it answers read
 old server keeps serving (the local counterpart of KServe's rollback). State per model lives in
 ``<state_dir>/<model_name>.json`` (pid, URL, version, log file) so a later deploy or ``shopfloor stop``
 finds the running server.
+
+With an ``edge-*`` runtime the process is the edge runtime (``python -m shopfloor.edge``, pinned to the version,
+its cache in ``<state_dir>/edge-cache``) instead of the full server: same readiness route, same state file, and
+no tokens (the edge runtime has no write routes).
 """
 
 from __future__ import annotations
@@ -22,7 +26,14 @@ from pathlib import Path
 
 from shopfloor.common.errors import ShopfloorError
 from shopfloor.common.storage import atomic_write_bytes
-from shopfloor.components.deploy.target import DeploymentFailed, DeploymentRequest, Endpoint
+from shopfloor.components.deploy.target import (
+    EDGE_RUNTIMES,
+    DeploymentFailed,
+    DeploymentRequest,
+    Endpoint,
+    edge_arguments,
+    edge_source,
+)
 from shopfloor.contracts.model_store import MODEL_NAME
 
 __all__ = [
@@ -35,6 +46,8 @@ __all__ = [
 ]
 
 OPERATOR_TOKEN_FILE = "operator.token"
+# the modules a local deploy starts: the full server, or the edge runtime for an edge-* runtime
+_SERVER_MODULES = (b"shopfloor.serving.server", b"shopfloor.edge")
 
 
 def local_tokens_file(state_dir: Path) -> Path:
@@ -106,7 +119,7 @@ def _is_our_server(pid: int, state: dict) -> bool:
         command = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
     except OSError:
         return False
-    ours = b"shopfloor.serving.server" in command and state.get("model_name", "").encode() in command
+    ours = any(module in command for module in _SERVER_MODULES) and state.get("model_name", "").encode() in command
     recorded = state.get("started_at")
     return ours and (recorded is None or recorded == _started_at(pid))
 
@@ -160,15 +173,26 @@ def _ready(url: str) -> bool:
 
 
 class LocalServerTarget:
-    """Deploy by starting ``python -m shopfloor.serving.server`` on this machine, bound to ``host``."""
+    """Deploy by starting ``python -m shopfloor.serving.server`` (or ``shopfloor.edge``) here, bound to ``host``."""
 
     def __init__(self, state_dir: str | Path, host: str = "127.0.0.1", poll_interval_s: float = 0.25):
         self.state_dir = Path(state_dir)
         self.host = host
         self.poll_interval_s = poll_interval_s
 
-    def _start(self, request: DeploymentRequest, port: int, log_path: Path) -> subprocess.Popen:
-        """Start the server detached (own session), so it outlives the pipeline step that started it."""
+    def _command(self, request: DeploymentRequest, port: int) -> list[str]:
+        """The server's command line: the full server, or the edge runtime pinned to the version."""
+        if request.runtime in EDGE_RUNTIMES:
+            cache = str(self.state_dir / "edge-cache")
+            command = [
+                sys.executable,
+                "-m",
+                "shopfloor.edge",
+                *edge_arguments(edge_source(request), self.host, port, cache),
+            ]
+            if request.payload_log_uri:
+                command += ["--payload-log", request.payload_log_uri, "--payload-spool", str(self.state_dir / "spool")]
+            return command
         command = [
             sys.executable,
             "-m",
@@ -188,6 +212,11 @@ class LocalServerTarget:
             command += ["--payload-log-uri", request.payload_log_uri, "--payload-spool", str(self.state_dir / "spool")]
         if request.runtime != "keras":
             command += ["--runtime", request.runtime]
+        return command
+
+    def _start(self, request: DeploymentRequest, port: int, log_path: Path) -> subprocess.Popen:
+        """Start the server detached (own session), so it outlives the pipeline step that started it."""
+        command = self._command(request, port)
         with log_path.open("ab") as log:
             return subprocess.Popen(
                 command, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True

@@ -13,9 +13,22 @@ import typing
 from shopfloor.common.errors import ShopfloorError
 from shopfloor.components._image import SERVING_IMAGE
 
-__all__ = ["RUNTIMES", "DeployTarget", "DeploymentFailed", "DeploymentRequest", "Endpoint"]
+__all__ = [
+    "EDGE_RUNTIMES",
+    "RUNTIMES",
+    "DeployTarget",
+    "DeploymentFailed",
+    "DeploymentRequest",
+    "EdgeSource",
+    "Endpoint",
+    "edge_arguments",
+    "edge_source",
+]
 
-RUNTIMES = ("keras", "tflite-float32", "tflite-int8")
+# keras and tflite-*: the full server (shopfloor.serving.server); edge-*: the edge runtime (shopfloor.edge), which
+# serves the published TFLite export of every kind without TensorFlow, and has no explain route.
+EDGE_RUNTIMES = ("edge-float32", "edge-int8")
+RUNTIMES = ("keras", "tflite-float32", "tflite-int8", *EDGE_RUNTIMES)
 
 # A Kubernetes name that is also a DNS-1035 label (what KServe requires of an InferenceService name).
 _NAME_PATTERN = re.compile(r"[a-z]([-a-z0-9]{0,61}[a-z0-9])?")
@@ -40,9 +53,11 @@ class DeploymentRequest:
         canary_traffic_percent: traffic share of a new version while an older one is serving; 100 = full rollout.
         payload_log_uri: where the predictor writes payload logs (env ``SHOPFLOOR_PAYLOAD_LOG_URI``); "" = off.
         ready_timeout_s: how long the new version may take to become ready before it is rolled back.
-        explainer: also deploy the explainer component.
+        explainer: also deploy the explainer component (never with an ``edge-*`` runtime: it cannot explain).
         runtime: what answers predict: ``keras``, or for image models a TFLite edge export (``tflite-float32``,
-            ``tflite-int8``) the train step wrote; the explainer always runs Keras (Grad-CAM needs gradients).
+            ``tflite-int8``) the train step wrote, in the full server; the explainer always runs Keras (Grad-CAM
+            needs gradients). ``edge-float32``/``edge-int8``: the edge runtime (``shopfloor.edge``, its own small
+            image) answers predict from the TFLite export, any kind, reading the version from the model store.
     """
 
     model_name: str
@@ -82,11 +97,76 @@ class DeploymentRequest:
             raise ShopfloorError(
                 source, f"{self.runtime!r} is not a runtime", field="runtime", expected=f"one of: {', '.join(RUNTIMES)}"
             )
+        if self.runtime in EDGE_RUNTIMES and self.explainer:
+            raise ShopfloorError(
+                source,
+                f"runtime {self.runtime} has no explain route",
+                field="explainer",
+                expected="explainer false with an edge runtime",
+            )
         timeout = self.ready_timeout_s
         if isinstance(timeout, bool) or not isinstance(timeout, int | float) or not timeout > 0:
             raise ShopfloorError(
                 source, f"{self.ready_timeout_s!r} is not positive", field="ready_timeout_s", expected="seconds > 0"
             )
+
+
+@dataclasses.dataclass(frozen=True)
+class EdgeSource:
+    """Where the edge runtime finds a published version: the store, the model's folder name in it, the version."""
+
+    store_uri: str
+    model: str
+    version: str
+    variant: str
+
+
+def edge_arguments(source: EdgeSource, host: str, port: int, cache_dir: str) -> list[str]:
+    """The ``shopfloor-edge`` arguments that serve exactly ``source``'s version on ``host:port``.
+
+    ``--version`` pins it: the runtime never follows ``latest.json`` by itself, so a canary, a rollback or a
+    local redeploy decides what serves, as with the full server.
+    """
+    return [
+        "--model-store",
+        source.store_uri,
+        "--model",
+        source.model,
+        "--version",
+        source.version,
+        "--variant",
+        source.variant,
+        "--host",
+        host,
+        "--port",
+        str(port),
+        "--cache-dir",
+        cache_dir,
+    ]
+
+
+def edge_source(request: DeploymentRequest) -> EdgeSource:
+    """Split ``request.model_uri`` (``<store>/<model>/<version>`` or its ``model/``) into what ``shopfloor-edge`` reads.
+
+    The edge runtime answers under its store name, so that name must be the request's model name: otherwise the
+    routes would not be the ones the endpoint announces.
+
+    Raises:
+        ShopfloorError: If the URI is not a published version of ``request.model_name``, naming ``model_uri``.
+    """
+    uri = request.model_uri.rstrip("/")
+    if uri.endswith("/model"):
+        uri = uri.removesuffix("/model")
+    store, _, rest = uri.rpartition("/")
+    store, _, model = store.rpartition("/")
+    if not store or model != request.model_name or not rest:
+        raise ShopfloorError(
+            "deployment request",
+            f"{request.model_uri!r} is not a published version of {request.model_name!r}",
+            field="model_uri",
+            expected=f"<store>/{request.model_name}/<version>: the edge runtime answers under the store's name",
+        )
+    return EdgeSource(store_uri=store, model=model, version=rest, variant=request.runtime.removeprefix("edge-"))
 
 
 @dataclasses.dataclass(frozen=True)

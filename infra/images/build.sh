@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
-# Build the component image and the serving image on top of it, tagged as one reference; push them with --push.
+# Build the component image, the serving image on top of it and the edge runtime's image (infra/edge/Dockerfile,
+# no TensorFlow), tagged as one reference; push them with --push.
 #   infra/images/build.sh [--push] [--dry-run] [REGISTRY/NAME:TAG]
 # The default reference is the package version's (python -P -c 'from shopfloor.components._image import IMAGE').
-# The serving image is the same reference with "-serving" after the name. Compile the pipelines for it with
+# The serving image is the same reference with "-serving" after the name, the edge image with "-edge"
+# (components/_image.py's edge_image: what an InferenceService with deploy.runtime edge-* runs). Compile with
 #   shopfloor compile --image REGISTRY/NAME:TAG
 # --dry-run prints the docker commands instead of running them. Run from anywhere inside the repository.
 set -euo pipefail
@@ -30,12 +32,15 @@ name="${image%:*}"
 tag="${image##*:}"
 [[ "$name" == "$image" || "$tag" == */* ]] && { name="$image"; tag="latest"; image="$name:$tag"; }
 serving="$name-serving:$tag"
+edge="$name-edge:$tag"
 commit="$(git rev-parse HEAD 2>/dev/null || echo unknown)"
 
 $run docker build -f infra/images/Dockerfile --build-arg "SHOPFLOOR_IMAGE=$image" \
   --build-arg "SHOPFLOOR_GIT_COMMIT=$commit" -t "$image" .
 $run docker build -f infra/images/serving.Dockerfile --build-arg "SHOPFLOOR_IMAGE=$image" -t "$serving" .
+$run docker build -f infra/edge/Dockerfile -t "$edge" .
 if $push; then
   $run docker push "$image"
   $run docker push "$serving"
+  $run docker push "$edge"
 fi

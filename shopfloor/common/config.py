@@ -203,12 +203,25 @@ class DeployConfig(StrictSection):
     canary_traffic_percent: int = Field(10, gt=0, le=100, description="traffic to a new version; 100 = all")
     ready_timeout_s: float = Field(600.0, gt=0)
     explainer: bool = True
-    runtime: Literal["keras", "tflite-float32", "tflite-int8"] = Field(
+    runtime: Literal["keras", "tflite-float32", "tflite-int8", "edge-float32", "edge-int8"] = Field(
         "keras",
-        description="image models: what answers predict, the Keras model or a TFLite edge export (explain stays Keras)",
+        description="what answers predict: keras; image models: tflite-* (the full server on a TFLite export, "
+        "explain stays Keras); any kind: edge-* (the edge runtime shopfloor.edge, no TensorFlow, no explainer)",
     )
     payload_log_uri: str = Field("", description="folder or s3:// prefix for request/response logs; '' = off")
     local_state_dir: str = Field("", description="local target: where server state and logs go (set by the CLI)")
+
+    @pydantic.model_validator(mode="after")
+    def _edge_runtime_has_no_explainer(self) -> DeployConfig:
+        """Refuse an explainer with an edge runtime: ``shopfloor.edge`` has no explain route to deploy one for.
+
+        Refused rather than dropped, so a config never silently loses the explanations it asks for.
+        """
+        if self.runtime.startswith("edge-") and self.explainer:
+            raise ValueError(
+                f"deploy.explainer must be false with runtime {self.runtime}: the edge runtime has no explain route"
+            )
+        return self
 
 
 class RetrainPolicy(StrictSection):

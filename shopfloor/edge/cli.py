@@ -1,13 +1,14 @@
 """``shopfloor-edge``: serve a published model's edge export over HTTP and/or MQTT, keep it updated, log payloads.
 
-    shopfloor-edge --model-store s3://models --model pump-failure [--variant int8] [--port 8080]
+    shopfloor-edge --model-store s3://models --model pump-failure [--version v-...] [--variant int8] [--port 8080]
                    [--mqtt-host localhost] [--payload-log s3://payload-logs] [--payload-spool /var/lib/shopfloor/spool]
 
 The model is pulled from the store at start and every ``--update-interval-s`` seconds or on SIGHUP, and swapped
-in atomically (``shopfloor.edge.updates``). Payload records that the store does not take (unreachable, down) go to
-the bounded local spool at the failed write, and the spool is sent first, in order, whenever the store takes
-writes again (at start, then every flush interval). SIGTERM or SIGINT stops it: the payload log gets a last flush
-and spools the rest.
+in atomically (``shopfloor.edge.updates``); with ``--version`` that one published version is served and
+``latest.json`` is not followed (the KServe predictor: the deploy step decides what serves). Payload records that
+the store does not take (unreachable, down) go to the bounded local spool at the failed write, and the spool is
+sent first, in order, whenever the store takes writes again (at start, then every flush interval). SIGTERM or
+SIGINT stops it: the payload log gets a last flush and spools the rest.
 """
 
 from __future__ import annotations
@@ -37,6 +38,11 @@ def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="shopfloor-edge", description=__doc__.splitlines()[0])
     p.add_argument("--model-store", required=True, help="the model store: a folder or s3://bucket/prefix")
     p.add_argument("--model", required=True, help="the model's name in the store")
+    p.add_argument(
+        "--version",
+        default="",
+        help="serve this published version only, never following latest.json ('' = follow latest.json)",
+    )
     p.add_argument(
         "--variant",
         choices=["int8", "float32"],
@@ -105,7 +111,9 @@ def main(argv: list[str] | None = None) -> int:
     # update waits for the next interval (the flaky SIGHUP test); a signal during start-up is taken afterwards.
     signal.pthread_sigmask(signal.SIG_BLOCK, _SIGNALS)
     metrics = EdgeMetrics()
-    updater = ModelUpdater(args.model_store, args.model, args.cache_dir, args.variant, args.max_batch)
+    updater = ModelUpdater(
+        args.model_store, args.model, args.cache_dir, args.variant, args.max_batch, version=args.version
+    )
     updater.listeners.append(metrics.served)
     updater.start_from_cache()
     try:

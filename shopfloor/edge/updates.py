@@ -7,6 +7,10 @@ temporary folder of the local cache, its flatbuffer checked against the sha256 o
 only then renamed into ``<cache>/<version>`` and swapped in as the served model: a request is answered by the old
 version or by the new one, never by half a download. ``<cache>/current.json`` names the version last swapped in,
 so a device that restarts without a link to the store serves it until the store is back.
+
+A pinned updater (``version``, what ``shopfloor-edge --version`` and the KServe predictor use) serves that one
+published version and never follows ``latest.json``: on a cluster the deploy step decides which version serves
+(canary, rollback), and a predictor that moved by itself would undo both.
 """
 
 from __future__ import annotations
@@ -21,7 +25,7 @@ from pathlib import Path
 
 from shopfloor.common.storage import exists, join_uri, read_bytes
 from shopfloor.contracts.edge import EDGE_DIR, EDGE_INFO, VARIANT_FILES
-from shopfloor.contracts.model_store import ModelStore
+from shopfloor.contracts.model_store import ModelStore, PublishedVersion
 from shopfloor.edge.model import ServedEdgeModel
 
 __all__ = ["ModelUpdater"]
@@ -31,10 +35,19 @@ _CURRENT = "current.json"
 
 
 class ModelUpdater:
-    """Keeps ``current`` the newest published version of one model, from a store into a local cache."""
+    """Keeps ``current`` the newest published version of one model (or the pinned one), from a store into a cache."""
 
-    def __init__(self, store_uri: str, name: str, cache_dir: str | Path, variant: str = "int8", max_batch: int = 1024):
+    def __init__(
+        self,
+        store_uri: str,
+        name: str,
+        cache_dir: str | Path,
+        variant: str = "int8",
+        max_batch: int = 1024,
+        version: str = "",
+    ):
         self.store, self.name, self.variant, self.max_batch = ModelStore(store_uri), name, variant, max_batch
+        self.pinned = version
         self.cache = Path(cache_dir) / name
         self.cache.mkdir(parents=True, exist_ok=True)
         self.current: ServedEdgeModel | None = None
@@ -46,6 +59,8 @@ class ModelUpdater:
         pointer = self.cache / _CURRENT
         if self.current is None and pointer.is_file():
             version = json.loads(pointer.read_text())["version"]
+            if self.pinned and version != self.pinned:
+                return None  # another version than the pinned one: never serve it, not even until the store answers
             try:
                 self._swap(ServedEdgeModel(self.name, self.cache / version, version, self.variant, self.max_batch))
             except (OSError, ValueError, KeyError) as exc:
@@ -60,7 +75,7 @@ class ModelUpdater:
             ValueError: If the new version's files fail their checks (the served model stays).
         """
         with self._lock:
-            latest = self.store.latest(self.name)
+            latest = self._wanted()
             if latest is None or (self.current is not None and self.current.version == latest.version):
                 return False
             folder = self.cache / latest.version
@@ -71,6 +86,12 @@ class ModelUpdater:
             (self.cache / _CURRENT).write_text(json.dumps({"version": latest.version}))
             _LOGGER.info("edge %s: now serving %s (%s)", self.name, latest.version, model.variant)
             return True
+
+    def _wanted(self) -> PublishedVersion | None:
+        """The version to serve: the pinned one, or what ``latest.json`` names (None when nothing is published)."""
+        if self.pinned:
+            return PublishedVersion(self.pinned, self.store.version_uri(self.name, self.pinned))
+        return self.store.latest(self.name)
 
     def _download(self, version_uri: str, folder: Path) -> None:
         """The version's edge files into ``folder``, through a temporary folder renamed only once verified."""

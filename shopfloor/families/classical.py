@@ -40,25 +40,30 @@ from shopfloor.contracts.model_artifact import CLASSICAL_DIR, load_keras_model, 
 if TYPE_CHECKING:
     import lightgbm
 
+    from shopfloor.contracts.images import ImageSet
     from shopfloor.contracts.windows import LabelledWindows
 
 __all__ = [
     "CLASSICAL_DIR",
     "ENGINE_LIGHTGBM",
+    "ENGINE_LIGHTGBM_IMAGES",
     "ENGINE_NETWORK",
     "ENGINE_PCA",
     "STATISTICS",
+    "BoostedImages",
     "BoostedWindows",
     "EngineChoice",
     "PcaDetector",
     "choose_engine",
     "choose_on_validation",
+    "fit_boosted_images",
     "fit_boosted_windows",
     "fit_pca_detector",
     "as_engine",
     "load_engine",
     "other_engines",
     "load_scoring_model",
+    "image_features",
     "statistic_names",
     "window_statistics",
 ]
@@ -66,6 +71,7 @@ __all__ = [
 ENGINE_NETWORK = "keras"
 ENGINE_LIGHTGBM = "lightgbm"
 ENGINE_PCA = "pca"
+ENGINE_LIGHTGBM_IMAGES = "lightgbm-images"
 STATISTICS = ("mean", "std", "min", "max", "last", "slope", "missing")
 _INFO = "classical.json"
 # Small trees, shrinkage and subsampling: sound on a few hundred windows as on a fleet's; early stopping on the
@@ -264,6 +270,8 @@ def load_engine(model_dir: str | Path, engine: str) -> Any:
         return BoostedWindows.load(resolve_model_dir(model_dir))
     if engine == ENGINE_PCA:
         return PcaDetector.load(resolve_model_dir(model_dir))
+    if engine == ENGINE_LIGHTGBM_IMAGES:
+        return BoostedImages.load(resolve_model_dir(model_dir))
     return load_keras_model(model_dir)
 
 
@@ -405,3 +413,123 @@ def choose_on_validation(
         "validation PR-AUC",
         {engine: threshold(score) for engine, score in scores.items()},
     )
+
+
+IMAGE_GRID = 16  # an image becomes this many x this many block means (plus its brightness statistics)
+
+
+def image_features(images: np.ndarray, grid: int = IMAGE_GRID) -> np.ndarray:
+    """Gray block means on a ``grid`` x ``grid`` raster (0-1) and the image's mean, std, min and max: [n, grid² + 4].
+
+    Coarse pixels keep where a defect is and how dark it is, which is what a tree can split on; the statistics
+    carry lighting. Blocks are equal slices of the image, so any image size maps to the same features. (Defects
+    that appear anywhere on parts photographed in varying positions are the CNN's strength, not the trees'.)
+    """
+    gray = np.asarray(images, dtype=np.float32).mean(axis=-1) / 255.0  # [n, height, width]
+    n, height, width = gray.shape
+    rows = np.array_split(np.arange(height), grid)
+    columns = np.array_split(np.arange(width), grid)
+    blocks = np.stack(
+        [gray[:, r[0] : r[-1] + 1, c[0] : c[-1] + 1].mean(axis=(1, 2)) for r in rows for c in columns], axis=1
+    )
+    flat = gray.reshape(n, -1)
+    statistics = np.stack([flat.mean(axis=1), flat.std(axis=1), flat.min(axis=1), flat.max(axis=1)], axis=1)
+    return np.concatenate([blocks, statistics], axis=1).astype(np.float32)
+
+
+@dataclasses.dataclass(frozen=True)
+class BoostedImages:
+    """The inspection CNN's classical challenger: LightGBM over coarse gray pixels, answering as the CNN does.
+
+    ``model.predict(images)`` returns class probabilities [n, classes] for raw images [n, height, width,
+    channels] (0-255), so thresholds, evaluation and the server need no other path; ``evidence`` gives a heatmap
+    per image from exact tree SHAP, as Grad-CAM does for the CNN.
+    """
+
+    booster: lightgbm.Booster
+    classes: list[str]
+    ok_class: str
+    grid: int = IMAGE_GRID
+
+    @property
+    def output_shape(self) -> tuple[None, int]:
+        """Keras' ``output_shape``: a batch of class probabilities."""
+        return (None, len(self.classes))
+
+    def predict(self, images: Any, batch_size: int | None = None, verbose: int = 0) -> np.ndarray:
+        """Class probabilities [n, classes] (Keras' ``predict`` signature)."""
+        found = np.asarray(self.booster.predict(image_features(images, self.grid), num_threads=1))
+        return found.reshape(len(found), len(self.classes)).astype(np.float32)
+
+    def __call__(self, images: Any, training: bool = False) -> np.ndarray:
+        """Class probabilities, as calling the Keras model does."""
+        return self.predict(images)
+
+    def evidence(self, images: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Where the trees see a defect: heatmaps [n, height, width] in [0, 1] and the predicted class per image.
+
+        A block's heat is its tree SHAP contribution against "ok" (negative contributions count as none).
+        """
+        images = np.asarray(images)
+        n, height, width = images.shape[:3]
+        k = len(self.classes)
+        contributions = np.asarray(self.booster.predict(image_features(images, self.grid), pred_contrib=True))
+        per_class = contributions.reshape(n, k, -1)
+        against_ok = -per_class[:, self.classes.index(self.ok_class), : self.grid * self.grid]
+        maps = np.clip(against_ok, 0.0, None).reshape(n, self.grid, self.grid)
+        rows = np.array_split(np.arange(height), self.grid)
+        columns = np.array_split(np.arange(width), self.grid)
+        row_of = np.concatenate([np.full(len(r), i) for i, r in enumerate(rows)])
+        column_of = np.concatenate([np.full(len(c), j) for j, c in enumerate(columns)])
+        full = maps[:, row_of][:, :, column_of]
+        peak = full.reshape(n, -1).max(axis=1).reshape(n, 1, 1)
+        heatmaps = np.divide(full, peak, out=np.zeros_like(full), where=peak > 0)
+        return heatmaps.astype(np.float32), self.predict(images).argmax(axis=1)
+
+    def files(self) -> dict[str, bytes]:
+        """The challenger's files, relative to the model folder (a LightGBM text model: nothing is unpickled)."""
+        info = {
+            "classes": self.classes,
+            "ok_class": self.ok_class,
+            "grid": self.grid,
+            "trees": self.booster.num_trees(),
+            "lightgbm": _lightgbm_version(),
+        }
+        return {
+            f"{CLASSICAL_DIR}/images.txt": self.booster.model_to_string().encode(),
+            f"{CLASSICAL_DIR}/{_INFO}": json.dumps(info, indent=2, sort_keys=True).encode(),
+        }
+
+    @classmethod
+    def load(cls, model_dir: str | Path) -> BoostedImages:
+        """The challenger saved in a model folder."""
+        import lightgbm
+
+        folder = Path(model_dir) / CLASSICAL_DIR
+        info = json.loads((folder / _INFO).read_text())
+        booster = lightgbm.Booster(model_str=(folder / "images.txt").read_text())
+        return cls(booster, list(info["classes"]), str(info["ok_class"]), int(info["grid"]))
+
+
+def fit_boosted_images(images: ImageSet, seed: int) -> BoostedImages:
+    """Fit multiclass trees on the train split, the number of trees chosen by early stopping on validation.
+
+    Classes are weighted inversely to their frequency (as the CNN's loss is), so rare defects count.
+    """
+    import lightgbm
+
+    train, validation = images.part("train"), images.part("validation")
+    k = len(images.classes)
+    counts = np.bincount(train.labels, minlength=k).astype(np.float64)
+    weights = (len(train.labels) / (k * np.maximum(counts, 1.0)))[train.labels]
+    grid = min(IMAGE_GRID, *images.images.shape[1:3])  # an 8x8 scan is its own 8x8 raster
+    data = lightgbm.Dataset(image_features(train.images, grid), train.labels, weight=weights, free_raw_data=False)
+    checks = lightgbm.Dataset(image_features(validation.images, grid), validation.labels, reference=data)
+    booster = lightgbm.train(
+        {**_PARAMETERS, "seed": seed, "objective": "multiclass", "num_class": k, "metric": "multi_logloss"},
+        data,
+        num_boost_round=_ROUNDS,
+        valid_sets=[checks],
+        callbacks=[lightgbm.early_stopping(_PATIENCE, verbose=False)],
+    )
+    return BoostedImages(booster, list(images.classes), images.ok_class, grid)

@@ -15,6 +15,7 @@ from shopfloor.contracts.windows import write_windows
 from shopfloor.families.base import StepInputs
 from shopfloor.families.classical import (
     STATISTICS,
+    BoostedImages,
     BoostedWindows,
     PcaDetector,
     as_engine,
@@ -26,6 +27,7 @@ from shopfloor.families.classical import (
     window_statistics,
 )
 from shopfloor.families.predictive_maintenance.config import GateConfig, ModelConfig
+from shopfloor.families.shared import average_precision
 from shopfloor.serving.predictor import WindowModel
 
 # a weak network (one epoch, few units): on the small plant the trees beat it on validation, deterministically
@@ -142,7 +144,6 @@ def test_the_server_answers_and_explains_with_the_trees(challenged: Path) -> Non
 
 def test_the_pca_detector_answers_as_the_autoencoder_does(anomaly_windows, tmp_path: Path) -> None:
     from shopfloor.families.anomaly_detection.model import normal_windows
-    from shopfloor.families.shared import average_precision
 
     normal = normal_windows(anomaly_windows)
     detector = fit_pca_detector(normal.train, normal.mean, normal.std, anomaly_windows.features)
@@ -185,3 +186,66 @@ def test_the_anomaly_train_step_keeps_both_detectors_and_records_the_choice(
     served = load_scoring_model(tmp_path / "model")
     assert type(served).__name__ == ("PcaDetector" if info["engine"] == "pca" else "Functional")
     assert (tmp_path / "model" / CLASSICAL_DIR / "pca.npz").is_file()
+
+
+def test_the_image_trees_answer_as_the_cnn_does_and_show_where_they_look(vision_trained, tmp_path: Path) -> None:
+    from shopfloor.families.visual_inspection.explanation import heatmaps_of
+    from shopfloor.families.visual_inspection.family import challenge_cnn
+    from shopfloor.families.visual_inspection.inference import defect_scores
+    from shopfloor.families.visual_inspection.model import predict_probabilities
+
+    images = vision_trained.images
+    choice, trees = challenge_cnn(vision_trained.result.model, images, 0.95, seed=7)
+    assert set(choice.validation) == {"keras", "lightgbm-images"} and choice.chosen in choice.validation
+    assert set(choice.thresholds) == set(choice.validation), "each engine gets its own defect threshold"
+    test = images.part("test")
+    probabilities = predict_probabilities(trees, test.images)
+    assert probabilities.shape == (len(test.labels), len(images.classes))
+    np.testing.assert_allclose(probabilities.sum(axis=1), 1.0, atol=1e-5)
+    # the demo parts' dents lie anywhere on parts in varying positions: coarse pixels cannot see them, the CNN can,
+    # and the choice on validation keeps the CNN (the trees never ship a worse model)
+    assert choice.chosen == "keras" and choice.validation["keras"] > choice.validation["lightgbm-images"]
+    cnn = defect_scores(predict_probabilities(vision_trained.result.model, test.images), images.ok_index)
+    trees_score = defect_scores(probabilities, images.ok_index)
+    assert average_precision(test.is_defect, cnn) > average_precision(test.is_defect, trees_score)
+    heatmaps, predicted = heatmaps_of(trees, test.images[:6])
+    assert heatmaps.shape == test.images[:6].shape[:3] and heatmaps.max() <= 1.0 and heatmaps.min() >= 0.0
+    assert (predicted == probabilities[:6].argmax(axis=1)).all()
+    for relative, content in trees.files().items():
+        (tmp_path / relative).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / relative).write_bytes(content)
+    np.testing.assert_array_equal(BoostedImages.load(tmp_path).predict(test.images), probabilities)
+
+
+def test_the_server_answers_and_explains_images_with_the_trees(vision_trained, tmp_path: Path) -> None:
+    """A model folder whose trees answer (as train writes it when they win): V1 predict and explain over HTTP."""
+    import base64
+    import shutil
+
+    from fastapi.testclient import TestClient
+
+    from shopfloor.families.visual_inspection.family import challenge_cnn
+    from shopfloor.serving.server import build_app, load_window_model
+
+    choice, trees = challenge_cnn(vision_trained.result.model, vision_trained.images, 0.95, seed=7)
+    folder = tmp_path / "model"
+    shutil.copytree(vision_trained.model_dir, folder)
+    for relative, content in trees.files().items():
+        (folder / relative).parent.mkdir(parents=True, exist_ok=True)
+        (folder / relative).write_bytes(content)
+    info = json.loads((folder / "shopfloor_model.json").read_text())
+    info.update(engine="lightgbm-images", threshold=choice.thresholds["lightgbm-images"], challenger=choice.record())
+    (folder / "shopfloor_model.json").write_text(json.dumps(info))
+
+    client = TestClient(build_app(load_window_model(str(folder), "vi", max_batch=8), max_body_bytes=2_000_000))
+    test = vision_trained.images.part("test")
+    png = (vision_trained.root / test.paths[0]).read_bytes()
+    body = {"instances": [{"image_bytes": {"b64": base64.b64encode(png).decode()}}]}
+    answer = client.post("/v1/models/vi:predict", json=body)
+    assert answer.status_code == 200, answer.text
+    (prediction,) = answer.json()["predictions"]
+    expected = trees.predict(test.images[:1])[0]
+    assert prediction["defect_score"] == pytest.approx(1.0 - expected[vision_trained.images.ok_index], abs=1e-5)
+    explained = client.post("/v1/models/vi:explain", json=body)
+    assert explained.status_code == 200, explained.text
+    assert len(explained.json()["explanations"][0]["heatmap"]) == test.images.shape[1]

@@ -76,6 +76,11 @@ class VisionGateConfig(StrictSection):
     min_defect_recall: float = Field(0.9, ge=0, le=1, description="share of defective test parts rejected")
     max_false_reject_rate: float = Field(0.15, ge=0, le=1, description="share of good test parts rejected")
     min_roc_auc: float = Field(0.9, ge=0, le=1, description="defect-vs-ok ROC-AUC of the defect score")
+    challenger: Literal["lightgbm", "none"] = Field(
+        "lightgbm",
+        description="a classical model trained on the same split (gradient-boosted trees on coarse gray pixels); "
+        "the better of it and the CNN on validation defect-vs-ok PR-AUC is evaluated, published and served",
+    )
 
 
 class TfliteConfig(EdgeConfig):

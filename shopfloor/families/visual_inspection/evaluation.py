@@ -227,17 +227,22 @@ def accuracy_sentence(metrics: dict[str, float]) -> str:
 
 
 def render_vision_report(
-    evaluation: VisionEvaluation, history: dict[str, list[float]], model_name: str, stopping: dict | None = None
+    evaluation: VisionEvaluation,
+    history: dict[str, list[float]],
+    model_name: str,
+    stopping: dict | None = None,
+    comparison: str = "",
 ) -> str:
     """A self-contained HTML report (plots inline) for the KFP dashboard's HTML viewer.
 
-    ``stopping`` is the model's early-stopping record, marked on its learning curves.
+    ``stopping`` is the model's early-stopping record, marked on its learning curves; ``comparison`` the HTML
+    table of the engines trained (CNN and classical challenger), if any.
     """
     body = f"""<h1>{html.escape(model_name)}: visual inspection on the test split</h1>
 <p>A part is rejected when its defect score 1 - P({html.escape(evaluation.ok_class)}) reaches
 {evaluation.threshold:.4g} (chosen on the validation split for the target defect recall).</p>
 <p>{html.escape(accuracy_sentence(evaluation.metrics))}</p>
-{gate_table_html(evaluation.gate, evaluation.metrics)}
+{gate_table_html(evaluation.gate, evaluation.metrics)}{comparison}
 {_per_class_html(evaluation.per_class)}
 <h2>Plots</h2>{figures_html(_plots(evaluation, history, stopping))}"""
     return html_page(f"{model_name} evaluation", body)

@@ -14,6 +14,7 @@ import base64
 import collections
 import html
 import io
+from typing import Any
 
 import numpy as np
 from PIL import Image
@@ -23,7 +24,14 @@ from shopfloor.contracts.images import ImageSet
 from shopfloor.families.visual_inspection.inference import LAST_CONV, gradcam, overlay
 from shopfloor.families.visual_inspection.model import predict_probabilities
 
-__all__ = ["box_mass", "pick_cases", "render_gradcam_report", "render_gradcam_summary"]
+__all__ = [
+    "box_mass",
+    "explanation_method",
+    "heatmaps_of",
+    "pick_cases",
+    "render_gradcam_report",
+    "render_gradcam_summary",
+]
 
 _SHOWN_SIZE = 128
 
@@ -84,6 +92,24 @@ def _feedback_html(feedback: list) -> str:
     )
 
 
+def heatmaps_of(model: Any, images: np.ndarray, layer: str = LAST_CONV) -> tuple[np.ndarray, np.ndarray]:
+    """Heatmaps [n, height, width] in [0, 1] and the class each explains.
+
+    Grad-CAM for the CNN; tree SHAP per image block when the classical challenger answers (its ``evidence``).
+    """
+    if hasattr(model, "evidence"):
+        return model.evidence(images)
+    cams = gradcam(model, images, layer=layer)
+    return cams.heatmaps, cams.class_index
+
+
+def explanation_method(model: Any, layer: str = LAST_CONV) -> str:
+    """How the heatmaps were made, in words for the report."""
+    if hasattr(model, "evidence"):
+        return "tree SHAP: each image block's contribution against 'ok' (the classical challenger answers)"
+    return f"Grad-CAM: gradients on layer {layer}"
+
+
 def render_gradcam_report(
     model,
     images: ImageSet,
@@ -104,19 +130,20 @@ def render_gradcam_report(
         if indices.size == 0:
             sections.append(f"<h2>{html.escape(title)}</h2><p>none</p>")
             continue
-        cams = gradcam(model, images.images[indices], layer=layer)
+        heatmaps, class_index = heatmaps_of(model, images.images[indices], layer)
         tiles = "".join(
             _tile(
                 images.images[i],
-                cams.heatmaps[k],
+                heatmaps[k],
                 f"{images.paths[i]}: {images.classes[images.labels[i]]}, predicted "
-                f"{images.classes[cams.class_index[k]]} ({probabilities[i].max():.2f})",
+                f"{images.classes[class_index[k]]} ({probabilities[i].max():.2f})",
             )
             for k, i in enumerate(indices)
         )
         sections.append(f"<h2>{html.escape(title)}</h2>{tiles}")
-    body = f"""<h1>{html.escape(model_name)}: where the model looks (Grad-CAM)</h1>
-<p>Each case shows the image and the evidence for the predicted class on layer {html.escape(layer)}
+    method = explanation_method(model, layer)
+    body = f"""<h1>{html.escape(model_name)}: where the model looks ({html.escape(method.split(":")[0])})</h1>
+<p>Each case shows the image and the evidence for the predicted class, by {html.escape(method)}
 (red: strongest). {len(images.labels)} images considered.</p>
 {"".join(sections)}
 {_feedback_html(feedback or [])}"""

@@ -9,7 +9,7 @@ from pathlib import Path
 import yaml
 
 from shopfloor.common.config import DeployConfig
-from shopfloor.components._image import DEFAULT_IMAGE
+from shopfloor.components._image import DEFAULT_IMAGE, edge_image
 from shopfloor.components.deploy.deploy import deployment_request, endpoint_markdown
 from shopfloor.components.deploy.target import Endpoint
 from shopfloor.pipelines.compile import COMPILED_DIR
@@ -61,13 +61,16 @@ def test_the_build_script_tags_both_images_and_pushes_only_when_asked() -> None:
         return result.stdout.splitlines()
 
     built = dry_run(PLANT_IMAGE)
-    assert len(built) == 2 and all(line.startswith("docker build") for line in built)
+    assert len(built) == 3 and all(line.startswith("docker build") for line in built)
     assert f"-t {PLANT_IMAGE} ." in built[0] and f"--build-arg SHOPFLOOR_IMAGE={PLANT_IMAGE}" in built[0]
     assert "-t registry.plant.local:5000/ml/shopfloor-serving:2026.11 ." in built[1]
-    pushed = dry_run("--push", PLANT_IMAGE)[2:]
+    # the edge runtime's image, named as the deploy step names an edge-* runtime's predictor image
+    assert built[2] == f"docker build -f infra/edge/Dockerfile -t {edge_image(PLANT_IMAGE)} ."
+    pushed = dry_run("--push", PLANT_IMAGE)[3:]
     assert pushed == [
         f"docker push {PLANT_IMAGE}",
         "docker push registry.plant.local:5000/ml/shopfloor-serving:2026.11",
+        "docker push registry.plant.local:5000/ml/shopfloor-edge:2026.11",
     ]
     assert f"-t {DEFAULT_IMAGE} ." in dry_run()[0], "by default the package version's tag"
 

@@ -10,8 +10,10 @@ import kubernetes.client
 import pytest
 import yaml
 
+from shopfloor.common.config import DeployConfig
 from shopfloor.common.errors import ShopfloorError
-from shopfloor.components._image import IMAGE, SERVING_IMAGE
+from shopfloor.components._image import EDGE_IMAGE, IMAGE, IMAGE_REFERENCE, SERVING_IMAGE, edge_image
+from shopfloor.components.deploy.deploy import deployment_request
 from shopfloor.components.deploy.kserve_target import (
     METRICS_ANNOTATIONS,
     VERSION_ANNOTATION,
@@ -441,3 +443,78 @@ def test_from_cluster_without_any_config_is_one_line(tmp_path: Path, monkeypatch
     monkeypatch.setattr("kubernetes.config.kube_config.KUBE_CONFIG_DEFAULT_LOCATION", str(tmp_path / "missing"))
     with pytest.raises(ShopfloorError, match="^kubernetes: no in-cluster service account and no usable kubeconfig"):
         KServeTarget.from_cluster()
+
+
+# -- the edge runtime as the predictor (deploy.runtime edge-float32 | edge-int8) -----------------------------------
+
+
+def test_manifest_edge_int8_runs_the_edge_runtime_pinned_to_the_version() -> None:
+    config = DeployConfig(runtime="edge-int8", explainer=False, payload_log_uri="s3://logs/pm")
+    request = deployment_request(f"s3://mlpipeline/shopfloor/models/{NAME}/v-1", NAME, config, SERVING_IMAGE)
+    manifest = inference_service_manifest(request, canary=True)
+    assert manifest["metadata"]["annotations"] == {VERSION_ANNOTATION: "v-1", **METRICS_ANNOTATIONS}
+    assert "explainer" not in manifest["spec"], "the edge runtime has no explain route"
+    predictor = manifest["spec"]["predictor"]
+    assert predictor["serviceAccountName"] == "shopfloor-s3" and predictor["canaryTrafficPercent"] == 10
+    (container,) = predictor["containers"]
+    assert container["image"] == EDGE_IMAGE == SERVING_IMAGE.replace("/shopfloor:", "/shopfloor-edge:")
+    assert container["command"] == ["python", "-m", "shopfloor.edge"]
+    assert container["args"] == [
+        "--model-store",
+        "s3://mlpipeline/shopfloor/models",
+        "--model",
+        NAME,
+        "--version",
+        "v-1",  # pinned: the predictor never follows latest.json past a canary or a rollback
+        "--variant",
+        "int8",
+        "--host",
+        "0.0.0.0",
+        "--port",
+        "8080",
+        "--cache-dir",
+        "/tmp/shopfloor-edge/models",
+        "--payload-log",
+        "s3://logs/pm",
+        "--payload-spool",
+        "/tmp/shopfloor-edge/spool",
+    ]
+    env = {entry["name"]: entry for entry in container["env"]}
+    assert "STORAGE_URI" not in env, "no storage initializer: the runtime reads only the edge files from the store"
+    assert env["SHOPFLOOR_MODEL_VERSION"]["value"] == "v-1"
+    for key in ("AWS_ENDPOINT_URL", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"):
+        assert env[key] == {"name": key, "valueFrom": {"secretKeyRef": {"key": key, "name": "shopfloor-s3"}}}
+    assert container["readinessProbe"]["httpGet"] == {"path": "/v2/health/ready", "port": 8080}
+    assert container["livenessProbe"]["httpGet"] == {"path": "/v2/health/live", "port": 8080}
+    assert container["ports"] == [{"containerPort": 8080, "name": "http1", "protocol": "TCP"}]
+    assert container["securityContext"]["readOnlyRootFilesystem"] is True
+    assert container["volumeMounts"] == [{"mountPath": "/tmp", "name": "scratch"}], "cache and spool on scratch"
+    assert predictor["volumes"] == [{"emptyDir": {"sizeLimit": "1Gi"}, "name": "scratch"}]
+
+
+def test_manifest_edge_float32_without_payload_log() -> None:
+    manifest = inference_service_manifest(_request("v-1", runtime="edge-float32", explainer=False, image=EDGE_IMAGE))
+    args = manifest["spec"]["predictor"]["containers"][0]["args"]
+    assert args[args.index("--variant") + 1] == "float32"
+    assert "--payload-log" not in args
+
+
+def test_edge_runtime_request_refuses_an_explainer_and_a_uri_of_another_model() -> None:
+    with pytest.raises(ShopfloorError, match=r"^deployment request: explainer: runtime edge-int8 has no explain route"):
+        _request("v-1", runtime="edge-int8")
+    other = _request("v-1", runtime="edge-int8", explainer=False, model_uri="s3://models/other/v-1")
+    with pytest.raises(ShopfloorError, match="model_uri: 's3://models/other/v-1' is not a published version of 'pm'"):
+        inference_service_manifest(other)
+    model_folder = _request("v-1", runtime="edge-int8", explainer=False, model_uri="s3://models/pm/v-1/model/")
+    assert "s3://models" in inference_service_manifest(model_folder)["spec"]["predictor"]["containers"][0]["args"]
+
+
+def test_edge_image_follows_the_compiled_image() -> None:
+    assert (
+        edge_image("registry.plant.local:5000/ml/shopfloor:2026.11")
+        == "registry.plant.local:5000/ml/shopfloor-edge:2026.11"
+    )
+    assert edge_image("registry.plant.local:5000/ml/shopfloor") == "registry.plant.local:5000/ml/shopfloor-edge:latest"
+    digest = "@sha256:" + "a" * 64
+    assert edge_image(f"r.io/shopfloor:1.2{digest}") == "r.io/shopfloor-edge:1.2", "the digest is not the edge image's"
+    assert IMAGE_REFERENCE.fullmatch(EDGE_IMAGE)

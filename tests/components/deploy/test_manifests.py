@@ -13,8 +13,8 @@ import kubernetes.client.models
 import pytest
 import yaml
 
-from shopfloor.components._image import IMAGE
-from shopfloor.components.deploy.kserve_target import inference_service_manifest
+from shopfloor.components._image import EDGE_IMAGE, IMAGE
+from shopfloor.components.deploy.kserve_target import S3_SECRET, S3_SECRET_KEYS, inference_service_manifest
 from shopfloor.components.deploy.target import DeploymentRequest
 
 ROOT = Path(__file__).resolve().parents[3]
@@ -268,3 +268,32 @@ def test_serving_dockerfile_builds_on_the_component_image() -> None:
 )
 def test_the_secret_check_catches_real_looking_values(leak: str) -> None:
     assert any(pattern.search(leak) for pattern in _SECRET_LOOKING)
+
+
+# -- the edge runtime as the KServe predictor (rendered only: infra/kserve/base keeps the full server's) -----------
+
+
+def test_edge_inferenceservice_fits_the_client_models_and_the_strict_schema() -> None:
+    request = DeploymentRequest(
+        model_name="predictive-maintenance",
+        model_uri="s3://mlpipeline/shopfloor/models/predictive-maintenance/v-000000000000",
+        model_version="v-000000000000",
+        payload_log_uri="s3://mlpipeline/shopfloor/payload-logs",
+        runtime="edge-int8",
+        explainer=False,
+        image=EDGE_IMAGE,
+    )
+    manifest = inference_service_manifest(request)
+    assert _schema_errors(manifest, "V1beta1InferenceService") == []
+    model = _deserialize(manifest, "V1beta1InferenceService")
+    assert kubernetes.client.ApiClient().sanitize_for_serialization(model) == manifest
+    assert not any(pattern.search(yaml.safe_dump(manifest)) for pattern in _SECRET_LOOKING), "Secret refs, no values"
+
+
+def test_edge_predictor_reads_the_secret_the_pipeline_steps_and_the_template_hold() -> None:
+    from shopfloor.pipelines.cluster import S3_KEYS
+    from shopfloor.pipelines.cluster import S3_SECRET as STEPS_SECRET
+
+    secret = _load(BASE / "secret.yaml")
+    assert S3_SECRET == STEPS_SECRET == secret["metadata"]["name"]
+    assert S3_SECRET_KEYS == S3_KEYS and set(S3_SECRET_KEYS) <= set(secret["stringData"])
