@@ -122,7 +122,8 @@ def _env(request: DeploymentRequest, *, explainer: bool) -> list[V1EnvVar]:
     """The container env: where KServe downloads the model from, the version, and payload logging if on.
 
     Only the predictor logs payloads: explain requests are not production traffic, and logging them too would
-    count them twice in drift monitoring.
+    count them twice in drift monitoring. Payload logs on S3 take the credentials from the S3 Secret (KServe's
+    storage initializer has its own copy for the model download; the server process had none).
     """
     env = [
         V1EnvVar(name=STORAGE_URI_ENV, value=request.model_uri),
@@ -131,6 +132,8 @@ def _env(request: DeploymentRequest, *, explainer: bool) -> list[V1EnvVar]:
     ]
     if request.payload_log_uri and not explainer:
         env.append(V1EnvVar(name="SHOPFLOOR_PAYLOAD_LOG_URI", value=request.payload_log_uri))
+        if request.payload_log_uri.startswith("s3://"):
+            env.extend(_secret_env(key) for key in S3_SECRET_KEYS)
     return env
 
 

@@ -166,7 +166,12 @@ def test_manifest_runs_the_serving_server_with_the_model_from_storage() -> None:
         "--explain-in",
         "thread",  # the explainer replica explains: no second TensorFlow process in the predictor's pod
     ]
-    assert {env["name"]: env["value"] for env in container["env"]} == {
+    from_secret = {env["name"]: env["valueFrom"]["secretKeyRef"] for env in container["env"] if "valueFrom" in env}
+    assert from_secret == {  # the server writes payload logs to S3 itself: the Secret's credentials, never values
+        key: {"name": "shopfloor-s3", "key": key}
+        for key in ("AWS_ENDPOINT_URL", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY")
+    }
+    assert {env["name"]: env["value"] for env in container["env"] if "value" in env} == {
         "STORAGE_URI": "s3://mlpipeline/shopfloor/models/pm/v-1",
         "SHOPFLOOR_MODEL_VERSION": "v-1",
         "HOME": "/tmp",
