@@ -29,6 +29,7 @@ SCRIPTS = [
         "model_quality.py",
         ["validation_pr_auc", "shipped (", "shipped / classical test PR-AUC", "latency network / classical"],
         id="model_quality",
+        marks=pytest.mark.slow,
     ),
     pytest.param(
         "hpo_search.py",

@@ -26,6 +26,8 @@ from tests.conftest import S3_ACCESS_KEY, S3_SECRET_KEY
 from tests.edge.edge_process import Edge, copy_model, edge_args, poll, start_edge
 from tests.servers import port_open
 
+pytestmark = pytest.mark.slow  # starts and kills S3 servers and edge runtimes as processes: runs with the whole suite
+
 BUCKET = "payload-logs"
 LOG_URI = f"s3://{BUCKET}/edge"
 

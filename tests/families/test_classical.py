@@ -62,9 +62,7 @@ def test_trees_answer_like_the_network_and_explain_with_exact_shap(trained_windo
     explained = boosted.attributions(test.x[:40])
     assert explained.values.shape == test.x[:40].shape
     # completeness, as integrated gradients': the attributions sum to the score minus the baseline's
-    np.testing.assert_allclose(
-        explained.values.sum(axis=(1, 2)), explained.score - explained.baseline_score, atol=1e-5
-    )
+    np.testing.assert_allclose(explained.values.sum(axis=(1, 2)), explained.score - explained.baseline_score, atol=1e-5)
     np.testing.assert_allclose(explained.score, outputs["failure"][:40, 0], atol=1e-6)
     for relative, content in boosted.files().items():
         (tmp_path / relative).parent.mkdir(parents=True, exist_ok=True)
@@ -188,6 +186,7 @@ def test_the_anomaly_train_step_keeps_both_detectors_and_records_the_choice(
     assert (tmp_path / "model" / CLASSICAL_DIR / "pca.npz").is_file()
 
 
+@pytest.mark.slow  # trains the image trees beside the session's CNN
 def test_the_image_trees_answer_as_the_cnn_does_and_show_where_they_look(vision_trained, tmp_path: Path) -> None:
     from shopfloor.families.visual_inspection.explanation import heatmaps_of
     from shopfloor.families.visual_inspection.family import challenge_cnn
@@ -217,6 +216,7 @@ def test_the_image_trees_answer_as_the_cnn_does_and_show_where_they_look(vision_
     np.testing.assert_array_equal(BoostedImages.load(tmp_path).predict(test.images), probabilities)
 
 
+@pytest.mark.slow  # trains the image trees beside the session's CNN
 def test_the_server_answers_and_explains_images_with_the_trees(vision_trained, tmp_path: Path) -> None:
     """A model folder whose trees answer (as train writes it when they win): V1 predict and explain over HTTP."""
     import base64

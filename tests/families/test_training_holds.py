@@ -15,6 +15,8 @@ import pytest
 
 from shopfloor.contracts.model_artifact import MODEL_INFO, load_keras_model, write_model
 
+pytestmark = pytest.mark.slow  # trains all three families to their last epochs (~40 s): runs with the whole suite
+
 
 def _saved(result, folder: Path):
     """The written and reloaded Keras model, and the early-stopping record in its ``shopfloor_model.json``."""

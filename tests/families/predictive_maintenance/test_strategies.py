@@ -30,6 +30,8 @@ from shopfloor.families.predictive_maintenance.strategies import (
 )
 from shopfloor.families.registry import family
 
+pytestmark = pytest.mark.slow  # trains every strategy's site models (~30 s): runs with the whole suite
+
 SITES = ("site-a", "site-b")
 SCHEMA = {"sites": {"site-a": {}, "site-b": {}}, "fleet": {"strategy": "global-then-site", "compare": True}}
 
