@@ -8,12 +8,15 @@ import urllib.request
 from pathlib import Path
 
 import numpy as np
+import pytest
 
 from shopfloor.common.config import DeployConfig
 from shopfloor.components.deploy.deploy import deploy_model
 from shopfloor.components.deploy.local_target import running_server, stop_server
 from shopfloor.contracts.model_store import ModelStore
 from tests.edge.edge_process import close, keras_reference, v1_body
+
+pytestmark = pytest.mark.slow  # deploys edge runtimes as processes: runs with the whole suite
 
 
 def _call(url: str, body: dict | None = None) -> dict:

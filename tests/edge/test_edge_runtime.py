@@ -22,6 +22,8 @@ from tests.edge.edge_process import close as _close
 from tests.edge.edge_process import edge_args as _edge_args
 from tests.edge.edge_process import keras_reference as _keras_reference
 
+pytestmark = pytest.mark.slow  # trains the three kinds, runs edge runtimes as processes (~40 s)
+
 
 def _inputs(name: str, trained_windows, anomaly_windows, vision_trained) -> np.ndarray:
     if name == "pm":
