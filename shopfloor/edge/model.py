@@ -33,6 +33,11 @@ ALARM_OUTPUTS = {
     "anomaly-detection": "anomalous",
     "visual-inspection": "defective",
 }
+SCORE_OUTPUTS = {  # the served score of each kind, as the model family names it (its ``score_output``)
+    "predictive-maintenance": "failure_probability",
+    "anomaly-detection": "anomaly_score",
+    "visual-inspection": "defect_score",
+}
 _MODEL_INFO = "shopfloor_model.json"
 _BLESSING = "blessing.json"
 _V2_DATATYPES = {"f": "FP32", "b": "BOOL", "U": "BYTES"}
@@ -90,6 +95,11 @@ class ServedEdgeModel:
             self.ok_index = self.classes.index(self.info["ok_class"])
         else:
             self.spec = WindowSpec(self.info["window"], self.info["features"], max_batch)
+
+    @property
+    def score_output(self) -> str:
+        """The output whose distribution monitoring follows: failure probability, anomaly score or defect score."""
+        return SCORE_OUTPUTS[self.kind]
 
     @property
     def alarm_output(self) -> str:

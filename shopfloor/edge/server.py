@@ -25,6 +25,7 @@ from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
+import numpy as np
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
@@ -134,6 +135,20 @@ class EdgeMetrics:
         self.alarms = Counter(
             "shopfloor_alarms_total", "alarms raised", ["model_name", "output"], registry=self.registry
         )
+        self.batch_size = Histogram(
+            "shopfloor_model_batch_size",
+            "Rows (windows or images) per model call",
+            ["model_name"],
+            registry=self.registry,
+            buckets=(1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024, 2048, 4096),
+        )
+        self.score = Histogram(
+            "shopfloor_prediction_score",
+            "Served scores (failure probability, anomaly score or defect score), one per window or image",
+            ["model_name", "output"],
+            registry=self.registry,
+            buckets=tuple(round(step / 20, 2) for step in range(1, 21)) + (1.5, 2.0, 3.0, 5.0, 10.0, 20.0, 50.0),
+        )
         self.ready = Gauge("shopfloor_model_ready", "1 while a model is loaded", ["model_name"], registry=self.registry)
         self.info = Gauge(
             "shopfloor_model_info",
@@ -177,6 +192,10 @@ class EdgeServer:
             inputs = model.decode_v1(document)
         arrays = model.outputs(inputs)
         self.metrics.predictions.labels(self.name).inc(len(inputs))
+        self.metrics.batch_size.labels(self.name).observe(len(inputs))
+        score = self.metrics.score.labels(self.name, model.score_output)
+        for value in np.asarray(arrays[model.score_output], dtype=np.float64).reshape(-1):
+            score.observe(float(value))
         self.metrics.alarms.labels(self.name, model.alarm_output).inc(int(arrays[model.alarm_output].sum()))
         if self.payload_logger is not None:
             outputs = {name: json_values(values) for name, values in arrays.items()}

@@ -78,6 +78,11 @@ def test_v1_and_v2_answer_what_keras_answers(
         assert code == 200 and metadata["versions"] == [f"v-{name}01"]
         assert [o["name"] for o in metadata["outputs"]] == list(outputs)
         assert edge.get(f"/v2/models/{name}/ready")[0] == 200
+        metrics = str(edge.get("/metrics")[1])  # the full server's names: batch sizes and the served score
+        score = {"pm": "failure_probability", "ad": "anomaly_score", "vi": "defect_score"}[name]
+        rows = int(inputs.shape[0])
+        assert f'shopfloor_prediction_score_count{{model_name="{name}",output="{score}"}} {2.0 * rows}' in metrics
+        assert f'shopfloor_model_batch_size_count{{model_name="{name}"}} 2.0' in metrics
     finally:
         edge.stop()
 
