@@ -169,23 +169,33 @@ def _container(request: DeploymentRequest, *, explainer: bool) -> V1Container:
             requests={"cpu": "1", "memory": "2Gi"},
             limits={"cpu": "2", "memory": "4Gi"},
         ),
-        readiness_probe=V1Probe(
-            http_get=V1HTTPGetAction(path=f"/v2/models/{request.model_name}/ready", port=HTTP_PORT),
-            initial_delay_seconds=5,
-            period_seconds=10,
-            failure_threshold=3,
-        ),
         # live = the process answers at all; a model still loading is not ready, but must not be restarted
-        liveness_probe=V1Probe(
-            http_get=V1HTTPGetAction(path="/v2/health/live", port=HTTP_PORT),
-            initial_delay_seconds=30,
-            period_seconds=20,
-            timeout_seconds=5,
-            failure_threshold=3,
-        ),
+        readiness_probe=_ready_probe(f"/v2/models/{request.model_name}/ready", initial_delay_seconds=5),
+        liveness_probe=_live_probe(initial_delay_seconds=30),
         security_context=_security_context(),
         # the root filesystem is read-only: scratch (downloads, Keras' and matplotlib's caches) goes to an emptyDir
         volume_mounts=[V1VolumeMount(name=SCRATCH_VOLUME, mount_path="/tmp")],
+    )
+
+
+def _ready_probe(path: str, initial_delay_seconds: int) -> V1Probe:
+    """Readiness on ``path``: traffic only once the model is loaded."""
+    return V1Probe(
+        http_get=V1HTTPGetAction(path=path, port=HTTP_PORT),
+        initial_delay_seconds=initial_delay_seconds,
+        period_seconds=10,
+        failure_threshold=3,
+    )
+
+
+def _live_probe(initial_delay_seconds: int) -> V1Probe:
+    """Liveness on ``/v2/health/live``: the process answers at all."""
+    return V1Probe(
+        http_get=V1HTTPGetAction(path="/v2/health/live", port=HTTP_PORT),
+        initial_delay_seconds=initial_delay_seconds,
+        period_seconds=20,
+        timeout_seconds=5,
+        failure_threshold=3,
     )
 
 
@@ -231,19 +241,8 @@ def _edge_container(request: DeploymentRequest) -> V1Container:
             requests={"cpu": "250m", "memory": "256Mi"},
             limits={"cpu": "1", "memory": "1Gi"},
         ),
-        readiness_probe=V1Probe(
-            http_get=V1HTTPGetAction(path="/v2/health/ready", port=HTTP_PORT),
-            initial_delay_seconds=2,
-            period_seconds=10,
-            failure_threshold=3,
-        ),
-        liveness_probe=V1Probe(
-            http_get=V1HTTPGetAction(path="/v2/health/live", port=HTTP_PORT),
-            initial_delay_seconds=10,
-            period_seconds=20,
-            timeout_seconds=5,
-            failure_threshold=3,
-        ),
+        readiness_probe=_ready_probe("/v2/health/ready", initial_delay_seconds=2),
+        liveness_probe=_live_probe(initial_delay_seconds=10),
         security_context=_security_context(),
         volume_mounts=[V1VolumeMount(name=SCRATCH_VOLUME, mount_path="/tmp")],
     )
