@@ -64,7 +64,7 @@ def monitoring(
         labels_uri=labels_uri,
         batch_uri=batch_uri,
     ).set_display_name("check-drift")
-    with dsl.If(checked.outputs["Output"] == "retrain", name="policy-says-retrain"):
+    with dsl.If(checked.outputs["action"] == "retrain", name="policy-says-retrain"):
         started = trigger_retraining(
             model_name=model_name,
             state_uri=state_uri,
@@ -73,6 +73,8 @@ def monitoring(
             namespace=namespace,
             arguments=training_arguments,
             kfp_host=kfp_host,
+            sites=checked.outputs["sites"],  # a fleet's drifted sites: only their site models retrain
+            model_store_uri=model_store_uri,
         )
         started.set_display_name("trigger-retraining")
         # the PodDefault infra/kfp/access-ml-pipeline.yaml projects the Pipelines API token into labelled pods

@@ -2,13 +2,19 @@
 
 Validation happens before anything is written and stops at the first problem with a one-line error naming the
 file, the column and the expected content. Output tables use canonical id column names (``timestamp``,
-``asset_id``, ``site``, ``event_type``) so later steps need no mapping; sensor features keep the plant's names.
+``asset_id``, ``site``, ``asset_type``, ``event_type``) so later steps need no mapping; sensor features keep the
+plant's names. The asset-type column is optional under its default name (a table without it has no types, as
+before); every source kind delivers it when the plant's rows hold it: files, SQL tables and queries, and the JSON
+messages of MQTT and the buses (their top-level keys, or a ``fields``/``topic_levels`` entry naming it); an OPC UA
+block reads one asset and fills it from its ``asset_type`` setting.
 
 Output layout (TFX-style, documented because downstream steps and monitoring read it):
-  sensors  : Parquet, columns timestamp (UTC), asset_id, [site], <features...>, sorted by asset_id, timestamp
+  sensors  : Parquet, columns timestamp (UTC), asset_id, [site], [asset_type], <features...>, sorted by asset_id,
+             timestamp; asset_type is one per asset, '' where the plant did not say
   events   : Parquet, columns timestamp (UTC), asset_id, event_type, sorted by timestamp
   profile  : JSON, {"features": [...], "sensors": <table profile>, "events": {...}, "sources": {...}} and, when the
-             data has a site column, "sites": {<site>: <table profile of its readings>} (per-site drift's reference)
+             data has a site column, "sites": {<site>: <table profile of its readings>} (per-site drift's reference);
+             with an asset-type column, "asset_types": {<type>: assets of that type} ('' = unknown)
 """
 
 from __future__ import annotations
@@ -19,9 +25,9 @@ import io
 import numpy as np
 import pandas as pd
 
-from shopfloor.common.config import SINGLE_ASSET_ID, DataConfig, EventColumns, SensorColumns
+from shopfloor.common.config import ASSET_TYPE_DEFAULT, SINGLE_ASSET_ID, DataConfig, EventColumns, SensorColumns
 from shopfloor.common.errors import DataValidationError
-from shopfloor.common.fleet import site_profiles
+from shopfloor.common.fleet import ASSET_TYPE_COLUMN, site_profiles
 from shopfloor.common.profile import profile_table
 from shopfloor.common.sources import Location, TimeRange, describe_location, read_source
 from shopfloor.common.storage import atomic_write_bytes, read_bytes, sha256_hex, write_json
@@ -39,6 +45,7 @@ __all__ = [
 CANONICAL_TIMESTAMP = "timestamp"
 CANONICAL_ASSET = "asset_id"
 CANONICAL_SITE = "site"
+CANONICAL_ASSET_TYPE = ASSET_TYPE_COLUMN
 CANONICAL_EVENT_TYPE = "event_type"
 
 
@@ -124,6 +131,29 @@ def _parse_ids(values: pd.Series, uri: str, field: str) -> pd.Series:
     return text.astype(str)
 
 
+def _asset_types(values: pd.Series, asset: pd.Series, uri: str) -> pd.Series:
+    """Each row's asset type, one per asset: its non-empty value ('' where none); two types for one asset is an error.
+
+    Empty cells are allowed (a type the plant did not record); an asset with two types would put its windows in two
+    groups of the evaluation by type, so it is refused, naming the asset and both types.
+    """
+    pairs = pd.DataFrame(
+        {"asset": asset.to_numpy(dtype=object), "type": values.astype("string").str.strip().fillna("").to_numpy()}
+    )
+    types = pairs[pairs["type"] != ""].groupby("asset")["type"].unique()
+    mixed = types[types.map(len) > 1]
+    if not mixed.empty:
+        first, found = str(mixed.index[0]), sorted(map(str, mixed.iloc[0]))
+        raise DataValidationError(
+            uri,
+            f"asset '{first}' has {len(found)} types ({', '.join(found[:3])})",
+            field=f"sensor_columns.asset_type ({values.name})",
+            expected="one type per asset (empty cells = unknown)",
+        )
+    one = {str(a): str(t[0]) for a, t in types.items()}
+    return pd.Series(pairs["asset"].map(one).fillna("").to_numpy(dtype=str), index=asset.index, dtype=object)
+
+
 _FLOAT32_MAX = float(np.finfo(np.float32).max)
 
 
@@ -181,9 +211,12 @@ def validate_sensors(frame: pd.DataFrame, columns: SensorColumns, uri: str) -> t
         required["sensor_columns.asset_id"] = columns.asset_id
     if columns.site:
         required["sensor_columns.site"] = columns.site
+    if columns.asset_type and columns.asset_type != ASSET_TYPE_DEFAULT:  # a name the config gave must be there
+        required["sensor_columns.asset_type"] = columns.asset_type
     required.update({f"sensor_columns.features[{i}]": name for i, name in enumerate(columns.features)})
     _require_columns(frame, required, uri)
-    id_columns = {columns.timestamp, *(c for c in (columns.asset_id, columns.site) if c)}
+    type_column = columns.asset_type if columns.asset_type in frame.columns else None
+    id_columns = {columns.timestamp, *(c for c in (columns.asset_id, columns.site, type_column) if c)}
     features = list(columns.features) or _infer_features(frame, id_columns)
     if not features:
         raise DataValidationError(
@@ -202,6 +235,8 @@ def validate_sensors(frame: pd.DataFrame, columns: SensorColumns, uri: str) -> t
     )
     if columns.site:
         out[CANONICAL_SITE] = _parse_ids(frame[columns.site], uri, "sensor_columns.site")
+    if type_column:
+        out[CANONICAL_ASSET_TYPE] = _asset_types(frame[type_column], out[CANONICAL_ASSET], uri)
     for name in features:
         out[name] = _parse_numeric(frame[name], uri)
         if out[name].isna().all():
@@ -306,8 +341,9 @@ def resample(sensors: pd.DataFrame, features: list[str], every: str, rule: str) 
     for asset, readings in sensors.groupby(CANONICAL_ASSET, sort=True):
         indexed = readings.set_index(CANONICAL_TIMESTAMP)
         grid = indexed[features].resample(every).agg(rule)
-        if CANONICAL_SITE in indexed.columns:
-            grid.insert(0, CANONICAL_SITE, indexed[CANONICAL_SITE].iloc[0])
+        for column in (CANONICAL_ASSET_TYPE, CANONICAL_SITE):  # one per asset: every step of the grid has it
+            if column in indexed.columns:
+                grid.insert(0, column, indexed[column].iloc[0])
         grid.insert(0, CANONICAL_ASSET, asset)
         parts.append(grid.reset_index())
     return pd.concat(parts, ignore_index=True)[list(sensors.columns)]
@@ -356,8 +392,17 @@ def ingest(sensors_location: Location, events_location: Location | None, config:
         "assets": int(sensors[CANONICAL_ASSET].nunique()),
         "sources": {"sensors": sensors_record, "events": events_record},
         **site_profiles(sensors, features),
+        **_asset_type_profile(sensors),
     }
     return IngestResult(sensors=sensors, events=events, features=features, profile=profile)
+
+
+def _asset_type_profile(sensors: pd.DataFrame) -> dict:
+    """``{"asset_types": {type: assets}}`` for data with an asset-type column ('' = unknown), else {}."""
+    if CANONICAL_ASSET_TYPE not in sensors.columns:
+        return {}
+    per_asset = sensors.groupby(CANONICAL_ASSET, sort=True)[CANONICAL_ASSET_TYPE].first()
+    return {"asset_types": {str(k): int(v) for k, v in per_asset.value_counts().sort_index().items()}}
 
 
 def _parquet_bytes(frame: pd.DataFrame) -> bytes:

@@ -17,7 +17,7 @@ from shopfloor.families.registry import family
 
 __all__ = ["run_label_sensors", "sensor_features"]
 
-_ID_COLUMNS = ("timestamp", "asset_id", "site")
+_ID_COLUMNS = ("timestamp", "asset_id", "site", "asset_type")
 
 
 def sensor_features(columns: list[str], declared: list[str] | None) -> list[str]:

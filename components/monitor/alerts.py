@@ -4,7 +4,8 @@ Built here from what the loop decided (``shopfloor.contracts.events`` is the sch
 delivers them); published by the monitoring step, ``shopfloor monitor`` and ``shopfloor approve|reject`` (and the
 approval listener) when ``monitor.alerts`` names a channel. Each id is fixed by the fact: a plant alert by model
 version and day (hourly runs that keep seeing an abnormal plant raise one alert a day, a receiver drops the rest),
-a request by its id, a decision by the request and its outcome.
+a request by its id, a decision by the request and its outcome. In a fleet, a request and its decision name the
+sites they are about (the event's ``sites``; none = the fleet as a whole).
 """
 
 from __future__ import annotations
@@ -49,6 +50,7 @@ def decision_event(
             decision.request_id,
             decision.reason,
             model_version=version,
+            sites=decision.sites,
             request_id=decision.request_id,
             answer_to=answers,
             approve_with=f"shopfloor approve {decision.request_id} --by NAME --note WHY",
@@ -67,11 +69,13 @@ def publish_monitor_events(run: MonitoringRun, model_name: str, alerts: AlertsCo
 def decided_event(request: ApprovalRequest) -> Event:
     """The ``approval-decided`` event of a request an operator approved or rejected."""
     verb = "approved" if request.status == "approved" else "rejected"
+    sites = f" (sites {', '.join(request.sites)})" if request.sites else ""
     return make_event(
         "approval-decided",
         request.model_name,
         f"{request.id}\n{request.status}",
-        f"{request.id} {verb} by {request.decided_by}: {request.note}",
+        f"{request.id}{sites} {verb} by {request.decided_by}: {request.note}",
+        sites=request.sites,
         request_id=request.id,
         status=request.status,
         decided_by=request.decided_by,

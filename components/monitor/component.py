@@ -1,5 +1,7 @@
 """KFP wrappers for the monitoring loop: the drift check with its decision, and the retraining trigger."""
 
+from typing import NamedTuple
+
 from kfp import dsl
 from kfp.dsl import HTML, Metrics, Output
 
@@ -19,8 +21,11 @@ def check_drift(
     drift_metrics: Output[Metrics],
     labels_uri: str = "",
     batch_uri: str = "",
-) -> str:
+) -> NamedTuple("DriftDecision", [("action", str), ("sites", list)]):  # type: ignore[valid-type]  # KFP outputs
     """Compare the served model's recent payload logs with its training data and apply the retrain policy.
+
+    A fleet model's site endpoints (``<model_name>-<site>``, the published model's ``fleet.sites``) are judged by
+    site too, with this monitor section's settings; the decision names the sites that drifted or degraded.
 
     Args:
         model_name: the served model (its folder in the model store and the payload logs).
@@ -38,7 +43,8 @@ def check_drift(
         batch_uri: a new data batch (sensor table) to compare instead of the payload logs; '' = the logs.
 
     Returns:
-        The decision: none, retrain, request-approval, not-enough-data, suppressed or plant-alert.
+        action: the decision: none, retrain, request-approval, not-enough-data, suppressed or plant-alert.
+        sites: the fleet's sites the decision is for (drifted or degraded); [] for the whole model.
     """
     from shopfloor.common.config import MonitorConfig, validated
     from shopfloor.common.progress import report_progress
@@ -56,8 +62,14 @@ def check_drift(
         drift_metrics.log_metric(name, value)
     publish_monitor_metrics(run, model_name, settings.push_gateway)  # when one is configured; never fails the run
     publish_monitor_events(run, model_name, settings.alerts)  # plant alert, approval request; never fails the run
-    report_progress(f"{run.result.summary}; decision: {run.decision.action} ({run.decision.reason})")
-    return run.decision.action
+    sites = f" for sites {', '.join(run.decision.sites)}" if run.decision.sites else ""  # a fleet's drifted sites
+    report_progress(f"{run.result.summary}; decision: {run.decision.action}{sites} ({run.decision.reason})")
+
+    class DriftDecision(NamedTuple):  # the annotated outputs, by name
+        action: str
+        sites: list
+
+    return DriftDecision(run.decision.action, list(run.decision.sites))
 
 
 @dsl.component(base_image=IMAGE, install_kfp_package=False)
@@ -69,8 +81,13 @@ def trigger_retraining(
     namespace: str,
     arguments: dict,
     kfp_host: str = "",
+    sites: list = [],  # noqa: B006  # KFP parameter defaults are literals, never mutated
+    model_store_uri: str = "",
 ) -> str:
     """Start a run of the registered training pipeline and record it against the cooldown and storm limits.
+
+    A decision for some of a fleet's sites retrains only their site models: the others are kept from the
+    published version (``retrain_arguments``).
 
     Args:
         model_name: the model being retrained.
@@ -79,6 +96,8 @@ def trigger_retraining(
         experiment: the KFP experiment the run goes to.
         namespace: the Kubeflow profile namespace the run goes to.
         arguments: the training pipeline's arguments (data location, config sections).
+        sites: the sites the decision is for (the drift check's ``sites``); [] retrains the whole model.
+        model_store_uri: the model store whose published version keeps the other sites' models.
         kfp_host: the Pipelines API ('' = ``$KF_PIPELINES_ENDPOINT``, else the in-cluster service); the token is
             the one the ``access-ml-pipeline`` PodDefault projects into this step's pod.
 
@@ -87,15 +106,18 @@ def trigger_retraining(
     """
     from shopfloor.common.progress import report_progress
     from shopfloor.components.monitor.policy import RetrainState
-    from shopfloor.components.monitor.trigger import start_retraining_run
+    from shopfloor.components.monitor.trigger import retrain_arguments, start_retraining_run
 
     state = RetrainState(state_uri, model_name)
     approved = state.approved_pending_start()  # an operator's approval is what this run carries out, if any
+    arguments = retrain_arguments(arguments, sites, model_store_uri, model_name) if model_store_uri else arguments
     run_id = start_retraining_run(
         pipeline_name, experiment, arguments, f"{model_name}-retrain", namespace=namespace, host=kfp_host
     )
     state.record_run(approved[0].id if approved else None)
     report_progress(
-        f"started retraining run {run_id}" + (f" for approved request {approved[0].id}" if approved else "")
+        f"started retraining run {run_id}"
+        + (f" for approved request {approved[0].id}" if approved else "")
+        + (f" (sites {', '.join(sites)})" if sites else "")
     )
     return run_id

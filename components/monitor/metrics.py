@@ -2,9 +2,10 @@
 
 Both carry the same facts: per-sensor drift statistics (PSI, KS statistic, normalized Wasserstein distance, drifted
 or not), the share of sensors drifted, prediction drift, the anomaly model's alarm rate (plant health), performance
-on labels that arrived, and the decision. The gauges are named ``shopfloor_monitor_*`` and labelled ``model_name``
-(plus ``sensor``, ``metric`` or ``decision`` where there is one per sensor, metric or decision), so the Grafana
-dashboard (``infra/grafana/shopfloor-dashboard.json``) plots them next to the model server's own metrics.
+on labels that arrived, each site's drift and performance (a fleet), and the decision. The gauges are named
+``shopfloor_monitor_*`` and labelled ``model_name`` (plus ``sensor``, ``site``, ``metric`` or ``decision`` where
+there is one per sensor, site, metric or decision), so the Grafana dashboard
+(``infra/grafana/shopfloor-dashboard.json``) plots them next to the model server's own metrics.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import logging
 import math
 import os
 import time
+from collections.abc import Callable
 from typing import TYPE_CHECKING, get_args, get_type_hints
 
 from prometheus_client import CollectorRegistry, Gauge, push_to_gateway
@@ -60,6 +62,17 @@ MONITOR_METRICS: dict[str, tuple[str, tuple[str, ...]]] = {
     "shopfloor_monitor_labelled_windows": ("Served windows whose labels arrived and were joined", ()),
     "shopfloor_monitor_performance": ("A test metric (roc_auc, pr_auc, f1, recall) on the arrived labels", ("metric",)),
     "shopfloor_monitor_performance_degraded": ("1 when a metric on the labels fell by more than allowed, 0 else", ()),
+    "shopfloor_monitor_site_share_drifted": ("Share of a site's own sensors that drifted", ("site",)),
+    "shopfloor_monitor_site_drifted": ("1 when the site drifted against its own training readings, 0 else", ("site",)),
+    "shopfloor_monitor_site_readings": ("Readings of a site compared with its own training profile", ("site",)),
+    "shopfloor_monitor_site_performance": (
+        "A test metric (roc_auc, pr_auc, f1, recall) on the labels of a site endpoint's windows",
+        ("site", "metric"),
+    ),
+    "shopfloor_monitor_site_performance_degraded": (
+        "1 when a site's metric on its labels fell by more than allowed against its own test metric, 0 else",
+        ("site",),
+    ),
     "shopfloor_monitor_decision": ("1 for the decision the last monitoring run took, 0 for the others", ("decision",)),
     "shopfloor_monitor_last_run_timestamp_seconds": ("When the last monitoring run finished", ()),
 }
@@ -100,7 +113,7 @@ def monitor_metrics(checked: MonitoringRun) -> dict[str, float]:
         values["performance_degraded"] = float(result.performance.degraded)
         for metric, value in sorted(result.performance.metrics.items()):
             values[f"{metric}_on_labels"] = round(value, 6)
-    values.update(site_metrics(result.sites))  # site/<site>/share_drifted, drifted, readings (a batch with sites)
+    values.update(site_metrics(result.sites, result.site_performance))  # site/<site>/...: a batch or site endpoints
     for action in DECISIONS:
         values[f"decision_{action.replace('-', '_')}"] = float(checked.decision.action == action)
     return _finite(values)
@@ -138,10 +151,23 @@ def monitor_registry(checked: MonitoringRun, model_name: str) -> CollectorRegist
         put("shopfloor_monitor_performance_degraded", float(result.performance.degraded))
         for metric, value in sorted(result.performance.metrics.items()):
             put("shopfloor_monitor_performance", value, metric)
+    _put_sites(put, checked)
     for action in DECISIONS:
         put("shopfloor_monitor_decision", float(checked.decision.action == action), action)
     put("shopfloor_monitor_last_run_timestamp_seconds", time.time())
     return registry
+
+
+def _put_sites(put: Callable[..., None], checked: MonitoringRun) -> None:
+    """The per-site gauges: each site's drift against its own training readings and performance on its labels."""
+    for site, found in sorted(checked.result.sites.items()):
+        put("shopfloor_monitor_site_share_drifted", found.report.share_drifted, site)
+        put("shopfloor_monitor_site_drifted", float(found.drifted), site)
+        put("shopfloor_monitor_site_readings", float(found.report.rows), site)
+    for site, measured in sorted(checked.result.site_performance.items()):
+        put("shopfloor_monitor_site_performance_degraded", float(measured.degraded), site)
+        for metric, value in sorted(measured.metrics.items()):
+            put("shopfloor_monitor_site_performance", value, site, metric)
 
 
 def push_monitor_metrics(checked: MonitoringRun, model_name: str, url: str) -> None:

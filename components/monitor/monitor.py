@@ -6,6 +6,9 @@ version: the newest reading of each logged window (consecutive requests overlap,
 would count the same reading many times), and the scores the server returned (failure probabilities, or anomaly
 scores). For an anomaly model those scores are also a plant-health signal: when more windows are in alarm than
 ``max_alarm_rate``, the plant itself looks abnormal, which calls for an inspection, not a retrain.
+
+A fleet model's server also answers each site on its own endpoint, ``<model>-<site>``, logging under that name:
+those logs are read too, each site judged on its own (``sites``), and the fleet on all its traffic.
 """
 
 from __future__ import annotations
@@ -28,7 +31,14 @@ from shopfloor.components.monitor.drift import (
 from shopfloor.components.monitor.performance import labelled_scores, measure_performance, read_labels
 from shopfloor.components.monitor.records import CurrentWindow, MonitorResult, PlantHealth, Reference
 from shopfloor.components.monitor.report import render_monitor_report
-from shopfloor.components.monitor.sites import with_site_drift
+from shopfloor.components.monitor.sites import (
+    SiteEndpoint,
+    drift_thresholds,
+    site_endpoints,
+    site_performance,
+    with_site_drift,
+    with_site_performance,
+)
 from shopfloor.contracts.model_artifact import BLESSING_FILE, MODEL_INFO, PROFILE_FILE
 from shopfloor.families.registry import ModelKind, family
 
@@ -44,7 +54,10 @@ __all__ = [
     "monitor_window",
     "plant_health",
     "run_monitoring",
+    "site_windows",
     "window_dates",
+    "with_performance",
+    "with_site_readings",
 ]
 
 
@@ -199,6 +212,67 @@ class MonitoringRun:
     report_html: str
 
 
+def site_windows(
+    served: dict[str, list], endpoints: list[SiteEndpoint], reference: Reference, source: str
+) -> dict[str, CurrentWindow]:
+    """Each site endpoint's current window from its payload records (``served``: site -> records)."""
+    return {e.site: current_window(served.get(e.site, []), reference, f"{source} ({e.model_name})") for e in endpoints}
+
+
+def with_site_readings(current: CurrentWindow, windows: dict[str, CurrentWindow]) -> CurrentWindow:
+    """The fleet's window with every site endpoint's readings and requests added (their scores are not).
+
+    The fleet is all its traffic: a plant that calls only its site's endpoint is still part of the fleet whose
+    mixture the fleet model was trained on, and without its readings a fleet served by site endpoints alone would
+    never have enough data to judge. The scores stay the fleet endpoint's: a site's own model answers on another
+    scale than the fleet model whose test scores are the reference.
+    """
+    if not windows:
+        return current
+    readings = np.concatenate([current.readings, *(w.readings for w in windows.values())])
+    others = dict(current.other_versions)
+    for window in windows.values():
+        for version, count in window.other_versions.items():
+            others[version] = others.get(version, 0) + count
+    requests = current.requests + sum(w.requests for w in windows.values())
+    return dataclasses.replace(current, readings=readings, requests=requests, other_versions=others)
+
+
+def with_performance(
+    result: MonitorResult,
+    records: list,
+    served: dict[str, list],
+    endpoints: list[SiteEndpoint],
+    labels_uri: str,
+    reference: Reference,
+    settings,
+    config: object | None,
+) -> MonitorResult:
+    """The result with performance on the labels: the fleet endpoint's windows, and each site endpoint's on its own.
+
+    A label of a site endpoint's request counts for that site only (request ids are unique across endpoints); the
+    fleet's unmatched labels are those no endpoint served.
+    """
+    labels = read_labels(labels_uri)
+    score_output = family(reference.model_type).score_output
+    by_site = site_performance(served, endpoints, labels, reference, score_output, settings, config)
+    site_ids = {r.id for records_ in served.values() for r in records_}
+    fleet_labels = labels[~labels["request_id"].isin(site_ids)]
+    mine = [r for r in records if r.model_version == reference.model_version]
+    y, scores, unmatched = labelled_scores(mine, fleet_labels, score_output)
+    found = measure_performance(
+        y,
+        scores,
+        reference.alarm_threshold,
+        reference.test_metrics,
+        settings.max_performance_drop,
+        settings.min_labels,
+        unmatched,
+    )
+    result = dataclasses.replace(result, performance=found, summary=f"{result.summary}; {found.summary}")
+    return with_site_performance(result, by_site) if by_site else result
+
+
 def run_monitoring(
     model_store_uri: str,
     payload_log_uri: str,
@@ -215,6 +289,10 @@ def run_monitoring(
     Used by the CLI and the pipeline. Drift or degraded performance once labels arrived is what a retrain answers.
     With ``batch_uri``, a new data batch (a sensor table) is compared instead of the payload logs; with a site
     column, each site is also judged against its own training readings (``config``'s ``sites:`` thresholds).
+    Without one, a fleet model's site endpoints (``<model_name>-<site>``, the model's ``fleet.sites``) are read over
+    the same days: each site's served readings against its own training readings, and with labels each site's
+    performance against its own test metrics; the fleet is judged on all its traffic (``with_site_readings``).
+    The decision names the sites that drifted or degraded (none: the fleet as a whole).
     """
     from shopfloor.components.monitor.policy import RetrainState, decide
     from shopfloor.contracts.model_store import ModelStore
@@ -225,36 +303,26 @@ def run_monitoring(
     start, end = window_dates(days or settings.window_days)
     records = [] if batch_uri else read_payload_logs(payload_log_uri, model_name, start, end)
     current = batch_window(batch_uri, reference) if batch_uri else current_window(records, reference, payload_log_uri)
-    thresholds = DriftThresholds(
-        psi_threshold=settings.psi_threshold,
-        alpha=settings.alpha,
-        min_effect=settings.min_effect,
-        min_rows=settings.min_rows,
-    )
+    endpoints = [] if batch_uri else site_endpoints(latest.uri, model_name, reference.alarm_threshold)
+    served = {e.site: read_payload_logs(payload_log_uri, e.model_name, start, end) for e in endpoints}
+    by_site = site_windows(served, endpoints, reference, payload_log_uri)
+    current = with_site_readings(current, by_site)
+    thresholds = drift_thresholds(settings)
     result = monitor_window(current, reference, thresholds, settings.min_share_drifted, settings.max_alarm_rate)
-    result = with_site_drift(result, batch_uri, latest.uri, reference, settings, config)
+    result = with_site_drift(result, batch_uri, latest.uri, reference, settings, config, by_site)
     if labels_uri:
-        mine = [r for r in records if r.model_version == reference.model_version]
-        y, scores, unmatched = labelled_scores(mine, read_labels(labels_uri), family(reference.model_type).score_output)
-        found = measure_performance(
-            y,
-            scores,
-            reference.alarm_threshold,
-            reference.test_metrics,
-            settings.max_performance_drop,
-            settings.min_labels,
-            unmatched,
-        )
-        result = dataclasses.replace(result, performance=found, summary=f"{result.summary}; {found.summary}")
+        result = with_performance(result, records, served, endpoints, labels_uri, reference, settings, config)
     alert = "the anomaly model sees the plant abnormal" if result.health and result.health.abnormal else ""
     degraded = result.performance is not None and result.performance.degraded
+    sites = result.flagged_sites
     decision = decide(
-        result.drifted or degraded,
-        result.drift.enough_data or degraded,  # enough labels to see the model fail is enough to act
+        result.drifted or degraded or bool(sites),
+        result.drift.enough_data or degraded or bool(sites),  # enough to see the model (or a site) fail is enough
         result.summary,
         settings.retrain,
         RetrainState(state_uri, model_name),
         plant_alert=alert,
+        sites=sites,
     )
     html = render_monitor_report(
         result, reference, current, model_name, f"{decision.action}: {decision.reason}", settings.dashboard_url

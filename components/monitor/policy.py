@@ -18,6 +18,11 @@ The monitor computes a drift verdict; this module decides what to do with it. Ru
    Otherwise a new request is created: ``request-approval`` with its id.
 6. Drift, mode ``auto``: ``retrain``; the caller starts the run, then calls ``RetrainState.record_run()``.
 
+Sites: in a fleet, the decision and the request it creates name the sites that drifted or degraded
+(``Decision.sites``, ``ApprovalRequest.sites``; empty = the fleet as a whole, or not a fleet), so the retrain is
+for those sites' models. A request keeps its sites: approved later, it starts a retrain of the sites it named, not
+of whatever the latest monitoring run found. Requests stored before sites were named read as the whole fleet.
+
 An approved request is started by ``shopfloor approve ID`` on one machine, or by the next monitoring run (rule 0);
 both check ``can_start`` first, so the cooldown and the storm limit hold for approved starts too, then call
 ``record_run(request_id)``.
@@ -71,6 +76,7 @@ class Decision:
     action: Literal["none", "retrain", "request-approval", "not-enough-data", "suppressed", "plant-alert"]
     reason: str
     request_id: str | None = None
+    sites: tuple[str, ...] = ()  # the drifted or degraded sites a retrain is for; () = the fleet as a whole
 
 
 @dataclasses.dataclass(frozen=True)
@@ -86,6 +92,7 @@ class ApprovalRequest:
     decided_at: str | None = None  # ISO 8601 UTC
     note: str | None = None  # the operator's why, required to approve or reject
     expires: str | None = None  # ISO 8601 UTC; a pending request reads as "expired" from then on
+    sites: tuple[str, ...] = ()  # the sites whose models retrain once approved; () = the fleet as a whole
 
 
 def _as_utc(moment: datetime.datetime) -> datetime.datetime:
@@ -131,7 +138,10 @@ def _request_from(document: object, source: str) -> ApprovalRequest:
         raise ShopfloorError(
             source, f"unknown status {document['status']!r}", field="status", expected=", ".join(_STATUSES)
         )
-    return ApprovalRequest(**{k: v for k, v in document.items() if k in names})
+    sites = document.get("sites") or []  # a request stored before sites were named has none: the whole fleet
+    if not isinstance(sites, list) or not all(isinstance(site, str) for site in sites):
+        raise ShopfloorError(source, f"sites: {sites!r}", field="sites", expected="a list of site names")
+    return ApprovalRequest(**{k: v for k, v in document.items() if k in names} | {"sites": tuple(sites)})
 
 
 def _id_prefix(model_name: str) -> str:
@@ -244,8 +254,8 @@ class RetrainState:
             expected=f"a pending request: {', '.join(pending)}" if pending else "a request id; none is pending",
         )
 
-    def create_request(self, reason: str, *, ttl_hours: float = 72.0) -> ApprovalRequest:
-        """Create a pending request to retrain, expiring after ``ttl_hours``, with a short human-typable id."""
+    def create_request(self, reason: str, *, ttl_hours: float = 72.0, sites: tuple[str, ...] = ()) -> ApprovalRequest:
+        """Create a pending request to retrain (``sites``' models; () = the fleet's), expiring after ``ttl_hours``."""
         if not (isinstance(ttl_hours, int | float) and math.isfinite(ttl_hours) and 0 < ttl_hours <= _MAX_HOURS):
             raise ShopfloorError(repr(ttl_hours), "invalid request lifetime", field="ttl_hours", expected="hours > 0")
         now = self._now()
@@ -262,6 +272,7 @@ class RetrainState:
             status="pending",
             reason=reason,
             expires=_iso(now + datetime.timedelta(hours=ttl_hours)),
+            sites=tuple(sites),
         )
         self._write(request)
         return request
@@ -360,11 +371,14 @@ def decide(
     policy: RetrainPolicy,
     state: RetrainState,
     plant_alert: str = "",
+    sites: tuple[str, ...] = (),
 ) -> Decision:
     """The retrain decision for one monitoring run (rules in the module docstring).
 
     In mode "approval" this may create a request in ``state``; it never starts a retrain itself. ``plant_alert``
-    is the anomaly model's finding in words when it sees the plant abnormal, else empty.
+    is the anomaly model's finding in words when it sees the plant abnormal, else empty. ``sites`` are the sites
+    that drifted or degraded (() = the fleet as a whole): the decision and a request it creates name them, so a
+    retrain is for those sites' models; an approved request that starts keeps the sites it was approved for.
     """
     approved = state.approved_pending_start()
     if approved and policy.mode != "off" and can_start(policy, state)[0]:
@@ -373,7 +387,9 @@ def decide(
             "retrain",
             _sentence(summary, f"starting {request.id}, approved by {request.decided_by} ({request.note})"),
             request_id=request.id,
+            sites=request.sites,
         )
+    sites = tuple(sites)
     if not enough_data:
         return Decision("not-enough-data", _sentence(summary, "not enough data to judge drift, so no retrain"))
     if plant_alert:
@@ -387,20 +403,23 @@ def decide(
     if not drifted:
         return Decision("none", _sentence(summary, "no drift, no retrain needed"))
     if policy.mode == "off":
-        return Decision("none", _sentence(summary, "retraining is off (retrain policy mode 'off')"))
+        return Decision("none", _sentence(summary, "retraining is off (retrain policy mode 'off')"), sites=sites)
     allowed, why = can_start(policy, state)
     if not allowed:
-        return Decision("suppressed", _sentence(summary, why))
+        return Decision("suppressed", _sentence(summary, why), sites=sites)
     if policy.mode == "auto":
-        return Decision("retrain", _sentence(summary, f"retraining ({why})"))
+        return Decision("retrain", _sentence(summary, f"retraining ({why})"), sites=sites)
     blocking = _open_request(policy, state)
     if blocking is not None:
         request, why = blocking
-        return Decision("suppressed", _sentence(summary, f"{why}; not creating another"), request_id=request.id)
+        return Decision(
+            "suppressed", _sentence(summary, f"{why}; not creating another"), request_id=request.id, sites=sites
+        )
     proposal = " ".join((summary or "").split()) or "drift detected"
-    request = state.create_request(proposal, ttl_hours=policy.request_ttl_hours)
+    request = state.create_request(proposal, ttl_hours=policy.request_ttl_hours, sites=sites)
     return Decision(
         "request-approval",
         _sentence(summary, f"approval requested as {request.id} (approve with `shopfloor approve {request.id}`)"),
         request_id=request.id,
+        sites=request.sites,
     )

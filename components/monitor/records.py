@@ -88,4 +88,12 @@ class MonitorResult:
     summary: str
     health: PlantHealth | None = None
     performance: Performance | None = None
-    sites: dict = dataclasses.field(default_factory=dict)  # site -> ``sites.SiteDrift`` (a batch with sites)
+    sites: dict = dataclasses.field(default_factory=dict)  # site -> ``sites.SiteDrift`` (a batch or site endpoints)
+    site_performance: dict[str, Performance] = dataclasses.field(default_factory=dict)  # site endpoints' labels
+
+    @property
+    def flagged_sites(self) -> tuple[str, ...]:
+        """The sites that drifted or whose performance degraded, sorted: what a retrain is for (() = the fleet)."""
+        drifted = {name for name, site in self.sites.items() if site.drifted}
+        degraded = {name for name, found in self.site_performance.items() if found.degraded}
+        return tuple(sorted(drifted | degraded))

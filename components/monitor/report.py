@@ -31,6 +31,31 @@ def _histogram(reference: dict, values: np.ndarray, name: str):
     return draw
 
 
+def _site_rows(result: MonitorResult) -> str:
+    """The sites section: each site's drift against its own training readings and performance on its labels."""
+    names = sorted(set(result.sites) | set(result.site_performance))
+    if not names:
+        return ""
+    rows = []
+    for name in names:
+        found, measured = result.sites.get(name), result.site_performance.get(name)
+        drift = html.escape(found.summary.split(": ", 1)[1]) if found is not None else "not judged"
+        verdict = "DRIFT" if found is not None and found.drifted else "ok"
+        if measured is not None and measured.degraded:
+            verdict = f"{verdict}, DEGRADED" if verdict == "DRIFT" else "DEGRADED"
+        rows.append(
+            f'<tr class="{"drift" if verdict != "ok" else ""}"><td>{html.escape(name)}</td>'
+            f"<td>{found.report.rows if found is not None else 0}</td>"
+            f"<td>{found.report.share_drifted if found is not None else 0.0:.1%}</td><td>{drift}</td>"
+            f"<td>{html.escape(measured.summary) if measured is not None else 'no labels'}</td><td>{verdict}</td></tr>"
+        )
+    return (
+        "<h2>Sites</h2><p>Each site against its own training readings and test metrics.</p>"
+        "<table><tr><th>site</th><th>readings</th><th>share drifted</th><th>drift</th><th>performance</th>"
+        f"<th>verdict</th></tr>{''.join(rows)}</table>"
+    )
+
+
 def dashboard_link(dashboard_url: str, model_name: str) -> str:
     """The Grafana dashboard (``infra/grafana/shopfloor-dashboard.json``) filtered to this model; '' for none."""
     if not dashboard_url:
@@ -88,5 +113,6 @@ def render_monitor_report(
 <table><tr><th>sensor</th><th>PSI</th><th>KS p-value</th><th>Wasserstein / std</th><th>missing change</th>
 <th>verdict</th></tr>{"".join(rows)}</table>
 {predictions}<ul>{others}</ul>
+{_site_rows(result)}
 {figures_html(figures)}"""
     return html_page(f"{model_name} drift", body)

@@ -1,14 +1,17 @@
-"""Drift by site: each site's readings against that site's own training readings, with that site's thresholds.
+"""Drift and performance by site: each site against its own training readings and test metrics, with its settings.
 
 Sites differ in sensors, noise and operating point, so the fleet's mixture hides a site that drifts (and a batch
 from one site looks drifted against the mixture when it is not). The reference is the ingest profile's ``sites``
 section (one table profile per site); a site is judged on the sensors it measured in training (and, with a
-``features`` overlay, only those), with its ``monitor`` overlay's thresholds. A site that drifted makes the run's
-result drifted, and the summary (which the retrain request quotes) names it.
+``features`` overlay, only those), with its ``monitor`` overlay's thresholds (the fleet's in the pipeline's
+monitor step, which gets only the monitor section). A site that drifted makes the run's result drifted, and the
+summary (which the retrain request quotes) names it; the decision names it too (``MonitorResult.flagged_sites``).
 
-Where the site comes from: a sensor batch (``--batch``, ``--from-source``) has the site column. Payload records
-carry no site (a served request is windows of numbers), so drift by site needs the site in the payloads; until
-then the payload path is judged for the fleet only, and says so when the config has ``sites:``.
+Where a site's readings come from: a sensor batch (``--batch``, ``--from-source``) has the site column. Served
+payloads carry no site, but a fleet model's server answers each site on an endpoint of its own, ``<model>-<site>``
+(the sites are the published model's ``fleet.sites``), which logs its payloads under that name: each endpoint's
+logs are that site's served readings. With labels, each site endpoint's labelled windows are also measured against
+that site's test metrics (the evaluation's ``site/<site>/<metric>``) at the threshold the endpoint answers with.
 """
 
 from __future__ import annotations
@@ -21,25 +24,35 @@ import pandas as pd
 from shopfloor.common.fleet import SITE_COLUMN, site_view
 from shopfloor.common.storage import join_uri, read_json
 from shopfloor.components.monitor.drift import DriftReport, DriftThresholds, detect_drift
-from shopfloor.contracts.model_artifact import PROFILE_FILE
+from shopfloor.components.monitor.performance import Performance, labelled_scores, measure_performance
+from shopfloor.contracts.model_artifact import MODEL_INFO, PROFILE_FILE
 
 if TYPE_CHECKING:
     from shopfloor.common.config import MonitorConfig
-    from shopfloor.components.monitor.records import MonitorResult, Reference
+    from shopfloor.components.monitor.records import CurrentWindow, MonitorResult, Reference
 
 __all__ = [
     "NO_SITES_IN_PAYLOADS",
     "SiteDrift",
+    "SiteEndpoint",
     "batch_site_drift",
+    "drift_thresholds",
+    "served_site_drift",
     "site_drift",
+    "site_endpoints",
     "site_metrics",
     "site_monitor_settings",
+    "site_performance",
+    "site_test_metrics",
     "with_site_drift",
+    "with_site_performance",
 ]
 
 NO_SITES_IN_PAYLOADS = (
-    "drift by site needs the site in payloads (served records carry none): use --batch or --from-source"
+    "no drift by site: the served model has no site endpoints (<model>-<site>, a fleet model's) and no batch with "
+    "a site column was given (--batch, --from-source)"
 )
+_GLOBAL = "global"  # the fleet strategy whose sites all answer with the global model (as the server reads it)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -69,7 +82,7 @@ def site_monitor_settings(config: object) -> dict[str, MonitorConfig]:
     return {site: site_view(cast(Any, config), site).monitor for site in sorted(getattr(config, "sites", {}) or {})}
 
 
-def _thresholds(settings: MonitorConfig) -> DriftThresholds:
+def drift_thresholds(settings: MonitorConfig) -> DriftThresholds:
     """The drift thresholds of a monitor section."""
     return DriftThresholds(
         psi_threshold=settings.psi_threshold,
@@ -85,6 +98,33 @@ def _site_features(profile: dict, features: list[str], overlay_features: list[st
     return [f for f in measured if overlay_features is None or f in overlay_features]
 
 
+def _overlay_features(config: object | None) -> dict[str, list[str] | None]:
+    """Each overlaid site's ``features`` list (None: every sensor it measured in training)."""
+    overlays = getattr(config, "sites", {}) or {}
+    return {site: getattr(overlay, "features", None) for site, overlay in overlays.items()}
+
+
+def _judge_site(
+    name: str,
+    rows: pd.DataFrame,
+    profile_sites: dict,
+    features: list[str],
+    settings: MonitorConfig,
+    overlay_features: list[str] | None,
+) -> SiteDrift | None:
+    """One site's readings against its own profile with its settings; None when training never saw the site."""
+    if name not in profile_sites:
+        return None  # a site training never saw has no reference; the fleet's drift still covers its readings
+    columns = profile_sites[name]["columns"]
+    judged = _site_features(columns, features, overlay_features)
+    if not judged:
+        return None
+    readings = rows[judged].apply(pd.to_numeric, errors="coerce").to_numpy(dtype=float)
+    report = detect_drift(readings, judged, {f: columns[f] for f in judged}, drift_thresholds(settings))
+    drifted = report.enough_data and report.share_drifted >= settings.min_share_drifted
+    return SiteDrift(site=name, report=report, features=judged, drifted=drifted)
+
+
 def site_drift(
     table: pd.DataFrame,
     profile_sites: dict,
@@ -97,17 +137,11 @@ def site_drift(
     found = {}
     for site, rows in table.groupby(table[SITE_COLUMN].astype(str), sort=True):
         name = str(site)
-        if name not in profile_sites:
-            continue  # a site training never saw has no reference; the fleet's drift still covers its readings
-        columns = profile_sites[name]["columns"]
-        judged = _site_features(columns, features, (site_features or {}).get(name))
-        if not judged:
-            continue
-        settings = by_site.get(name, fleet)
-        readings = rows[judged].apply(pd.to_numeric, errors="coerce").to_numpy(dtype=float)
-        report = detect_drift(readings, judged, {f: columns[f] for f in judged}, _thresholds(settings))
-        drifted = report.enough_data and report.share_drifted >= settings.min_share_drifted
-        found[name] = SiteDrift(site=name, report=report, features=judged, drifted=drifted)
+        judged = _judge_site(
+            name, rows, profile_sites, features, by_site.get(name, fleet), (site_features or {}).get(name)
+        )
+        if judged is not None:
+            found[name] = judged
     return found
 
 
@@ -121,9 +155,63 @@ def batch_site_drift(
     profile = read_json(join_uri(version_uri, PROFILE_FILE))
     if SITE_COLUMN not in table.columns or not profile.get("sites"):
         return {}
-    overlays = getattr(config, "sites", {}) or {}
-    site_features = {site: getattr(overlay, "features", None) for site, overlay in overlays.items()}
-    return site_drift(table, profile["sites"], reference.features, fleet, site_monitor_settings(config), site_features)
+    by_site = site_monitor_settings(config)
+    return site_drift(table, profile["sites"], reference.features, fleet, by_site, _overlay_features(config))
+
+
+@dataclasses.dataclass(frozen=True)
+class SiteEndpoint:
+    """A fleet model's site endpoint: its site, the name it serves and logs payloads under, its alarm threshold."""
+
+    site: str
+    model_name: str
+    threshold: float
+
+
+def site_endpoints(version_uri: str, model_name: str, default_threshold: float) -> list[SiteEndpoint]:
+    """The site endpoints a server loads for a published version: its model's ``fleet.sites`` ([] if not a fleet).
+
+    As the server's ``load_site_models``: a site with its own model of the shipped strategy answers at that model's
+    threshold, any other at the global model's threshold chosen on that site's validation windows.
+    """
+    info = read_json(join_uri(version_uri, "model", MODEL_INFO))
+    record = info.get("fleet") or {}
+    models = record.get("models") or {}
+    own = models.get(record.get("strategy"), {}) if record.get("strategy") != _GLOBAL else {}
+    found = []
+    for site in record.get("sites") or []:
+        chosen = own.get(site) or models.get(_GLOBAL, {}).get(site) or {}
+        threshold = float((chosen.get("threshold") or {}).get("value", default_threshold))
+        found.append(SiteEndpoint(site=str(site), model_name=f"{model_name}-{site}", threshold=threshold))
+    return found
+
+
+def served_site_drift(
+    site_windows: dict[str, CurrentWindow],
+    version_uri: str,
+    reference: Reference,
+    fleet: MonitorConfig,
+    config: object | None,
+) -> dict[str, SiteDrift]:
+    """Drift of each site endpoint's served readings against that site's profile ({} if the profile has no sites).
+
+    Every endpoint is judged, one that served nothing as "not enough to judge", so a silent site shows.
+    """
+    if not site_windows:
+        return {}
+    profile = read_json(join_uri(version_uri, PROFILE_FILE))
+    if not profile.get("sites"):
+        return {}
+    by_site, overlays = site_monitor_settings(config), _overlay_features(config)
+    found = {}
+    for site, window in sorted(site_windows.items()):
+        rows = pd.DataFrame(window.readings, columns=reference.features)
+        judged = _judge_site(
+            site, rows, profile["sites"], reference.features, by_site.get(site, fleet), overlays.get(site)
+        )
+        if judged is not None:
+            found[site] = judged
+    return found
 
 
 def with_site_drift(
@@ -133,20 +221,22 @@ def with_site_drift(
     reference: Reference,
     fleet: MonitorConfig,
     config: object | None,
+    site_windows: dict[str, CurrentWindow] | None = None,
 ) -> MonitorResult:
     """The monitoring result with drift by site: drifted when the fleet or any site drifted, the sites named.
 
-    ``config`` is the scenario config (its ``sites:`` overlays); ``None`` (the pipeline's monitor step, which
-    gets only the monitor section) judges sites with the fleet's settings.
+    The sites' readings come from the batch (``batch_uri``) or else from the site endpoints' payload logs
+    (``site_windows``: site -> its current window). ``config`` is the scenario config (its ``sites:`` overlays);
+    ``None`` (the pipeline's monitor step, which gets only the monitor section) judges sites with the fleet's
+    settings. A fleet config with neither source is told so in the summary.
     """
-    if not batch_uri:
-        fleet_config = bool(getattr(config, "sites", None))
-        return (
-            dataclasses.replace(result, summary=f"{result.summary}; {NO_SITES_IN_PAYLOADS}") if fleet_config else result
-        )
-    found = batch_site_drift(batch_uri, version_uri, reference, fleet, config)
+    if batch_uri:
+        found = batch_site_drift(batch_uri, version_uri, reference, fleet, config)
+    else:
+        found = served_site_drift(site_windows or {}, version_uri, reference, fleet, config)
     if not found:
-        return result
+        told = not batch_uri and not site_windows and bool(getattr(config, "sites", None))
+        return dataclasses.replace(result, summary=f"{result.summary}; {NO_SITES_IN_PAYLOADS}") if told else result
     drifted = sorted(name for name, site in found.items() if site.drifted)
     shown = [found[name].summary for name in drifted] or [f"no site drifted ({', '.join(found)})"]
     return dataclasses.replace(
@@ -157,11 +247,65 @@ def with_site_drift(
     )
 
 
-def site_metrics(found: dict[str, SiteDrift]) -> dict[str, float]:
-    """Flat per-site values for the dashboard: ``site/<site>/share_drifted``, ``.../drifted``, ``.../readings``."""
+def site_test_metrics(test_metrics: dict[str, float], site: str) -> dict[str, float]:
+    """A site's own test metrics out of the evaluation's (``site/<site>/<metric>`` keys), by metric name."""
+    prefix = f"site/{site}/"
+    return {key[len(prefix) :]: value for key, value in test_metrics.items() if key.startswith(prefix)}
+
+
+def site_performance(
+    served: dict[str, list],
+    endpoints: list[SiteEndpoint],
+    labels: pd.DataFrame,
+    reference: Reference,
+    score_output: str,
+    fleet: MonitorConfig,
+    config: object | None,
+) -> dict[str, Performance]:
+    """Each site endpoint's labelled windows against that site's test metrics, at the threshold it answers with.
+
+    ``served`` maps a site to its endpoint's payload records. A site none of whose windows got a label is left out;
+    request ids are unique, so a label of another site's request is not counted as unmatched here.
+    """
+    by_site = site_monitor_settings(config)
+    found = {}
+    for endpoint in endpoints:
+        mine = [r for r in served.get(endpoint.site, []) if r.model_version == reference.model_version]
+        y, scores, _ = labelled_scores(mine, labels, score_output)
+        if not y.size:
+            continue
+        settings = by_site.get(endpoint.site, fleet)
+        found[endpoint.site] = measure_performance(
+            y,
+            scores,
+            endpoint.threshold,
+            site_test_metrics(reference.test_metrics, endpoint.site),
+            settings.max_performance_drop,
+            settings.min_labels,
+        )
+    return found
+
+
+def with_site_performance(result: MonitorResult, found: dict[str, Performance]) -> MonitorResult:
+    """The result with each site's performance; the summary names a site whose performance degraded."""
+    degraded = [f"site {name}: {found[name].summary}" for name in sorted(found) if found[name].degraded]
+    summary = "; ".join([result.summary, *degraded])
+    return dataclasses.replace(result, site_performance=found, summary=summary)
+
+
+def site_metrics(found: dict[str, SiteDrift], performance: dict[str, Performance] | None = None) -> dict[str, float]:
+    """Flat per-site values for the dashboard: ``site/<site>/share_drifted``, ``.../drifted``, ``.../readings``.
+
+    With labels also ``site/<site>/labelled_windows``, ``.../performance_degraded`` and ``.../<metric>_on_labels``.
+    """
     values = {}
     for name, site in sorted(found.items()):
         values[f"site/{name}/share_drifted"] = float(site.report.share_drifted)
         values[f"site/{name}/drifted"] = float(site.drifted)
         values[f"site/{name}/readings"] = float(site.report.rows)
+    for name, measured in sorted((performance or {}).items()):
+        values[f"site/{name}/labelled_windows"] = float(measured.labelled)
+        values[f"site/{name}/performance_degraded"] = float(measured.degraded)
+        for metric, value in sorted(measured.metrics.items()):
+            values[f"site/{name}/{metric}_on_labels"] = float(value)
     return values

@@ -14,7 +14,28 @@ from __future__ import annotations
 from shopfloor.common.errors import ShopfloorError
 from shopfloor.common.kfp_api import kfp_client, resolve_connection
 
-__all__ = ["start_retraining_run"]
+__all__ = ["retrain_arguments", "start_retraining_run"]
+
+
+def retrain_arguments(arguments: dict, sites: list[str], model_store_uri: str, model_name: str) -> dict:
+    """The training run's arguments for a retrain of named sites: with site models, only theirs are refitted.
+
+    The fleet section travels in ``data_schema`` (key ``fleet``); a retrain of some sites sets its
+    ``retrain_only`` and ``keep_models_from`` (the published version's model folder), as ``shopfloor run`` does.
+    Unchanged without sites, without site models, or with nothing published.
+    """
+    from shopfloor.common.storage import join_uri
+    from shopfloor.contracts.model_store import ModelStore
+    from shopfloor.families.predictive_maintenance.strategies import fleet_config, sites_retrain
+
+    schema = arguments.get("data_schema") or {}
+    if not sites or "fleet" not in schema:
+        return arguments
+    latest = ModelStore(model_store_uri).latest(model_name)
+    retrain = sites_retrain(fleet_config(schema), list(sites), join_uri(latest.uri, "model")) if latest else None
+    if retrain is None:
+        return arguments
+    return {**arguments, "data_schema": {**schema, "fleet": retrain.model_dump(mode="json")}}
 
 
 def _latest_version_id(client, pipeline_id: str) -> str | None:

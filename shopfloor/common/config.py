@@ -28,6 +28,7 @@ if TYPE_CHECKING:
 
 
 __all__ = [
+    "ASSET_TYPE_DEFAULT",
     "DASHBOARD_URL",
     "SINGLE_ASSET_ID",
     "AlertsConfig",
@@ -79,6 +80,9 @@ def blank_is_none(value: object) -> object:
 
 SINGLE_ASSET_ID = "asset"
 
+ASSET_TYPE_DEFAULT = "asset_type"
+"""The asset-type column read when the config names none; optional in the data, unlike a column the config names."""
+
 
 class SensorColumns(StrictSection):
     """Which columns of the sensor table hold the time, the asset, the site and the sensor features."""
@@ -94,8 +98,25 @@ class SensorColumns(StrictSection):
     )
     site: str | None = Field("site", description="null (or ''): the data has no site column")
     features: list[str] = Field(default_factory=list, description="empty: every numeric column but the ids")
+    asset_type: str | None = Field(
+        ASSET_TYPE_DEFAULT,
+        description=f"the asset's type (pump, compressor...), for evaluation by type; the default column "
+        f"'{ASSET_TYPE_DEFAULT}' is optional (a table without it has no types), another name must exist; "
+        "null (or ''): not read",
+    )
 
-    _blank_is_none = pydantic.field_validator("site", "asset_id", mode="before")(blank_is_none)
+    _blank_is_none = pydantic.field_validator("site", "asset_id", "asset_type", mode="before")(blank_is_none)
+
+    @pydantic.field_validator("asset_type")
+    @classmethod
+    def _asset_type_is_its_own_column(cls, value: str | None, info: pydantic.ValidationInfo) -> str | None:
+        """The type column is none of the time, id or feature columns: one column cannot mean two things."""
+        taken = {info.data.get(name): name for name in ("timestamp", "asset_id", "site") if info.data.get(name)}
+        if value in taken:
+            raise ValueError(f"'{value}' is already the {taken[value]} column; expected a column of its own")
+        if value is not None and value in (info.data.get("features") or []):
+            raise ValueError(f"'{value}' is listed among the features; expected a text column of asset types")
+        return value
 
 
 class EventColumns(StrictSection):

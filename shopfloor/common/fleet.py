@@ -26,6 +26,7 @@ if TYPE_CHECKING:
     import pandas as pd
 
 __all__ = [
+    "ASSET_TYPE_COLUMN",
     "SITE_COLUMN",
     "SensorScale",
     "apply_site_readings",
@@ -44,6 +45,9 @@ __all__ = [
 
 SITE_COLUMN = "site"
 """The canonical name of the site column in ingested tables (ingest renames the plant's own column to it)."""
+
+ASSET_TYPE_COLUMN = "asset_type"
+"""The canonical name of the asset-type column in ingested tables ('' = unknown; evaluation reports by type)."""
 
 SITES_KEY = "sites"
 """Where the overlays travel in the ``data_schema`` pipeline parameter, which every sensor step already receives."""

@@ -7,6 +7,11 @@ One schema, ``shopfloor.event/v1``, for every channel (MQTT, NATS, AMQP, a webho
      "summary": "drift in 3 of 7 sensors ...; approval requested as pm-20261126-0930-a1b2",
      "details": {"request_id": "pm-20261126-0930-a1b2", ...}}
 
+``sites`` (optional, a list of site names) says which sites of a fleet an event is about: the sites that drifted
+or degraded in an ``approval-requested`` event, the sites an approved retrain is for in ``approval-decided``.
+Absent (or empty) means the fleet as a whole, or a model that is not a fleet's; it is left out of the JSON then,
+so events of other models read as before.
+
 ``id`` is deterministic for the same fact (the hash of type, model and what identifies the fact: a request id,
 a model version, a day), so an event sent twice (a retry after a lost acknowledgement, a re-run after a crash)
 carries the same id and a receiver drops the second: JetStream by its ``Nats-Msg-Id``, a webhook by its
@@ -81,10 +86,14 @@ class Event:
     model_version: str = ""
     details: dict[str, Any] = dataclasses.field(default_factory=dict)
     schema: str = EVENT_SCHEMA
+    sites: tuple[str, ...] = ()  # the fleet's sites the event is about; () = the fleet as a whole / not a fleet
 
     def to_json(self) -> bytes:
-        """The event as compact UTF-8 JSON, keys sorted (what goes on the wire)."""
-        return json.dumps(dataclasses.asdict(self), sort_keys=True, separators=(",", ":")).encode()
+        """The event as compact UTF-8 JSON, keys sorted (what goes on the wire); ``sites`` only when there are any."""
+        document = dataclasses.asdict(self)
+        if not self.sites:
+            del document["sites"]
+        return json.dumps(document, sort_keys=True, separators=(",", ":")).encode()
 
     def outgoing(self) -> Outgoing:
         """The event as the channel delivers it: id, model and type to route by, and its JSON."""
@@ -101,7 +110,14 @@ def publish_event(alerts: AlertsConfig, event: Event) -> bool:
 
 
 def make_event(
-    event_type: EventType, model: str, key: str, summary: str, *, model_version: str = "", **details: Any
+    event_type: EventType,
+    model: str,
+    key: str,
+    summary: str,
+    *,
+    model_version: str = "",
+    sites: tuple[str, ...] = (),
+    **details: Any,
 ) -> Event:
     """An event of ``event_type`` whose id is fixed by type, model and ``key``; ``summary`` is one human line."""
     if event_type not in EVENT_TYPES:
@@ -114,6 +130,7 @@ def make_event(
         summary=" ".join(summary.split()),
         model_version=model_version,
         details={name: value for name, value in details.items() if value is not None},
+        sites=tuple(sites),
     )
 
 
@@ -163,6 +180,14 @@ def _text(document: dict[str, Any], name: str, source: str, expected: str, *, re
     return value.strip()
 
 
+def _sites(document: dict[str, Any], source: str) -> tuple[str, ...]:
+    """The optional ``sites`` list of site names; absent is () (the fleet as a whole, or not a fleet)."""
+    sites = document.get("sites", [])
+    if not isinstance(sites, list) or not all(isinstance(site, str) and site.strip() for site in sites):
+        raise DataValidationError(source, f"{sites!r}", field="sites", expected="a list of site names")
+    return tuple(site.strip() for site in sites)
+
+
 def parse_event(payload: bytes | str, source: str = "event") -> Event:
     """An event read back from the wire; a field that is wrong is one line naming it."""
     document = _document(payload, source)
@@ -179,6 +204,7 @@ def parse_event(payload: bytes | str, source: str = "event") -> Event:
         summary=_text(document, "summary", source, "one line", required=False),
         model_version=_text(document, "model_version", source, "a version", required=False),
         details=details,
+        sites=_sites(document, source),
     )
 
 

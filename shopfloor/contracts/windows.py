@@ -4,7 +4,9 @@ Layout of the ``windows`` Dataset (a folder):
   windows.npz : x float32 [n, window, features] (NaN = missing reading), failure int8 [n], rul float32 [n]
                 (-1 = unknown), split int8 [n] (0 train, 1 validation, 2 test), asset str [n], end_time int64 [n]
                 (ns since epoch, UTC), site str [n] (the asset's site; absent, or '' per window, when the data has
-                no site column: folders written before sites existed load with no sites)
+                no site column: folders written before sites existed load with no sites), asset_type str [n] (the
+                asset's type, '' where unknown; absent without an asset-type column, and in folders written before
+                asset types existed, which load with '' for every window)
   labels.json : features, window and what the labeller records (horizon, split assets, class balance...)
 """
 
@@ -43,15 +45,23 @@ class LabelledWindows:
     features: list[str]
     info: dict
     site: np.ndarray = dataclasses.field(default_factory=lambda: np.zeros(0, dtype=str))
+    asset_type: np.ndarray = dataclasses.field(default_factory=lambda: np.zeros(0, dtype=str))
 
     @property
     def sites(self) -> np.ndarray:
         """The site of every window ('' where the data has no sites), one per window whatever was stored."""
-        return self.site if self.site.size == self.failure.size else np.full(self.failure.size, "", dtype=str)
+        return _per_window(self.site, self.failure.size)
 
-    def part(self, name: str) -> LabelledWindows:
-        """The windows of one split ('train', 'validation' or 'test')."""
-        keep = self.split == SPLITS.index(name)
+    @property
+    def asset_types(self) -> np.ndarray:
+        """The asset type of every window ('' where unknown), one per window whatever was stored.
+
+        A slice that rebuilt the windows without slicing ``asset_type`` too reads as unknown, never misaligned.
+        """
+        return _per_window(self.asset_type, self.failure.size)
+
+    def select(self, keep: np.ndarray) -> LabelledWindows:
+        """The windows ``keep`` (a mask or indices) selects, every per-window array sliced alike."""
         return dataclasses.replace(
             self,
             x=self.x[keep],
@@ -61,7 +71,17 @@ class LabelledWindows:
             asset=self.asset[keep],
             end_time=self.end_time[keep],
             site=self.sites[keep],
+            asset_type=self.asset_types[keep] if self.asset_type.size else self.asset_type,
         )
+
+    def part(self, name: str) -> LabelledWindows:
+        """The windows of one split ('train', 'validation' or 'test')."""
+        return self.select(self.split == SPLITS.index(name))
+
+
+def _per_window(values: np.ndarray, size: int) -> np.ndarray:
+    """A stored per-window string array, or '' for every window when none (or a stale one) was stored."""
+    return values if values.size == size else np.full(size, "", dtype=str)
 
 
 def write_windows(windows: LabelledWindows, folder: str) -> None:
@@ -76,6 +96,8 @@ def write_windows(windows: LabelledWindows, folder: str) -> None:
     }
     if windows.site.size:  # data without a site column writes no site array, as before sites existed
         arrays["site"] = windows.site.astype(str)
+    if windows.asset_type.size:  # likewise without an asset-type column
+        arrays["asset_type"] = windows.asset_types.astype(str)
     with atomic_output_dir(folder) as scratch:
         np.savez_compressed(scratch / "windows.npz", **arrays)
         write_json(scratch / "labels.json", windows.info)

@@ -37,3 +37,15 @@ def test_a_rollback_event_round_trips() -> None:
     assert parse_event(event.to_json()) == event
     with pytest.raises(DataValidationError, match=r"^event: type: 'drift' \(expected plant-alert \| approval"):
         parse_event(json.dumps({**document, "type": "drift"}))
+
+
+def test_sites_are_optional_and_round_trip() -> None:
+    from shopfloor.contracts.events import make_event
+
+    fleet = make_event("approval-requested", "pumps", "pm-1", "site site-b: drift", request_id="pm-1")
+    assert "sites" not in json.loads(fleet.to_json()) and parse_event(fleet.to_json()).sites == ()
+    named = make_event("approval-requested", "pumps", "pm-2", "site site-b: drift", sites=("site-b",))
+    assert json.loads(named.to_json())["sites"] == ["site-b"] and parse_event(named.to_json()) == named
+    document = json.loads(named.to_json())
+    with pytest.raises(DataValidationError, match=r"^event: sites: 'site-b' \(expected a list of site names\)"):
+        parse_event(json.dumps({**document, "sites": "site-b"}))

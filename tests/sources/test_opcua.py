@@ -184,6 +184,15 @@ def test_reads_from_a_thread_that_runs_an_event_loop(plant: _Plant) -> None:
     assert (frame["machine"] == ASSET).all()
 
 
+def test_a_block_names_its_assets_type_and_ingest_keeps_it(plant: _Plant) -> None:
+    frame = read_opcua(_block(plant, asset_type="pump"), TimeRange(), "timestamp")
+    assert list(frame.columns) == ["timestamp", "asset_id", "asset_type", *SENSORS]
+    sensors = ingest(_block(plant, asset_type="pump"), None, _config()).sensors
+    assert set(sensors["asset_type"]) == {"pump"}
+    with pytest.raises(ValueError, match="asset_type_column 'asset_id' is already a column"):
+        _block(plant, asset_type="pump", asset_type_column="asset_id")
+
+
 async def _monitored_items(server: Server) -> int:
     subscriptions = server.iserver.subscription_service.subscriptions.values()
     return sum(len(subscription.monitored_item_srv._monitored_items) for subscription in subscriptions)

@@ -16,7 +16,7 @@ from collections.abc import Sequence
 
 from shopfloor.app.cli import approvals, demo, feedback, kubeflow, monitor, run, serve, validate
 from shopfloor.app.cli import compile as compile_group  # the module, not the builtin
-from shopfloor.app.cli.approvals import ListenRequest
+from shopfloor.app.cli.approvals import ListenRequest, ListRequest
 from shopfloor.app.cli.compile import CompileRequest
 from shopfloor.app.cli.demo import DemoDataRequest, DemoDriftRequest
 from shopfloor.app.cli.feedback import FeedbackRequest
@@ -34,6 +34,7 @@ __all__ = [
     "DemoDataRequest",
     "DemoDriftRequest",
     "FeedbackRequest",
+    "ListRequest",
     "ListenRequest",
     "MonitorRequest",
     "Request",
@@ -56,6 +57,7 @@ Request = (
     | MonitorRequest
     | DecisionRequest
     | ListenRequest
+    | ListRequest
     | FeedbackRequest
     | CompileRequest
     | SubmitRequest

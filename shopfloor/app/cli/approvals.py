@@ -1,4 +1,8 @@
-"""``shopfloor approvals listen``: approve or reject retrain requests by answering over the plant's alert channel.
+"""``shopfloor approvals listen|list``: answer retrain requests over the plant's alert channel; list them.
+
+``shopfloor approvals list`` shows every retrain request of the config's model (or those of one ``--status``): its
+id, status, when it was made, the sites it is for (a fleet's drifted or degraded sites; "fleet" = the fleet as a
+whole) and why, and who decided it.
 
 An operator who got an ``approval-requested`` event answers on the channel's answers address (``monitor.alerts``:
 MQTT topic ``<prefix>/answers/<model>``, NATS subject ``<prefix>.answers.<model>``, AMQP queue of that name) with
@@ -24,10 +28,18 @@ if TYPE_CHECKING:
     from collections.abc import Callable
 
     from shopfloor.common.config import AlertsConfig
-    from shopfloor.components.monitor.policy import RetrainState
+    from shopfloor.components.monitor.policy import ApprovalRequest, RetrainState
     from shopfloor.serving.auth import Authorizer, RateLimiter
 
-__all__ = ["AnswerHandler", "ListenRequest", "add_parsers", "listen_for_answers"]
+__all__ = [
+    "AnswerHandler",
+    "ListRequest",
+    "ListenRequest",
+    "add_parsers",
+    "list_requests",
+    "listen_for_answers",
+    "request_line",
+]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -54,8 +66,23 @@ class ListenRequest:
         )
 
 
+@dataclasses.dataclass(frozen=True)
+class ListRequest:
+    """Whose retrain requests to list (the config's model), from which state, and of which status (None: all)."""
+
+    config: str | None = None
+    work_dir: Path = Path(DEFAULT_WORK_DIR)
+    state_uri: str | None = None
+    status: str | None = None
+
+    @classmethod
+    def from_args(cls, args: argparse.Namespace) -> ListRequest:
+        """The request a parsed `shopfloor approvals list` command line asks for."""
+        return cls(config=args.config, work_dir=Path(args.work_dir), state_uri=args.state_uri, status=args.status)
+
+
 def add_parsers(commands: Subcommands) -> None:
-    """Add `shopfloor approvals listen` to the command line."""
+    """Add `shopfloor approvals listen` and `shopfloor approvals list` to the command line."""
     approvals = commands.add_parser("approvals", help="answer retrain requests over the plant's alert channel")
     verbs = approvals.add_subparsers(dest="approvals_command", required=True)
     listen = verbs.add_parser("listen", help="record approve/reject answers that arrive on monitor.alerts' channel")
@@ -68,6 +95,12 @@ def add_parsers(commands: Subcommands) -> None:
     listen.add_argument("--duration-s", type=float, help="stop after this many seconds (default: run until Ctrl-C)")
     listen.add_argument("--answers", type=int, help="stop after this many answers")
     listen.set_defaults(make_request=ListenRequest.from_args, execute=listen_for_answers)
+    listed = verbs.add_parser("list", help="list the retrain requests: status, sites, why and who decided")
+    listed.add_argument("--config", help="scenario config naming the model (default: built-in defaults)")
+    listed.add_argument("--work-dir", default=DEFAULT_WORK_DIR)
+    listed.add_argument("--state-uri", help="the monitor's state (default: <work-dir>/monitor; s3://... on a cluster)")
+    listed.add_argument("--status", choices=["pending", "approved", "rejected", "expired", "started"])
+    listed.set_defaults(make_request=ListRequest.from_args, execute=list_requests)
 
 
 class AnswerHandler:
@@ -125,7 +158,8 @@ class AnswerHandler:
             self.say(f"refused {answer.request_id}: {exc}")
             return
         self.handled.add(answer.id)
-        self.say(f"{decided.id}: {decided.status} by {decided.decided_by} ({decided.note})")
+        sites = f" for sites {', '.join(decided.sites)}" if decided.sites else ""
+        self.say(f"{decided.id}{sites}: {decided.status} by {decided.decided_by} ({decided.note})")
         publish_decided(decided, self.alerts)
 
 
@@ -156,4 +190,26 @@ def listen_for_answers(request: ListenRequest) -> int:
     except KeyboardInterrupt:
         return 0
     print(f"{count} answer(s) read")
+    return 0
+
+
+def request_line(request: ApprovalRequest) -> str:
+    """One request as `approvals list` shows it: id, status, created, its sites ("fleet": all), why, who decided."""
+    sites = ", ".join(request.sites) or "fleet"
+    decided = f" - {request.status} by {request.decided_by} ({request.note})" if request.decided_by else ""
+    return f"{request.id}  {request.status}  {request.created}  sites: {sites}  {request.reason}{decided}"
+
+
+def list_requests(request: ListRequest) -> int:
+    """Print the config's model's retrain requests, oldest first, each with the sites it is for."""
+    from shopfloor.components.monitor.policy import RetrainState
+    from shopfloor.families.scenarios import load_config
+
+    config = load_config(request.config)
+    state = RetrainState(monitor_state_uri(request.work_dir, request.state_uri), config.model_name)
+    found = state.requests(request.status)
+    for each in found:
+        print(request_line(each))
+    if not found:
+        print(f"no {request.status + ' ' if request.status else ''}retrain requests for {config.model_name}")
     return 0

@@ -1,7 +1,8 @@
 """``shopfloor monitor``, ``approve`` and ``reject``: drift checks on the served model and the retrains they start.
 
 A monitor run saves the `shopfloor run` a retrain would use (``retrain-arguments.json`` in the monitor state), so
-an approval given later, from another shell, starts the same run.
+an approval given later, from another shell, starts the same run. In a fleet the decision names the sites that
+drifted or degraded and the retrain is for those sites' models; an approval starts the sites its request named.
 """
 
 from __future__ import annotations
@@ -33,6 +34,7 @@ __all__ = [
     "MonitorRequest",
     "add_parsers",
     "decide",
+    "for_sites",
     "monitor",
     "newest_readings",
     "save_retrain",
@@ -75,8 +77,12 @@ class MonitorRequest:
             from_source=args.from_source,
         )
 
-    def retrain_request(self) -> RunRequest:
-        """The `shopfloor run` a retrain starts: this monitor's scenario, data, config and folders."""
+    def retrain_request(self, sites: tuple[str, ...] = ()) -> RunRequest:
+        """The `shopfloor run` a retrain starts: this monitor's scenario, data, config and folders, for ``sites``.
+
+        ``sites`` are the decision's (the sites that drifted or degraded): only their per-site models retrain;
+        () retrains the fleet as a whole.
+        """
         return RunRequest(
             scenario=self.scenario,
             data=self.data,
@@ -84,6 +90,7 @@ class MonitorRequest:
             work_dir=self.work_dir,
             model_store=self.model_store,
             no_hpo=self.no_hpo,
+            sites=tuple(sites),
         )
 
 
@@ -152,6 +159,11 @@ def add_parsers(commands: Subcommands) -> None:
         decision.add_argument("--model-store", help=argparse.SUPPRESS)
         decision.add_argument("--payload-log", help=argparse.SUPPRESS)
         decision.set_defaults(make_request=DecisionRequest.from_args, execute=decide)
+
+
+def for_sites(sites: tuple[str, ...]) -> str:
+    """`` for sites a, b`` for a decision or request that names sites; '' for the fleet as a whole."""
+    return f" for sites {', '.join(sites)}" if sites else ""
 
 
 def save_retrain(state_root: str, model_name: str, request: RunRequest) -> None:
@@ -227,11 +239,11 @@ def monitor(request: MonitorRequest) -> int:
     stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%SZ")
     report = Path(state_root, config.model_name, "reports", f"{stamp}.html")
     atomic_write_bytes(report, checked.report_html.encode())
-    save_retrain(state_root, config.model_name, request.retrain_request())
+    save_retrain(state_root, config.model_name, request.retrain_request(decision.sites))
     pushed = publish_monitor_metrics(checked, config.model_name, config.monitor.push_gateway)
     alerted = publish_monitor_events(checked, config.model_name, config.monitor.alerts)
     print(f"{config.model_name} {checked.reference.model_version}: {checked.result.summary}")
-    print(f"decision: {decision.action} - {decision.reason}")
+    print(f"decision: {decision.action}{for_sites(decision.sites)} - {decision.reason}")
     print(f"report (HTML): {report}")
     if pushed:
         print(f"metrics pushed to: {pushgateway_url(config.monitor.push_gateway)}")
@@ -245,7 +257,7 @@ def monitor(request: MonitorRequest) -> int:
     if decision.action == "retrain":
         print("retraining now (policy: auto)")
         RetrainState(state_root, config.model_name).record_run(decision.request_id)
-        return run(request.retrain_request())
+        return run(request.retrain_request(decision.sites))
     return 0
 
 
@@ -258,7 +270,7 @@ def decide(request: DecisionRequest) -> int:
     state_root = monitor_state_uri(request.work_dir, request.state_uri)
     state = RetrainState(state_root, config.model_name)
     decided = state.decide(request.request_id, approve=request.approve, by=request.by, note=request.note)
-    print(f"{decided.id}: {decided.status} by {decided.decided_by} ({decided.note})")
+    print(f"{decided.id}{for_sites(decided.sites)}: {decided.status} by {decided.decided_by} ({decided.note})")
     publish_decided(decided, config.monitor.alerts)  # when a channel is configured
     if not request.approve:
         return 0
@@ -269,6 +281,7 @@ def decide(request: DecisionRequest) -> int:
     if not allowed:
         print(f"not starting yet: {why}")
         return 0
-    retrain = saved_retrain(state_root, config.model_name)
+    # the sites of this request, not of the latest monitor run (which saved the rest of the run)
+    retrain = dataclasses.replace(saved_retrain(state_root, config.model_name), sites=decided.sites)
     state.record_run(decided.id)
     return run(retrain)

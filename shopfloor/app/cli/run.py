@@ -41,6 +41,7 @@ class RunRequest:
     work_dir: Path = Path(DEFAULT_WORK_DIR)
     model_store: str | None = None
     no_hpo: bool = False
+    sites: tuple[str, ...] = ()  # a retrain of named sites: only their per-site models are fitted again
 
     @classmethod
     def from_args(cls, args: argparse.Namespace) -> RunRequest:
@@ -61,7 +62,7 @@ class RunRequest:
     @classmethod
     def from_json(cls, saved: dict) -> RunRequest:
         """The request `to_json` saved (the work dir comes back as a path)."""
-        return cls(**{**saved, "work_dir": Path(saved["work_dir"])})
+        return cls(**{**saved, "work_dir": Path(saved["work_dir"]), "sites": tuple(saved.get("sites", ()))})
 
 
 def add_parsers(commands: Subcommands) -> None:
@@ -113,6 +114,26 @@ def local_config(config: ScenarioConfig, work_dir: Path, no_hpo: bool) -> Scenar
     return config
 
 
+def sites_retrain_config(config: ScenarioConfig, sites: tuple[str, ...], store: str) -> ScenarioConfig:
+    """The config of a retrain the monitor started for named sites: only their site models are fitted again.
+
+    The other sites keep the published version's models (``fleet.retrain_only`` / ``keep_models_from``). Under the
+    global strategy there are no site models: the fleet retrains as a whole, and this says so.
+    """
+    from shopfloor.common.storage import join_uri
+    from shopfloor.families.predictive_maintenance.strategies import sites_retrain
+
+    fleet = getattr(config, "fleet", None)
+    latest = ModelStore(store).latest(config.model_name) if sites and fleet is not None else None
+    retrain = sites_retrain(fleet, list(sites), join_uri(latest.uri, "model")) if latest and fleet else None
+    if retrain is None or latest is None:
+        if sites:
+            print(f"retrain for {', '.join(sites)}: no site models to keep, every site retrains", file=sys.stderr)
+        return config
+    print(f"retrain for {', '.join(sites)}: the other sites keep the models of {latest.version}", file=sys.stderr)
+    return config.model_copy(update={"fleet": retrain})
+
+
 def run(request: RunRequest) -> int:
     """Run a scenario pipeline end to end on the local runner and say where its outputs are (one run per work dir)."""
     from shopfloor.app.work_dir import exclusive_work_dir
@@ -133,6 +154,7 @@ def _run_holding_the_work_dir(request: RunRequest, work_dir: Path, config: Scena
     os.environ.setdefault("SHOPFLOOR_GIT_COMMIT", git_commit())
     store = model_store_uri(work_dir, request.model_store)
     config = local_config(config, work_dir, request.no_hpo)
+    config = sites_retrain_config(config, request.sites, store)
     print(f"Running {scenario.name} on the KFP local runner (work dir {work_dir})", file=sys.stderr)
     pipeline = scenario.pipeline_for(config)  # a search that is off costs no steps
     pipeline_run = run_locally(pipeline, scenario.arguments(config, model_store_uri=store), work_dir)

@@ -122,7 +122,7 @@ class OpcUaSource(_Block):
     """Values of OPC UA variable nodes: their history for the time range, or a subscription for a window.
 
     One block reads one asset: a row per source timestamp, a column per ``nodes`` key, the time column and, when
-    ``asset_id`` is set, an ``asset_column`` column holding it.
+    ``asset_id`` is set, an ``asset_column`` column holding it (``asset_type``, the asset's type, likewise).
     """
 
     kind: Literal["opcua"] = "opcua"
@@ -131,6 +131,12 @@ class OpcUaSource(_Block):
     asset_id: str = Field("", description="the asset these nodes measure; set: a column asset_column holds it")
     asset_column: str = Field(
         "asset_id", min_length=1, description="name of that column (the mapping's sensor_columns.asset_id)"
+    )
+    asset_type: str = Field(
+        "", description="the asset's type (pump, valve...); set: a column asset_type_column holds it"
+    )
+    asset_type_column: str = Field(
+        "asset_type", min_length=1, description="name of that column (the mapping's sensor_columns.asset_type)"
     )
     mode: Literal["history", "subscribe"] = "history"
     duration_s: float = Field(10.0, gt=0, le=86_400, description="subscribe: how long to collect data changes")
@@ -151,6 +157,8 @@ class OpcUaSource(_Block):
     def _asset_column_is_free(self) -> OpcUaSource:
         if self.asset_id and self.asset_column in self.nodes:
             raise ValueError(f"nodes has a column '{self.asset_column}', the column asset_id fills")
+        if self.asset_type and self.asset_type_column in {*self.nodes, self.asset_column}:
+            raise ValueError(f"asset_type_column '{self.asset_type_column}' is already a column of the block")
         return self
 
 

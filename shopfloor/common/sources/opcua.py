@@ -7,7 +7,8 @@ notification of each node is its current value, as OPC UA reports it.
 
 Values are joined into rows by source timestamp (the server timestamp when a server sends none): one row per
 timestamp, a column per ``nodes`` key, ``time_column`` with the UTC timestamps and, when the block names an
-``asset_id``, a column ``asset_column`` (default ``asset_id``, ingest's default ``sensor_columns.asset_id``) with it.
+``asset_id``, a column ``asset_column`` (default ``asset_id``, ingest's default ``sensor_columns.asset_id``) with it;
+likewise ``asset_type`` in a column ``asset_type_column`` (default ``asset_type``, ingest's optional type column).
 A node without a value at a timestamp leaves that cell empty (a missing reading); values with a bad status are not
 readings and are skipped.
 
@@ -91,7 +92,9 @@ _hide_identity_tokens()
 def read_opcua(spec: OpcUaSource, time_range: TimeRange, time_column: str) -> pd.DataFrame:
     """Read the block's nodes (history or a subscription window) as one row per source timestamp."""
     where = describe_location(spec)
-    if time_column in spec.nodes or (spec.asset_id and time_column == spec.asset_column):
+    named = {spec.asset_column} if spec.asset_id else set()
+    named |= {spec.asset_type_column} if spec.asset_type else set()
+    if time_column in spec.nodes or time_column in named:
         raise ConfigError(
             where,
             f"column '{time_column}' is both the time column and a value",
@@ -304,6 +307,8 @@ def _rows(readings: dict[str, list[Reading]], spec: OpcUaSource, time_column: st
     if end is not None:
         wide = wide[wide.index < end]
     frame = wide.reset_index(drop=True)
+    if spec.asset_type:
+        frame.insert(0, spec.asset_type_column, spec.asset_type)
     if spec.asset_id:
         frame.insert(0, spec.asset_column, spec.asset_id)
     frame.insert(0, time_column, wide.index.to_numpy())

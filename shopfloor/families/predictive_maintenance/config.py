@@ -96,6 +96,22 @@ class FleetConfig(StrictSection):
     fine_tune_learning_rate: float = Field(
         0.1, gt=0, le=1, description="global-then-site: the learning rate as a share of the model's"
     )
+    retrain_only: list[str] = Field(
+        default_factory=list,
+        description="a retrain of named sites (the monitor's retrain sets it): only these sites' models are fitted "
+        "again, the other sites' models are kept unchanged from keep_models_from; the global model is always "
+        "refitted. Empty: every site",
+    )
+    keep_models_from: str = Field(
+        "", description="with retrain_only: the published model folder (path or s3://) keeping the other sites' models"
+    )
+
+    @pydantic.model_validator(mode="after")
+    def _kept_models_have_a_source(self) -> FleetConfig:
+        """A retrain of some sites must say where the others' models come from."""
+        if self.retrain_only and not self.keep_models_from:
+            raise ValueError("retrain_only needs keep_models_from (the published model folder)")
+        return self
 
 
 # What one site of a fleet may set differently (``sites:``); one model reads every site's windows, so the window

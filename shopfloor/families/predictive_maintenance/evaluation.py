@@ -41,6 +41,14 @@ class Evaluation:
     rul_pred: np.ndarray
     end_time: np.ndarray
     asset: np.ndarray
+    window_threshold: np.ndarray = dataclasses.field(default_factory=lambda: np.zeros(0))
+
+    @property
+    def answering_thresholds(self) -> np.ndarray:
+        """The threshold each test window was alarmed at (its site's where site models answer; else the gate's)."""
+        if self.window_threshold.size == self.failure_score.size:
+            return self.window_threshold
+        return np.full(self.failure_score.size, float(self.gate["decision_threshold"]))
 
 
 def predict(model, x: np.ndarray, batch_size: int = 2048) -> tuple[np.ndarray, np.ndarray]:
@@ -156,4 +164,5 @@ def evaluate_model(
         rul_pred=rul_pred,
         end_time=test.end_time,
         asset=test.asset,
+        window_threshold=np.broadcast_to(np.asarray(threshold, dtype=float), score.shape).copy(),
     )

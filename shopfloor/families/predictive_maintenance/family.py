@@ -129,11 +129,13 @@ class PredictiveMaintenance(ModelFamily[LabelledWindows, "Evaluation"]):
         from shopfloor.families.edge_export import EdgeConfig, no_export, write_edge
         from shopfloor.families.predictive_maintenance.edge import export_window_model
         from shopfloor.families.predictive_maintenance.fleet import site_thresholds
+        from shopfloor.families.predictive_maintenance.strategies import check_retrain_sites, fleet_config
 
         config = validated(ModelConfig, hyperparameters, "hyperparameters artifact")
         gate = validated(GateConfig, inputs.gate, "pipeline parameter gate")
         data_sha256 = sha256_hex(read_bytes(join_uri(data_path, "windows.npz")))
         windows = load_windows(data_path)
+        check_retrain_sites(fleet_config(inputs.data_schema), windows)
         trained = train_engines(windows, config, gate, data_sha256)
         result, engines, choice, scores = trained.result, trained.engines, trained.choice, trained.validation_scores
         validation = windows.part("validation")
@@ -201,20 +203,23 @@ class PredictiveMaintenance(ModelFamily[LabelledWindows, "Evaluation"]):
         return load_windows(data_path)
 
     def evaluate(self, model: Any, model_info: dict, data: LabelledWindows, inputs: StepInputs) -> Evaluation:
-        """Failure and RUL metrics on the test split at the gate's decision threshold, and the gate (also per site)."""
+        """Failure and RUL metrics on the test split at the gate's decision threshold, and the gate (also per site).
+
+        The metrics come by site and by asset type too, where the data names them (only sites are gated).
+        """
         from shopfloor.families.predictive_maintenance.evaluation import evaluate_model
-        from shopfloor.families.predictive_maintenance.fleet import evaluate_by_site
+        from shopfloor.families.predictive_maintenance.fleet import evaluate_by_group
         from shopfloor.families.predictive_maintenance.strategies import GLOBAL, FleetModel, strategy_metrics
 
         gate = validated(GateConfig, inputs.gate, "pipeline parameter gate")
         operating = operating_point(model_info, gate)
         if not isinstance(model, FleetModel):
-            return evaluate_by_site(evaluate_model(model, data, gate, operating), data, inputs)
+            return evaluate_by_group(evaluate_model(model, data, gate, operating), data, inputs)
         # a fleet with site models: each test window answered by its site's model at that model's threshold
         test = data.part("test")
         routed = {**operating, "by_site": model.site_thresholds()}
         own = model.strategy != GLOBAL
-        evaluation = evaluate_by_site(evaluate_model(model.routed(test.sites), data, gate, routed, own), data, inputs)
+        evaluation = evaluate_by_group(evaluate_model(model.routed(test.sites), data, gate, routed, own), data, inputs)
         return dataclasses.replace(evaluation, metrics={**evaluation.metrics, **strategy_metrics(model, test)})
 
     def load_model(self, model_dir: str) -> Any:
@@ -242,6 +247,7 @@ class PredictiveMaintenance(ModelFamily[LabelledWindows, "Evaluation"]):
 
     def render(self, result: Evaluation, record: ModelRecord, data: LabelledWindows) -> Rendered:
         """ROC/PR curves, RUL and one asset's risk over time; the model card quotes the labels' settings."""
+        from shopfloor.families.predictive_maintenance.fleet import groups_card_markdown
         from shopfloor.families.predictive_maintenance.report import model_task, render_report, render_summary
         from shopfloor.families.predictive_maintenance.strategies import (
             strategy_report_html,
@@ -259,7 +265,10 @@ class PredictiveMaintenance(ModelFamily[LabelledWindows, "Evaluation"]):
                 result, record.history, record.model_name, comparison, record.model_info.get("early_stopping")
             ),
             summary=render_summary(result, record.model_name) + by_strategy,
-            model_card=card + engines_card_section(record, result.metrics, names) + by_strategy,
+            model_card=card
+            + groups_card_markdown(result.metrics)
+            + engines_card_section(record, result.metrics, names)
+            + by_strategy,
         )
 
     def progress_line(self, result: Evaluation) -> str:

@@ -11,9 +11,10 @@ Output layout of the ``windows`` Dataset (a folder):
   windows.npz : x float32 [n, window, features] (NaN = missing reading), failure int8 [n], rul float32 [n]
                 (-1 = unknown), split int8 [n] (0 train, 1 validation, 2 test), asset str [n], end_time int64 [n]
                 (ns since epoch, UTC)
-                , site str [n] (with a site column)
+                , site str [n] (with a site column), asset_type str [n] (with an asset-type column; '' = unknown)
   labels.json : features, window, horizon_hours, rul_cap_hours, failure_values, split assets, class balance and,
-                with sites, each site's horizon, RUL cap and windows per split
+                with sites, each site's horizon, RUL cap and windows per split; with asset types, each type's windows
+                and failing windows per split
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ import numpy as np
 import pandas as pd
 
 from shopfloor.common.errors import DataValidationError
+from shopfloor.common.fleet import ASSET_TYPE_COLUMN
 from shopfloor.contracts.windows import SPLITS, LabelledWindows
 from shopfloor.families.predictive_maintenance.config import LabelingConfig
 from shopfloor.families.shared import class_balance, window_stack
@@ -96,7 +98,8 @@ def label_windows(
 ) -> LabelledWindows:
     """Build labelled windows from canonical sensor and event tables (as written by ingest).
 
-    With a ``site`` column every window records its asset's site. ``site_configs`` (a fleet config's sites, maybe
+    With a ``site`` column every window records its asset's site, with an ``asset_type`` column its asset's type
+    ('' where unknown), so evaluation can report by site and by type. ``site_configs`` (a fleet config's sites, maybe
     none with an overlay) labels an asset of a site in it with that site's horizon and RUL cap (window and stride
     stay ``config``'s: one model), and splits each site's assets on their own, so that every site is in train,
     validation and test and can be thresholded and gated.
@@ -114,8 +117,9 @@ def label_windows(
         a: np.sort(g["timestamp"].to_numpy(dtype="datetime64[ns]").astype(np.int64))
         for a, g in failures.groupby("asset_id")
     }
-    parts: dict[str, list[np.ndarray]] = {k: [] for k in ("x", "failure", "rul", "asset", "end_time", "site")}
-    has_sites = "site" in sensors.columns
+    keys = ("x", "failure", "rul", "asset", "end_time", "site", "asset_type")
+    parts: dict[str, list[np.ndarray]] = {k: [] for k in keys}
+    has_sites, has_types = "site" in sensors.columns, ASSET_TYPE_COLUMN in sensors.columns
     for asset, group in sensors.groupby("asset_id", sort=True):
         times = group["timestamp"].to_numpy(dtype="datetime64[ns]").astype(np.int64)
         if times.size < config.window:
@@ -134,6 +138,7 @@ def label_windows(
         parts["asset"].append(np.full(ends.size, asset, dtype=object))
         parts["end_time"].append(times[ends])
         parts["site"].append(np.full(ends.size, site, dtype=object))
+        parts["asset_type"].append(np.full(ends.size, _asset_type(group) if has_types else "", dtype=object))
     if not parts["x"] or sum(p.shape[0] for p in parts["x"]) == 0:
         raise DataValidationError(
             "sensors",
@@ -162,6 +167,7 @@ def label_windows(
         "class_balance": class_balance(stacked["failure"], split),
         "unknown_rul": int((stacked["rul"] < 0).sum()),
         **_site_info(stacked["site"], stacked["failure"], split, config, site_configs or {}),
+        **_asset_type_info(stacked["asset_type"], stacked["failure"], split),
     }
     return LabelledWindows(
         x=stacked["x"],
@@ -173,7 +179,15 @@ def label_windows(
         features=features,
         info=info,
         site=stacked["site"].astype(str) if has_sites else np.zeros(0, dtype=str),
+        asset_type=stacked["asset_type"].astype(str) if has_types else np.zeros(0, dtype=str),
     )
+
+
+def _asset_type(readings: pd.DataFrame) -> str:
+    """An asset's type: the first non-empty value of its readings' type column ('' when none says)."""
+    named = readings[ASSET_TYPE_COLUMN].dropna().astype(str).str.strip()
+    named = named[named != ""]
+    return str(named.iloc[0]) if not named.empty else ""
 
 
 def _split_by_site(
@@ -213,7 +227,20 @@ def _site_info(
         by_site[name] = {
             "horizon_hours": targets.horizon_hours,
             "rul_cap_hours": targets.rul_cap_hours,
-            "windows": {part: int((mine & (split == index)).sum()) for index, part in enumerate(SPLITS)},
-            "failing": {part: int(failure[mine & (split == index)].sum()) for index, part in enumerate(SPLITS)},
+            **_split_counts(mine, failure, split),
         }
     return {"sites": by_site}
+
+
+def _split_counts(mine: np.ndarray, failure: np.ndarray, split: np.ndarray) -> dict[str, dict[str, int]]:
+    """How many of the ``mine`` windows each split holds, and how many of them fail within the horizon."""
+    return {
+        "windows": {part: int((mine & (split == index)).sum()) for index, part in enumerate(SPLITS)},
+        "failing": {part: int(failure[mine & (split == index)].sum()) for index, part in enumerate(SPLITS)},
+    }
+
+
+def _asset_type_info(asset_type: np.ndarray, failure: np.ndarray, split: np.ndarray) -> dict:
+    """labels.json's record of the asset types: each known type's windows and failing ones per split (none: {})."""
+    names = sorted({str(t) for t in asset_type} - {""})
+    return {"asset_types": {name: _split_counts(asset_type == name, failure, split) for name in names}} if names else {}

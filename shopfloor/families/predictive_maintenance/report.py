@@ -13,7 +13,7 @@ import numpy as np
 from shopfloor.common.plots import figure_png, figures_html, html_page
 from shopfloor.families.learning import learning_curves_caption, learning_curves_png
 from shopfloor.families.predictive_maintenance.evaluation import Evaluation
-from shopfloor.families.predictive_maintenance.fleet import site_report_html
+from shopfloor.families.predictive_maintenance.fleet import asset_type_report_html, site_report_html
 from shopfloor.families.reporting import gate_summary, gate_table_html
 
 __all__ = [
@@ -114,6 +114,7 @@ def render_report(
     body = f"""<h1>{html.escape(model_name)}: evaluation on held-out assets</h1>
 {gate_table_html(evaluation.gate, evaluation.metrics)}{comparison}
 <h2>Alarm</h2><p>{html.escape(operating_sentence(evaluation))}</p>{site_report_html(evaluation)}
+{asset_type_report_html(evaluation)}
 <h2>Plots</h2>{figures_html(_plots(evaluation, history, threshold, stopping))}"""
     return html_page(f"{model_name} evaluation", body)
 

@@ -18,6 +18,11 @@ A site whose training or validation windows lack failures (or non-failures) gets
 model answers for it, and ``shopfloor_model.json``'s ``fleet.fallback`` says why. ``load_fleet_model`` reads it all
 back as a ``FleetModel``, which routes windows to their site's model; evaluation scores the configured strategy
 (and every compared one) on each site's held-out windows.
+
+A retrain the monitor starts for the sites that drifted or degraded (``fleet.retrain_only``) fits the global model
+and those sites' models again and keeps every other site's model byte for byte from the published version
+(``fleet.keep_models_from``; ``kept_from`` in its fleet record): a plant that did not change keeps the model its
+operators know.
 """
 
 from __future__ import annotations
@@ -55,14 +60,18 @@ __all__ = [
     "STRATEGY_DIR",
     "STRATEGY_PREFIX",
     "FleetModel",
+    "KeptSiteModel",
     "SiteModel",
     "best_by_site",
+    "check_retrain_sites",
     "fine_tune_network",
     "fleet_config",
     "fleet_record",
+    "keep_site_model",
     "load_fleet_model",
     "site_model_folder",
     "site_windows",
+    "sites_retrain",
     "strategies_to_train",
     "strategy_metrics",
     "strategy_report_html",
@@ -104,17 +113,7 @@ def site_windows(windows: LabelledWindows, site: str) -> LabelledWindows:
     labelled: dict = (info.get("sites") or {}).get(site) or {}
     if "rul_cap_hours" in labelled:  # the site's own cap (its overlay's labeling.rul_cap_hours)
         info["rul_cap_hours"] = float(labelled["rul_cap_hours"])
-    return dataclasses.replace(
-        windows,
-        x=windows.x[keep],
-        failure=windows.failure[keep],
-        rul=windows.rul[keep],
-        split=windows.split[keep],
-        asset=windows.asset[keep],
-        end_time=windows.end_time[keep],
-        site=windows.sites[keep],
-        info=info,
-    )
+    return dataclasses.replace(windows.select(keep), info=info)
 
 
 def _too_small(windows: LabelledWindows) -> str:
@@ -229,6 +228,71 @@ class SiteModel:
         return files
 
 
+@dataclasses.dataclass(frozen=True)
+class KeptSiteModel:
+    """A site's model carried over unchanged from the published version: a retrain that named other sites."""
+
+    strategy: str
+    site: str
+    record: dict  # its entry in the published version's fleet record (engine, threshold, folder, ...)
+    source: str  # the published model folder it comes from
+    folder_files: dict[str, bytes]  # its folder's files, relative to the fleet's model folder
+
+    def summary(self) -> dict:
+        """Its entry in the new fleet record: the published one, and where it was kept from."""
+        return {**self.record, "kept_from": self.record.get("kept_from") or self.source}
+
+    def files(self) -> dict[str, bytes]:
+        """Its folder's files, byte for byte as published."""
+        return self.folder_files
+
+
+def keep_site_model(source: str, strategy: str, site: str) -> KeptSiteModel | None:
+    """The published model folder's model of ``site`` under ``strategy``; ``None`` when it has none to keep."""
+    from shopfloor.common.storage import join_uri, list_files, read_bytes, read_json
+
+    record = read_json(join_uri(source, MODEL_INFO)).get("fleet") or {}
+    summary = (record.get("models") or {}).get(strategy, {}).get(site)
+    if not summary or "folder" not in summary:
+        return None
+    folder = join_uri(source, summary["folder"])
+    prefix = folder.rstrip("/") + "/"
+    found = list_files(folder)
+    if not found:
+        return None
+    files = {f"{summary['folder']}/{uri[len(prefix) :]}": read_bytes(uri) for uri in found}
+    return KeptSiteModel(strategy, site, dict(summary), source, files)
+
+
+def sites_retrain(fleet: FleetConfig, sites: list[str], published_model_uri: str) -> FleetConfig | None:
+    """The fleet section of a retrain of named sites (their site models refitted, the others kept).
+
+    ``None`` when a retrain of some sites means retraining all: no sites named, or one global model (no site
+    models to keep). Used by ``shopfloor run`` and by the cluster's retrain trigger alike.
+    """
+    if not sites or not strategies_to_train(fleet):
+        return None
+    return fleet.model_copy(update={"retrain_only": list(sites), "keep_models_from": published_model_uri})
+
+
+def check_retrain_sites(fleet: FleetConfig, windows: LabelledWindows) -> None:
+    """A retrain naming a site the windows do not hold is an error naming it (a typo would retrain nothing).
+
+    Checked before anything is fitted.
+    """
+    from shopfloor.common.errors import DataValidationError
+
+    sites = sorted({str(s) for s in windows.sites} - {""})
+    unknown = sorted(set(fleet.retrain_only) - set(sites))
+    if unknown:
+        raise DataValidationError(
+            "pipeline parameter data_schema.fleet",
+            f"retrain_only names site '{unknown[0]}', which the labelled windows do not hold",
+            field="fleet.retrain_only",
+            expected=f"sites of the data: {', '.join(sites)}",
+        )
+
+
 def _choose(engines: dict[str, Any], windows: LabelledWindows, gate: GateConfig) -> EngineChoice:
     """The better engine on the site's validation windows, each with its threshold for the site's operating point."""
     from shopfloor.families.predictive_maintenance.evaluation import predict
@@ -250,8 +314,11 @@ def train_site_models(
     gates: dict[str, GateConfig],
     fleet: FleetConfig,
     fit_engines: Callable[[LabelledWindows, ModelConfig, GateConfig], Any],
-) -> tuple[list[SiteModel], dict[str, dict[str, str]]]:
+) -> tuple[list[SiteModel | KeptSiteModel], dict[str, dict[str, str]]]:
     """Every site's model of every strategy to train, and the sites that got none (by strategy, site: why).
+
+    With ``fleet.retrain_only`` (a retrain the monitor started for the sites that drifted or degraded), the other
+    sites' models are kept byte for byte from ``fleet.keep_models_from`` where it has one (else trained).
 
     ``gates`` is each site's gate (the fleet's with the site's overlay): its operating point picks the site
     model's threshold. ``global_engines`` are the global model's engines, which fine-tuning starts from;
@@ -259,11 +326,21 @@ def train_site_models(
     """
     from shopfloor.families.classical import fit_boosted_windows
 
-    trained: list[SiteModel] = []
+    trained: list[SiteModel | KeptSiteModel] = []
     fallback: dict[str, dict[str, str]] = {}
+    check_retrain_sites(fleet, windows)
+    sites = sorted({str(s) for s in windows.sites} - {""})
     for strategy in strategies_to_train(fleet):
-        for site in sorted({str(s) for s in windows.sites} - {""}):
-            mine, label = site_windows(windows, site), f"{strategy} {site}"
+        for site in sites:
+            label = f"{strategy} {site}"
+            if fleet.retrain_only and site not in fleet.retrain_only:
+                kept = keep_site_model(fleet.keep_models_from, strategy, site)
+                if kept is not None:
+                    trained.append(kept)
+                    report_progress(f"{label}: not named for retraining, its published model is kept")
+                    continue
+                report_progress(f"{label}: not named for retraining, but no published model to keep: trained")
+            mine = site_windows(windows, site)
             why = _too_small(mine)
             if why:
                 fallback.setdefault(strategy, {})[site] = f"{why}: the global model answers"
@@ -291,7 +368,7 @@ def fleet_record(
     fleet: FleetConfig,
     sites: list[str],
     global_by_site: dict[str, dict],
-    trained: list[SiteModel],
+    trained: list[SiteModel | KeptSiteModel],
     fallback: dict[str, dict[str, str]],
 ) -> dict:
     """``shopfloor_model.json``'s ``fleet``: the strategy that answers, and every site's model of every strategy.

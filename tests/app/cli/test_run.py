@@ -3,6 +3,7 @@ RunRequest its command line parses into and a retrain saves."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import re
@@ -303,5 +304,34 @@ def test_saved_run_request_round_trips_through_json() -> None:
         "work_dir": "runs",  # as given: the approval resolves it, like the run would have
         "model_store": None,
         "no_hpo": True,
+        "sites": [],  # every site: a monitor's retrain names the sites that drifted or degraded
     }
     assert RunRequest.from_json(saved) == request
+    named = dataclasses.replace(request, sites=("site-b",))
+    assert RunRequest.from_json(json.loads(json.dumps(named.to_json()))) == named
+
+
+def test_a_retrain_of_named_sites_keeps_the_others_from_the_published_version(tmp_path: Path) -> None:
+    from shopfloor.app.cli.run import sites_retrain_config
+    from shopfloor.contracts.model_store import ModelStore
+    from shopfloor.families.predictive_maintenance.config import PredictiveMaintenanceConfig
+
+    store = ModelStore(str(tmp_path / "store"))
+    per_site = PredictiveMaintenanceConfig.model_validate({"fleet": {"strategy": "per-site"}})
+    assert sites_retrain_config(per_site, ("site-b",), store.uri) == per_site  # nothing published: all retrain
+    store.set_latest(per_site.model_name, "v1")
+    retrain = sites_retrain_config(per_site, ("site-b",), store.uri).fleet
+    assert retrain.retrain_only == ["site-b"]
+    assert retrain.keep_models_from == str(tmp_path / "store" / per_site.model_name / "v1" / "model")
+    assert sites_retrain_config(per_site, (), store.uri) == per_site
+    one_model = PredictiveMaintenanceConfig()  # the global strategy has no site models to keep
+    assert sites_retrain_config(one_model, ("site-b",), store.uri) == one_model
+
+
+def test_a_fleet_section_naming_sites_without_a_source_is_refused() -> None:
+    from pydantic import ValidationError
+
+    from shopfloor.families.predictive_maintenance.config import FleetConfig
+
+    with pytest.raises(ValidationError, match="retrain_only needs keep_models_from"):
+        FleetConfig(strategy="per-site", retrain_only=["site-b"])

@@ -128,7 +128,8 @@ def test_a_fleet_run_with_site_models_compares_strategies_and_serves_each_site_b
     card = (printed_path(result.stdout, "model").parents[1] / "deploy" / "endpoint_card").read_text()
     url = re.search(r"^Serving \S+ \S+ at (\S+) ", result.stdout, re.MULTILINE)
     assert url, result.stdout
-    request = next((tmp_path / "work" / "serving" / "requests").glob("*-v1.json")).read_bytes()
+    request_file = next((tmp_path / "work" / "serving" / "requests").glob("*-v1.json"))
+    request = request_file.read_bytes()
     answers = {}
     for site in ("site-a", "site-b", "site-c"):
         assert f"{site}: curl" in result.stdout and f"/v1/models/fleet-pumps-valves-{site}:predict" in card
@@ -142,3 +143,14 @@ def test_a_fleet_run_with_site_models_compares_strategies_and_serves_each_site_b
         assert answers[site] != global_answer
     status, unknown = post_json(f"{url[1]}/v1/models/fleet-pumps-valves-site-x:predict", request)
     assert status == 404, unknown
+
+    # every site endpoint speaks the Open Inference Protocol and explains, as the fleet's endpoint does
+    v2 = request_file.with_name(request_file.name.replace("-v1.json", "-v2.json")).read_bytes()
+    for site in ("site-a", "site-b", "site-c"):
+        name = f"fleet-pumps-valves-{site}"
+        status, answer = post_json(f"{url[1]}/v2/models/{name}/infer", v2)
+        assert status == 200 and answer["model_name"] == name, answer
+        failure = next(o for o in answer["outputs"] if o["name"] == "failure_probability")["data"]
+        assert failure == pytest.approx(answers[site], abs=1e-4)  # the same site model as over V1
+        status, explained = post_json(f"{url[1]}/v1/models/{name}:explain", request)
+        assert status == 200 and len(explained["explanations"]) == len(answers[site]), explained

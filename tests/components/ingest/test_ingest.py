@@ -74,7 +74,7 @@ def test_demo_data_is_ingested_into_canonical_sorted_tables(small_demo_data, tmp
     result = ingest(sensors_uri, events_uri, DataConfig())
     features = list(SENSOR_COLUMNS)
     assert result.features == features
-    assert list(result.sensors.columns) == ["timestamp", "asset_id", "site", *features]
+    assert list(result.sensors.columns) == ["timestamp", "asset_id", "site", "asset_type", *features]
     assert list(result.events.columns) == ["timestamp", "asset_id", "event_type"]
     assert str(result.sensors["timestamp"].dtype) == "datetime64[ns, UTC]"
     assert str(result.events["timestamp"].dtype) == "datetime64[ns, UTC]"
@@ -170,7 +170,7 @@ def test_missing_s3_object_names_the_uri(s3_bucket):
 
 def test_plant_with_other_column_names_works_through_config(small_demo_data, tmp_path):
     sensors = pd.read_csv(small_demo_data / "sensors.csv").rename(
-        columns={"timestamp": "ts", "asset_id": "equipment", "site": "plant"}
+        columns={"timestamp": "ts", "asset_id": "equipment", "site": "plant", "asset_type": "machine"}
     )
     events = pd.read_csv(small_demo_data / "events.csv").rename(
         columns={"timestamp": "ts", "asset_id": "equipment", "event_type": "kind"}
@@ -183,7 +183,7 @@ def test_plant_with_other_column_names_works_through_config(small_demo_data, tmp
 data:
   sensors: readings.csv
   events: work_orders.csv
-  sensor_columns: {timestamp: ts, asset_id: equipment, site: plant}
+  sensor_columns: {timestamp: ts, asset_id: equipment, site: plant, asset_type: machine}
   event_columns: {timestamp: ts, asset_id: equipment, event_type: kind}
   failure_values: [breakdown]
 labeling: {window: 12, stride: 6}
@@ -193,7 +193,7 @@ labeling: {window: 12, stride: 6}
     result = ingest(config.data.sensors, config.data.events, config.data)
     reference = ingest(str(small_demo_data / "sensors.csv"), str(small_demo_data / "events.csv"), DataConfig())
     assert result.features == list(SENSOR_COLUMNS)
-    assert list(result.sensors.columns) == ["timestamp", "asset_id", "site", *SENSOR_COLUMNS]
+    assert list(result.sensors.columns) == ["timestamp", "asset_id", "site", "asset_type", *SENSOR_COLUMNS]
     pd.testing.assert_frame_equal(result.sensors, reference.sensors)
     assert set(result.events["event_type"]) == {"breakdown", "maintenance"}
     windows = label_windows(result.sensors, result.events, result.features, config.data.failure_values, config.labeling)

@@ -168,7 +168,7 @@ def test_the_component_writes_the_metrics_artifact_and_pushes(monitored, receive
     metrics = Metrics(name="drift_metrics", uri=str(tmp_path / "metrics"))
     report = HTML(name="report", uri=str(tmp_path / "report.html"))
     monitor = MonitorConfig.model_validate({**SETTINGS, "push_gateway": receiver.url}).model_dump()
-    action = check_drift.python_func(
+    action, sites = check_drift.python_func(
         model_name="ad",
         model_store_uri=str(store),
         payload_log_uri=str(logs),
@@ -178,7 +178,7 @@ def test_the_component_writes_the_metrics_artifact_and_pushes(monitored, receive
         drift_metrics=metrics,
         labels_uri=str(labels),
     )
-    assert (tmp_path / "report.html").read_text().startswith("<")
+    assert (tmp_path / "report.html").read_text().startswith("<") and sites == []  # not a fleet
     logged = metrics.metadata
     assert logged[f"decision_{action.replace('-', '_')}"] == 1.0
     assert logged["readings"] > 0 and 0 <= logged["share_drifted"] <= 1

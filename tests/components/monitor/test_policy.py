@@ -466,6 +466,7 @@ def test_request_files_are_plain_json(state, tmp_path):
     assert document == {
         **dataclasses.asdict(state.get(request_id)),
         "status": "pending",
+        "sites": [],  # JSON has lists; the request reads them back as a tuple
     }
 
 

@@ -75,3 +75,42 @@ def test_with_nothing_configured_the_connection_is_kubeflows_in_cluster_service(
     assert kfp_api.resolve_connection(namespace="plant-north").namespace == "plant-north"
     monkeypatch.setenv(kfp_api.NAMESPACE_ENV, "plant-south")
     assert kfp_api.resolve_connection().namespace == "plant-south"
+
+
+def test_a_retrain_of_named_sites_keeps_the_other_site_models_of_the_published_version(tmp_path: Path) -> None:
+    from shopfloor.components.monitor.trigger import retrain_arguments
+    from shopfloor.contracts.model_store import ModelStore
+
+    store = ModelStore(str(tmp_path / "store"))
+    fleet = {"data_schema": {"sites": {"site-a": {}, "site-b": {}}, "fleet": {"strategy": "per-site"}}, **ARGUMENTS}
+    assert retrain_arguments(fleet, ["site-b"], store.uri, "pm") == fleet  # nothing published: everything retrains
+    store.set_latest("pm", "v7")
+    retrain = retrain_arguments(fleet, ["site-b"], store.uri, "pm")
+    assert retrain["data_schema"]["fleet"]["retrain_only"] == ["site-b"]
+    assert retrain["data_schema"]["fleet"]["keep_models_from"] == str(tmp_path / "store" / "pm" / "v7" / "model")
+    assert retrain["data_schema"]["sites"] == fleet["data_schema"]["sites"] and retrain["gate"] == ARGUMENTS["gate"]
+    assert retrain_arguments(fleet, [], store.uri, "pm") == fleet  # the whole model's drift retrains all of it
+    one_model = {"data_schema": {"fleet": {"strategy": "global"}}, **ARGUMENTS}
+    assert retrain_arguments(one_model, ["site-b"], store.uri, "pm") == one_model  # no site models to keep
+
+
+def test_the_trigger_step_starts_the_run_of_the_named_sites(in_cluster: KfpApiState, tmp_path: Path) -> None:
+    from shopfloor.components.monitor.component import trigger_retraining
+    from shopfloor.contracts.model_store import ModelStore
+
+    ModelStore(str(tmp_path / "store")).set_latest("pm", "v7")
+    fleet = {"data_schema": {"fleet": {"strategy": "global-then-site"}}, **ARGUMENTS}
+    run_id = trigger_retraining.python_func(
+        model_name="pm",
+        state_uri=str(tmp_path / "state"),
+        pipeline_name="predictive-maintenance",
+        experiment="shopfloor-retraining",
+        namespace="plant-north",
+        arguments=fleet,
+        sites=["site-a"],
+        model_store_uri=str(tmp_path / "store"),
+    )
+    (run,) = in_cluster.runs
+    assert run["run_id"] == run_id
+    sent = run["runtime_config"]["parameters"]["data_schema"]["fleet"]
+    assert (sent["strategy"], sent["retrain_only"]) == ("global-then-site", ["site-a"])

@@ -143,3 +143,38 @@ def test_boosting_continues_from_the_fleets_trees_on_one_site(fleet_windows: Lab
     assert set(site.sites) == {"site-b"} and site.x.shape[0] == int((fleet_windows.sites == "site-b").sum())
     continued = fit_boosted_windows(site, seed=7, init=fleet_trees)
     assert continued.failure.num_trees() >= fleet_trees.failure.num_trees()
+
+
+def test_a_retrain_of_one_site_keeps_the_other_sites_models_byte_for_byte(trained_fleet: Path, tmp_path: Path) -> None:
+    published = trained_fleet / "model"
+    before = load_model_info(published)["fleet"]
+    retrain = {**SCHEMA["fleet"], "retrain_only": ["site-a"], "keep_models_from": str(published)}
+    inputs = StepInputs(data_schema={**SCHEMA, "fleet": retrain}, gate=GateConfig().model_dump())
+    model = ModelConfig(epochs=2, hidden_units=[8], conv_filters=4, batch_size=128).model_dump()
+    family("predictive-maintenance").train(str(trained_fleet / "windows"), model, inputs, str(tmp_path / "model"))
+
+    after = load_model_info(tmp_path / "model")["fleet"]
+    for strategy in ("per-site", "global-then-site"):
+        kept = after["models"][strategy].get("site-b")
+        if "site-b" not in before["models"][strategy]:  # fell back to the global model: nothing to keep
+            continue
+        assert kept["kept_from"] == str(published)
+        assert {k: v for k, v in kept.items() if k != "kept_from"} == before["models"][strategy]["site-b"]
+        old, new = published / kept["folder"], tmp_path / "model" / kept["folder"]
+        files = sorted(p.relative_to(old) for p in old.rglob("*") if p.is_file())
+        assert files and files == sorted(p.relative_to(new) for p in new.rglob("*") if p.is_file())
+        assert all((old / f).read_bytes() == (new / f).read_bytes() for f in files)
+        retrained = after["models"][strategy].get("site-a")
+        assert retrained is None or "kept_from" not in retrained  # the named site was fitted again
+    assert isinstance(family("predictive-maintenance").load_model(str(tmp_path / "model")), FleetModel)
+
+
+def test_a_retrain_naming_a_site_the_data_lacks_is_refused_naming_it(trained_fleet: Path, tmp_path: Path) -> None:
+    from shopfloor.common.errors import DataValidationError
+
+    retrain = {**SCHEMA["fleet"], "retrain_only": ["site-z"], "keep_models_from": str(trained_fleet / "model")}
+    inputs = StepInputs(data_schema={**SCHEMA, "fleet": retrain}, gate=GateConfig().model_dump())
+    model = ModelConfig(epochs=1, hidden_units=[8], conv_filters=0).model_dump()
+    with pytest.raises(DataValidationError, match="site 'site-z'.*fleet.retrain_only|fleet.retrain_only.*site-z"):
+        family("predictive-maintenance").train(str(trained_fleet / "windows"), model, inputs, str(tmp_path / "model"))
+    assert not (tmp_path / "model").exists()
