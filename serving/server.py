@@ -319,26 +319,24 @@ def load_site_models(model, payload_log_uri: str = "", payload_spool: str | Path
     or, under the global strategy or where a site got no model of its own, with the global model at the site's
     threshold. Each logs its payloads under its own name, so a site's served traffic can be judged on its own.
     """
-    from shopfloor.contracts.model_artifact import resolve_model_dir
+    from shopfloor.contracts.model_artifact import resolve_model_dir, site_endpoints
     from shopfloor.contracts.payload_log import PayloadLogger
 
-    record = model.info.get("fleet") or {}
-    own = record.get("models", {}).get(record.get("strategy"), {}) if record.get("strategy") != "global" else {}
     loaded = []
-    for site in record.get("sites", []):
-        name = f"{model.name}-{site}"
+    for endpoint in site_endpoints(model.info):
+        name = f"{model.name}-{endpoint.site}"
         logger = (
             PayloadLogger(payload_log_uri, name, model.model_version, spool_dir=payload_spool).start()
             if payload_log_uri
             else None
         )
-        folder = resolve_model_dir(model.model_dir) / own[site]["folder"] if site in own else model.model_dir
+        folder = resolve_model_dir(model.model_dir) / endpoint.folder if endpoint.folder else model.model_dir
         served = type(model)(
             name, folder, model_version=model.model_version, payload_logger=logger, max_batch=model.max_batch
         )
         timed_load(served)
-        if site not in own:  # the global model, at the threshold chosen on this site's validation windows
-            served.threshold = float(record["models"]["global"][site]["threshold"]["value"])
+        if endpoint.folder is None and endpoint.threshold is not None:  # the global model at the site's threshold
+            served.threshold = endpoint.threshold
         loaded.append(served)
     return loaded
 

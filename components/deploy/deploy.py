@@ -125,10 +125,9 @@ def served_sites(model_uri: str) -> tuple[str, ...]:
     the deploy step only names them: one local server, or one InferenceService, serves the whole fleet.
     """
     from shopfloor.common.storage import join_uri, read_json
-    from shopfloor.contracts.model_artifact import MODEL_INFO
+    from shopfloor.contracts.model_artifact import MODEL_INFO, site_endpoints
 
-    info = read_json(join_uri(model_uri, "model", MODEL_INFO))
-    return tuple(str(site) for site in (info.get("fleet") or {}).get("sites", []))
+    return tuple(e.site for e in site_endpoints(read_json(join_uri(model_uri, "model", MODEL_INFO))))
 
 
 def endpoint_markdown(served: Endpoint, config: DeployConfig, image: str) -> str:

@@ -26,6 +26,7 @@ from shopfloor.common.storage import join_uri, read_json
 from shopfloor.components.monitor.drift import DriftReport, DriftThresholds, detect_drift
 from shopfloor.components.monitor.performance import Performance, labelled_scores, measure_performance
 from shopfloor.contracts.model_artifact import MODEL_INFO, PROFILE_FILE
+from shopfloor.contracts.model_artifact import site_endpoints as site_endpoints_of
 
 if TYPE_CHECKING:
     from shopfloor.common.config import MonitorConfig
@@ -52,7 +53,6 @@ NO_SITES_IN_PAYLOADS = (
     "no drift by site: the served model has no site endpoints (<model>-<site>, a fleet model's) and no batch with "
     "a site column was given (--batch, --from-source)"
 )
-_GLOBAL = "global"  # the fleet strategy whose sites all answer with the global model (as the server reads it)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -171,19 +171,17 @@ class SiteEndpoint:
 def site_endpoints(version_uri: str, model_name: str, default_threshold: float) -> list[SiteEndpoint]:
     """The site endpoints a server loads for a published version: its model's ``fleet.sites`` ([] if not a fleet).
 
-    As the server's ``load_site_models``: a site with its own model of the shipped strategy answers at that model's
-    threshold, any other at the global model's threshold chosen on that site's validation windows.
+    The same reading of the model's fleet record as the server's (``contracts.model_artifact.site_endpoints``).
     """
-    info = read_json(join_uri(version_uri, "model", MODEL_INFO))
-    record = info.get("fleet") or {}
-    models = record.get("models") or {}
-    own = models.get(record.get("strategy"), {}) if record.get("strategy") != _GLOBAL else {}
-    found = []
-    for site in record.get("sites") or []:
-        chosen = own.get(site) or models.get(_GLOBAL, {}).get(site) or {}
-        threshold = float((chosen.get("threshold") or {}).get("value", default_threshold))
-        found.append(SiteEndpoint(site=str(site), model_name=f"{model_name}-{site}", threshold=threshold))
-    return found
+    served = site_endpoints_of(read_json(join_uri(version_uri, "model", MODEL_INFO)))
+    return [
+        SiteEndpoint(
+            site=e.site,
+            model_name=f"{model_name}-{e.site}",
+            threshold=default_threshold if e.threshold is None else e.threshold,
+        )
+        for e in served
+    ]
 
 
 def served_site_drift(

@@ -33,6 +33,7 @@ __all__ = [
     "PROFILE_FILE",
     "SAVED_MODEL_DIR",
     "STRATEGIES_DIR",
+    "SiteEndpoint",
     "TrainResult",
     "blessing_record",
     "load_keras_model",
@@ -40,6 +41,7 @@ __all__ = [
     "model_version",
     "resolve_model_dir",
     "runtime_versions",
+    "site_endpoints",
     "write_model",
 ]
 
@@ -50,6 +52,35 @@ STRATEGIES_DIR = "strategies"  # a fleet's site models, ``strategies/<strategy>/
 MODEL_INFO = "shopfloor_model.json"
 BLESSING_FILE = "blessing.json"
 PROFILE_FILE = "profile.json"
+
+
+@dataclasses.dataclass(frozen=True)
+class SiteEndpoint:
+    """One site endpoint of a fleet model: which model answers there and at which alarm threshold."""
+
+    site: str
+    folder: str | None  # the site's own model folder, relative to the model folder; None: the global model
+    threshold: float | None  # the threshold it answers at; None: the answering model's own
+
+
+def site_endpoints(info: dict) -> list[SiteEndpoint]:
+    """The site endpoints a fleet model (its ``fleet`` record) is served with; [] for any other model.
+
+    A site with a model of its own under the shipped strategy answers with it at its threshold; any other site
+    with the global model at the threshold chosen on that site's validation windows. The server loads these and
+    the monitor judges them: one reading of the record for both.
+    """
+    record = info.get("fleet") or {}
+    models = record.get("models") or {}
+    own = models.get(record.get("strategy"), {}) if record.get("strategy") != "global" else {}
+    found = []
+    for site in record.get("sites") or []:
+        mine = own.get(site)
+        chosen = mine or models.get("global", {}).get(site) or {}
+        value = (chosen.get("threshold") or {}).get("value")
+        folder = str(mine["folder"]) if mine else None
+        found.append(SiteEndpoint(str(site), folder, None if value is None else float(value)))
+    return found
 
 
 def resolve_model_dir(folder: str | Path) -> Path:
