@@ -3,6 +3,10 @@
 The runner's own output (executor inputs, streamed task logs) goes to ``<work>/logs/<run>.log``; the screen
 shows each step starting and finishing, the progress lines steps report, and on failure the one-line error the
 failing step raised. A failed run's folder is removed, so bad input leaves no half-written artifact behind.
+
+Steps run as warm step processes (``shopfloor.app.warm_steps``): each is a fork of a process that imported
+TensorFlow, pandas, lightgbm, kfp, ... once for the run, instead of a fresh interpreter importing them again.
+``fresh_processes=True`` or ``SHOPFLOOR_FRESH_STEP_PROCESSES=1`` starts a fresh interpreter per step, as KFP does.
 """
 
 from __future__ import annotations
@@ -22,6 +26,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TextIO
 
+from shopfloor.app.warm_steps import warm_step_processes
 from shopfloor.common.errors import ShopfloorError
 from shopfloor.common.progress import PROGRESS_PREFIX
 
@@ -120,8 +125,28 @@ def _release_log_handlers(stream: ProgressStream, console: TextIO) -> None:
                 handler.setStream(console)
 
 
-def run_locally(pipeline: Callable, arguments: dict, work_dir: Path, console: TextIO = sys.stderr) -> LocalRun:
-    """Run ``pipeline`` on ``kfp.local`` (subprocesses, this environment) under ``work_dir``."""
+def _noted(log: TextIO) -> Callable[[str], None]:
+    """Where a problem of the warm step processes goes: a line in the run's log (the steps run fresh instead)."""
+
+    def note(problem: str) -> None:
+        log.write(f"shopfloor: {problem}\n")
+        log.flush()
+
+    return note
+
+
+def run_locally(
+    pipeline: Callable,
+    arguments: dict,
+    work_dir: Path,
+    console: TextIO = sys.stderr,
+    fresh_processes: bool = False,
+) -> LocalRun:
+    """Run ``pipeline`` on ``kfp.local`` (subprocesses, this environment) under ``work_dir``.
+
+    Steps are forks of a warm zygote unless ``fresh_processes`` (or ``SHOPFLOOR_FRESH_STEP_PROCESSES=1``) asks for
+    a fresh interpreter per step; either way each step is its own process and fails the run on its own.
+    """
     from kfp import local
 
     root = work_dir / "pipeline-root"
@@ -132,7 +157,7 @@ def run_locally(pipeline: Callable, arguments: dict, work_dir: Path, console: Te
     log_path = logs / f"run-{dt.datetime.now(dt.UTC).strftime('%Y%m%dT%H%M%S%fZ')}.log"
     started = time.monotonic()
     original_print = builtins.print
-    with log_path.open("w") as log:
+    with log_path.open("w") as log, warm_step_processes(not fresh_processes, on_problem=_noted(log)):
         stream = ProgressStream(log, console)
         local.init(runner=local.SubprocessRunner(use_venv=False), pipeline_root=str(root), raise_on_error=True)
         try:

@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import json
 import re
+import time
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from shopfloor import pipelines
 from shopfloor.common.storage import read_json
+from shopfloor.serving.codec import finite_or_none
 from tests.app.cli.helpers import post_json, printed_path, shopfloor
 
 EXAMPLE = Path(pipelines.__file__).parent / "configs" / "examples" / "fleet.yaml"
@@ -90,6 +93,7 @@ def test_a_fleet_run_with_site_models_compares_strategies_and_serves_each_site_b
         "model: {epochs: 2, hidden_units: [16], conv_filters: 8}\n"
         "deploy: {target: local}\n"
         "fleet: {strategy: per-site, compare: true, fine_tune_epochs: 2}\n"
+        "monitor: {window_days: 1, retrain: {mode: auto, cooldown_hours: 0}}\n"
         "gate: {min_roc_auc: 0.0, min_pr_auc: 0.0, max_rul_mae_hours: 100000}\n"
         "sites:\n"
         "  site-b: {gate: {min_roc_auc: 0.0, min_pr_auc: 0.0}}\n"
@@ -154,3 +158,42 @@ def test_a_fleet_run_with_site_models_compares_strategies_and_serves_each_site_b
         assert failure == pytest.approx(answers[site], abs=1e-4)  # the same site model as over V1
         status, explained = post_json(f"{url[1]}/v1/models/{name}:explain", request)
         assert status == 200 and len(explained["explanations"]) == len(answers[site]), explained
+
+    # the loop closes by site: worn traffic at site-b's endpoint, the monitor names site-b, only its models retrain
+    worn = _worn_site_b_traffic(printed_path(result.stdout, "model").parents[1] / "label" / "windows")
+    for batch in np.array_split(worn, 10):
+        body = json.dumps({"instances": finite_or_none(batch)}).encode()
+        assert post_json(f"{url[1]}/v1/models/fleet-pumps-valves-site-b:predict", body)[0] == 200
+    _wait_for_logged_windows(tmp_path / "work" / "payload-logs", "fleet-pumps-valves-site-b", len(worn))
+    published = read_json(tmp_path / "work" / "model-store" / "fleet-pumps-valves" / "latest.json")["version"]
+    common = ["--config", str(tmp_path / "fleet.yaml"), "--data", str(data), "--work-dir", str(tmp_path / "work")]
+    monitored = shopfloor("monitor", "predictive-maintenance", *common)
+    assert monitored.returncode in (0, 3), monitored.stdout[-3000:] + monitored.stderr[-3000:]  # 3: gate failed
+    assert "site site-b: drift in " in monitored.stdout and "decision: retrain for sites site-b" in monitored.stdout
+    assert f"retrain for site-b: the other sites keep the models of {published}" in monitored.stderr
+    retrained = read_json(printed_path(monitored.stdout, "model") / "shopfloor_model.json")["fleet"]["models"]
+    for site, summary in retrained["per-site"].items():  # the sites that did not change keep their models
+        assert ("kept_from" in summary) == (site != "site-b"), (site, summary)
+
+
+def _worn_site_b_traffic(windows_folder: Path) -> np.ndarray:
+    """Site-b's windows after months of wear (hotter, shaking more, higher pressure), as a plant would send them."""
+    from shopfloor.contracts.windows import load_windows
+
+    windows = load_windows(str(windows_folder))
+    features = list(windows.features)
+    worn = windows.x[windows.sites == "site-b"][:400].copy()
+    for name, factor in {"temperature_c": 1.15, "vibration_mm_s": 1.6, "pressure_bar": 1.4}.items():
+        if name in features:
+            worn[..., features.index(name)] *= factor
+    return worn
+
+
+def _wait_for_logged_windows(logs: Path, model_name: str, windows: int) -> None:
+    """Wait until the server's payload logger has written ``windows`` windows of ``model_name`` (it batches)."""
+    from shopfloor.contracts.payload_log import read_payload_logs
+
+    deadline = time.monotonic() + 30
+    while sum(len(r.inputs) for r in read_payload_logs(str(logs), model_name)) < windows:
+        assert time.monotonic() < deadline, f"{model_name}: payload logs never reached {windows} windows"
+        time.sleep(0.5)
