@@ -43,6 +43,7 @@ def state_dir(tmp_path: Path):
     stop_server(folder, NAME)
 
 
+@pytest.mark.slow  # 10-20 s of real training, search or load: runs with the whole suite
 def test_local_deploy_answers_200_concurrent_requests_and_logs_them(
     published_model, trained_windows, state_dir, tmp_path
 ) -> None:

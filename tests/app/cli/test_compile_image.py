@@ -6,6 +6,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 import yaml
 
 from shopfloor.common.config import DeployConfig
@@ -19,6 +20,7 @@ SHOPFLOOR = str(Path(sys.executable).with_name("shopfloor"))
 PLANT_IMAGE = "registry.plant.local:5000/ml/shopfloor:2026.11"
 
 
+@pytest.mark.slow  # 10-20 s of real training, search or load: runs with the whole suite
 def test_compile_with_an_image_changes_the_image_and_nothing_else(tmp_path: Path) -> None:
     result = subprocess.run(
         [SHOPFLOOR, "compile", "--image", PLANT_IMAGE, "--output-dir", str(tmp_path)], capture_output=True, text=True

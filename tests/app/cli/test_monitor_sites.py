@@ -17,6 +17,7 @@ from tests.components.monitor import test_sites_served
 fleet_served = test_sites_served.drifting  # the monitor tests' fleet: served by site, site-b worn
 
 
+@pytest.mark.slow  # serves a fleet and runs the CLI (~10 s each): runs with the whole suite
 def test_shopfloor_monitor_names_the_drifted_site_and_approvals_list_shows_it(
     fleet_served, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -50,6 +51,7 @@ def test_the_retrain_request_carries_the_decisions_sites() -> None:
     assert RunRequest.from_json(json.loads(json.dumps(retrain.to_json()))) == retrain
 
 
+@pytest.mark.slow  # serves a fleet and runs the CLI (~10 s each): runs with the whole suite
 def test_an_approval_starts_the_sites_of_its_request_not_of_the_latest_run(
     fleet_served, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

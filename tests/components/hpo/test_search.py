@@ -78,6 +78,7 @@ def trials(url: str, study: str) -> list[optuna.trial.FrozenTrial]:
     return optuna.load_study(study_name=study, storage=open_storage(url)).trials
 
 
+@pytest.mark.slow  # 10-20 s of real training, search or load: runs with the whole suite
 def test_two_workers_complete_exactly_the_requested_trials(storage_url: str) -> None:
     study = f"two-workers-{uuid.uuid4().hex[:8]}"
     create_study(open_storage(storage_url), study, trials=12)
@@ -92,6 +93,7 @@ def test_two_workers_complete_exactly_the_requested_trials(storage_url: str) -> 
     assert all(not t.params for t in surplus), "a surplus trial is closed before it trains"
 
 
+@pytest.mark.slow  # 10-20 s of real training, search or load: runs with the whole suite
 def test_a_killed_worker_trial_is_recovered(storage_url: str) -> None:
     study = f"killed-worker-{uuid.uuid4().hex[:8]}"
     create_study(open_storage(storage_url), study, trials=4)

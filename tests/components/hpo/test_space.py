@@ -148,6 +148,7 @@ def test_a_search_with_nothing_completed_is_an_error(tmp_path) -> None:
         summarize(load_study(open_storage(url), "empty", seed=0))
 
 
+@pytest.mark.slow  # 10-20 s of real training, search or load: runs with the whole suite
 def test_real_objective_runs_and_prunes(trained_windows, tmp_path) -> None:
     from shopfloor.components.hpo.search import make_objective, run_worker
 
@@ -201,6 +202,7 @@ def test_balanced_accuracy_weighs_every_class_alike() -> None:
     assert balanced_accuracy(labels, labels) == 1.0
 
 
+@pytest.mark.slow  # 10-20 s of real training, search or load: runs with the whole suite
 def test_the_image_search_starts_from_the_configured_cnn_and_hands_back_a_cnn_config(vision_trained, tmp_path) -> None:
     from shopfloor.components.hpo.search import make_objective, run_worker
     from shopfloor.families.visual_inspection.config import CnnConfig

@@ -146,6 +146,7 @@ def evaluated(small_ingested, tmp_path_factory: pytest.TempPathFactory) -> tuple
     return work, verdict, paths
 
 
+@pytest.mark.slow  # trains and evaluates through the steps (~10 s): runs with the whole suite
 def test_the_evaluate_step_reports_every_test_asset_type(evaluated) -> None:
     work, verdict, paths = evaluated
     windows = load_windows(str(work / "windows"))
