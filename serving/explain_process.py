@@ -32,15 +32,19 @@ def _exit_with(parent: int) -> None:
     """Leave when the serving process is gone: a killed server (SIGKILL, out of memory) must not leave its worker.
 
     The worker holds both ends of its task queue, so it would never see the parent go; it polls its parent id.
+    The id is the server's as the server knew it, not the worker's first ``getppid()``: a server killed while the
+    worker still started up has already handed the worker to init by then.
     """
     while os.getppid() == parent:
         time.sleep(1.0)
     os._exit(0)
 
 
-def _load_in_worker(class_path: str, name: str, folder: str, settings: dict[str, Any], threads: int) -> None:
-    """Worker start: follow the parent's life, limit TensorFlow's threads, then load the served model class."""
-    threading.Thread(target=_exit_with, args=(os.getppid(),), name="exit-with-server", daemon=True).start()
+def _load_in_worker(
+    server: int, class_path: str, name: str, folder: str, settings: dict[str, Any], threads: int
+) -> None:
+    """Worker start: follow the server's life, limit TensorFlow's threads, then load the served model class."""
+    threading.Thread(target=_exit_with, args=(server,), name="exit-with-server", daemon=True).start()
     import tensorflow as tf
 
     tf.config.threading.set_intra_op_parallelism_threads(threads)
@@ -85,7 +89,7 @@ class ExplainProcess(Executor):
             max_workers=1,
             mp_context=multiprocessing.get_context("spawn"),
             initializer=_load_in_worker,
-            initargs=self._initargs,
+            initargs=(os.getpid(), *self._initargs),
         )
         executor.submit(_loaded)
         return executor

@@ -9,6 +9,8 @@ import json
 import os
 import signal
 import statistics
+import subprocess
+import sys
 import threading
 import time
 import urllib.request
@@ -154,3 +156,26 @@ def test_a_killed_server_leaves_no_explaining_process_behind(endpoint, tmp_path)
     while Path(f"/proc/{worker}").exists() and b"spawn_main" in Path(f"/proc/{worker}/cmdline").read_bytes():
         assert time.monotonic() < deadline, "the explaining process outlived its server"
         time.sleep(0.5)
+
+
+def test_a_worker_whose_server_died_while_it_started_leaves_at_once(tmp_path) -> None:
+    """The race CI hit: the server was killed before its worker's initializer ran, so the worker's first
+    ``getppid()`` was already init's and it outlived its server. The server's own pid now travels with the worker."""
+    gone = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    server = int(gone.stdout)  # a process that has ended: the worker's parent is not it
+    start = time.monotonic()
+    worker = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            "import sys, time; from serving.explain_process import _load_in_worker;"
+            f"_load_in_worker({server}, 'serving.predictor:WindowModel', 'pm',"
+            f" {str(tmp_path)!r}, {{'model_version': 'v1', 'max_batch': 8}}, 1); time.sleep(120)",
+        ],
+        cwd=Path(__file__).resolve().parents[2],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert worker.returncode == 0, worker.stderr[-2000:]
+    assert time.monotonic() - start < 60, "the worker waited for its model instead of leaving"
