@@ -90,8 +90,9 @@ def test_readiness_and_small_predicts_keep_answering_while_explains_run(endpoint
         f"server memory {before_mb:.0f} -> {after_mb:.0f} MB"
     )
     # before: an explain held the event loop, readiness waited 1.5 s and predicts 1.7 s; in threads of the same
-    # process, predicts still waited ~350 ms for TensorFlow's threads; in a process of their own, 8-11 ms p99
-    assert ready_p99 < 50 and predict_p99 < 50
+    # process, predicts still waited ~350 ms for TensorFlow's threads; in a process of their own, 8-22 ms p99 (the
+    # bound leaves room for a loaded CI machine and still tells a process of their own from threads)
+    assert ready_p99 < 150 and predict_p99 < 150
     assert after_mb - before_mb < 100, "the explanations' memory is the worker's, not the predicting server's"
 
 
