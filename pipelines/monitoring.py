@@ -10,7 +10,7 @@ from shopfloor.common.config import MonitorConfig
 from shopfloor.common.kfp_api import ACCESS_LABEL
 from shopfloor.components.monitor.component import check_drift, trigger_retraining
 from shopfloor.pipelines.caching import apply_caching_policy
-from shopfloor.pipelines.cluster import with_s3_access
+from shopfloor.pipelines.cluster import with_step_secrets
 from shopfloor.pipelines.predictive_maintenance import DEFAULT_MODEL_STORE
 
 __all__ = ["PIPELINE_NAME", "monitoring"]
@@ -81,4 +81,4 @@ def monitoring(
         kubernetes.add_pod_label(started, *ACCESS_LABEL)
     apply_caching_policy(checked, started)  # neither is ever cached: both read and change state outside KFP
     for task in (checked, started):
-        with_s3_access(task)
+        with_step_secrets(task)

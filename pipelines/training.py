@@ -17,7 +17,7 @@ from shopfloor.components.ingest.component import fingerprint_sources, ingest
 from shopfloor.components.label.component import label
 from shopfloor.components.train.component import train
 from shopfloor.pipelines.caching import apply_caching_policy
-from shopfloor.pipelines.cluster import with_s3_access
+from shopfloor.pipelines.cluster import with_step_secrets
 from shopfloor.pipelines.release import release_if_blessed
 from shopfloor.pipelines.search import search_stage
 
@@ -229,5 +229,5 @@ def sensor_training(
     tasks = (fingerprinted, ingested, labelled, *stage.all())
     apply_caching_policy(*tasks)
     for task in tasks:
-        with_s3_access(task)  # data, model store and payload logs on MinIO; the Secret never enters the YAML
+        with_step_secrets(task)  # MinIO and the plant's credentials; no Secret value enters the YAML
     return SensorTraining(fingerprinted, ingested, labelled, stage)

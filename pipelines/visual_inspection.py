@@ -16,7 +16,7 @@ from shopfloor.families.registry import ModelKind
 from shopfloor.families.visual_inspection.config import VisualInspectionConfig
 from shopfloor.pipelines import parameters
 from shopfloor.pipelines.caching import apply_caching_policy
-from shopfloor.pipelines.cluster import with_s3_access
+from shopfloor.pipelines.cluster import with_step_secrets
 from shopfloor.pipelines.predictive_maintenance import DEFAULT_MODEL_STORE
 from shopfloor.pipelines.training import outputs_type, search_train_release, stage_outputs
 
@@ -113,7 +113,7 @@ def build_pipeline(search: bool = True) -> GraphComponent:
         tasks = (fingerprinted, ingested, labelled, *stage.all())
         apply_caching_policy(*tasks)
         for task in tasks:
-            with_s3_access(task)
+            with_step_secrets(task)
         return stage_outputs(stage)
 
     return visual_inspection

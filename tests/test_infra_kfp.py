@@ -110,3 +110,17 @@ def test_kustomization_lists_every_kubernetes_manifest() -> None:
     kustomization = yaml.safe_load((KFP / "kustomization.yaml").read_text())
     manifests = {p.name for p in KFP.glob("*.yaml")} - {"kustomization.yaml", "monitoring-recurring-run.yaml"}
     assert set(kustomization["resources"]) == manifests
+
+
+def test_credentials_secret_template_names_every_variable_the_readme_configs_name() -> None:
+    """The Secret the steps mount holds the variables a config names; the template covers the README's examples."""
+    import re
+
+    from shopfloor.common.credentials import CREDENTIALS_SECRET
+
+    (secret,) = kubernetes_documents("credentials-secret.yaml")
+    assert secret.metadata.name == CREDENTIALS_SECRET
+    assert set(secret.string_data.values()) == {"REPLACE_ME"}, "a template: real values never live in git"
+    readme = (KFP.parents[1] / "README.md").read_text()
+    named = set(re.findall(r"\b(?:url|username|password|token)_env: ([A-Z][A-Z0-9_]+)", readme))
+    assert named and named <= set(secret.string_data), sorted(named - set(secret.string_data))

@@ -44,6 +44,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from shopfloor.common.config import AlertsConfig
+from shopfloor.common.credentials import credential
 from shopfloor.common.errors import ConfigError, ShopfloorError, StorageError
 from shopfloor.common.storage import atomic_write_bytes
 
@@ -170,11 +171,8 @@ class _Sender(Protocol):
 
 
 def _secret(variable: str, where: str, field: str) -> str:
-    """The value of a credential's environment variable; one line naming the variable when it is unset."""
-    value = os.environ.get(variable, "") if variable else ""
-    if variable and not value:
-        raise ConfigError(where, f"environment variable {variable} is not set", field=field, expected="a Secret")
-    return value
+    """An optional credential: empty when the config names no variable, else the named variable's value."""
+    return credential(variable, where, field) if variable else ""
 
 
 def _with_credentials(config: AlertsConfig, where: str) -> str:

@@ -25,6 +25,7 @@ from paho.mqtt.enums import CallbackAPIVersion
 
 from shopfloor.common.alerts import Publisher, answer_address, channel_name, event_address
 from shopfloor.common.config import AlertsConfig, MonitorConfig, validated
+from shopfloor.common.credentials import CREDENTIALS_DIR_ENV
 from shopfloor.common.errors import ConfigError
 from shopfloor.components.deploy.local_target import free_port
 from shopfloor.contracts.events import EVENT_SCHEMA, Event, make_event, parse_answer, parse_event, publish_event
@@ -295,6 +296,29 @@ def test_a_webhook_that_answers_an_error_is_retried_then_the_event_kept(tmp_path
         server.status = 200
         assert Publisher(config).flush()
         assert len(server.posts) == 4 and not list(tmp_path.glob("*.json"))
+    finally:
+        server.stop()
+
+
+def test_a_webhook_token_comes_from_the_mounted_credentials_secret(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """On a cluster the step's pod has no ALERTS_TOKEN variable: the key of that name in the mounted Secret."""
+    mount = tmp_path / "credentials"
+    mount.mkdir()
+    (mount / "ALERTS_TOKEN").write_text(CANARY)
+    monkeypatch.delenv("ALERTS_TOKEN", raising=False)
+    monkeypatch.setenv(CREDENTIALS_DIR_ENV, str(mount))
+    server = WebhookServer(free_port())
+    server.start()
+    try:
+        config = AlertsConfig(
+            kind="webhook", url=f"http://127.0.0.1:{server.port}/", token_env="ALERTS_TOKEN", outbox=str(tmp_path)
+        )
+        with caplog.at_level(logging.DEBUG, logger="shopfloor.common.alerts"):
+            assert publish_event(config, events("predictive-maintenance", 1)[0])
+        ((headers, _),) = server.posts
+        assert headers["Authorization"] == f"Bearer {CANARY}" and CANARY not in caplog.text
     finally:
         server.stop()
 

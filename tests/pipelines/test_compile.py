@@ -9,6 +9,7 @@ import yaml
 from kfp import compiler, dsl
 from kfp.components import load_component_from_file
 
+from shopfloor.common.credentials import CREDENTIALS_DIR, CREDENTIALS_SECRET
 from shopfloor.components._image import IMAGE
 from shopfloor.pipelines.compile import COMPILED_DIR, compile_scenario, stale_files
 from shopfloor.pipelines.scenarios import SCENARIOS
@@ -124,6 +125,20 @@ def test_compiled_yaml_holds_no_credentials(file_name: str) -> None:
     for executor in platform["platforms"]["kubernetes"]["deploymentSpec"]["executors"].values():
         for secret in executor["secretAsEnv"]:
             assert secret["secretName"] in {"shopfloor-s3", "shopfloor-optuna"}
+        assert [secret["secretName"] for secret in executor["secretAsVolume"]] == [CREDENTIALS_SECRET]
+
+
+@pytest.mark.parametrize("path", sorted(COMPILED_DIR.glob("*.yaml")), ids=lambda path: path.name)
+def test_every_step_mounts_the_plants_credentials_secret_optionally(path: Path) -> None:
+    """A config's ``url_env: PLANT_DB_URL`` must resolve in any step's pod, whatever variables the config names:
+    every step mounts Secret shopfloor-credentials where ``credential()`` looks, optional for plants without one."""
+    spec, platform = list(yaml.safe_load_all(path.read_text()))
+    executors = platform["platforms"]["kubernetes"]["deploymentSpec"]["executors"]
+    assert set(executors) == set(spec["deploymentSpec"]["executors"]), "every step"
+    for name, executor in executors.items():
+        (volume,) = executor["secretAsVolume"]
+        assert volume["secretName"] == CREDENTIALS_SECRET and volume["mountPath"] == CREDENTIALS_DIR, name
+        assert volume["optional"] is True, name
 
 
 def test_monitoring_pipeline_retrains_only_when_the_policy_says_so() -> None:

@@ -16,6 +16,7 @@ import pytest
 import sqlalchemy as sa
 
 from shopfloor.common.config import DataConfig
+from shopfloor.common.credentials import CREDENTIALS_DIR_ENV
 from shopfloor.common.errors import ConfigError, ShopfloorError, StorageError
 from shopfloor.common.sources import SqlSource, TimeRange, describe_location
 from shopfloor.common.sources.sql import read_sql
@@ -121,6 +122,24 @@ def test_tables_ingest_as_the_csv_does(database: Database, plant: PlantData, tmp
         "kind": "sql",
         "rows": len(plant.sensors),
     }
+
+
+def test_on_a_cluster_the_url_comes_from_the_mounted_credentials_secret(
+    database: Database, plant: PlantData, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """In a pipeline pod the variable is not set: the step reads the key of its name from Secret
+    shopfloor-credentials, which every step mounts (pipelines/cluster.py); here a folder stands in for the mount."""
+    mount = tmp_path / "credentials"
+    mount.mkdir()
+    (mount / URL_ENV).write_text(database.url + "\n")
+    monkeypatch.delenv(URL_ENV)
+    monkeypatch.setenv(CREDENTIALS_DIR_ENV, str(mount))
+    sensors = SqlSource(url_env=URL_ENV, table=database.put(plant.sensors, "sensors"))
+    events = SqlSource(url_env=URL_ENV, table=database.put(plant.events, "events"))
+    _assert_same(_from_sql(sensors, events), _from_csv(plant, tmp_path))
+    (mount / URL_ENV).unlink()
+    with pytest.raises(ConfigError, match=f"{URL_ENV} is not set, and .* holds no key {URL_ENV}"):
+        _from_sql(sensors, events)
 
 
 def test_time_range_is_pushed_down(database: Database, plant: PlantData, tmp_path: Path) -> None:

@@ -27,7 +27,6 @@ import datetime as dt
 import hashlib
 import importlib
 import json
-import os
 import re
 from typing import TYPE_CHECKING, Annotated, Any, Literal
 
@@ -52,7 +51,6 @@ __all__ = [
     "location_parameter",
     "parse_location",
     "read_source",
-    "secret_from_env",
 ]
 
 
@@ -242,14 +240,6 @@ class SourceTable:
 
     frame: pd.DataFrame
     record: dict[str, Any]
-
-
-def secret_from_env(variable: str, source: str, field: str) -> str:
-    """The value of an environment variable a source block names; one line naming the variable if unset."""
-    value = os.environ.get(variable, "")
-    if not value:
-        raise ConfigError(source, f"environment variable {variable} is not set", field=field, expected="a Secret")
-    return value
 
 
 def describe_location(location: Location) -> str:

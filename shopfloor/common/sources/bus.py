@@ -47,8 +47,9 @@ import pika.exceptions
 from nats.aio.client import Client as NatsClient
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 
+from shopfloor.common.credentials import credential
 from shopfloor.common.errors import ConfigError, DataValidationError, StorageError
-from shopfloor.common.sources import BusSource, TimeRange, describe_location, secret_from_env
+from shopfloor.common.sources import BusSource, TimeRange, describe_location
 
 __all__ = ["read_nats", "read_rabbitmq"]
 
@@ -69,7 +70,7 @@ def read_nats(spec: BusSource, time_range: TimeRange, time_column: str) -> pd.Da
     """The JSON messages of a JetStream subject from the stream's start, one row each; the stream is unchanged."""
     del time_range, time_column  # ingest filters on the payload's time (see the module docstring)
     where = describe_location(spec)
-    url = secret_from_env(spec.url_env, where, "url_env")
+    url = credential(spec.url_env, where, "url_env")
     return _rows(spec, _run(_read_stream(spec, url, where)), where)
 
 
@@ -77,7 +78,7 @@ def read_rabbitmq(spec: BusSource, time_range: TimeRange, time_column: str) -> p
     """The JSON messages of a RabbitMQ queue, one row each; never acknowledged, so the queue keeps them all."""
     del time_range, time_column  # a queue has no time index; ingest filters on the payload's time
     where = describe_location(spec)
-    url = secret_from_env(spec.url_env, where, "url_env")
+    url = credential(spec.url_env, where, "url_env")
     with _quiet("pika"):
         return _rows(spec, _read_queue(spec, _amqp_parameters(url, where), where), where)
 

@@ -37,8 +37,9 @@ from paho.mqtt.enums import CallbackAPIVersion, MQTTErrorCode
 from paho.mqtt.properties import Properties
 from paho.mqtt.reasoncodes import ReasonCode
 
+from shopfloor.common.credentials import credential
 from shopfloor.common.errors import ConfigError, DataValidationError, StorageError
-from shopfloor.common.sources import MqttSource, TimeRange, describe_location, secret_from_env
+from shopfloor.common.sources import MqttSource, TimeRange, describe_location
 
 __all__ = ["read_mqtt"]
 
@@ -133,8 +134,8 @@ def _client(spec: MqttSource, session: _Session, where: str) -> Client:
     client = Client(CallbackAPIVersion.VERSION2, client_id=f"shopfloor-{uuid.uuid4().hex[:12]}", clean_session=True)
     client.connect_timeout = spec.timeout_s
     if spec.username_env or spec.password_env:
-        username = secret_from_env(spec.username_env, where, "username_env") if spec.username_env else ""
-        password = secret_from_env(spec.password_env, where, "password_env") if spec.password_env else None
+        username = credential(spec.username_env, where, "username_env") if spec.username_env else ""
+        password = credential(spec.password_env, where, "password_env") if spec.password_env else None
         client.username_pw_set(username, password)
     if spec.tls:
         client.tls_set()  # the system's CA certificates, hostname checked

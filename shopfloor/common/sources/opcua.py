@@ -36,8 +36,9 @@ from asyncua.ua.attribute_ids import AttributeIds
 from asyncua.ua.status_codes import StatusCodes, get_name_and_doc
 from asyncua.ua.uaerrors import UaError, UaStatusCodeError
 
+from shopfloor.common.credentials import credential
 from shopfloor.common.errors import ConfigError, StorageError
-from shopfloor.common.sources import OpcUaSource, TimeRange, describe_location, secret_from_env
+from shopfloor.common.sources import OpcUaSource, TimeRange, describe_location
 
 __all__ = ["read_opcua"]
 
@@ -125,8 +126,8 @@ def _credentials(spec: OpcUaSource, where: str) -> tuple[str, str] | None:
     """Username and password from the environment variables the block names; None: anonymous."""
     if not spec.username_env and not spec.password_env:
         return None
-    username = secret_from_env(spec.username_env, where, "username_env") if spec.username_env else ""
-    password = secret_from_env(spec.password_env, where, "password_env") if spec.password_env else ""
+    username = credential(spec.username_env, where, "username_env") if spec.username_env else ""
+    password = credential(spec.password_env, where, "password_env") if spec.password_env else ""
     return username, password
 
 

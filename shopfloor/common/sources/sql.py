@@ -33,8 +33,9 @@ from sqlalchemy.engine import URL, Connection, Engine
 from sqlalchemy.pool import NullPool
 from sqlalchemy.sql import column, table
 
+from shopfloor.common.credentials import credential
 from shopfloor.common.errors import ConfigError, StorageError
-from shopfloor.common.sources import SqlSource, TimeRange, describe_location, secret_from_env
+from shopfloor.common.sources import SqlSource, TimeRange, describe_location
 
 __all__ = ["read_sql"]
 
@@ -65,7 +66,7 @@ def read_sql(spec: SqlSource, time_range: TimeRange, time_column: str) -> pd.Dat
 
 def _url(spec: SqlSource, where: str) -> URL:
     """The SQLAlchemy URL from the environment; a malformed one is named by its variable, never shown."""
-    raw = secret_from_env(spec.url_env, where, "url_env")
+    raw = credential(spec.url_env, where, "url_env")
     try:
         return sa.make_url(raw)
     except Exception:  # its message quotes the URL, password included
