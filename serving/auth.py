@@ -27,11 +27,12 @@ from typing import Literal
 
 import yaml
 
+from shopfloor.common.credentials import API_TOKENS_FILE_ENV
 from shopfloor.common.errors import ConfigError
 
 __all__ = ["ROLES", "TOKENS_FILE_ENV", "Authorizer", "Denied", "Identity", "RateLimiter"]
 
-TOKENS_FILE_ENV = "SHOPFLOOR_API_TOKENS_FILE"
+TOKENS_FILE_ENV = API_TOKENS_FILE_ENV
 Role = Literal["operator", "admin"]
 ROLES: tuple[Role, ...] = ("operator", "admin")
 _RANK = {"operator": 1, "admin": 2}

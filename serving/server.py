@@ -38,7 +38,7 @@ import pydantic
 from fastapi import Request, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
-from shopfloor.serving.auth import Authorizer, Denied, RateLimiter
+from shopfloor.serving.auth import TOKENS_FILE_ENV, Authorizer, Denied, RateLimiter
 from shopfloor.serving.body_limits import DEFAULT_BODY_TIMEOUT_S, DEFAULT_MAX_BODY_BYTES, BodyLimits
 from shopfloor.serving.metrics import MetricsMiddleware, ServerCollector, app_registry, timed_load
 from shopfloor.serving.offload import Overloaded
@@ -286,6 +286,7 @@ def load_window_model(
     from shopfloor.common.errors import ShopfloorError
     from shopfloor.common.storage import read_json
     from shopfloor.contracts.model_artifact import BLESSING_FILE
+    from shopfloor.contracts.model_store import locate_version
     from shopfloor.contracts.payload_log import PayloadLogger
     from shopfloor.serving.predictor import DEFAULT_MAX_BATCH, ImageModel, model_class
 
@@ -302,8 +303,9 @@ def load_window_model(
             model_uri, f"{runtime}: only image models have TFLite exports", field="runtime", expected="keras"
         )
     model = served(name, folder, model_version=version, payload_logger=logger, max_batch=max_batch or DEFAULT_MAX_BATCH)
-    if feedback_uri is None and blessing.is_file():  # a published version: feedback goes to its model store
-        feedback_uri = model_uri.rstrip("/").rsplit("/", 2)[0]
+    located = locate_version(model_uri)
+    if feedback_uri is None and blessing.is_file() and located:  # a published version: feedback to its store
+        feedback_uri = located.store.uri
     model.feedback_uri = feedback_uri or ""
     model.runtime = runtime
     timed_load(model)
@@ -388,7 +390,7 @@ def _parser() -> argparse.ArgumentParser:
     )
     parser.add_argument(
         "--tokens-file",
-        default=os.environ.get("SHOPFLOOR_API_TOKENS_FILE"),
+        default=os.environ.get(TOKENS_FILE_ENV),
         help="who may write: identities, roles (operator, admin) and tokens (default: nobody may)",
     )
     parser.add_argument(

@@ -19,6 +19,11 @@ explainer: ``python -m shopfloor.serving.server`` serves predict and explain fro
   version's edge files from the model store itself, with the S3 endpoint and keys of the Secret ``shopfloor-s3``
   as environment variables (no ``STORAGE_URI``, so no storage initializer and no Keras model downloaded), keeps
   its cache and payload spool on the scratch volume, and has no explainer (the runtime has no explain route).
+- **Writes.** The predictor (not the explainer, which only explains) reads who may write from the Secret
+  ``shopfloor-api-tokens`` (key ``tokens.yaml``, ``serving.auth``'s format; ``infra/kserve/base`` holds a template
+  that grants nobody), mounted read-only, and writes operators' feedback to the model store the version was
+  deployed from (``SHOPFLOOR_FEEDBACK_URI``: its download in ``/mnt/models`` does not say where that is), with the
+  S3 keys of the Secret ``shopfloor-s3`` when the store or the payload log is on S3.
 
 ``deploy`` talks to the API server through ``kubernetes.client.CustomObjectsApi``, not ``kserve.KServeClient``:
 the latter ignores a passed ``client_configuration`` for its API objects (it loads a kubeconfig or in-cluster
@@ -51,17 +56,20 @@ from kubernetes.client import (
     V1EnvVar,
     V1EnvVarSource,
     V1HTTPGetAction,
+    V1KeyToPath,
     V1ObjectMeta,
     V1Probe,
     V1ResourceRequirements,
     V1SeccompProfile,
     V1SecretKeySelector,
+    V1SecretVolumeSource,
     V1SecurityContext,
     V1Volume,
     V1VolumeMount,
 )
 from kubernetes.client.exceptions import ApiException
 
+from shopfloor.common.credentials import API_TOKENS_FILE_ENV
 from shopfloor.common.errors import ShopfloorError
 from shopfloor.common.progress import report_progress
 from shopfloor.components.deploy.target import (
@@ -72,9 +80,13 @@ from shopfloor.components.deploy.target import (
     edge_arguments,
     edge_source,
 )
+from shopfloor.contracts.model_store import locate_version
 
 __all__ = [
     "API_GROUP",
+    "API_TOKENS_DIR",
+    "API_TOKENS_KEY",
+    "API_TOKENS_SECRET",
     "API_VERSION",
     "MODEL_MOUNT_PATH",
     "PLURAL",
@@ -111,6 +123,11 @@ STORAGE_URI_ENV = "STORAGE_URI"
 S3_SECRET = "shopfloor-s3"
 S3_SECRET_KEYS = ("AWS_ENDPOINT_URL", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY")
 EDGE_STATE = "/tmp/shopfloor-edge"  # on the scratch volume: the root filesystem is read-only
+# Who may write to the predictor (operators' feedback): serving.auth's tokens file, from a Secret of its own
+API_TOKENS_SECRET = "shopfloor-api-tokens"
+API_TOKENS_VOLUME = "api-tokens"
+API_TOKENS_DIR = "/var/run/secrets/shopfloor/api-tokens"
+API_TOKENS_KEY = "tokens.yaml"
 # Reasons with which a revision will not recover by waiting: roll back at once instead of at the timeout.
 TERMINAL_REASONS = frozenset({"RevisionFailed", "ContainerCrashLoop"})
 MAX_CONFLICT_RETRIES = 5
@@ -119,21 +136,30 @@ _MESSAGE_LIMIT = 240
 
 
 def _env(request: DeploymentRequest, *, explainer: bool) -> list[V1EnvVar]:
-    """The container env: where KServe downloads the model from, the version, and payload logging if on.
+    """The container env: where KServe downloads the model from, the version, and the predictor's writes.
 
-    Only the predictor logs payloads: explain requests are not production traffic, and logging them too would
-    count them twice in drift monitoring. Payload logs on S3 take the credentials from the S3 Secret (KServe's
-    storage initializer has its own copy for the model download; the server process had none).
+    Only the predictor writes: payload logs (explain requests are not production traffic, and logging them too
+    would count them twice in drift monitoring), operators' feedback to the version's model store, and the tokens
+    file saying who may. What it writes to S3 takes the credentials from the S3 Secret (KServe's storage
+    initializer has its own copy for the model download; the server process has none).
     """
     env = [
         V1EnvVar(name=STORAGE_URI_ENV, value=request.model_uri),
         V1EnvVar(name="SHOPFLOOR_MODEL_VERSION", value=request.model_version),
         V1EnvVar(name="HOME", value="/tmp"),  # Keras' and matplotlib's caches, on the scratch volume
     ]
-    if request.payload_log_uri and not explainer:
+    if explainer:
+        return env
+    located = locate_version(request.model_uri)
+    writes_to = [request.payload_log_uri]
+    if request.payload_log_uri:
         env.append(V1EnvVar(name="SHOPFLOOR_PAYLOAD_LOG_URI", value=request.payload_log_uri))
-        if request.payload_log_uri.startswith("s3://"):
-            env.extend(_secret_env(key) for key in S3_SECRET_KEYS)
+    if located is not None:
+        env.append(V1EnvVar(name="SHOPFLOOR_FEEDBACK_URI", value=located.store.uri))
+        writes_to.append(located.store.uri)
+    env.append(V1EnvVar(name=API_TOKENS_FILE_ENV, value=f"{API_TOKENS_DIR}/{API_TOKENS_KEY}"))
+    if any(uri.startswith("s3://") for uri in writes_to):
+        env.extend(_secret_env(key) for key in S3_SECRET_KEYS)
     return env
 
 
@@ -174,7 +200,10 @@ def _container(request: DeploymentRequest, *, explainer: bool) -> V1Container:
         liveness_probe=_live_probe(initial_delay_seconds=30),
         security_context=_security_context(),
         # the root filesystem is read-only: scratch (downloads, Keras' and matplotlib's caches) goes to an emptyDir
-        volume_mounts=[V1VolumeMount(name=SCRATCH_VOLUME, mount_path="/tmp")],
+        volume_mounts=[
+            V1VolumeMount(name=SCRATCH_VOLUME, mount_path="/tmp"),
+            *([] if explainer else [V1VolumeMount(name=API_TOKENS_VOLUME, mount_path=API_TOKENS_DIR, read_only=True)]),
+        ],
     )
 
 
@@ -253,6 +282,16 @@ def _scratch_volume() -> V1Volume:
     return V1Volume(name=SCRATCH_VOLUME, empty_dir=V1EmptyDirVolumeSource(size_limit="1Gi"))
 
 
+def _api_tokens_volume() -> V1Volume:
+    """The Secret saying who may write to the predictor; required, so a namespace without it fails visibly."""
+    return V1Volume(
+        name=API_TOKENS_VOLUME,
+        secret=V1SecretVolumeSource(
+            secret_name=API_TOKENS_SECRET, items=[V1KeyToPath(key=API_TOKENS_KEY, path=API_TOKENS_KEY)]
+        ),
+    )
+
+
 def build_inference_service(request: DeploymentRequest, canary: bool = False) -> V1beta1InferenceService:
     """The ISVC for ``request``; ``canary`` sets ``canaryTrafficPercent`` (only meaningful over a serving version).
 
@@ -263,7 +302,7 @@ def build_inference_service(request: DeploymentRequest, canary: bool = False) ->
     edge = request.runtime in EDGE_RUNTIMES
     predictor = V1beta1PredictorSpec(
         containers=[_edge_container(request) if edge else _container(request, explainer=False)],
-        volumes=[_scratch_volume()],
+        volumes=[_scratch_volume()] if edge else [_scratch_volume(), _api_tokens_volume()],
         service_account_name=request.service_account,
         min_replicas=1,
         max_replicas=3,

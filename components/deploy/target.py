@@ -12,6 +12,7 @@ import typing
 
 from shopfloor.common.errors import ShopfloorError
 from shopfloor.components._image import SERVING_IMAGE
+from shopfloor.contracts.model_store import locate_version
 
 __all__ = [
     "EDGE_RUNTIMES",
@@ -154,19 +155,20 @@ def edge_source(request: DeploymentRequest) -> EdgeSource:
     Raises:
         ShopfloorError: If the URI is not a published version of ``request.model_name``, naming ``model_uri``.
     """
-    uri = request.model_uri.rstrip("/")
-    if uri.endswith("/model"):
-        uri = uri.removesuffix("/model")
-    store, _, rest = uri.rpartition("/")
-    store, _, model = store.rpartition("/")
-    if not store or model != request.model_name or not rest:
+    located = locate_version(request.model_uri)
+    if located is None or located.model_name != request.model_name:
         raise ShopfloorError(
             "deployment request",
             f"{request.model_uri!r} is not a published version of {request.model_name!r}",
             field="model_uri",
             expected=f"<store>/{request.model_name}/<version>: the edge runtime answers under the store's name",
         )
-    return EdgeSource(store_uri=store, model=model, version=rest, variant=request.runtime.removeprefix("edge-"))
+    return EdgeSource(
+        store_uri=located.store.uri,
+        model=located.model_name,
+        version=located.version,
+        variant=request.runtime.removeprefix("edge-"),
+    )
 
 
 @dataclasses.dataclass(frozen=True)

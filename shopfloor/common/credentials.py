@@ -15,11 +15,13 @@ from pathlib import Path
 
 from shopfloor.common.errors import ConfigError
 
-__all__ = ["CREDENTIALS_DIR", "CREDENTIALS_DIR_ENV", "CREDENTIALS_SECRET", "credential"]
+__all__ = ["API_TOKENS_FILE_ENV", "CREDENTIALS_DIR", "CREDENTIALS_DIR_ENV", "CREDENTIALS_SECRET", "credential"]
 
 CREDENTIALS_SECRET = "shopfloor-credentials"
 CREDENTIALS_DIR = "/var/run/secrets/shopfloor/credentials"
 CREDENTIALS_DIR_ENV = "SHOPFLOOR_CREDENTIALS_DIR"  # where the Secret's files are (tests, a host's own mount)
+# The model server's tokens file (who may write; serving.auth), named here so the deploy step can set it too
+API_TOKENS_FILE_ENV = "SHOPFLOOR_API_TOKENS_FILE"
 # What Kubernetes accepts as a Secret key: a name that cannot walk out of the folder.
 _SECRET_KEY = re.compile(r"^[-._a-zA-Z0-9]+$")
 

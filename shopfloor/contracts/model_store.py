@@ -18,7 +18,7 @@ import re
 
 from shopfloor.common.storage import exists, join_uri, list_files, read_json, write_json
 
-__all__ = ["LATEST_FILE", "MODEL_NAME", "ModelStore", "PublishedVersion"]
+__all__ = ["LATEST_FILE", "MODEL_NAME", "ModelStore", "PublishedVersion", "VersionLocation", "locate_version"]
 
 LATEST_FILE = "latest.json"
 # a model's name: its folder in the store, its serving URLs and its Kubernetes objects (DNS-1123 label)
@@ -83,3 +83,26 @@ class ModelStore:
     def label_history_uri(self, model_name: str) -> str:
         """The label history table that labelling appends to and reads back."""
         return join_uri(self.uri, model_name, "labels", "history.parquet")
+
+
+@dataclasses.dataclass(frozen=True)
+class VersionLocation:
+    """Where a published version lies: its store, its model's name and its own name."""
+
+    store: ModelStore
+    model_name: str
+    version: str
+
+
+def locate_version(uri: str) -> VersionLocation | None:
+    """The store, model and version of a published version's URI (``<root>/<model>/<version>`` or its ``model/``).
+
+    A server that only holds a download (KServe's ``/mnt/models``) is told the store this way, by the URI the
+    version was deployed from. None when the URI has no model and version parts.
+    """
+    path = uri.rstrip("/").removesuffix("/model")
+    root, _, version = path.rpartition("/")
+    root, _, model_name = root.rpartition("/")
+    if not root or root.endswith(":/") or not model_name or not version:
+        return None
+    return VersionLocation(ModelStore(root), model_name, version)

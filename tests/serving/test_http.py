@@ -22,8 +22,9 @@ from shopfloor.contracts.payload_log import read_payload_logs
 NAME = "pm"
 
 
-def post(url: str, body: dict, timeout: float = 30) -> tuple[int, dict]:
-    request = urllib.request.Request(url, data=json.dumps(body).encode(), headers={"content-type": "application/json"})
+def post(url: str, body: dict, timeout: float = 30, headers: dict[str, str] | None = None) -> tuple[int, dict]:
+    sent = {"content-type": "application/json", **(headers or {})}
+    request = urllib.request.Request(url, data=json.dumps(body).encode(), headers=sent)
     try:
         with urllib.request.urlopen(request, timeout=timeout) as response:
             return response.status, json.loads(response.read())

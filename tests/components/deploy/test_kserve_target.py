@@ -176,6 +176,8 @@ def test_manifest_runs_the_serving_server_with_the_model_from_storage() -> None:
         "SHOPFLOOR_MODEL_VERSION": "v-1",
         "HOME": "/tmp",
         "SHOPFLOOR_PAYLOAD_LOG_URI": "s3://logs/pm",
+        "SHOPFLOOR_FEEDBACK_URI": "s3://mlpipeline/shopfloor/models",  # the store, which /mnt/models does not say
+        "SHOPFLOOR_API_TOKENS_FILE": "/var/run/secrets/shopfloor/api-tokens/tokens.yaml",
     }
     assert container["resources"] == {
         "requests": {"cpu": "1", "memory": "2Gi"},
@@ -186,13 +188,17 @@ def test_manifest_runs_the_serving_server_with_the_model_from_storage() -> None:
     security = container["securityContext"]
     assert security["readOnlyRootFilesystem"] is True and security["seccompProfile"] == {"type": "RuntimeDefault"}
     assert security["runAsNonRoot"] is True and security["capabilities"] == {"drop": ["ALL"]}
-    assert container["volumeMounts"] == [{"mountPath": "/tmp", "name": "scratch"}]
-    assert predictor["volumes"] == [{"emptyDir": {"sizeLimit": "1Gi"}, "name": "scratch"}], "bounded scratch"
+    tokens = {"mountPath": "/var/run/secrets/shopfloor/api-tokens", "name": "api-tokens", "readOnly": True}
+    assert container["volumeMounts"] == [{"mountPath": "/tmp", "name": "scratch"}, tokens]
+    scratch = {"emptyDir": {"sizeLimit": "1Gi"}, "name": "scratch"}  # bounded
+    tokens_secret = {"secretName": "shopfloor-api-tokens", "items": [{"key": "tokens.yaml", "path": "tokens.yaml"}]}
+    assert predictor["volumes"] == [scratch, {"name": "api-tokens", "secret": tokens_secret}]
     explainer = manifest["spec"]["explainer"]
     (explainer_container,) = explainer["containers"]
     assert explainer_container["args"] == [*container["args"][:-2], "--explainer"]
-    assert explainer_container["env"] == container["env"][:3], "only the predictor logs payloads"
-    assert explainer["volumes"] == predictor["volumes"]
+    assert explainer_container["env"] == container["env"][:3], "only the predictor writes (payloads, feedback)"
+    assert explainer_container["volumeMounts"] == [{"mountPath": "/tmp", "name": "scratch"}], "no write rights"
+    assert explainer["volumes"] == [scratch]
     assert explainer["serviceAccountName"] == "shopfloor-s3"
 
 

@@ -297,3 +297,18 @@ def test_edge_predictor_reads_the_secret_the_pipeline_steps_and_the_template_hol
     secret = _load(BASE / "secret.yaml")
     assert S3_SECRET == STEPS_SECRET == secret["metadata"]["name"]
     assert S3_SECRET_KEYS == S3_KEYS and set(S3_SECRET_KEYS) <= set(secret["stringData"])
+
+
+def test_the_api_tokens_template_is_what_the_predictor_mounts_and_grants_nobody(tmp_path: Path) -> None:
+    from shopfloor.components.deploy.kserve_target import API_TOKENS_KEY, API_TOKENS_SECRET
+    from shopfloor.serving.auth import Authorizer
+
+    secret = _load(BASE / "api-tokens-secret.yaml")
+    assert secret["metadata"]["name"] == API_TOKENS_SECRET and set(secret["stringData"]) == {API_TOKENS_KEY}
+    (tmp_path / API_TOKENS_KEY).write_text(secret["stringData"][API_TOKENS_KEY])
+    assert Authorizer.from_file(tmp_path / API_TOKENS_KEY).grants == (), "as checked in, nobody may write"
+    volumes = _load(BASE / "inferenceservice.yaml")["spec"]["predictor"]["volumes"]
+    assert {
+        "name": "api-tokens",
+        "secret": {"secretName": API_TOKENS_SECRET, "items": [{"key": API_TOKENS_KEY, "path": API_TOKENS_KEY}]},
+    } in volumes
