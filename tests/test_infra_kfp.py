@@ -122,5 +122,6 @@ def test_credentials_secret_template_names_every_variable_the_readme_configs_nam
     assert secret.metadata.name == CREDENTIALS_SECRET
     assert set(secret.string_data.values()) == {"REPLACE_ME"}, "a template: real values never live in git"
     readme = (KFP.parents[1] / "README.md").read_text()
-    named = set(re.findall(r"\b(?:url|username|password|token)_env: ([A-Z][A-Z0-9_]+)", readme))
+    variable = r"\b(?:url|username|password|token|certificate|private_key|private_key_password|server_certificate)_env"
+    named = set(re.findall(variable + r": ([A-Z][A-Z0-9_]+)", readme))
     assert named and named <= set(secret.string_data), sorted(named - set(secret.string_data))

@@ -121,6 +121,8 @@ class OpcUaSource(_Block):
 
     One block reads one asset: a row per source timestamp, a column per ``nodes`` key, the time column and, when
     ``asset_id`` is set, an ``asset_column`` column holding it (``asset_type``, the asset's type, likewise).
+    With ``security_policy`` the session is signed (and encrypted) with the client certificate and key the
+    ``*_env`` fields name.
     """
 
     kind: Literal["opcua"] = "opcua"
@@ -142,6 +144,26 @@ class OpcUaSource(_Block):
     timeout_s: float = Field(10.0, gt=0, le=300, description="bound on connecting and on each request to the server")
     username_env: str | None = None
     password_env: str | None = None
+    security_policy: Literal["None", "Basic256Sha256", "Aes128_Sha256_RsaOaep", "Aes256_Sha256_RsaPss"] = Field(
+        "None", description="the endpoint's security policy; other than None: certificate_env and private_key_env"
+    )
+    security_mode: Literal["Sign", "SignAndEncrypt"] = Field(
+        "SignAndEncrypt", description="with a security policy: sign the messages, or sign and encrypt them"
+    )
+    certificate_env: str | None = Field(
+        None, description="environment variable holding the client's application certificate (PEM) the server trusts"
+    )
+    private_key_env: str | None = Field(
+        None, description="environment variable holding that certificate's RSA private key (PEM)"
+    )
+    private_key_password_env: str | None = Field(
+        None, description="environment variable holding the private key's password, when the key is encrypted"
+    )
+    server_certificate_env: str | None = Field(
+        None,
+        description="environment variable holding the server's certificate (PEM) to pin; unset: the certificate "
+        "the server's endpoint presents is trusted as it is",
+    )
 
     @field_validator("endpoint")
     @classmethod
@@ -157,6 +179,21 @@ class OpcUaSource(_Block):
             raise ValueError(f"nodes has a column '{self.asset_column}', the column asset_id fills")
         if self.asset_type and self.asset_type_column in {*self.nodes, self.asset_column}:
             raise ValueError(f"asset_type_column '{self.asset_type_column}' is already a column of the block")
+        return self
+
+    @model_validator(mode="after")
+    def _security_is_complete(self) -> OpcUaSource:
+        """A security policy needs the client's certificate and key; certificate fields without one would be unused."""
+        fields = ("certificate_env", "private_key_env", "private_key_password_env", "server_certificate_env")
+        named = [name for name in fields if getattr(self, name)]
+        if self.security_policy == "None" and named:
+            raise ValueError(f"{named[0]} needs security_policy (Basic256Sha256, Aes128_Sha256_RsaOaep...)")
+        missing = [name for name in ("certificate_env", "private_key_env") if not getattr(self, name)]
+        if self.security_policy != "None" and missing:
+            raise ValueError(
+                f"security_policy {self.security_policy} needs {' and '.join(missing)} "
+                "(variables holding the client's certificate and private key)"
+            )
         return self
 
 
@@ -251,7 +288,10 @@ def describe_location(location: Location) -> str:
     if isinstance(location, MqttSource):
         return f"mqtt://{location.host}:{location.port}/{location.topic}"
     if isinstance(location, OpcUaSource):
-        return f"{location.endpoint} ({location.mode}, {len(location.nodes)} nodes)"
+        security = (
+            "" if location.security_policy == "None" else f", {location.security_policy} {location.security_mode}"
+        )
+        return f"{location.endpoint} ({location.mode}, {len(location.nodes)} nodes{security})"
     return f"{location.kind} ${location.url_env} {location.subject}"
 
 
