@@ -101,17 +101,20 @@ class ImageSet:
         order = np.argsort(self.paths)
         return sha256_hex("\n".join(f"{self.paths[i]},{self.sha256[i]}" for i in order).encode())
 
-    def part(self, name: str) -> ImageSet:
-        """The images of one split (``train``, ``validation`` or ``test``)."""
-        mask = self.split == name
+    def select(self, keep: np.ndarray) -> ImageSet:
+        """The images ``keep`` (a mask or indices) selects, every per-image array sliced alike."""
         return dataclasses.replace(
             self,
-            images=self.images[mask],
-            labels=self.labels[mask],
-            paths=self.paths[mask],
-            sha256=self.sha256[mask],
-            split=self.split[mask],
+            images=self.images[keep],
+            labels=self.labels[keep],
+            paths=self.paths[keep],
+            sha256=self.sha256[keep],
+            split=self.split[keep],
         )
+
+    def part(self, name: str) -> ImageSet:
+        """The images of one split (``train``, ``validation`` or ``test``)."""
+        return self.select(self.split == name)
 
     def class_counts(self) -> dict[str, int]:
         """Images per class, in class order."""

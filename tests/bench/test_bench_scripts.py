@@ -38,6 +38,12 @@ SCRIPTS = [
         marks=pytest.mark.slow,
     ),
     pytest.param(
+        "overfit_penalty.py",
+        ["trials gap", "shipped train", "on / off:", "with the penalty / without", "median"],
+        id="overfit_penalty",
+        marks=pytest.mark.slow,
+    ),
+    pytest.param(
         "serving_latency.py",
         ["p50 ms", "served (payload logging off) against in-process", "/ predict()", "concurrent V1 batch 1"],
         id="serving_latency",
