@@ -11,7 +11,9 @@ payload logger's counters) is read at scrape time by a ``ServerCollector`` in a 
 
 Names follow Prometheus conventions (snake_case, base units, ``_total`` counters, ``_seconds`` durations) with a
 ``shopfloor_`` prefix; labels use kserve's ``model_name``. Label values are bounded: routes and protocols come
-from a fixed list, model names other than the served ones are counted as ``unknown``.
+from a fixed list, model names other than the served ones are counted as ``unknown``. Requests are HTTP ones
+(``MetricsMiddleware``: protocol ``v1``, ``v2`` or ``none``, code the HTTP status) and, with ``--grpc-port``,
+gRPC ones (``serving.grpc_server`` records them: protocol ``grpc``, code the status name, ``OK`` or ``NOT_FOUND``).
 """
 
 from __future__ import annotations
@@ -36,7 +38,9 @@ __all__ = [
     "app_registry",
     "batch_observer",
     "classify",
+    "classify_grpc",
     "observe_outputs",
+    "record_request",
     "timed_load",
 ]
 
@@ -53,11 +57,13 @@ _SCORE_BUCKETS = tuple(round(step / 20, 2) for step in range(1, 21)) + (1.5, 2.0
 
 REQUESTS = Counter(
     "shopfloor_requests",
-    "HTTP requests answered, by model, protocol, route and status code",
+    "Requests answered, by model, protocol, route and status code (HTTP status, or gRPC status name)",
     [*_REQUEST_LABELS, "code"],
 )
 REQUEST_ERRORS = Counter(
-    "shopfloor_request_errors", "HTTP requests answered with a 4xx or 5xx status code", [*_REQUEST_LABELS, "code"]
+    "shopfloor_request_errors",
+    "Requests answered with an HTTP 4xx or 5xx status code, or a gRPC status other than OK",
+    [*_REQUEST_LABELS, "code"],
 )
 REQUEST_SECONDS = Histogram(
     "shopfloor_request_duration_seconds",
@@ -105,6 +111,16 @@ _ROUTES: list[tuple[re.Pattern[str], str, str]] = [
         (r"/", "none", "health"),
     ]
 ]
+_GRPC_ROUTES = {
+    "ModelInfer": "predict",
+    "ModelReady": "ready",
+    "ModelMetadata": "metadata",
+    "ServerMetadata": "metadata",
+    "ServerLive": "health",
+    "ServerReady": "health",
+    "RepositoryModelLoad": "repository",
+    "RepositoryModelUnload": "repository",
+}
 
 
 def classify(path: str, known: Callable[[str], bool]) -> tuple[str, str, str]:
@@ -115,6 +131,20 @@ def classify(path: str, known: Callable[[str], bool]) -> tuple[str, str, str]:
             name = found.groupdict().get("model") or ""
             return (name if not name or known(name) else "unknown"), protocol, route
     return "", "none", "other"
+
+
+def classify_grpc(method: str, model_name: str, known: Callable[[str], bool]) -> tuple[str, str, str]:
+    """``(model_name, "grpc", route)`` of an OIP gRPC method (``ModelInfer`` is ``predict``, as V2 ``/infer``)."""
+    name = model_name if not model_name or known(model_name) else "unknown"
+    return name, "grpc", _GRPC_ROUTES.get(method, "other")
+
+
+def record_request(labels: tuple[str, str, str], code: str, seconds: float, *, error: bool) -> None:
+    """Count one answered request (and, if ``error``, one error) with its code; observe its duration."""
+    REQUESTS.labels(*labels, code).inc()
+    if error:
+        REQUEST_ERRORS.labels(*labels, code).inc()
+    REQUEST_SECONDS.labels(*labels).observe(seconds)
 
 
 class MetricsMiddleware:
@@ -148,11 +178,7 @@ class MetricsMiddleware:
 
     def _record(self, path: str, status: int, seconds: float) -> None:
         """Count one answered request and observe its duration."""
-        labels = classify(path, self.known)
-        REQUESTS.labels(*labels, str(status)).inc()
-        if status >= 400:
-            REQUEST_ERRORS.labels(*labels, str(status)).inc()
-        REQUEST_SECONDS.labels(*labels).observe(seconds)
+        record_request(classify(path, self.known), str(status), seconds, error=status >= 400)
 
 
 def batch_observer(model_name: str) -> Callable[[int], None]:

@@ -12,6 +12,11 @@ operator's verdict on an explanation). Oversized bodies and batches get HTTP 413
 and kserve's model-repository routes (load, unload), which are mounted only with ``--enable-repository``, the
 admin's.
 
+With ``--grpc-port`` the same process also answers the Open Inference Protocol (V2) over gRPC
+(``serving.grpc_server``): kserve's servicer on this app's data plane and model repository, started in the app's
+lifespan (uvicorn's event loop) and bound to ``--host`` as HTTP is; off by default. At shutdown it stops first
+(3 s for RPCs in flight), then the payload loggers flush.
+
 Payload logs survive shutdown and store outages: on shutdown (SIGTERM too: uvicorn runs the app's lifespan
 shutdown before it re-raises the signal) the logger gets 5 s to write what it holds, then spools the rest to
 ``--payload-spool`` (default ``$SHOPFLOOR_PAYLOAD_SPOOL``, else ``<tempdir>/shopfloor-payload-spool``, one
@@ -19,6 +24,7 @@ folder per model name inside), and the next start of that model sends the spool 
 pod ``/tmp`` is an ``emptyDir``: the spool survives a container restart, not the pod's deletion.
 
     python -m shopfloor.serving.server --model-uri PATH_OR_S3 --model-name NAME [--host 127.0.0.1] [--http-port 8080]
+        [--grpc-port 8081]
 """
 
 from __future__ import annotations
@@ -29,6 +35,7 @@ import contextlib
 import gc
 import logging
 import os
+import socket
 import sys
 import tempfile
 from pathlib import Path
@@ -75,12 +82,16 @@ def build_app(
     authorizer: Authorizer | None = None,
     enable_repository: bool = False,
     writes_per_minute: int = 30,
+    grpc_port: int | None = None,
+    grpc_host: str = "127.0.0.1",
 ):
     """A FastAPI app serving ``model`` over kserve's V1 and V2 routes plus our explain/payload-log routes.
 
     ``authorizer`` says who may write (none: every write is refused); ``enable_repository`` mounts kserve's
     load/unload routes for admins; ``writes_per_minute`` bounds each identity's writes; a body over
-    ``max_bytes`` gets 413, one that takes longer than ``body_timeout_s`` to arrive 408.
+    ``max_bytes`` gets 413, one that takes longer than ``body_timeout_s`` to arrive 408. ``grpc_port`` (none: no
+    gRPC) starts the OIP gRPC server on ``grpc_host`` in the app's lifespan, on the same data plane, with the
+    same message limit, and the repository RPCs under the same rules (``serving.grpc_server``).
     """
     from fastapi import FastAPI
     from fastapi.exceptions import RequestValidationError
@@ -103,26 +114,13 @@ def build_app(
     for site_model in getattr(model, "site_models", []):  # a fleet's site models: /v1/models/NAME-<site>:predict
         repository.update(site_model)
     dataplane = DataPlane(model_registry=repository)
-
-    @contextlib.asynccontextmanager
-    async def lifespan(_):
-        yield
-        model.explain_pool.executor.shutdown(wait=False, cancel_futures=True)  # an explaining process, if any
-        if payload_logger is not None:  # uvicorn re-raises SIGTERM after shutdown: flush here, not after run()
-            await asyncio.to_thread(payload_logger.close)  # bounded (5 s), then what is left goes to the spool
-        for site_model in getattr(model, "site_models", []):
-            if site_model.payload_logger is not None:
-                await asyncio.to_thread(site_model.payload_logger.close)
-
     authorizer = authorizer or Authorizer()
     limiter = RateLimiter(writes_per_minute)
-    app = FastAPI(title="shopfloor model server", docs_url=None, redoc_url=None, openapi_url=None, lifespan=lifespan)
-    app.add_api_route("/", dataplane.live)
     extension = ModelRepositoryExtension(model_registry=repository)
 
-    async def load(model_name: str, request: Request) -> dict:
+    async def repository_load(model_name: str, authorization: str | None) -> dict:
         """Load the served model again after an unload (admin); other names are kserve's repository's."""
-        who = authorizer.require(request.headers.get("authorization"), "admin")
+        who = authorizer.require(authorization, "admin")
         limiter.take(who)
         if model_name == model.name and repository.get_model(model_name) is None:
             await asyncio.to_thread(timed_load, model)
@@ -132,18 +130,13 @@ def build_app(
         _LOGGER.warning("model %s loaded by %s", model_name, who.name)
         return {"name": model_name, "load": True}
 
-    async def unload(model_name: str, request: Request) -> dict:
+    async def repository_unload(model_name: str, authorization: str | None) -> dict:
         """Unload a model (admin): it answers 503 until loaded again."""
-        who = authorizer.require(request.headers.get("authorization"), "admin")
+        who = authorizer.require(authorization, "admin")
         limiter.take(who)
         await extension.unload(model_name)
         _LOGGER.warning("model %s unloaded by %s", model_name, who.name)
         return {"name": model_name, "unload": True}
-
-    async def server_ready() -> JSONResponse:
-        """Ready only while the served model is loaded and ready (kserve's answer stays true after an unload)."""
-        ready = model_ready()
-        return JSONResponse(status_code=200 if ready else 503, content={"ready": ready})
 
     def served(name: str) -> bool:
         """Whether ``name`` is a model of this server (other names are counted as ``unknown`` in the metrics)."""
@@ -153,6 +146,50 @@ def build_app(
         """Whether the served model is loaded and ready, as ``/v2/health/ready`` answers."""
         found = repository.get_model(model.name)
         return bool(found is not None and found.ready)
+
+    async def start_grpc(port: int):
+        """The OIP gRPC server on this app's data plane, started in the running (uvicorn's) event loop."""
+        from shopfloor.serving.grpc_server import Servicer, start_grpc_server
+
+        servicer = Servicer(
+            dataplane,
+            extension,
+            ready=model_ready,
+            load=repository_load if enable_repository else None,  # else UNIMPLEMENTED, as REST's routes are absent
+            unload=repository_unload if enable_repository else None,
+        )
+        return await start_grpc_server(servicer, grpc_host, port, known=served, max_message_bytes=max_body_bytes)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(_):
+        grpc_server = await start_grpc(grpc_port) if grpc_port else None
+        yield
+        if grpc_server is not None:  # first: an infer still answering records to the payload logger closed below
+            from shopfloor.serving.grpc_server import GRPC_GRACE_S
+
+            await grpc_server.stop(GRPC_GRACE_S)
+        model.explain_pool.executor.shutdown(wait=False, cancel_futures=True)  # an explaining process, if any
+        if payload_logger is not None:  # uvicorn re-raises SIGTERM after shutdown: flush here, not after run()
+            await asyncio.to_thread(payload_logger.close)  # bounded (5 s), then what is left goes to the spool
+        for site_model in getattr(model, "site_models", []):
+            if site_model.payload_logger is not None:
+                await asyncio.to_thread(site_model.payload_logger.close)
+
+    app = FastAPI(title="shopfloor model server", docs_url=None, redoc_url=None, openapi_url=None, lifespan=lifespan)
+    app.add_api_route("/", dataplane.live)
+
+    async def load(model_name: str, request: Request) -> dict:
+        """Load the served model again after an unload (admin); other names are kserve's repository's."""
+        return await repository_load(model_name, request.headers.get("authorization"))
+
+    async def unload(model_name: str, request: Request) -> dict:
+        """Unload a model (admin): it answers 503 until loaded again."""
+        return await repository_unload(model_name, request.headers.get("authorization"))
+
+    async def server_ready() -> JSONResponse:
+        """Ready only while the served model is loaded and ready (kserve's answer stays true after an unload)."""
+        ready = model_ready()
+        return JSONResponse(status_code=200 if ready else 503, content={"ready": ready})
 
     registry = app_registry(ServerCollector(model, payload_logger, model_ready))
 
@@ -348,6 +385,33 @@ def _default_payload_spool() -> str:
     return os.environ.get("SHOPFLOOR_PAYLOAD_SPOOL") or str(Path(tempfile.gettempdir(), "shopfloor-payload-spool"))
 
 
+def _port(text: str) -> int:
+    """A TCP port number from the command line or the environment (0: off)."""
+    try:
+        port = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a port number") from None
+    if not 0 <= port <= 65535:
+        raise argparse.ArgumentTypeError(f"{port} is not a port number (0-65535)")
+    return port
+
+
+def _cannot_listen(host: str, port: int) -> str | None:
+    """Why a server could not listen on ``host:port`` now (in use, not an address here), or None if it could."""
+    try:
+        addresses = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
+    except socket.gaierror as exc:
+        return f"cannot listen on {host}: {exc.strerror}"
+    for family, kind, proto, _, address in addresses:
+        with socket.socket(family, kind, proto) as probe:
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as gRPC and uvicorn bind
+            try:
+                probe.bind(address)
+            except OSError as exc:
+                return f"cannot listen on {address[0]}:{port}: {exc.strerror}"
+    return None
+
+
 def _parser() -> argparse.ArgumentParser:
     """Command-line options of the server (also used by the InferenceService container)."""
     parser = argparse.ArgumentParser(prog="python -m shopfloor.serving.server", description=__doc__.splitlines()[0])
@@ -357,6 +421,14 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--model-name", required=True, help="name in /v1/models/NAME and /v2/models/NAME")
     parser.add_argument("--host", default="127.0.0.1", help="address to bind (default: this machine only)")
     parser.add_argument("--http-port", type=int, default=8080)
+    # no $SHOPFLOOR_GRPC_PORT default: Kubernetes' service links set <SERVICE>_PORT=tcp://... in every pod of a
+    # namespace with a Service of that name, which would open (or break) a port nobody asked for
+    parser.add_argument(
+        "--grpc-port",
+        type=_port,
+        default=0,
+        help="also answer the Open Inference Protocol (V2) over gRPC on this port of --host (default: off)",
+    )
     parser.add_argument(
         "--payload-log-uri",
         default=os.environ.get("SHOPFLOOR_PAYLOAD_LOG_URI", ""),
@@ -424,6 +496,12 @@ def main(argv: list[str] | None = None) -> int:
             flush=True,
         )
         return 2
+    if args.grpc_port:  # the lifespan binds it, where a port in use ends in a traceback: say it now, in one line
+        problem = "the same port as --http-port" if args.grpc_port == args.http_port else None
+        problem = problem or _cannot_listen(args.host, args.grpc_port)
+        if problem is not None:
+            print(f"error: --grpc-port {args.grpc_port}: {problem}", file=sys.stderr, flush=True)
+            return 2
     try:
         authorizer = Authorizer.from_env(args.tokens_file)
         model = load_window_model(
@@ -442,9 +520,10 @@ def main(argv: list[str] | None = None) -> int:
     if (args.explain_in or ("thread" if args.explainer else "process")) == "process":
         model.explain_in_a_process()
     sites = "".join(f", {site_model.name}" for site_model in model.site_models)
+    grpc = f", gRPC (Open Inference Protocol) on {args.host}:{args.grpc_port}" if args.grpc_port else ""
     print(
         f"serving {args.model_name}{sites} ({model.model_version}) as {role}, predict by {args.runtime}, "
-        f"on http://{args.host}:{args.http_port}",
+        f"on http://{args.host}:{args.http_port}{grpc}",
         flush=True,
     )
     app = build_app(
@@ -453,6 +532,8 @@ def main(argv: list[str] | None = None) -> int:
         authorizer=authorizer,
         enable_repository=args.enable_repository,
         body_timeout_s=args.body_timeout_s,
+        grpc_port=args.grpc_port or None,
+        grpc_host=args.host,
     )
     # TensorFlow and the model leave ~500k objects to the cyclic garbage collector: each full collection held the
     # event loop ~250 ms under load; frozen, they are never scanned again
