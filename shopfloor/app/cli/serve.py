@@ -14,19 +14,25 @@ __all__ = ["ServeRequest", "StopRequest", "add_parsers", "serve", "stop"]
 
 @dataclasses.dataclass(frozen=True)
 class ServeRequest:
-    """Which published model to serve, under which name, on which address, logging payloads where."""
+    """Which published model to serve, under which name, on which address and ports, logging payloads where."""
 
     model_uri: str
     name: str = "predictive-maintenance"
     host: str = "127.0.0.1"
     port: int = 8080
     payload_log: str | None = None
+    grpc_port: int | None = None  # also the Open Inference Protocol over gRPC on this port (None: REST only)
 
     @classmethod
     def from_args(cls, args: argparse.Namespace) -> ServeRequest:
         """The request a parsed `shopfloor serve` command line asks for."""
         return cls(
-            model_uri=args.model_uri, name=args.name, host=args.host, port=args.port, payload_log=args.payload_log
+            model_uri=args.model_uri,
+            name=args.name,
+            host=args.host,
+            port=args.port,
+            payload_log=args.payload_log,
+            grpc_port=args.grpc_port,
         )
 
     def server_argv(self) -> list[str]:
@@ -35,6 +41,8 @@ class ServeRequest:
         argv += ["--http-port", str(self.port)]
         if self.payload_log:
             argv += ["--payload-log-uri", self.payload_log]
+        if self.grpc_port:
+            argv += ["--grpc-port", str(self.grpc_port)]
         return argv
 
 
@@ -59,6 +67,7 @@ def add_parsers(commands: Subcommands) -> None:
     serve_.add_argument("--host", default="127.0.0.1", help="address to bind (default: this machine only)")
     serve_.add_argument("--port", type=int, default=8080)
     serve_.add_argument("--payload-log", help="folder or s3:// prefix for request/response logs")
+    serve_.add_argument("--grpc-port", type=int, help="also answer the Open Inference Protocol over gRPC here")
     serve_.set_defaults(make_request=ServeRequest.from_args, execute=serve)
 
     stop_ = commands.add_parser("stop", help="stop the model server a local run started")
