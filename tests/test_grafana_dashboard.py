@@ -42,28 +42,35 @@ def dashboard() -> dict:
     return json.loads(DASHBOARD.read_text())
 
 
-@pytest.fixture(scope="module")
-def exposed(published_model, trained_windows, tmp_path_factory) -> set[str]:
-    """Family and sample names a real app serves on ``GET /metrics`` after predicts, a bad request and a 404."""
+def scraped_labels(published_model, trained_windows, folder: Path, name: str) -> dict[str, set[str]]:
+    """Family and sample names a real app serves on ``GET /metrics`` after predicts, a bad request and a 404, each
+    with the label names its samples carry."""
     from shopfloor.serving.server import build_app, load_window_model
     from tests.serving.test_server import as_json
 
-    folder = tmp_path_factory.mktemp("dashboard")
     model = load_window_model(
-        str(published_model), NAME, payload_log_uri=str(folder / "logs"), payload_spool=folder / "spool"
+        str(published_model), name, payload_log_uri=str(folder / "logs"), payload_spool=folder / "spool"
     )
     x = trained_windows.part("test").x
     with TestClient(build_app(model, payload_logger=model.payload_logger)) as client:
-        assert client.post(f"/v1/models/{NAME}:predict", json={"instances": as_json(x[:3])}).status_code == 200
-        assert client.post(f"/v1/models/{NAME}:predict", json={"instances": "not windows"}).status_code == 400
+        assert client.post(f"/v1/models/{name}:predict", json={"instances": as_json(x[:3])}).status_code == 200
+        assert client.post(f"/v1/models/{name}:predict", json={"instances": "not windows"}).status_code == 400
         model.payload_logger.flush()
         response = client.get("/metrics")
     assert response.status_code == 200
-    names = set()
+    labels: dict[str, set[str]] = {}
     for family in text_string_to_metric_families(response.text):
-        names.add(family.name)
-        names.update(sample.name for sample in family.samples)
-    return names
+        labels.setdefault(family.name, set())
+        for sample in family.samples:
+            labels.setdefault(sample.name, set()).update(sample.labels)
+            labels[family.name].update(sample.labels)
+    return labels
+
+
+@pytest.fixture(scope="module")
+def exposed(published_model, trained_windows, tmp_path_factory) -> set[str]:
+    """Family and sample names a real app serves on ``GET /metrics`` after predicts, a bad request and a 404."""
+    return set(scraped_labels(published_model, trained_windows, tmp_path_factory.mktemp("dashboard"), NAME))
 
 
 def test_every_dashboard_metric_is_exposed_by_the_server_or_pushed_by_the_monitor(dashboard, exposed) -> None:
