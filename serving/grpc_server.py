@@ -4,7 +4,7 @@ kserve 0.21's ``GRPCServer`` listens on ``[::]`` unconditionally; ``serving.serv
 (``--grpc-port``) in the app's lifespan, in uvicorn's event loop, bound to ``--host``. It serves kserve's
 ``InferenceServicer`` (ServerLive, ServerReady, ServerMetadata, ModelReady, ModelMetadata, ModelInfer) on the
 same ``DataPlane`` and model repository as the REST routes, so a ModelInfer goes through the same model
-``predict``: micro-batching, thresholds, payload logging (``protocol`` ``v2`` in the record, as a REST V2 infer),
+``predict``: micro-batching, thresholds, payload logging (``protocol`` ``grpc`` in the record),
 site models (``NAME-<site>``). What differs from kserve's servicer:
 
 - ``raw_input_contents`` are decoded here (little-endian values, or 4-byte-length-prefixed BYTES elements) into

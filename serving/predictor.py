@@ -161,7 +161,7 @@ class WindowModel(Model):
         if self.payload_logger is None:
             return
         request_id = (headers or {}).get("x-request-id") or getattr(payload, "id", None) or uuid.uuid4().hex
-        protocol = "v2" if isinstance(payload, InferRequest) else "v1"
+        protocol = "v1" if not isinstance(payload, InferRequest) else "grpc" if payload.from_grpc else "v2"
         self.payload_logger.record(request_id, protocol, inputs, outputs)
 
     async def predict(

@@ -287,7 +287,7 @@ def test_a_grpc_infer_is_payload_logged(stub, served, logs: Path, windows: np.nd
     records = {r.id: r for name in (NAME, f"{NAME}-site-b") for r in read_payload_logs(str(logs), name)}
     for request_id, (model, outputs) in sent.items():
         record = records[request_id]
-        assert record.model_name == model and record.protocol == "v2" and record.model_version == "v-test0000001"
+        assert record.model_name == model and record.protocol == "grpc" and record.model_version == "v-test0000001"
         assert np.array(record.inputs, dtype=np.float64).shape == (2, 24, 7)
         assert record.inputs[1][5][2] is None, "the missing reading is logged as missing"
         np.testing.assert_allclose(record.outputs["failure_probability"], outputs["failure_probability"], atol=1e-6)
@@ -429,7 +429,11 @@ def test_the_server_process_answers_grpc_on_its_host_and_logs_it(
     assert "Traceback" not in text, text[-3000:]
     records = read_payload_logs(str(logs), "pm")  # flushed at SIGTERM, after the gRPC server stopped
     assert {r.id for r in records} >= {"grpc-False", "grpc-True"}
-    assert len(records) == 3 and {r.protocol for r in records} == {"v2"}
+    assert len(records) == 3 and {r.id: r.protocol for r in records if r.id.startswith("grpc-")} == {
+        "grpc-False": "grpc",
+        "grpc-True": "grpc",
+    }
+    assert [r.protocol for r in records if not r.id.startswith("grpc-")] == ["v2"], "the REST V2 infer beside them"
 
 
 def test_a_grpc_port_in_use_is_a_one_line_error(published_model: Path, tmp_path: Path) -> None:
