@@ -118,7 +118,8 @@ def test_a_new_published_version_is_swapped_in_on_sighup(edge_store, tmp_path):
         poll(lambda: edge.get("/v2/models/ad")[1]["versions"] == ["v-ad02"], what="v-ad02 served after SIGHUP")
         info = [line for line in str(edge.get("/metrics")[1]).splitlines() if line.startswith("shopfloor_model_info{")]
         assert len(info) == 1 and 'model_version="v-ad02"' in info[0], info
-        assert any("now serving v-ad02" in line for line in edge.lines)
+        # the line is logged after the swap, and read from the process's output by another thread: wait for it
+        poll(lambda: any("now serving v-ad02" in line for line in edge.lines), what="the swap's log line")
         assert sorted(p.name for p in (tmp_path / "cache" / "ad").iterdir()) == ["current.json", "v-ad01", "v-ad02"]
     finally:
         edge.stop()
